@@ -1,0 +1,4 @@
+export * from './model.ts'
+export * from './identifiers.ts'
+export * from './lifecycle.ts'
+export * from './input.ts'

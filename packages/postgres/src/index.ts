@@ -1,0 +1,11 @@
+/**
+ * @tenantry/postgres: the catalog, the isolation models, RLS, doctor and the
+ * pipelined tenant driver, on PostgreSQL and on embedded PGlite.
+ */
+export { pgliteTarget, postgresTarget, type PostgresBackend, type PostgresTarget } from './driver/target.ts'
+export { runPipeline, type PipelineStatement, type StatementResult } from './driver/pipelined-query.ts'
+export { TenantDialect } from './driver/tenant-dialect.ts'
+export { TenantDriver, type DriverStats, type TenantDriverOptions } from './driver/tenant-driver.ts'
+export { setConfigSql, type ScopeBinding, type ScopeSetting } from './driver/scope-binding.ts'
+export * from './isolation/shared/index.ts'
+export * from './doctor/index.ts'

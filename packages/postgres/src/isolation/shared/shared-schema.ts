@@ -1,0 +1,95 @@
+import { TenantScopePlugin } from '@tenantry/kysely'
+import { Kysely, type KyselyConfig, type KyselyPlugin } from 'kysely'
+import { TenantDialect } from '../../driver/tenant-dialect.ts'
+import type { DriverStats } from '../../driver/tenant-driver.ts'
+import type { PostgresTarget } from '../../driver/target.ts'
+import { assertHealthy, type DoctorReport } from '../../doctor/report.ts'
+import { doctorSharedSchema } from '../../doctor/shared-schema.ts'
+import { sharedSchemaBinding } from './binding.ts'
+import { resolveSharedSchemaOptions, type ResolvedSharedSchemaOptions, type SharedSchemaOptions } from './options.ts'
+import { sharedSchemaInstallStatements } from './rls.ts'
+
+export interface ScopedKyselyOptions {
+  /** Extra Kysely plugins; they run after the tenant plugin. */
+  readonly plugins?: readonly KyselyPlugin[]
+  readonly log?: KyselyConfig['log']
+}
+
+/**
+ * The shared-schema model: one set of tables, each row carrying its tenant, behind
+ * two walls — the Kysely plugin that scopes every statement, and PostgreSQL RLS
+ * checked against the tenant set for each transaction.
+ *
+ * @example
+ * const shared = new SharedSchemaIsolation(postgresTarget(process.env.DATABASE_URL!), { tables: ['projects', 'tasks'] })
+ * await shared.install()      // role, grants, RLS policies (after your migrations)
+ * await shared.assertSafe()   // doctor: refuses to serve an unsafe database
+ * const db = shared.kysely<DB>()
+ * await runWithTenant(acme, () => db.selectFrom('projects').selectAll().execute())
+ */
+export class SharedSchemaIsolation {
+  readonly model = 'shared' as const
+  readonly options: ResolvedSharedSchemaOptions
+  readonly target: PostgresTarget
+  /** Round trips, statements and transactions sent by Kysely instances of this model. */
+  readonly stats: DriverStats = { roundTrips: 0, statements: 0, transactions: 0 }
+
+  constructor(target: PostgresTarget, options: SharedSchemaOptions) {
+    this.target = target
+    this.options = resolveSharedSchemaOptions(options)
+  }
+
+  /**
+   * Creates the runtime role if missing, grants it the tenant tables, and (with the
+   * RLS wall up) enables, forces and writes the tenant policy on each. Idempotent;
+   * run it after the migrations that create the tables.
+   */
+  async install(): Promise<void> {
+    const client = await this.target.pool.connect()
+    try {
+      await client.query('begin')
+      await client.query("select pg_advisory_xact_lock(hashtext('tenantry.shared.install'))")
+      for (const statement of sharedSchemaInstallStatements(this.options)) await client.query(statement)
+      await client.query('commit')
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined)
+      throw error
+    } finally {
+      client.release()
+    }
+  }
+
+  /** Checks roles, RLS, policies and indexes; see docs/doctor.md. */
+  doctor(): Promise<DoctorReport> {
+    return doctorSharedSchema(this.target.pool, this.options)
+  }
+
+  /** Runs doctor() and throws ISOLATION_MISCONFIGURED when it finds an error. */
+  async assertSafe(): Promise<DoctorReport> {
+    const report = await this.doctor()
+    assertHealthy(report)
+    return report
+  }
+
+  /**
+   * A Kysely instance bound to the tenant context: every query is scoped to the
+   * current tenant, sent with its transaction settings in one round trip, and
+   * refused outside a scope.
+   */
+  kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
+    const plugin = new TenantScopePlugin({
+      tables: this.options.tables,
+      tenantColumn: this.options.tenantColumn,
+      filter: this.options.walls.plugin,
+    })
+    const dialect = new TenantDialect({
+      pool: this.target.pool,
+      binding: sharedSchemaBinding(this.options),
+      requireStamp: true,
+      stats: this.stats,
+    })
+    const config: KyselyConfig = { dialect, plugins: [plugin, ...(options.plugins ?? [])] }
+    if (options.log) return new Kysely<DB>({ ...config, log: options.log })
+    return new Kysely<DB>(config)
+  }
+}
