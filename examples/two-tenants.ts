@@ -5,10 +5,11 @@
 import { PGlite } from '@electric-sql/pglite'
 import { isTenantryError, runAsSystem, runWithTenant } from '@tenantry/core'
 import { SharedSchemaIsolation, TenantCatalog, pgliteTarget } from '@tenantry/postgres'
-import { sql } from 'kysely'
+import { sql, type Generated } from 'kysely'
 
 interface Database {
-  projects: { id: string; tenant_id: string; name: string }
+  // tenant_id is Generated: Tenantry fills it in on every insert.
+  projects: { id: Generated<string>; tenant_id: Generated<string>; name: string }
 }
 
 const lite = await PGlite.create()

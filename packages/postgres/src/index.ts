@@ -9,3 +9,4 @@ export { TenantDriver, type DriverStats, type TenantDriverOptions } from './driv
 export { setConfigSql, type ScopeBinding, type ScopeSetting } from './driver/scope-binding.ts'
 export * from './isolation/shared/index.ts'
 export * from './doctor/index.ts'
+export * from './catalog/index.ts'

@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { isTenantryError, runAsSystem, runWithTenant, type ScopedTenant } from '@tenantry/core'
 import { trusted } from '@tenantry/kysely'
-import { CompiledQuery, sql, type Kysely } from 'kysely'
+import { CompiledQuery, sql, type Generated, type Kysely } from 'kysely'
 import { SharedSchemaIsolation } from '@tenantry/postgres'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
 
 interface DB {
-  notes: { id: number; tenant_id: string; body: string }
+  notes: { id: number; tenant_id: Generated<string>; body: string }
 }
 
 const acme: ScopedTenant = { id: randomUUID(), slug: 'acme', status: 'active' }

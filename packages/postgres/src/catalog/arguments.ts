@@ -1,0 +1,130 @@
+/**
+ * Up-front checks of catalog arguments. Each throws VALIDATION_FAILED with a
+ * message that says what to pass instead, before any query runs.
+ */
+import {
+  TenantryError,
+  isDomainName,
+  isolationModels,
+  tenantStatuses,
+  validationError,
+  type TenantPlacement,
+  type TenantStatus,
+  type ValidationIssue,
+} from '@tenantry/core'
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
+  return value === null ? 'null' : typeof value
+}
+
+function fail(path: string, message: string, got: unknown): never {
+  throw new TenantryError('VALIDATION_FAILED', `${path} ${message}, got ${describe(got)}`, { details: [{ path, message }] })
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype
+}
+
+/** Options objects are optional, but when given must be objects with known keys. */
+export function assertOptions(value: unknown, path: string, known: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {}
+  if (!isPlainObject(value)) fail(path, 'must be an object', value)
+  const unknown = Object.keys(value).filter((key) => !known.includes(key))
+  if (unknown.length) {
+    throw validationError(unknown.map((key) => ({ path: `${path}.${key}`, message: `is not a known option (known: ${known.join(', ')})` })))
+  }
+  return value
+}
+
+/** Throws unless `value` is a lowercase DNS name with at least two labels. */
+export function assertDomain(value: unknown, path = 'domain'): asserts value is string {
+  if (isDomainName(value)) return
+  const hint = typeof value === 'string' && isDomainName(value.toLowerCase()) ? ' (write it in lowercase)' : ''
+  fail(path, `must be a lowercase domain name such as app.example.com, without scheme or port${hint}`, value)
+}
+
+/** Throws unless `value` is a status of the tenant lifecycle. */
+export function assertStatus(value: unknown, path = 'status'): asserts value is TenantStatus {
+  if (!tenantStatuses.includes(value as TenantStatus)) fail(path, `must be one of ${tenantStatuses.join(', ')}`, value)
+}
+
+/** An optional free-text field: absent, or a non-empty string of at most `max` characters. */
+export function optionalText(value: unknown, path: string, max: number): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || value.trim().length === 0 || value.length > max) {
+    fail(path, `must be a non-empty string of at most ${max} characters`, value)
+  }
+  return value
+}
+
+/** An optional whole number in [min, max]; `fallback` when absent. */
+export function optionalInteger(value: unknown, path: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(path, `must be a whole number from ${min} to ${max}`, value)
+  }
+  return value
+}
+
+const PLACEMENT_NAME = /^[^\u0000]{1,63}$/
+const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/
+
+/**
+ * A placement: `{ server?, schema?, database? }`. Schema and database names may
+ * be any 1-63 characters (they are always quoted as identifiers); a server is
+ * the name of a configured server.
+ */
+export function parsePlacement(value: unknown, path = 'placement'): TenantPlacement {
+  if (!isPlainObject(value)) fail(path, 'must be an object such as { schema: "tenant_acme" }', value)
+  const issues: ValidationIssue[] = []
+  for (const [key, field] of Object.entries(value)) {
+    if (key === 'server') {
+      if (typeof field !== 'string' || !SERVER_NAME.test(field)) issues.push({ path: `${path}.server`, message: 'must be a configured server name (letters, digits, "_", ".", "-")' })
+    } else if (key === 'schema' || key === 'database') {
+      if (typeof field !== 'string' || !PLACEMENT_NAME.test(field)) issues.push({ path: `${path}.${key}`, message: 'must be a name of 1-63 characters' })
+    } else {
+      issues.push({ path: `${path}.${key}`, message: 'is not a placement field (server, schema, database)' })
+    }
+  }
+  if (issues.length) throw validationError(issues)
+  return value as TenantPlacement
+}
+
+/** Throws unless `value` is one of the isolation models. */
+export function assertIsolation(value: unknown, path = 'isolation'): void {
+  if (!isolationModels.includes(value as never)) fail(path, `must be one of ${isolationModels.join(', ')}`, value)
+}
+
+/**
+ * Who did a catalog change and why; both end up in the audit log. Every
+ * mutation of the catalog takes these as options.
+ *
+ * @example
+ * await catalog.suspend(id, { actor: 'admin:alice', reason: 'chargeback' })
+ */
+export interface Attribution {
+  /** Who asked (an admin user, a job). Default: the system scope's actor, else the catalog's default actor. */
+  readonly actor?: string
+  /** Why. Default: the system scope's reason, if the call runs in one. */
+  readonly reason?: string
+}
+
+/** Checks the `actor` and `reason` of a mutation's options. */
+export function parseAttribution(options: Record<string, unknown>, path = 'options'): Attribution {
+  const actor = optionalText(options.actor, `${path}.actor`, 200)
+  const reason = optionalText(options.reason, `${path}.reason`, 1000)
+  return { ...(actor === undefined ? {} : { actor }), ...(reason === undefined ? {} : { reason }) }
+}
+
+/** Checks that an audit `details` value is JSON of a sensible size. */
+export function assertAuditDetails(value: unknown, path = 'details'): void {
+  if (value === undefined) return
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value)
+  } catch {
+    json = undefined
+  }
+  if (json === undefined || json.length > 64 * 1024) fail(path, 'must be JSON-serialisable and at most 64 KiB', value)
+}
