@@ -10,7 +10,11 @@ import { resolveSharedSchemaOptions, type ResolvedSharedSchemaOptions, type Shar
 import { sharedSchemaInstallStatements } from './rls.ts'
 
 export interface ScopedKyselyOptions {
-  /** Extra Kysely plugins; they run after the tenant plugin. */
+  /**
+   * Extra Kysely plugins. They run before the tenant plugin, so nothing they add
+   * escapes the tenant scope (a plugin added later with `withPlugin` produces a query
+   * the tenant plugin never saw, which the driver refuses in a tenant scope).
+   */
   readonly plugins?: readonly KyselyPlugin[]
   readonly log?: KyselyConfig['log']
 }
@@ -88,7 +92,7 @@ export class SharedSchemaIsolation {
       requireStamp: true,
       stats: this.stats,
     })
-    const config: KyselyConfig = { dialect, plugins: [plugin, ...(options.plugins ?? [])] }
+    const config: KyselyConfig = { dialect, plugins: [...(options.plugins ?? []), plugin] }
     if (options.log) return new Kysely<DB>({ ...config, log: options.log })
     return new Kysely<DB>(config)
   }

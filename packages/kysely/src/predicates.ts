@@ -1,0 +1,59 @@
+import {
+  AndNode,
+  BinaryOperationNode,
+  ColumnNode,
+  OperatorNode,
+  OrNode,
+  ParensNode,
+  ReferenceNode,
+  ValueNode,
+  type OperationNode,
+  type TableNode,
+} from 'kysely'
+
+/**
+ * Builds the tenant predicates of one transform: `t.tenant_id = $tenant` (strict)
+ * and `(t.tenant_id = $tenant or t.tenant_id is null)` (tolerant, for a table an
+ * outer join may have padded with nulls). Every predicate gets its own parameter
+ * node, as Kysely's own builders do.
+ */
+export class TenantPredicates {
+  readonly tenantColumn: string
+  readonly tenantId: string
+
+  constructor(tenantColumn: string, tenantId: string) {
+    this.tenantColumn = tenantColumn
+    this.tenantId = tenantId
+  }
+
+  /** The tenant id as a query parameter. */
+  value(): ValueNode {
+    return ValueNode.create(this.tenantId)
+  }
+
+  /** `<table>.<tenant column>`, qualified by alias or (schema-qualified) table name. */
+  column(table: TableNode): ReferenceNode {
+    return ReferenceNode.create(ColumnNode.create(this.tenantColumn), table)
+  }
+
+  strict(table: TableNode): BinaryOperationNode {
+    return BinaryOperationNode.create(this.column(table), OperatorNode.create('='), this.value())
+  }
+
+  tolerant(table: TableNode): ParensNode {
+    const isNull = BinaryOperationNode.create(this.column(table), OperatorNode.create('is'), ValueNode.createImmediate(null))
+    return ParensNode.create(OrNode.create(this.strict(table), isNull))
+  }
+}
+
+/**
+ * `(existing) and p1 and p2 ...`. The existing condition goes in parentheses so an
+ * `a or b` in it cannot swallow the tenant predicates. With nothing to add, the
+ * existing condition comes back untouched.
+ */
+export function conjoin(existing: OperationNode | undefined, predicates: readonly OperationNode[]): OperationNode | undefined {
+  let result: OperationNode | undefined = existing === undefined || ParensNode.is(existing) ? existing : ParensNode.create(existing)
+  if (predicates.length === 0) return existing
+  for (const predicate of predicates) result = result === undefined ? predicate : AndNode.create(result, predicate)
+  return result
+}
