@@ -53,6 +53,18 @@ export const errorCatalogue = {
     status: 500,
     description: 'doctor() found the database unsafe for the chosen isolation model (role, RLS policy, index).',
   },
+  TENANT_PLACEMENT_MISSING: {
+    status: 500,
+    description: 'The tenant\'s schema or database does not exist (not provisioned, or dropped); provision it before serving the tenant.',
+  },
+  TENANT_DATABASE_UNAVAILABLE: {
+    status: 503,
+    description: 'The server or database holding the tenant\'s data cannot be reached; other tenants are unaffected. Retry later.',
+  },
+  CONNECTION_BUDGET_EXHAUSTED: {
+    status: 503,
+    description: 'No database connection became free within the wait timeout under the global connection budget; retry later.',
+  },
   RATE_LIMITED: {
     status: 429,
     description: 'The tenant is over its rate limit; retry after the Retry-After header.',
