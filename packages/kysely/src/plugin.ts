@@ -60,9 +60,16 @@ export interface TenantScopePluginOptions {
  */
 export class TenantScopePlugin implements KyselyPlugin {
   readonly #rules: TenantTableRules
+  #shared: TenantScopeTransformer | undefined
 
   constructor(options: TenantScopePluginOptions) {
     this.#rules = resolveRules(options)
+  }
+
+  /** The reusable transformer, or a fresh one if it is mid-transform (re-entry). */
+  #transformer(): TenantScopeTransformer {
+    this.#shared ??= new TenantScopeTransformer(this.#rules)
+    return this.#shared.busy ? new TenantScopeTransformer(this.#rules) : this.#shared
   }
 
   transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
@@ -85,7 +92,7 @@ export class TenantScopePlugin implements KyselyPlugin {
       return stampNode(Object.freeze({ ...original }), scope.tenant.id, original)
     }
     if (MergeQueryNode.is(original)) refuseQuery('MERGE cannot be scoped to the tenant; use INSERT ... ON CONFLICT, UPDATE and DELETE')
-    const scoped = new TenantScopeTransformer(this.#rules, scope.tenant.id).transformNode(original, queryId)
+    const scoped = this.#transformer().scope(original, scope.tenant.id, queryId)
     return stampNode(scoped, scope.tenant.id, original)
   }
 
