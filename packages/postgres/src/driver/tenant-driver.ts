@@ -87,18 +87,24 @@ class TenantConnection implements DatabaseConnection {
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const scope = currentScope()
     this.#guard(compiled, scope)
-    const statement: PipelineStatement = { sql: compiled.sql, parameters: compiled.parameters }
     if (this.#transactionScope !== undefined) {
       if (this.#transactionScope.tenantId !== tenantIdOf(scope)) {
         throw new TenantryError('TENANT_MISMATCH', 'This transaction was begun for another scope; a transaction serves exactly one tenant (or the system scope)')
       }
-      return toQueryResult(await this.#run([statement]))
+      return this.#single(compiled)
     }
     const settings = this.#options.binding.settingsFor(scope)
-    if (settings.length === 0) return toQueryResult(await this.#run([statement]))
-    const results = await this.#run([preamble(settings), statement])
+    if (settings.length === 0) return this.#single(compiled)
+    const results = await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters }])
     this.#count(0, 0, 1)
     return toQueryResult(results)
+  }
+
+  /** One statement with nothing to pipeline: node-postgres' own path, the cheapest. */
+  async #single<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const result = await this.client.query(compiled.sql, compiled.parameters as unknown[])
+    this.#count(1, 1, 0)
+    return toQueryResult({ command: result.command, rowCount: result.rowCount, rows: result.rows })
   }
 
   async #run(statements: readonly PipelineStatement[]): Promise<StatementResult> {
