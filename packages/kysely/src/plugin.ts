@@ -8,7 +8,7 @@ import {
   type RootOperationNode,
   type UnknownRow,
 } from 'kysely'
-import { assertServing, currentScope, TenantryError, validationError, type ValidationIssue } from '@tenantry/core'
+import { assertServing, currentScope, TenantryError, validationError, type ScopedTenant, type ValidationIssue } from '@tenantry/core'
 import { refuseQuery } from './refusal.ts'
 import { originalOf, stampNode, SYSTEM_STAMP } from './stamps.ts'
 import type { TenantTableRules } from './table-refs.ts'
@@ -37,6 +37,14 @@ export interface TenantScopePluginOptions {
    * queries are still stamped for the driver.
    */
   readonly filter?: boolean
+  /**
+   * Which tenants' queries are rewritten at all. Default: every tenant. A process
+   * that serves tenants of several isolation models passes
+   * `(t) => (t.isolation ?? 'shared') === 'shared'`: a schema- or database-per-tenant
+   * tenant's tables carry no tenant column, so its queries are only checked
+   * (refusals) and stamped, never rewritten.
+   */
+  readonly appliesTo?: (tenant: ScopedTenant) => boolean
 }
 
 /**
@@ -62,8 +70,14 @@ export class TenantScopePlugin implements KyselyPlugin {
   readonly #rules: TenantTableRules
   #shared: TenantScopeTransformer | undefined
 
+  readonly #appliesTo: ((tenant: ScopedTenant) => boolean) | undefined
+
   constructor(options: TenantScopePluginOptions) {
     this.#rules = resolveRules(options)
+    if (options.appliesTo !== undefined && typeof options.appliesTo !== 'function') {
+      throw validationError([{ path: 'appliesTo', message: 'must be a function (tenant) => boolean' }])
+    }
+    this.#appliesTo = options.appliesTo
   }
 
   /** The reusable transformer, or a fresh one if it is mid-transform (re-entry). */
@@ -92,6 +106,9 @@ export class TenantScopePlugin implements KyselyPlugin {
       return stampNode(Object.freeze({ ...original }), scope.tenant.id, original)
     }
     if (MergeQueryNode.is(original)) refuseQuery('MERGE cannot be scoped to the tenant; use INSERT ... ON CONFLICT, UPDATE and DELETE')
+    if (this.#appliesTo !== undefined && !this.#appliesTo(scope.tenant)) {
+      return stampNode(Object.freeze({ ...original }), scope.tenant.id, original)
+    }
     const scoped = this.#transformer().scope(original, scope.tenant.id, queryId)
     return stampNode(scoped, scope.tenant.id, original)
   }

@@ -272,3 +272,27 @@ describe('RLS-only mode (filter: false)', () => {
     assert.throws(() => rlsOnly.selectFrom('projects').selectAll().compile(), { code: 'TENANT_CONTEXT_MISSING' })
   })
 })
+
+describe('appliesTo: tenants of other isolation models', () => {
+  const mixed = compilingDb(new TenantScopePlugin({ tables: tenantTables, appliesTo: (t) => (t.isolation ?? 'shared') === 'shared' }))
+  const schemaTenant = { ...globex, isolation: 'schema' as const }
+
+  it('rewrites the queries of a tenant it applies to', () => {
+    const compiled = runWithTenant({ ...acme, isolation: 'shared' as const }, () => mixed.selectFrom('projects').selectAll().compile())
+    assert.match(compiled.sql, /"projects"\."tenant_id" = \$1/)
+  })
+
+  it('leaves the queries of other tenants unrewritten but stamped for them', () => {
+    const compiled = runWithTenant(schemaTenant, () => mixed.insertInto('projects').values({ id: 1, name: 'x' } as never).compile())
+    assert.equal(compiled.sql, unscoped.insertInto('projects').values({ id: 1, name: 'x' } as never).compile().sql)
+    assert.equal(tenantStampOf(compiled.query), schemaTenant.id)
+  })
+
+  it('still refuses raw SQL and MERGE for tenants it does not rewrite', () => {
+    assert.throws(() => runWithTenant(schemaTenant, () => sql`select 1`.compile(mixed)), { code: 'QUERY_REFUSED' })
+  })
+
+  it('rejects an appliesTo that is not a function', () => {
+    assert.throws(() => new TenantScopePlugin({ tables: tenantTables, appliesTo: 'shared' as never }), { code: 'VALIDATION_FAILED' })
+  })
+})

@@ -4,6 +4,7 @@
  */
 export { pgliteTarget, postgresTarget, type PostgresBackend, type PostgresTarget } from './driver/target.ts'
 export { runPipeline, type PipelineStatement, type StatementResult } from './driver/pipelined-query.ts'
+export { poolRoute, type ConnectionRoute, type RoutedConnection } from './driver/route.ts'
 export { TenantDialect } from './driver/tenant-dialect.ts'
 export { TenantDriver, type DriverStats, type TenantDriverOptions } from './driver/tenant-driver.ts'
 export { setConfigSql, type ScopeBinding, type ScopeSetting } from './driver/scope-binding.ts'

@@ -9,8 +9,9 @@ import {
   type TransactionSettings,
 } from 'kysely'
 import type pg from 'pg'
+import type { ConnectionRoute, RoutedConnection } from './route.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
-import { setConfigParameters, setConfigSql, type ScopeBinding, type ScopeSetting } from './scope-binding.ts'
+import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 
 /** Counts what the driver sent, for benchmarks and tests. */
 export interface DriverStats {
@@ -23,8 +24,8 @@ export interface DriverStats {
 }
 
 export interface TenantDriverOptions {
-  readonly pool: pg.Pool
-  readonly binding: ScopeBinding
+  /** Which connection, and which settings, serve the scope in force. */
+  readonly route: ConnectionRoute
   /**
    * In a tenant scope, refuse a compiled query that TenantScopePlugin did not stamp
    * for the current tenant (a query compiled for another tenant, or built by hand).
@@ -52,14 +53,16 @@ function tenantIdOf(scope: Scope | undefined): string | undefined {
  * implicit transaction; inside one, the preamble went out with BEGIN.
  */
 class TenantConnection implements DatabaseConnection {
-  readonly client: pg.PoolClient
+  readonly client: pg.ClientBase
+  readonly routed: RoutedConnection
   readonly #options: TenantDriverOptions
   /** The scope the open transaction was begun for; undefined outside a transaction. */
   #transactionScope: { tenantId: string | undefined } | undefined
   discarded = false
 
-  constructor(client: pg.PoolClient, options: TenantDriverOptions) {
-    this.client = client
+  constructor(routed: RoutedConnection, options: TenantDriverOptions) {
+    this.routed = routed
+    this.client = routed.client
     this.#options = options
   }
 
@@ -93,7 +96,7 @@ class TenantConnection implements DatabaseConnection {
       }
       return this.#single(compiled)
     }
-    const settings = this.#options.binding.settingsFor(scope)
+    const settings = this.routed.binding.settingsFor(scope)
     if (settings.length === 0) return this.#single(compiled)
     const results = await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters }])
     this.#count(0, 0, 1)
@@ -117,7 +120,7 @@ class TenantConnection implements DatabaseConnection {
 
   async begin(settings: TransactionSettings): Promise<void> {
     const scope = currentScope()
-    const scopeSettings = this.#options.binding.settingsFor(scope)
+    const scopeSettings = this.routed.binding.settingsFor(scope)
     let begin = 'begin'
     if (settings.isolationLevel || settings.accessMode) {
       begin = ['start transaction', settings.isolationLevel && `isolation level ${settings.isolationLevel}`, settings.accessMode]
@@ -179,8 +182,8 @@ export class TenantDriver implements Driver {
 
   async acquireConnection(): Promise<DatabaseConnection> {
     if (this.#closed) throw new TenantryError('INTERNAL', 'The Tenantry driver was destroyed; create a new Kysely instance')
-    const client = await this.#options.pool.connect()
-    return new TenantConnection(client, this.#options)
+    const routed = await this.#options.route.acquire(currentScope())
+    return new TenantConnection(routed, this.#options)
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -209,7 +212,7 @@ export class TenantDriver implements Driver {
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
     const tenantConnection = connection as TenantConnection
-    tenantConnection.client.release(tenantConnection.discarded)
+    tenantConnection.routed.release(tenantConnection.discarded)
   }
 
   async destroy(): Promise<void> {

@@ -1,5 +1,6 @@
 import { TenantScopePlugin } from '@tenantry/kysely'
 import { Kysely, type KyselyConfig, type KyselyPlugin } from 'kysely'
+import { poolRoute } from '../../driver/route.ts'
 import { TenantDialect } from '../../driver/tenant-dialect.ts'
 import type { DriverStats } from '../../driver/tenant-driver.ts'
 import type { PostgresTarget } from '../../driver/target.ts'
@@ -87,8 +88,7 @@ export class SharedSchemaIsolation {
       filter: this.options.walls.plugin,
     })
     const dialect = new TenantDialect({
-      pool: this.target.pool,
-      binding: sharedSchemaBinding(this.options),
+      route: poolRoute(this.target.pool, sharedSchemaBinding(this.options)),
       requireStamp: true,
       stats: this.stats,
     })
