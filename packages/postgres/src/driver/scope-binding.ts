@@ -4,6 +4,13 @@ import type { Scope } from '@tenantry/core'
 export interface ScopeSetting {
   readonly name: string
   readonly value: string
+  /**
+   * `schema`: the value is a schema name that must exist; it is cast through
+   * `regnamespace` in the same statement, so a missing schema fails the
+   * transaction (SQLSTATE 3F000) before the query runs, and the setting gets the
+   * canonical quoted name.
+   */
+  readonly check?: 'schema'
 }
 
 /**
@@ -15,20 +22,24 @@ export interface ScopeBinding {
   settingsFor(scope: Scope | undefined): readonly ScopeSetting[]
 }
 
-const statementCache = new Map<number, string>()
+const statementCache = new Map<string, string>()
 
-/** `select set_config($1, $2, true), ...` for `count` settings (one statement). */
-export function setConfigSql(count: number): string {
-  let sql = statementCache.get(count)
+/** `select set_config($1, $2, true), ...` for these settings (one statement, cached by shape). */
+export function setConfigSql(settings: readonly ScopeSetting[]): string {
+  const shape = settings.map((s) => s.check ?? '-').join(',')
+  let sql = statementCache.get(shape)
   if (sql === undefined) {
-    const calls = Array.from({ length: count }, (_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`)
+    const calls = settings.map((s, i) => {
+      const value = s.check === 'schema' ? `$${2 * i + 2}::regnamespace::text` : `$${2 * i + 2}`
+      return `set_config($${2 * i + 1}, ${value}, true)`
+    })
     sql = `select ${calls.join(', ')}`
-    statementCache.set(count, sql)
+    statementCache.set(shape, sql)
   }
   return sql
 }
 
-/** Parameters for setConfigSql(settings.length). */
+/** Parameters for setConfigSql(settings). */
 export function setConfigParameters(settings: readonly ScopeSetting[]): string[] {
   return settings.flatMap((s) => [s.name, s.value])
 }

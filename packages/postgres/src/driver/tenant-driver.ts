@@ -111,7 +111,7 @@ class TenantConnection implements DatabaseConnection {
   }
 
   async #run(statements: readonly PipelineStatement[]): Promise<StatementResult> {
-    const results = await runPipeline(this.client, statements)
+    const results = await runPipeline(this.client, statements).catch(placementError)
     this.#count(1, statements.length, 0)
     const last = results.at(-1)
     if (last === undefined) throw new TenantryError('INTERNAL', 'The database returned no result for a statement')
@@ -129,7 +129,16 @@ class TenantConnection implements DatabaseConnection {
     }
     const statements: PipelineStatement[] = [{ sql: begin }]
     if (scopeSettings.length > 0) statements.push(preamble(scopeSettings))
-    await runPipeline(this.client, statements)
+    try {
+      await runPipeline(this.client, statements)
+    } catch (error) {
+      // BEGIN ran and a setting failed: the transaction block is open and aborted.
+      // Close it here, since Kysely will not roll back a transaction whose begin failed.
+      await runPipeline(this.client, [{ sql: 'rollback' }]).catch(() => {
+        this.discarded = true
+      })
+      placementError(error)
+    }
     this.#count(1, statements.length, 1)
     this.#transactionScope = { tenantId: tenantIdOf(scope) }
   }
@@ -161,8 +170,16 @@ class TenantConnection implements DatabaseConnection {
   }
 }
 
+/** A scope setting that names a missing schema is the tenant's placement missing. */
+function placementError(error: unknown): never {
+  if ((error as { code?: unknown }).code === '3F000') {
+    throw new TenantryError('TENANT_PLACEMENT_MISSING', `The tenant's schema does not exist (${(error as Error).message}); provision the tenant before serving it`, { cause: error })
+  }
+  throw error
+}
+
 function preamble(settings: readonly ScopeSetting[]): PipelineStatement {
-  return { sql: setConfigSql(settings.length), parameters: setConfigParameters(settings) }
+  return { sql: setConfigSql(settings), parameters: setConfigParameters(settings) }
 }
 
 /**

@@ -1,4 +1,4 @@
-export { SharedSchemaIsolation, type ScopedKyselyOptions } from './shared-schema.ts'
+export { SharedSchemaIsolation } from './shared-schema.ts'
 export { resolveSharedSchemaOptions, type ResolvedSharedSchemaOptions, type SharedSchemaOptions, type SharedWalls } from './options.ts'
 export { TENANT_POLICY, rlsPolicyStatements, sharedSchemaInstallStatements, tenantSettingExpression } from './rls.ts'
 export { sharedSchemaBinding } from './binding.ts'

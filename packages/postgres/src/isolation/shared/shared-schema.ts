@@ -1,24 +1,13 @@
-import { TenantScopePlugin } from '@tenantry/kysely'
-import { Kysely, type KyselyConfig, type KyselyPlugin } from 'kysely'
-import { poolRoute } from '../../driver/route.ts'
-import { TenantDialect } from '../../driver/tenant-dialect.ts'
+import type { Kysely } from 'kysely'
+import { poolRoute, type ConnectionRoute } from '../../driver/route.ts'
 import type { DriverStats } from '../../driver/tenant-driver.ts'
+import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
 import type { PostgresTarget } from '../../driver/target.ts'
 import { assertHealthy, type DoctorReport } from '../../doctor/report.ts'
 import { doctorSharedSchema } from '../../doctor/shared-schema.ts'
 import { sharedSchemaBinding } from './binding.ts'
 import { resolveSharedSchemaOptions, type ResolvedSharedSchemaOptions, type SharedSchemaOptions } from './options.ts'
 import { sharedSchemaInstallStatements } from './rls.ts'
-
-export interface ScopedKyselyOptions {
-  /**
-   * Extra Kysely plugins. They run before the tenant plugin, so nothing they add
-   * escapes the tenant scope (a plugin added later with `withPlugin` produces a query
-   * the tenant plugin never saw, which the driver refuses in a tenant scope).
-   */
-  readonly plugins?: readonly KyselyPlugin[]
-  readonly log?: KyselyConfig['log']
-}
 
 /**
  * The shared-schema model: one set of tables, each row carrying its tenant, behind
@@ -37,7 +26,7 @@ export class SharedSchemaIsolation {
   readonly options: ResolvedSharedSchemaOptions
   readonly target: PostgresTarget
   /** Round trips, statements and transactions sent by Kysely instances of this model. */
-  readonly stats: DriverStats = { roundTrips: 0, statements: 0, transactions: 0 }
+  readonly stats: DriverStats = newDriverStats()
 
   constructor(target: PostgresTarget, options: SharedSchemaOptions) {
     this.target = target
@@ -82,18 +71,16 @@ export class SharedSchemaIsolation {
    * refused outside a scope.
    */
   kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
-    const plugin = new TenantScopePlugin({
-      tables: this.options.tables,
-      tenantColumn: this.options.tenantColumn,
-      filter: this.options.walls.plugin,
-    })
-    const dialect = new TenantDialect({
-      route: poolRoute(this.target.pool, sharedSchemaBinding(this.options)),
-      requireStamp: true,
-      stats: this.stats,
-    })
-    const config: KyselyConfig = { dialect, plugins: [...(options.plugins ?? []), plugin] }
-    if (options.log) return new Kysely<DB>({ ...config, log: options.log })
-    return new Kysely<DB>(config)
+    return scopedKysely<DB>(this.route(), this.pluginOptions(), this.stats, options)
+  }
+
+  /** Where this model's queries run: the target's pool, with the RLS settings. */
+  route(): ConnectionRoute {
+    return poolRoute(this.target.pool, sharedSchemaBinding(this.options))
+  }
+
+  /** The tenant plugin's options for this model's tables and walls. */
+  pluginOptions(): { tables: readonly string[]; tenantColumn: string; filter: boolean } {
+    return { tables: this.options.tables, tenantColumn: this.options.tenantColumn, filter: this.options.walls.plugin }
   }
 }

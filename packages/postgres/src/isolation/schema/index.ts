@@ -1,0 +1,1 @@
+export { SchemaPerTenantIsolation, schemaOf, tenantSchemaName, type SchemaPerTenantOptions, type SchemaSetup } from './schema-per-tenant.ts'
