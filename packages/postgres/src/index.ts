@@ -14,3 +14,5 @@ export { scopedKysely, newDriverStats, type ScopedKyselyOptions } from './isolat
 export * from './doctor/index.ts'
 export * from './catalog/index.ts'
 export * from './pool-router/index.ts'
+export * from './isolation/database/index.ts'
+export { TenantData, type TenantDataModels } from './isolation/tenant-data.ts'

@@ -1,0 +1,44 @@
+/**
+ * @tenantry/postgres/testing: a conformance kit that proves, against your own
+ * schema and database, that one tenant cannot read, count, join, change or write
+ * another tenant's rows through a Tenantry-scoped Kysely instance.
+ */
+import { runConformanceChecks, type TenantIsolationCheckOptions } from './check-isolation.ts'
+import { assertReportPassed, type ConformanceReport } from './report.ts'
+
+export type { TenantIsolationCheckOptions } from './check-isolation.ts'
+export type { ConformanceCheck, ConformanceReport } from './report.ts'
+export { formatConformanceFailures } from './report.ts'
+export type { SampleRowContext, SampleRowFactory } from './sample-rows.ts'
+
+/**
+ * Runs the isolation checks and returns every result. Two synthetic tenants are
+ * used: A writes rows in each table (parents first, foreign keys pointing at its
+ * own parent rows), then B tries to reach them by key, by filter, through
+ * count(*) and GROUP BY, along every foreign key (inner, left, right and full
+ * joins, EXISTS and scalar subqueries, with rows that reference the other
+ * tenant's parents), by UPDATE and DELETE, and by inserting a row that names A.
+ * A must then see exactly its own rows, unchanged. The rows are removed at the end.
+ *
+ * @example
+ * const shared = new SharedSchemaIsolation(target, { tables: ['projects', 'tasks'] })
+ * const report = await checkTenantIsolation({ db: shared.kysely(), pool: target.pool, tables: ['projects', 'tasks'] })
+ * for (const check of report.failures) console.error(check.name, check.table, check.detail)
+ */
+export function checkTenantIsolation(options: TenantIsolationCheckOptions): Promise<ConformanceReport> {
+  return runConformanceChecks(options)
+}
+
+/**
+ * Runs the isolation checks and throws ISOLATION_MISCONFIGURED, its message a
+ * readable list of the failed checks, unless every check passed. Meant for a test
+ * suite or a deploy gate.
+ *
+ * @example
+ * it('keeps tenants apart', async () => {
+ *   await assertTenantIsolation({ db: shared.kysely(), pool: target.pool, tables: ['projects', 'tasks'] })
+ * })
+ */
+export async function assertTenantIsolation(options: TenantIsolationCheckOptions): Promise<ConformanceReport> {
+  return assertReportPassed(await runConformanceChecks(options))
+}

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { isTenantryError, runWithTenant, type IsolationModelName, type ScopedTenant } from '@tenantry/core'
+import {
+  DatabasePerTenantIsolation,
+  PoolRouter,
+  SchemaPerTenantIsolation,
+  SharedSchemaIsolation,
+  TenantData,
+  pgliteDatabases,
+  pgliteProvisioner,
+  serverDatabases,
+  serverProvisioner,
+} from '@tenantry/postgres'
+import type { Generated, Kysely } from 'kysely'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+
+interface DB {
+  projects: { id: Generated<number>; tenant_id: Generated<string>; name: string }
+}
+
+const isCode = (code: string) => (e: unknown) => isTenantryError(e) && e.code === code
+const make = (slug: string, isolation: IsolationModelName): ScopedTenant => ({ id: randomUUID(), slug, status: 'active', isolation })
+const ownTable = 'create table projects (id int generated always as identity primary key, name text not null)'
+
+for (const backend of testBackends()) {
+  describe(`one process, three isolation models, on ${backend.name}`, () => {
+    let database: TestDatabase
+    let router: PoolRouter
+    let databases: DatabasePerTenantIsolation
+    let dataDir: string | undefined
+    let db: Kysely<DB>
+    const role = uniqueName('tenantry_app')
+    const tenants: ScopedTenant[] = []
+
+    before(async () => {
+      database = await backend.createDatabase()
+      await database.pool.query(`create table projects (id int generated always as identity primary key, tenant_id uuid not null, name text not null);
+                                 create index on projects (tenant_id)`)
+      const shared = new SharedSchemaIsolation(database, { tables: ['projects'], runtimeRole: role })
+      await shared.install()
+      await shared.assertSafe()
+      const schemas = new SchemaPerTenantIsolation(database)
+      if (backend.name === 'pglite') {
+        dataDir = await mkdtemp(join(tmpdir(), 'tenantry-dbs-'))
+        router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: 4 })
+        databases = new DatabasePerTenantIsolation({ router, provisioner: pgliteProvisioner({ dataDir }) })
+      } else {
+        router = new PoolRouter({ databases: serverDatabases({ default: database.url! }), budget: 8 })
+        databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: database.url! }) })
+      }
+      for (const [slug, model] of [['acme', 'shared'], ['hooli', 'shared'], ['globex', 'schema'], ['umbrella', 'schema'], ['initech', 'database'], ['wonka', 'database']] as const) {
+        let tenant = make(slug, model)
+        if (model === 'schema') tenant = { ...tenant, placement: await schemas.provision(tenant, async (c) => { await c.query(ownTable) }) }
+        if (model === 'database') tenant = { ...tenant, placement: await databases.provision(tenant, async (c) => { await c.query(ownTable) }) }
+        tenants.push(tenant)
+      }
+      db = new TenantData({ shared, schema: schemas, database: databases }).kysely<DB>()
+    })
+
+    after(async () => {
+      for (const tenant of tenants.filter((t) => t.isolation === 'database')) await databases.deprovision(tenant).catch(() => undefined)
+      await router.close()
+      if (dataDir) await rm(dataDir, { recursive: true, force: true })
+      await dropRoles(database, [role])
+      await database.close()
+    })
+
+    it('runs the same application code for tenants of every model, interleaved, without mixing rows', async () => {
+      const app = {
+        addProject: (name: string) => db.insertInto('projects').values({ name }).returning('id').executeTakeFirstOrThrow(),
+        listProjects: () => db.selectFrom('projects').select('name').orderBy('id').execute(),
+      }
+      await Promise.all(tenants.flatMap((tenant) =>
+        Array.from({ length: 10 }, (_, i) => runWithTenant(tenant, () => app.addProject(`${tenant.slug}-${i}`))),
+      ))
+      for (const tenant of tenants) {
+        const names = (await runWithTenant(tenant, app.listProjects)).map((r) => r.name)
+        assert.equal(names.length, 10, tenant.slug)
+        assert.ok(names.every((n) => n.startsWith(`${tenant.slug}-`)), `${tenant.slug} saw ${names.join(', ')}`)
+      }
+    })
+
+    it('puts each model\'s rows where the model says', async () => {
+      const shared = await database.pool.query('select count(distinct tenant_id)::int as n from public.projects')
+      assert.equal(shared.rows[0].n, 2)
+      const globex = tenants.find((t) => t.slug === 'globex')!
+      const inSchema = await database.pool.query(`select count(*)::int as n from "${globex.placement!.schema}".projects`)
+      assert.equal(inSchema.rows[0].n, 10)
+    })
+
+    it('keeps a database tenant\'s updates and deletes inside its own database', async () => {
+      const [initech, wonka] = tenants.filter((t) => t.isolation === 'database') as [ScopedTenant, ScopedTenant]
+      const deleted = await runWithTenant(initech, () => db.deleteFrom('projects').where('name', 'like', '%-1%').executeTakeFirst())
+      assert.equal(Number(deleted.numDeletedRows), 1)
+      const left = await runWithTenant(wonka, () => db.selectFrom('projects').select('name').execute())
+      assert.equal(left.length, 10)
+    })
+
+    it('refuses a tenant placed in a model this process did not configure', async () => {
+      const onlyShared = new TenantData({ schema: new SchemaPerTenantIsolation(database) }).kysely<DB>()
+      await assert.rejects(runWithTenant(tenants[0]!, () => onlyShared.selectFrom('projects').selectAll().execute()), isCode('ISOLATION_MISCONFIGURED'))
+    })
+
+    it('answers TENANT_PLACEMENT_MISSING for a database tenant whose database was never created', async () => {
+      const ghost = make('ghost', 'database')
+      await assert.rejects(runWithTenant(ghost, () => db.selectFrom('projects').selectAll().execute()), isCode('TENANT_PLACEMENT_MISSING'))
+      const initech = tenants.find((t) => t.slug === 'initech')!
+      assert.equal((await runWithTenant(initech, () => db.selectFrom('projects').select('id').execute())).length, 9)
+    })
+  })
+}
