@@ -6,7 +6,7 @@ export { pgliteTarget, postgresTarget, type PostgresBackend, type PostgresTarget
 export { runPipeline, type PipelineStatement, type StatementResult } from './driver/pipelined-query.ts'
 export { poolRoute, type ConnectionRoute, type RoutedConnection } from './driver/route.ts'
 export { TenantDialect } from './driver/tenant-dialect.ts'
-export { TenantDriver, type DriverStats, type TenantDriverOptions } from './driver/tenant-driver.ts'
+export { TenantDriver, withScopedClient, type DriverStats, type TenantDriverOptions } from './driver/tenant-driver.ts'
 export { setConfigSql, type ScopeBinding, type ScopeSetting } from './driver/scope-binding.ts'
 export * from './isolation/shared/index.ts'
 export * from './isolation/schema/index.ts'

@@ -17,6 +17,8 @@ import {
   serverProvisioner,
 } from '@tenantry/postgres'
 import type { Generated, Kysely } from 'kysely'
+import pg from 'pg'
+import { startThrowawayServer, type ThrowawayServer } from '../../../test/support/second-server.ts'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
 
 interface DB {
@@ -101,6 +103,21 @@ for (const backend of testBackends()) {
       assert.equal(left.length, 10)
     })
 
+    it('gives a raw client in one scoped transaction, for every model', async () => {
+      const data = new TenantData({ shared: new SharedSchemaIsolation(database, { tables: ['projects'], runtimeRole: role }), schema: new SchemaPerTenantIsolation(database), database: databases })
+      for (const tenant of tenants.filter((t) => t.slug !== 'initech')) {
+        const count = await runWithTenant(tenant, () => data.withClient(async (client) => (await client.query('select count(*)::int as n from projects')).rows[0].n))
+        assert.equal(count, 10, tenant.slug)
+      }
+      const acme = tenants[0]!
+      await assert.rejects(runWithTenant(acme, () => data.withClient(async (client) => {
+        await client.query("insert into projects (name, tenant_id) values ('temp', $1)", [acme.id])
+        throw new Error('undo')
+      })), /undo/)
+      assert.equal(await runWithTenant(acme, () => data.withClient(async (c) => (await c.query('select count(*)::int as n from projects')).rows[0].n)), 10)
+      await assert.rejects(data.withClient(async (c) => c.query('select 1')), isCode('TENANT_CONTEXT_MISSING'))
+    })
+
     it('refuses a tenant placed in a model this process did not configure', async () => {
       const onlyShared = new TenantData({ schema: new SchemaPerTenantIsolation(database) }).kysely<DB>()
       await assert.rejects(runWithTenant(tenants[0]!, () => onlyShared.selectFrom('projects').selectAll().execute()), isCode('ISOLATION_MISCONFIGURED'))
@@ -114,3 +131,48 @@ for (const backend of testBackends()) {
     })
   })
 }
+
+const pgUrl = process.env.TENANTRY_PG_URL
+describe('database tenants on several PostgreSQL servers', { skip: pgUrl ? false : 'needs TENANTRY_PG_URL' }, () => {
+  let second: ThrowawayServer
+  let router: PoolRouter
+  let databases: DatabasePerTenantIsolation
+  let db: Kysely<DB>
+  const placed: ScopedTenant[] = []
+
+  before(async () => {
+    second = await startThrowawayServer()
+    const servers = { default: pgUrl!, second: second.url }
+    router = new PoolRouter({ databases: serverDatabases(servers), budget: 6 })
+    databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner(servers) })
+    for (const [slug, server] of [['north', 'default'], ['south', 'second']] as const) {
+      const tenant = make(slug, 'database')
+      placed.push({ ...tenant, placement: await databases.provision(tenant, async (c) => { await c.query(ownTable) }, { server }) })
+    }
+    db = new TenantData({ database: databases }).kysely<DB>()
+  })
+  after(async () => {
+    for (const tenant of placed) await databases.deprovision(tenant).catch(() => undefined)
+    await router?.close()
+    await second?.stop()
+  })
+
+  it('places each tenant on the server its placement names', async () => {
+    assert.deepEqual(placed.map((t) => t.placement?.server), ['default', 'second'])
+    for (const tenant of placed) await runWithTenant(tenant, () => db.insertInto('projects').values({ name: tenant.slug }).execute())
+    const onSecond = new pg.Client({ connectionString: second.url.replace(/\/[^/]*$/, `/${placed[1]!.placement!.database}`) })
+    await onSecond.connect()
+    try {
+      assert.deepEqual((await onSecond.query('select name from projects')).rows, [{ name: 'south' }])
+    } finally {
+      await onSecond.end()
+    }
+  })
+
+  it('keeps serving the tenants of one server while the other is down', async () => {
+    await second.stop()
+    const [north, south] = placed as [ScopedTenant, ScopedTenant]
+    await assert.rejects(runWithTenant(south, () => db.selectFrom('projects').selectAll().execute()), isCode('TENANT_DATABASE_UNAVAILABLE'))
+    assert.deepEqual(await runWithTenant(north, () => db.selectFrom('projects').select('name').execute()), [{ name: 'north' }])
+  })
+})

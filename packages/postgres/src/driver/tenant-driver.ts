@@ -31,7 +31,7 @@ export interface TenantDriverOptions {
    * for the current tenant (a query compiled for another tenant, or built by hand).
    */
   readonly requireStamp: boolean
-  readonly stats?: DriverStats
+  readonly stats?: DriverStats | undefined
 }
 
 const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE'])
@@ -244,3 +244,33 @@ async function savepointCommand(connection: DatabaseConnection, command: string,
   await (connection as TenantConnection).plain(`${command} "${name}"`)
 }
 
+
+/**
+ * Runs `fn` with a raw node-postgres client inside one transaction of the scope in
+ * force: BEGIN and the scope's settings (role, tenant id, search_path) go out in one
+ * round trip, then COMMIT, or ROLLBACK if `fn` throws. For SQL the query builder
+ * cannot express; in the shared model only RLS guards it (the plugin does not see
+ * raw SQL), so keep both walls up.
+ *
+ * @example
+ * await runWithTenant(acme, () => withScopedClient(data.route(), (client) =>
+ *   client.query('select count(*) from projects')))
+ */
+export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: pg.ClientBase) => Promise<T>, options: { stats?: DriverStats } = {}): Promise<T> {
+  const routed = await route.acquire(currentScope())
+  const connection = new TenantConnection(routed, { route, requireStamp: true, stats: options.stats })
+  try {
+    await connection.begin({})
+    let result: T
+    try {
+      result = await fn(routed.client)
+    } catch (error) {
+      await connection.end('rollback').catch(() => undefined)
+      throw error
+    }
+    await connection.end('commit')
+    return result
+  } finally {
+    routed.release(connection.discarded)
+  }
+}

@@ -1,7 +1,8 @@
 import { TenantryError, type IsolationModelName, type Scope } from '@tenantry/core'
 import type { Kysely } from 'kysely'
+import type pg from 'pg'
 import type { ConnectionRoute } from '../driver/route.ts'
-import type { DriverStats } from '../driver/tenant-driver.ts'
+import { withScopedClient, type DriverStats } from '../driver/tenant-driver.ts'
 import type { DatabasePerTenantIsolation } from './database/database-per-tenant.ts'
 import type { SchemaPerTenantIsolation } from './schema/schema-per-tenant.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from './scoped-kysely.ts'
@@ -65,6 +66,17 @@ export class TenantData {
       throw new TenantryError('ISOLATION_MISCONFIGURED', `Tenant "${scope.tenant.slug}" is placed in the ${model} model, which this process has not configured; pass it to TenantData`)
     }
     return route
+  }
+
+  /**
+   * A raw node-postgres client in one transaction of the current scope, wherever the
+   * tenant is placed (see `withScopedClient`).
+   *
+   * @example
+   * await runWithTenant(tenant, () => data.withClient((c) => c.query('select count(*) from projects')))
+   */
+  withClient<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    return withScopedClient(this.route(), fn, { stats: this.stats })
   }
 
   /** One Kysely instance for tenants of every configured model. */
