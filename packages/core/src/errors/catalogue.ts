@@ -51,7 +51,7 @@ export const errorCatalogue = {
   },
   ISOLATION_MISCONFIGURED: {
     status: 500,
-    description: 'doctor() found the database unsafe for the chosen isolation model (role, RLS policy, index).',
+    description: 'doctor() or the conformance kit found the database unsafe for the chosen isolation model (role, RLS policy, index, a leak), or a tenant is placed in a model this process has not configured.',
   },
   TENANT_PLACEMENT_MISSING: {
     status: 500,

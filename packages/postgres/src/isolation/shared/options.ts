@@ -11,6 +11,11 @@ export interface SharedWalls {
 export interface SharedSchemaOptions {
   /** Tables that hold tenant rows (each with the tenant column, NOT NULL). */
   readonly tables: readonly string[]
+  /**
+   * Tables shared by every tenant (plans, countries, feature flags): no tenant
+   * column, no filter, no RLS. `install()` grants the runtime role SELECT on them.
+   */
+  readonly globalTables?: readonly string[]
   /** Schema of those tables. Default `public`. */
   readonly schema?: string
   /** Column that names the tenant. Default `tenant_id` (type uuid). */
@@ -29,6 +34,7 @@ export interface SharedSchemaOptions {
 
 export interface ResolvedSharedSchemaOptions {
   readonly tables: readonly string[]
+  readonly globalTables: readonly string[]
   readonly schema: string
   readonly tenantColumn: string
   readonly runtimeRole: string | null
@@ -47,6 +53,12 @@ export function resolveSharedSchemaOptions(options: SharedSchemaOptions): Resolv
   tables.forEach((t, i) => {
     if (typeof t !== 'string' || !IDENTIFIER.test(t)) issues.push({ path: `tables.${i}`, message: 'must be a plain table name (letters, digits, _)' })
   })
+  const globalTables = options.globalTables ?? []
+  if (!Array.isArray(globalTables)) issues.push({ path: 'globalTables', message: 'must be an array of table names' })
+  else globalTables.forEach((t, i) => {
+    if (typeof t !== 'string' || !IDENTIFIER.test(t)) issues.push({ path: `globalTables.${i}`, message: 'must be a plain table name (letters, digits, _)' })
+    else if (tables.includes(t)) issues.push({ path: `globalTables.${i}`, message: `"${t}" is listed as a tenant table too` })
+  })
   const schema = options.schema ?? 'public'
   const tenantColumn = options.tenantColumn ?? 'tenant_id'
   const runtimeRole = options.runtimeRole === undefined ? 'tenantry_app' : options.runtimeRole
@@ -60,5 +72,5 @@ export function resolveSharedSchemaOptions(options: SharedSchemaOptions): Resolv
   if (issues.length) {
     throw new TenantryError('VALIDATION_FAILED', `Invalid shared-schema options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { details: issues })
   }
-  return { tables: [...tables], schema, tenantColumn, runtimeRole, tenantSetting, walls }
+  return { tables: [...tables], globalTables: [...globalTables], schema, tenantColumn, runtimeRole, tenantSetting, walls }
 }

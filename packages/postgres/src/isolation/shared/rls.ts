@@ -62,6 +62,9 @@ export function sharedSchemaInstallStatements(options: ResolvedSharedSchemaOptio
     for (const table of options.tables) {
       statements.push(`grant select, insert, update, delete on ${schema}.${q(table)} to ${q(role)}`)
     }
+    for (const table of options.globalTables) {
+      statements.push(`grant select on ${schema}.${q(table)} to ${q(role)}`)
+    }
     statements.push(`grant usage, select on all sequences in schema ${schema} to ${q(role)}`)
   }
   if (options.walls.rls) {

@@ -1,0 +1,141 @@
+/**
+ * The fuzzer's oracle: a query run as tenant B through the Tenantry walls must give
+ * exactly what the same query gives, unscoped, on a copy holding only B's rows.
+ * Writes run in a transaction that is rolled back, so the data never drifts.
+ */
+// Kysely<any>: the fuzzer works on a schema it describes at run time.
+import { isTenantryError, runWithTenant, type ScopedTenant } from '@tenantry/core'
+import { sql, type Kysely } from 'kysely'
+import { writes } from './generate.ts'
+import { buildQuery } from './render.ts'
+import type { QuerySpec } from './spec.ts'
+
+/** What running a query gave: its rows (as sorted, stable text), an affected count, or an error. */
+export interface Outcome {
+  readonly rows?: readonly string[]
+  readonly affected?: string
+  readonly error?: string
+  /** SQLSTATE for database errors, the Tenantry code for refusals. */
+  readonly code?: string
+}
+
+const ROLLBACK = Symbol('rollback after reading the result')
+
+function rowText(row: Record<string, unknown>): string {
+  const keys = Object.keys(row).sort()
+  return JSON.stringify(keys.map((k) => [k, row[k]]), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+}
+
+function outcomeOf(spec: QuerySpec, result: unknown[]): Outcome {
+  if ((spec.kind === 'update' || spec.kind === 'delete') && spec.returning.length === 0) {
+    const first = result[0] as { numUpdatedRows?: bigint; numDeletedRows?: bigint } | undefined
+    return { affected: String(first?.numUpdatedRows ?? first?.numDeletedRows) }
+  }
+  return { rows: (result as Record<string, unknown>[]).map(rowText).sort() }
+}
+
+function errorOutcome(error: unknown): Outcome {
+  if (isTenantryError(error)) return { error: error.message, code: error.code }
+  const code = (error as { code?: unknown }).code
+  return { error: error instanceof Error ? error.message : String(error), ...(typeof code === 'string' ? { code } : {}) }
+}
+
+async function captured(spec: QuerySpec, run: (keep: (rows: unknown[]) => never) => Promise<unknown>): Promise<Outcome> {
+  let result: unknown[] = []
+  try {
+    await run((rows) => {
+      result = rows
+      throw ROLLBACK
+    })
+    return outcomeOf(spec, result)
+  } catch (error) {
+    return error === ROLLBACK ? outcomeOf(spec, result) : errorOutcome(error)
+  }
+}
+
+/** Runs `spec` as `tenant` through the scoped instance; writes are rolled back. */
+export function runScoped(db: Kysely<any>, tenant: ScopedTenant, spec: QuerySpec): Promise<Outcome> {
+  return captured(spec, (keep) =>
+    runWithTenant(tenant, async () => {
+      if (!writes(spec)) keep(await buildQuery(db, spec).execute())
+      await db.transaction().execute(async (trx) => keep(await buildQuery(trx, spec).execute()))
+    }),
+  )
+}
+
+/** Runs `spec` unscoped on the `oracle` schema (only `tenant`'s rows), always rolled back. */
+export function runOracle(oracleDb: Kysely<any>, tenant: ScopedTenant, spec: QuerySpec): Promise<Outcome> {
+  return captured(spec, (keep) =>
+    oracleDb.transaction().execute(async (trx) => {
+      await sql`set local search_path to oracle`.execute(trx)
+      keep(await buildQuery(trx, spec, tenant.id).execute())
+    }),
+  )
+}
+
+function sameOutcome(a: Outcome, b: Outcome): boolean {
+  if (a.error !== undefined || b.error !== undefined) return a.error !== undefined && b.error !== undefined && a.code === b.code
+  if (a.affected !== undefined || b.affected !== undefined) return a.affected === b.affected
+  return JSON.stringify(a.rows) === JSON.stringify(b.rows)
+}
+
+function describeOutcome(o: Outcome, limit = 12): string {
+  if (o.error !== undefined) return `error ${o.code ?? ''}: ${o.error}`
+  if (o.affected !== undefined) return `${o.affected} row(s) affected`
+  const rows = o.rows ?? []
+  const shown = rows.slice(0, limit).map((r) => `    ${r}`)
+  return `${rows.length} row(s)${shown.length ? `\n${shown.join('\n')}` : ''}${rows.length > limit ? '\n    …' : ''}`
+}
+
+function multisetMinus(a: readonly string[], b: readonly string[]): string[] {
+  const counts = new Map<string, number>()
+  for (const r of b) counts.set(r, (counts.get(r) ?? 0) + 1)
+  return a.filter((r) => {
+    const n = counts.get(r) ?? 0
+    if (n === 0) return true
+    counts.set(r, n - 1)
+    return false
+  })
+}
+
+export interface Verdict {
+  readonly scoped: Outcome
+  /** Undefined when the scoped result equals the oracle's and carries no foreign tenant id. */
+  readonly problem?: string
+}
+
+/**
+ * Compares the scoped run with the oracle's. The problem text is a complete
+ * reproduction: the spec, both compiled statements with parameters, and the rows.
+ */
+export async function judge(options: { db: Kysely<any>; oracleDb: Kysely<any>; tenant: ScopedTenant; foreignTenantIds: readonly string[]; spec: QuerySpec; walls: string }): Promise<Verdict> {
+  const { db, oracleDb, tenant, spec } = options
+  const scoped = await runScoped(db, tenant, spec)
+  const expected = await runOracle(oracleDb, tenant, spec)
+  const leaked = (scoped.rows ?? []).filter((r) => options.foreignTenantIds.some((id) => r.includes(id)))
+  if (sameOutcome(scoped, expected) && leaked.length === 0) return { scoped }
+  const compiled = (() => {
+    try {
+      return runWithTenant(tenant, () => buildQuery(db, spec).compile())
+    } catch (error) {
+      return { sql: `(does not compile: ${(error as Error).message})`, parameters: [] }
+    }
+  })()
+  const oracleCompiled = buildQuery(oracleDb, spec, tenant.id).compile()
+  const lines = [
+    leaked.length > 0 ? `LEAK: ${leaked.length} row(s) carry another tenant's id` : 'the scoped result differs from the oracle',
+    `walls: ${options.walls}; tenant: ${tenant.slug} (${tenant.id})`,
+    `spec: ${JSON.stringify(spec)}`,
+    `scoped SQL: ${compiled.sql}`,
+    `  parameters: ${JSON.stringify(compiled.parameters)}`,
+    `oracle SQL (search_path oracle): ${oracleCompiled.sql}`,
+    `  parameters: ${JSON.stringify(oracleCompiled.parameters)}`,
+    `expected (oracle): ${describeOutcome(expected)}`,
+    `actual (scoped): ${describeOutcome(scoped)}`,
+  ]
+  if (scoped.rows && expected.rows) {
+    lines.push(`only in actual: ${describeOutcome({ rows: multisetMinus(scoped.rows, expected.rows) })}`)
+    lines.push(`only in expected: ${describeOutcome({ rows: multisetMinus(expected.rows, scoped.rows) })}`)
+  }
+  return { scoped, problem: lines.join('\n') }
+}
