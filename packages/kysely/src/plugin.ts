@@ -10,6 +10,7 @@ import {
 } from 'kysely'
 import { assertServing, currentScope, TenantryError, validationError, type ScopedTenant, type ValidationIssue } from '@tenantry/core'
 import { refuseQuery } from './refusal.ts'
+import { refuseSchemaChange, refuseSchemaQualifiedNames } from './statement-guards.ts'
 import { originalOf, stampNode, SYSTEM_STAMP } from './stamps.ts'
 import type { TenantTableRules } from './table-refs.ts'
 import { TenantScopeTransformer } from './transformer.ts'
@@ -45,6 +46,11 @@ export interface TenantScopePluginOptions {
    * (refusals) and stamped, never rewritten.
    */
   readonly appliesTo?: (tenant: ScopedTenant) => boolean
+  /**
+   * Tenants whose queries may not name a schema (the schema-per-tenant model: a
+   * qualified name could reach another tenant's schema). Default: none.
+   */
+  readonly refuseSchemaQualified?: (tenant: ScopedTenant) => boolean
 }
 
 /**
@@ -71,6 +77,7 @@ export class TenantScopePlugin implements KyselyPlugin {
   #shared: TenantScopeTransformer | undefined
 
   readonly #appliesTo: ((tenant: ScopedTenant) => boolean) | undefined
+  readonly #refuseQualified: ((tenant: ScopedTenant) => boolean) | undefined
 
   constructor(options: TenantScopePluginOptions) {
     this.#rules = resolveRules(options)
@@ -78,6 +85,10 @@ export class TenantScopePlugin implements KyselyPlugin {
       throw validationError([{ path: 'appliesTo', message: 'must be a function (tenant) => boolean' }])
     }
     this.#appliesTo = options.appliesTo
+    if (options.refuseSchemaQualified !== undefined && typeof options.refuseSchemaQualified !== 'function') {
+      throw validationError([{ path: 'refuseSchemaQualified', message: 'must be a function (tenant) => boolean' }])
+    }
+    this.#refuseQualified = options.refuseSchemaQualified
   }
 
   /** The reusable transformer, or a fresh one if it is mid-transform (re-entry). */
@@ -106,6 +117,8 @@ export class TenantScopePlugin implements KyselyPlugin {
       return stampNode(Object.freeze({ ...original }), scope.tenant.id, original)
     }
     if (MergeQueryNode.is(original)) refuseQuery('MERGE cannot be scoped to the tenant; use INSERT ... ON CONFLICT, UPDATE and DELETE')
+    refuseSchemaChange(original)
+    if (this.#refuseQualified?.(scope.tenant)) refuseSchemaQualifiedNames(original)
     if (this.#appliesTo !== undefined && !this.#appliesTo(scope.tenant)) {
       return stampNode(Object.freeze({ ...original }), scope.tenant.id, original)
     }

@@ -296,3 +296,24 @@ describe('appliesTo: tenants of other isolation models', () => {
     assert.throws(() => new TenantScopePlugin({ tables: tenantTables, appliesTo: 'shared' as never }), { code: 'VALIDATION_FAILED' })
   })
 })
+
+describe('statement guards', () => {
+  it('refuses DDL in a tenant scope, temporary tables included', () => {
+    assert.throws(() => runWithTenant(acme, () => db.schema.createTable('scratch').temporary().addColumn('id', 'integer').compile()), { code: 'QUERY_REFUSED' })
+    assert.throws(() => runWithTenant(acme, () => db.schema.dropTable('projects').compile()), { code: 'QUERY_REFUSED' })
+    assert.throws(() => runWithTenant(acme, () => db.schema.createView('v').as(db.selectFrom('projects').selectAll()).compile()), { code: 'QUERY_REFUSED' })
+  })
+
+  it('lets a system scope run DDL', async () => {
+    const compiled = await runAsSystem('test: migration', () => db.schema.createTable('scratch').addColumn('id', 'integer').compile())
+    assert.equal(tenantStampOf(compiled.query), SYSTEM_STAMP)
+  })
+
+  it('refuses schema-qualified names only for the tenants it is told to', () => {
+    const strict = compilingDb(new TenantScopePlugin({ tables: tenantTables, appliesTo: () => false, refuseSchemaQualified: (t) => t.isolation === 'schema' }))
+    const schemaTenant = { ...globex, isolation: 'schema' as const }
+    assert.throws(() => runWithTenant(schemaTenant, () => strict.withSchema('other').selectFrom('projects').selectAll().compile()), { code: 'QUERY_REFUSED' })
+    assert.doesNotThrow(() => runWithTenant(schemaTenant, () => strict.selectFrom('projects').selectAll().compile()))
+    assert.doesNotThrow(() => runWithTenant(acme, () => strict.withSchema('other').selectFrom('projects').selectAll().compile()))
+  })
+})

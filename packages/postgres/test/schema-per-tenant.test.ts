@@ -61,7 +61,7 @@ for (const backend of testBackends()) {
       const before = schemas.stats.roundTrips
       const probe = await runWithTenant(acme, () => trusted(sql<{ path: string; who: string }>`select current_setting('search_path') as path, current_user as who`).execute(db))
       assert.equal(schemas.stats.roundTrips - before, 1)
-      assert.deepEqual(probe.rows, [{ path: `"${tenantSchemaName(acme)}"`.replaceAll('"', ''), who: role }])
+      assert.deepEqual(probe.rows, [{ path: `${tenantSchemaName(acme)}, pg_temp`, who: role }])
       const { rows } = await database.pool.query(`select current_setting('search_path') as path, current_user = session_user as same`)
       assert.equal(rows[0].same, true)
       assert.ok(!String(rows[0].path).includes('tenant_'), 'the session search_path is untouched')
@@ -89,6 +89,33 @@ for (const backend of testBackends()) {
       })), /boom/)
       const names = await runWithTenant(globex, () => db.selectFrom('projects').select('name').orderBy('name').execute())
       assert.deepEqual(names.map((r) => r.name), ['globex one', 'globex two'])
+    })
+
+    it('refuses schema-qualified names, which could reach another tenant\'s schema', async () => {
+      await assert.rejects(runWithTenant(acme, () => db.withSchema(globex.placement!.schema!).selectFrom('projects').selectAll().execute()), isCode('QUERY_REFUSED'))
+      await assert.rejects(runWithTenant(acme, () => db.selectFrom(`${globex.placement!.schema!}.projects` as 'projects').selectAll().execute()), isCode('QUERY_REFUSED'))
+      await assert.rejects(runWithTenant(acme, () => db.selectFrom('projects').where('id', 'in', (eb) => eb.selectFrom(`${globex.placement!.schema!}.projects` as 'projects').select('id')).selectAll().execute()), isCode('QUERY_REFUSED'))
+    })
+
+    it('refuses DDL in a tenant scope, so no temporary table outlives the transaction on a pooled connection', async () => {
+      await assert.rejects(runWithTenant(acme, () => db.schema.createTable('projects').temporary().addColumn('id', 'integer').addColumn('name', 'text').execute()), isCode('QUERY_REFUSED'))
+    })
+
+    it('looks up the temp schema last, so a leftover temporary table cannot shadow tenant tables', async () => {
+      const client = await database.pool.connect()
+      try {
+        await client.query("create temporary table projects (id int, name text); insert into projects values (99, 'leftover temp row')")
+      } finally {
+        client.release()
+      }
+      const names = await runWithTenant(acme, () => db.selectFrom('projects').select('name').execute())
+      assert.ok(!names.some((r) => r.name === 'leftover temp row'))
+      const again = await database.pool.connect()
+      try {
+        await again.query('drop table if exists pg_temp.projects')
+      } finally {
+        again.release()
+      }
     })
 
     it('drops a tenant schema on deprovision', async () => {

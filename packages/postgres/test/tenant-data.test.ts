@@ -128,6 +128,10 @@ for (const backend of testBackends()) {
       await assert.rejects(runWithTenant(ghost, () => db.selectFrom('projects').selectAll().execute()), isCode('TENANT_PLACEMENT_MISSING'))
       const initech = tenants.find((t) => t.slug === 'initech')!
       assert.equal((await runWithTenant(initech, () => db.selectFrom('projects').select('id').execute())).length, 9)
+      // Provisioning right after the router remembered it missing must still work.
+      const placedGhost = { ...ghost, placement: await databases.provision(ghost, async (c) => { await c.query(ownTable) }) }
+      tenants.push(placedGhost)
+      assert.deepEqual(await runWithTenant(placedGhost, () => db.selectFrom('projects').selectAll().execute()), [])
     })
   })
 }

@@ -5,12 +5,13 @@ export interface ScopeSetting {
   readonly name: string
   readonly value: string
   /**
-   * `schema`: the value is a schema name that must exist; it is cast through
+   * `search_path`: the value is one schema name that must exist. It is cast through
    * `regnamespace` in the same statement, so a missing schema fails the
-   * transaction (SQLSTATE 3F000) before the query runs, and the setting gets the
-   * canonical quoted name.
+   * transaction (SQLSTATE 3F000) before the query runs, and `pg_temp` is put last
+   * on the path, so a temporary table left on a pooled connection can never shadow
+   * the tenant's tables.
    */
-  readonly check?: 'schema'
+  readonly check?: 'search_path'
 }
 
 /**
@@ -30,7 +31,7 @@ export function setConfigSql(settings: readonly ScopeSetting[]): string {
   let sql = statementCache.get(shape)
   if (sql === undefined) {
     const calls = settings.map((s, i) => {
-      const value = s.check === 'schema' ? `$${2 * i + 2}::regnamespace::text` : `$${2 * i + 2}`
+      const value = s.check === 'search_path' ? `$${2 * i + 2}::regnamespace::text || ', pg_temp'` : `$${2 * i + 2}`
       return `set_config($${2 * i + 1}, ${value}, true)`
     })
     sql = `select ${calls.join(', ')}`

@@ -89,6 +89,7 @@ export class TenantData {
         tenantColumn: shared?.tenantColumn ?? 'tenant_id',
         filter: shared?.filter ?? false,
         appliesTo: (tenant) => shared !== undefined && (tenant.isolation ?? 'shared') === 'shared',
+        refuseSchemaQualified: (tenant) => tenant.isolation === 'schema',
       },
       this.stats,
       options,

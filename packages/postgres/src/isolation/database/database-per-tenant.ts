@@ -104,6 +104,8 @@ export class DatabasePerTenantIsolation {
     const database = tenant.placement?.database ?? tenantDatabaseName(tenant)
     const key: DatabaseKey = server === undefined ? { database } : { server, database }
     await this.provisioner.create(key)
+    // The router may remember this database as missing from an earlier request.
+    await this.router.evict(key)
     try {
       if (setup) {
         await this.router.withClient(key, async (client) => {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { TenantryError } from '@tenantry/core'
@@ -39,7 +39,14 @@ export function serverProvisioner(admins: Readonly<Record<string, string | pg.Cl
   return {
     create: (key) => admin(key, async (client) => {
       const template = options.template ? ` template ${pg.escapeIdentifier(options.template)}` : ''
-      await client.query(`create database ${pg.escapeIdentifier(key.database)}${template}`)
+      try {
+        await client.query(`create database ${pg.escapeIdentifier(key.database)}${template}`)
+      } catch (error) {
+        if ((error as { code?: string }).code === '42P04') {
+          throw new TenantryError('CONFLICT', `Tenant database "${key.database}" already exists on server "${serverOf(key)}"`, { cause: error })
+        }
+        throw error
+      }
     }),
     drop: (key) => admin(key, async (client) => {
       await client.query(`drop database if exists ${pg.escapeIdentifier(key.database)} with (force)`)
@@ -58,6 +65,7 @@ export function pgliteProvisioner(options: { dataDir: string; template?: () => P
     async create(key) {
       const folder = join(options.dataDir, databaseFolderName(key.database))
       if (existsSync(folder)) throw new TenantryError('CONFLICT', `Tenant database "${key.database}" already exists`)
+      await mkdir(options.dataDir, { recursive: true })
       template ??= options.template?.()
       const loadDataDir = template ? await template : undefined
       const lite = await PGlite.create(folder, loadDataDir ? { loadDataDir } : {})

@@ -71,7 +71,7 @@ export class SchemaPerTenantIsolation {
    * sent with the tenant's search_path in one round trip.
    */
   kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
-    return scopedKysely<DB>(this.route(), { tables: [], appliesTo: () => false }, this.stats, options)
+    return scopedKysely<DB>(this.route(), { tables: [], appliesTo: () => false, refuseSchemaQualified: () => true }, this.stats, options)
   }
 
   /** Where this model's queries run: the target's pool, with the tenant's search_path. */
@@ -88,7 +88,7 @@ export class SchemaPerTenantIsolation {
         }
         if (scope.kind === 'system') return []
         assertServing(scope.tenant)
-        const settings: ScopeSetting[] = [{ name: 'search_path', value: pg.escapeIdentifier(schemaOf(scope.tenant)), check: 'schema' }]
+        const settings: ScopeSetting[] = [{ name: 'search_path', value: pg.escapeIdentifier(schemaOf(scope.tenant)), check: 'search_path' }]
         if (this.runtimeRole !== null) settings.push({ name: 'role', value: this.runtimeRole })
         return settings
       },
