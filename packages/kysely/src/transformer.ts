@@ -54,6 +54,13 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
   #predicates: TenantPredicates | undefined
   /** Unqualified CTE names visible at the node being transformed. */
   #ctes: ReadonlySet<string> = NO_CTES
+  /**
+   * The statement has no query nested anywhere (the common point select, update,
+   * delete): only its own level needs predicates, so its children are kept as they
+   * are instead of copied node by node. Kysely nodes are immutable, so sharing them
+   * is safe; it saves most of the plugin's cost per query.
+   */
+  #flat = false
 
   constructor(rules: TenantTableRules) {
     super()
@@ -69,11 +76,13 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
   scope<T extends OperationNode>(node: T, tenantId: string, queryId?: QueryId): T {
     this.#predicates = new TenantPredicates(this.#rules.tenantColumn, tenantId)
     this.#ctes = NO_CTES
+    this.#flat = isFlatStatement(node)
     try {
       return this.transformNode(node, queryId)
     } finally {
       this.#predicates = undefined
       this.#ctes = NO_CTES
+      this.#flat = false
     }
   }
 
@@ -85,7 +94,7 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
   protected override transformSelectQuery(node: SelectQueryNode, queryId?: QueryId): SelectQueryNode {
     const source = originalOf(node)
     return this.#inQueryScope(source.with, queryId, (withNode) => {
-      const out = super.transformSelectQuery({ ...source, with: undefined }, queryId)
+      const out = this.#flat ? source : super.transformSelectQuery({ ...source, with: undefined }, queryId)
       const scoped = this.#scopeLevel(out, { targets: [], fromItems: out.from?.froms ?? [], fromRole: 'source' })
       return { ...scoped, with: withNode }
     })
@@ -94,7 +103,7 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
   protected override transformUpdateQuery(node: UpdateQueryNode, queryId?: QueryId): UpdateQueryNode {
     const source = originalOf(node)
     return this.#inQueryScope(source.with, queryId, (withNode) => {
-      const out = super.transformUpdateQuery({ ...source, with: undefined }, queryId)
+      const out = this.#flat ? source : super.transformUpdateQuery({ ...source, with: undefined }, queryId)
       // `updateTable(['a', 'b'])` (MySQL) puts several targets in a ListNode.
       const targets = out.table === undefined ? [] : ListNode.is(out.table) ? out.table.items : [out.table]
       if (targets.some((target) => this.#tenantTable(target, 'dml-target') !== undefined)) {
@@ -108,7 +117,7 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
   protected override transformDeleteQuery(node: DeleteQueryNode, queryId?: QueryId): DeleteQueryNode {
     const source = originalOf(node)
     return this.#inQueryScope(source.with, queryId, (withNode) => {
-      const out = super.transformDeleteQuery({ ...source, with: undefined }, queryId)
+      const out = this.#flat ? source : super.transformDeleteQuery({ ...source, with: undefined }, queryId)
       const using = out.using?.tables
       // With USING, joins attach to the USING list and the targets stand apart;
       // without it (`delete from a join b`), the targets start the join tree.
@@ -187,6 +196,34 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
 }
 
 const NO_CTES: ReadonlySet<string> = new Set()
+
+const STATEMENT_KINDS: ReadonlySet<string> = new Set(['SelectQueryNode', 'UpdateQueryNode', 'DeleteQueryNode'])
+const NESTING_KINDS: ReadonlySet<string> = new Set(['SelectQueryNode', 'InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode', 'MergeQueryNode', 'WithNode', 'RawNode'])
+
+/**
+ * A SELECT, UPDATE or DELETE with no query, CTE or raw fragment below its root.
+ * A read-only walk: it allocates nothing but its stack.
+ */
+function isFlatStatement(root: OperationNode): boolean {
+  if (!STATEMENT_KINDS.has(root.kind)) return false
+  const stack: unknown[] = []
+  for (const value of Object.values(root)) if (typeof value === 'object' && value !== null) stack.push(value)
+  while (stack.length > 0) {
+    const item = stack.pop() as Record<string, unknown> | unknown[]
+    if (Array.isArray(item)) {
+      for (const child of item) if (typeof child === 'object' && child !== null) stack.push(child)
+      continue
+    }
+    const kind = item.kind
+    if (typeof kind === 'string' && NESTING_KINDS.has(kind)) return false
+    if (kind === 'ValueNode' || kind === 'PrimitiveValueListNode') continue
+    for (const key in item) {
+      const value = item[key]
+      if (typeof value === 'object' && value !== null) stack.push(value)
+    }
+  }
+  return true
+}
 
 function cteName(cte: CommonTableExpressionNode): string {
   return cte.name.table.table.identifier.name
