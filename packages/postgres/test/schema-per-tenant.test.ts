@@ -28,10 +28,11 @@ for (const backend of testBackends()) {
 
     before(async () => {
       database = await backend.createDatabase()
-      await database.pool.query(`create role ${role} nologin`)
       // A decoy in public: a tenant query that fell back to public would find it.
       await database.pool.query(`create table public.projects (id int primary key, name text not null); insert into public.projects values (1, 'public decoy')`)
       schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
+      await schemas.install()
+      await schemas.install() // idempotent
       acme = make('acme')
       globex = make('globex')
       acme = { ...acme, placement: await schemas.provision(acme, setup) }
@@ -116,6 +117,14 @@ for (const backend of testBackends()) {
       } finally {
         again.release()
       }
+    })
+
+    it('grants the runtime role the tables a later migration adds to a tenant schema', async () => {
+      await runAsSystem('test: migration', async () => {
+        await database.pool.query(`create table "${acme.placement!.schema!}".labels (id int primary key, name text)`)
+      })
+      const rows = await runWithTenant(acme, () => trusted(sql<{ n: number }>`select count(*)::int as n from labels`).execute(db))
+      assert.deepEqual(rows.rows, [{ n: 0 }])
     })
 
     it('drops a tenant schema on deprovision', async () => {

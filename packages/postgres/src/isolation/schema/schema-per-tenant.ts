@@ -33,7 +33,7 @@ export function tenantSchemaName(tenant: Pick<ScopedTenant, 'id'>): string {
 /** The schema a tenant is placed in: its placement's, or the derived name. */
 export function schemaOf(tenant: ScopedTenant): string {
   const schema = tenant.placement?.schema ?? tenantSchemaName(tenant)
-  if (!IDENTIFIER.test(schema)) throw new TenantryError('VALIDATION_FAILED', `Schema name "${schema}" of tenant "${tenant.slug}" is not a plain identifier`)
+  if (!IDENTIFIER.test(schema)) throw new TenantryError('ISOLATION_MISCONFIGURED', `The stored schema name "${schema}" of tenant "${tenant.slug}" is not a plain identifier; fix the tenant's placement in the catalog`)
   return schema
 }
 
@@ -96,6 +96,25 @@ export class SchemaPerTenantIsolation {
   }
 
   /**
+   * Creates the runtime role if it is missing (NOLOGIN, not superuser, not
+   * BYPASSRLS) and lets the connecting role switch to it. Idempotent; a no-op
+   * without a runtime role.
+   */
+  async install(): Promise<void> {
+    if (this.runtimeRole === null) return
+    const role = this.runtimeRole
+    await this.target.pool.query(`do $$ begin
+        if not exists (select 1 from pg_roles where rolname = ${pg.escapeLiteral(role)}) then
+          create role ${pg.escapeIdentifier(role)} nologin nosuperuser nobypassrls;
+        end if;
+        if not exists (select 1 from pg_roles where rolname = current_user and rolsuper) then
+          execute format('grant %I to %I', ${pg.escapeLiteral(role)}, current_user);
+        end if;
+      exception when duplicate_object then null;
+      end $$`)
+  }
+
+  /**
    * Creates the tenant's schema and runs `setup` inside it, in one transaction;
    * returns the placement to store in the catalog. Idempotent for the schema.
    */
@@ -113,6 +132,9 @@ export class SchemaPerTenantIsolation {
         await client.query(`grant usage on schema ${quoted} to ${role}`)
         await client.query(`grant select, insert, update, delete on all tables in schema ${quoted} to ${role}`)
         await client.query(`grant usage, select on all sequences in schema ${quoted} to ${role}`)
+        // Tables a later migration adds to this schema get the same grants.
+        await client.query(`alter default privileges in schema ${quoted} grant select, insert, update, delete on tables to ${role}`)
+        await client.query(`alter default privileges in schema ${quoted} grant usage, select on sequences to ${role}`)
       }
       await client.query('commit')
       return { ...(tenant.placement ?? {}), schema }
