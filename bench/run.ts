@@ -10,13 +10,14 @@ import type { Benchmark } from './harness/benchmark.ts'
 import type { BackendName } from './harness/backend.ts'
 
 /**
- * Every benchmark by name. DESIGN §5 also plans `models`, `migrate`, `http`,
+ * Every benchmark by name. DESIGN §5 also plans `migrate`, `http`,
  * `ratelimit` and `noisy`: write `bench/<name>.ts` exporting `benchmark: Benchmark`
  * (see harness/benchmark.ts) and add a line here. Modules load lazily, so one
  * benchmark's imports cannot break the others.
  */
 const registry: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   isolation: () => import('./isolation.ts'),
+  models: () => import('./models.ts'),
 }
 
 const usage = `usage: npm run bench -- <name> [flags]

@@ -19,6 +19,13 @@ export interface BenchBackend {
   uniqueName(prefix: string): string
   /** Drops a cluster-wide role at close, after the database is gone (PostgreSQL roles outlive databases). */
   dropRoleAtClose(role: string): void
+  /**
+   * Runs `task` at close (normal end, failure, Ctrl-C), before the database is
+   * dropped: for what a benchmark makes outside its database, such as tenant
+   * databases or a temporary folder. Latest first; a failing task is reported
+   * and does not stop the others.
+   */
+  atClose(task: () => Promise<void>): void
   close(): Promise<void>
 }
 
@@ -31,6 +38,21 @@ function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`
 }
 
+/** Tasks registered with `atClose`, run latest first. */
+function closeTasks(): { add(task: () => Promise<void>): void; run(): Promise<void> } {
+  const tasks: (() => Promise<void>)[] = []
+  return {
+    add(task) {
+      tasks.push(task)
+    },
+    async run() {
+      for (const task of tasks.splice(0).reverse()) {
+        await task().catch((error: unknown) => console.error(`cleanup failed: ${(error as Error).message}`))
+      }
+    },
+  }
+}
+
 async function versionOf(pool: pg.Pool): Promise<string> {
   const row = (await pool.query<{ version: string }>('select version()')).rows[0]
   return row?.version.split(' on ')[0] ?? 'unknown'
@@ -41,6 +63,7 @@ async function openPglite(): Promise<BenchBackend> {
   const lite = await PGlite.create()
   const target = pgliteTarget(lite)
   const serverVersion = `${await versionOf(target.pool)} (PGlite, in memory)`
+  const cleanup = closeTasks()
   return {
     name: 'pglite',
     target,
@@ -49,7 +72,9 @@ async function openPglite(): Promise<BenchBackend> {
     dropRoleAtClose() {
       // Roles live inside the instance, which is thrown away whole.
     },
+    atClose: cleanup.add,
     async close() {
+      await cleanup.run()
       await target.pool.end()
       await lite.close()
     },
@@ -99,6 +124,7 @@ async function openPostgres(adminUrl: string, poolSize: number): Promise<BenchBa
     await withAdmin(adminUrl, (admin) => admin.query(`drop database if exists ${database} with (force)`))
     throw error
   }
+  const cleanup = closeTasks()
   return {
     name: 'postgres',
     target,
@@ -107,7 +133,9 @@ async function openPostgres(adminUrl: string, poolSize: number): Promise<BenchBa
     dropRoleAtClose(role) {
       roles.push(role)
     },
+    atClose: cleanup.add,
     async close() {
+      await cleanup.run()
       await target.pool.end().catch(() => undefined)
       await withAdmin(adminUrl, async (admin) => {
         await admin.query(`drop database if exists ${database} with (force)`)

@@ -17,6 +17,8 @@ export interface RunSettings {
 export interface BenchContext {
   readonly backend: BenchBackend
   readonly settings: RunSettings
+  /** `--quick`: check the benchmark end to end at a small scale; nothing measured is kept. */
+  readonly quick: boolean
   /** Progress for the operator (stderr); not recorded. */
   log(message: string): void
 }

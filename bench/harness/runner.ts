@@ -41,7 +41,7 @@ export async function runBenchmark(benchmark: Benchmark, backendName: BackendNam
   const stopOnSignal = closeOnSignal(backend)
   let outcome
   try {
-    outcome = await benchmark.run({ backend, settings, log })
+    outcome = await benchmark.run({ backend, settings, quick: options.quick, log })
   } finally {
     stopOnSignal()
     await backend.close()
