@@ -2,7 +2,7 @@
  * @tenantry/postgres: the catalog, the isolation models, RLS, doctor and the
  * pipelined tenant driver, on PostgreSQL and on embedded PGlite.
  */
-export { pgliteTarget, postgresTarget, type PostgresBackend, type PostgresTarget } from './driver/target.ts'
+export { pgliteTarget, postgresTarget, type PostgresBackend, type PostgresTarget, type TargetOptions } from './driver/target.ts'
 export { runPipeline, type PipelineStatement, type StatementResult } from './driver/pipelined-query.ts'
 export { poolRoute, type ConnectionRoute, type RoutedConnection } from './driver/route.ts'
 export { TenantDialect } from './driver/tenant-dialect.ts'

@@ -21,9 +21,19 @@ export interface PostgresTarget {
  * @example
  * const target = postgresTarget({ connectionString: process.env.DATABASE_URL, max: 20 })
  */
-export function postgresTarget(config: string | pg.PoolConfig): PostgresTarget {
-  const options = typeof config === 'string' ? { connectionString: config } : config
-  return { backend: 'postgres', pool: new pg.Pool(options) }
+export function postgresTarget(config: string | pg.PoolConfig, options: TargetOptions = {}): PostgresTarget {
+  const poolConfig = typeof config === 'string' ? { connectionString: config } : config
+  const pool = new pg.Pool(poolConfig)
+  // An idle connection that the server closes (restart, failover, a forced drop)
+  // is removed by the pool; without a listener its 'error' event would crash the
+  // process.
+  pool.on('error', options.onIdleError ?? (() => undefined))
+  return { backend: 'postgres', pool }
+}
+
+export interface TargetOptions {
+  /** Called when an idle pooled connection fails (the pool has already dropped it). Default: ignore. */
+  readonly onIdleError?: (error: Error) => void
 }
 
 /**

@@ -111,11 +111,9 @@ class TenantConnection implements DatabaseConnection {
   }
 
   async #run(statements: readonly PipelineStatement[]): Promise<StatementResult> {
-    const results = await runPipeline(this.client, statements).catch(placementError)
+    const result = await runPipeline(this.client, statements).catch(placementError)
     this.#count(1, statements.length, 0)
-    const last = results.at(-1)
-    if (last === undefined) throw new TenantryError('INTERNAL', 'The database returned no result for a statement')
-    return last
+    return result
   }
 
   async begin(settings: TransactionSettings): Promise<void> {
@@ -145,9 +143,9 @@ class TenantConnection implements DatabaseConnection {
 
   async end(command: 'commit' | 'rollback'): Promise<void> {
     try {
-      const [result] = await runPipeline(this.client, [{ sql: command }])
+      const result = await runPipeline(this.client, [{ sql: command }])
       this.#count(1, 1, 0)
-      if (command === 'commit' && result?.command === 'ROLLBACK') {
+      if (command === 'commit' && result.command === 'ROLLBACK') {
         throw new TenantryError('INTERNAL', 'The transaction was rolled back by the database because a statement in it failed')
       }
     } catch (error) {
