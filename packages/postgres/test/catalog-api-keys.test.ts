@@ -2,19 +2,11 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type pg from 'pg'
-import { isTenantryError, type TenantryErrorCode } from '@tenantry/core'
 import { TenantCatalog, type TenantRecord } from '../src/catalog/index.ts'
+import { openCatalog, rejectsWith, slugFor } from './support/catalog-fixture.ts'
 import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
 
-const slugFor = (base: string): string => `${base}-${randomBytes(4).toString('hex')}`
 
-function rejectsWith(code: TenantryErrorCode, pattern?: RegExp): (error: unknown) => boolean {
-  return (error) => {
-    assert.ok(isTenantryError(error, code), `expected ${code}, got ${String(error)}`)
-    if (pattern) assert.match(error.message, pattern)
-    return true
-  }
-}
 
 /** The pool, counting every query and connection it is asked for. */
 function countingPool(pool: pg.Pool): { pool: pg.Pool; calls: () => number } {
@@ -32,13 +24,6 @@ function countingPool(pool: pg.Pool): { pool: pg.Pool; calls: () => number } {
   return { pool: counted, calls: () => calls }
 }
 
-/**
- * The fixture's close() drops the database WITH (FORCE) as soon as pool.end()
- * resolves, which can be before every socket has closed; the server then
- * terminates those idle connections and, with no listener, the pool's 'error'
- * event would crash the test process.
- */
-function ignoreTeardownError(): void {}
 
 for (const backend of testBackends()) {
   describe(`tenant catalog API keys on ${backend.name}`, () => {
@@ -47,10 +32,7 @@ for (const backend of testBackends()) {
     let acme: TenantRecord
     let globex: TenantRecord
     before(async () => {
-      db = await backend.createDatabase()
-      db.pool.on('error', ignoreTeardownError)
-      catalog = new TenantCatalog({ target: db })
-      await catalog.install()
+      ;({ db, catalog } = await openCatalog(backend))
       acme = await catalog.create({ slug: slugFor('acme'), name: 'Acme' })
       globex = await catalog.create({ slug: slugFor('globex'), name: 'Globex' })
     })

@@ -1,37 +1,19 @@
 import assert from 'node:assert/strict'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { isTenantryError, type TenantryErrorCode } from '@tenantry/core'
 import { TenantCatalog } from '../src/catalog/index.ts'
+import { openCatalog, rejectsWith, slugFor } from './support/catalog-fixture.ts'
 import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
 
-const slugFor = (base: string): string => `${base}-${randomBytes(4).toString('hex')}`
 
-function rejectsWith(code: TenantryErrorCode, pattern?: RegExp): (error: unknown) => boolean {
-  return (error) => {
-    assert.ok(isTenantryError(error, code), `expected ${code}, got ${String(error)}`)
-    if (pattern) assert.match(error.message, pattern)
-    return true
-  }
-}
 
-/**
- * The fixture's close() drops the database WITH (FORCE) as soon as pool.end()
- * resolves, which can be before every socket has closed; the server then
- * terminates those idle connections and, with no listener, the pool's 'error'
- * event would crash the test process.
- */
-function ignoreTeardownError(): void {}
 
 for (const backend of testBackends()) {
   describe(`tenant catalog domains on ${backend.name}`, () => {
     let db: TestDatabase
     let catalog: TenantCatalog
     before(async () => {
-      db = await backend.createDatabase()
-      db.pool.on('error', ignoreTeardownError)
-      catalog = new TenantCatalog({ target: db })
-      await catalog.install()
+      ;({ db, catalog } = await openCatalog(backend))
     })
     after(async () => {
       await db.close()

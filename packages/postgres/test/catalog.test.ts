@@ -1,33 +1,19 @@
 import assert from 'node:assert/strict'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { isTenantryError, type TenantryErrorCode } from '@tenantry/core'
+import { isTenantryError } from '@tenantry/core'
 import { TenantCatalog, catalogSchemaVersion, type TenantRecord } from '../src/catalog/index.ts'
+import { openCatalog, rejectsWith, slugFor } from './support/catalog-fixture.ts'
 import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
 
 /** A slug no other test uses. */
-const slugFor = (base: string): string => `${base}-${randomBytes(4).toString('hex')}`
 
-function rejectsWith(code: TenantryErrorCode, pattern?: RegExp): (error: unknown) => boolean {
-  return (error) => {
-    assert.ok(isTenantryError(error, code), `expected ${code}, got ${String(error)}`)
-    if (pattern) assert.match(error.message, pattern)
-    return true
-  }
-}
 
 async function countRows(db: TestDatabase, table: string): Promise<number> {
   const result = await db.pool.query<{ n: number }>(`select count(*)::int as n from tenantry.${table}`)
   return result.rows[0]?.n ?? -1
 }
 
-/**
- * The fixture's close() drops the database WITH (FORCE) as soon as pool.end()
- * resolves, which can be before every socket has closed; the server then
- * terminates those idle connections and, with no listener, the pool's 'error'
- * event would crash the test process.
- */
-function ignoreTeardownError(): void {}
 
 for (const backend of testBackends()) {
   describe(`tenant catalog on ${backend.name}`, () => {
@@ -35,7 +21,6 @@ for (const backend of testBackends()) {
       let fresh: TestDatabase
       before(async () => {
         fresh = await backend.createDatabase()
-        fresh.pool.on('error', ignoreTeardownError)
       })
       after(async () => {
         await fresh.close()
@@ -55,7 +40,6 @@ for (const backend of testBackends()) {
 
       it('lets concurrent installers run without an error', async () => {
         const other = await backend.createDatabase()
-        other.pool.on('error', ignoreTeardownError)
         try {
           const installs = await Promise.all([0, 1, 2, 3].map(() => new TenantCatalog(other).install()))
           assert.equal(installs.filter((r) => r.applied.length > 0).length, 1)
@@ -74,10 +58,7 @@ for (const backend of testBackends()) {
       let db: TestDatabase
       let catalog: TenantCatalog
       before(async () => {
-        db = await backend.createDatabase()
-        db.pool.on('error', ignoreTeardownError)
-        catalog = new TenantCatalog({ target: db })
-        await catalog.install()
+        ;({ db, catalog } = await openCatalog(backend))
       })
       after(async () => {
         await db.close()
