@@ -47,10 +47,13 @@ export interface TenantScopePluginOptions {
    */
   readonly appliesTo?: (tenant: ScopedTenant) => boolean
   /**
-   * Tenants whose queries may not name a schema (the schema-per-tenant model: a
-   * qualified name could reach another tenant's schema). Default: none.
+   * The schemas a tenant's queries may name explicitly (`withSchema`,
+   * `'schema.table'`): `'any'`, or a list (empty = no qualified names at all).
+   * Default `'any'`. Where tenants live in schemas of their own, a qualified name
+   * could reach another tenant's schema: `TenantData` allows a shared tenant only
+   * the shared tables' schema, and a schema tenant none.
    */
-  readonly refuseSchemaQualified?: (tenant: ScopedTenant) => boolean
+  readonly allowedSchemas?: (tenant: ScopedTenant) => readonly string[] | 'any'
 }
 
 /**
@@ -77,7 +80,7 @@ export class TenantScopePlugin implements KyselyPlugin {
   #shared: TenantScopeTransformer | undefined
 
   readonly #appliesTo: ((tenant: ScopedTenant) => boolean) | undefined
-  readonly #refuseQualified: ((tenant: ScopedTenant) => boolean) | undefined
+  readonly #allowedSchemas: ((tenant: ScopedTenant) => readonly string[] | 'any') | undefined
 
   constructor(options: TenantScopePluginOptions) {
     this.#rules = resolveRules(options)
@@ -85,10 +88,10 @@ export class TenantScopePlugin implements KyselyPlugin {
       throw validationError([{ path: 'appliesTo', message: 'must be a function (tenant) => boolean' }])
     }
     this.#appliesTo = options.appliesTo
-    if (options.refuseSchemaQualified !== undefined && typeof options.refuseSchemaQualified !== 'function') {
-      throw validationError([{ path: 'refuseSchemaQualified', message: 'must be a function (tenant) => boolean' }])
+    if (options.allowedSchemas !== undefined && typeof options.allowedSchemas !== 'function') {
+      throw validationError([{ path: 'allowedSchemas', message: "must be a function (tenant) => string[] | 'any'" }])
     }
-    this.#refuseQualified = options.refuseSchemaQualified
+    this.#allowedSchemas = options.allowedSchemas
   }
 
   /** The reusable transformer, or a fresh one if it is mid-transform (re-entry). */
@@ -118,7 +121,8 @@ export class TenantScopePlugin implements KyselyPlugin {
     }
     if (MergeQueryNode.is(original)) refuseQuery('MERGE cannot be scoped to the tenant; use INSERT ... ON CONFLICT, UPDATE and DELETE')
     refuseSchemaChange(original)
-    if (this.#refuseQualified?.(scope.tenant)) refuseSchemaQualifiedNames(original)
+    const allowed = this.#allowedSchemas?.(scope.tenant) ?? 'any'
+    if (allowed !== 'any') refuseSchemaQualifiedNames(original, allowed)
     if (this.#appliesTo !== undefined && !this.#appliesTo(scope.tenant)) {
       return stampNode(Object.freeze({ ...original }), scope.tenant.id, original)
     }

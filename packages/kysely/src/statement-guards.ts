@@ -21,12 +21,11 @@ export function refuseSchemaChange(node: OperationNode): void {
 }
 
 /**
- * Throws QUERY_REFUSED if any table reference in the tree names a schema. In the
- * schema-per-tenant model the tenant's schema comes from search_path alone; a
- * qualified name (`withSchema`, `'tenant_x.projects'`) could reach another
- * tenant's schema.
+ * Throws QUERY_REFUSED if any name in the tree is qualified by a schema not in
+ * `allowed`. Where tenants have schemas of their own, a qualified name
+ * (`withSchema`, `'tenant_x.projects'`) could reach another tenant's schema.
  */
-export function refuseSchemaQualifiedNames(node: OperationNode): void {
+export function refuseSchemaQualifiedNames(node: OperationNode, allowed: readonly string[]): void {
   const stack: unknown[] = [node]
   while (stack.length > 0) {
     const item = stack.pop()
@@ -36,8 +35,8 @@ export function refuseSchemaQualifiedNames(node: OperationNode): void {
     }
     if (typeof item !== 'object' || item === null) continue
     const candidate = item as { kind?: unknown; schema?: { name?: unknown } }
-    if (candidate.kind === 'SchemableIdentifierNode' && candidate.schema !== undefined) {
-      refuseQuery(`A schema-qualified name ("${String(candidate.schema.name)}") cannot be used by a tenant placed in its own schema; the schema comes from the tenant's search_path`)
+    if (candidate.kind === 'SchemableIdentifierNode' && candidate.schema !== undefined && !allowed.includes(String(candidate.schema.name))) {
+      refuseQuery(`The schema-qualified name "${String(candidate.schema.name)}" is not allowed in this tenant's queries (it could reach another tenant's schema); use unqualified names${allowed.length ? ` or the schema${allowed.length > 1 ? 's' : ''} ${allowed.map((a) => `"${a}"`).join(', ')}` : ''}`)
     }
     if (candidate.kind === 'ValueNode' || candidate.kind === 'PrimitiveValueListNode') continue
     for (const value of Object.values(item)) if (typeof value === 'object' && value !== null) stack.push(value)

@@ -309,11 +309,16 @@ describe('statement guards', () => {
     assert.equal(tenantStampOf(compiled.query), SYSTEM_STAMP)
   })
 
-  it('refuses schema-qualified names only for the tenants it is told to', () => {
-    const strict = compilingDb(new TenantScopePlugin({ tables: tenantTables, appliesTo: () => false, refuseSchemaQualified: (t) => t.isolation === 'schema' }))
+  it('allows each tenant only the schemas it is given to name', () => {
+    const strict = compilingDb(new TenantScopePlugin({
+      tables: tenantTables,
+      allowedSchemas: (t) => (t.isolation === 'schema' ? [] : t.isolation === 'database' ? 'any' : ['public']),
+    }))
     const schemaTenant = { ...globex, isolation: 'schema' as const }
     assert.throws(() => runWithTenant(schemaTenant, () => strict.withSchema('other').selectFrom('projects').selectAll().compile()), { code: 'QUERY_REFUSED' })
     assert.doesNotThrow(() => runWithTenant(schemaTenant, () => strict.selectFrom('projects').selectAll().compile()))
-    assert.doesNotThrow(() => runWithTenant(acme, () => strict.withSchema('other').selectFrom('projects').selectAll().compile()))
+    assert.throws(() => runWithTenant(acme, () => strict.withSchema('tenant_x').selectFrom('projects').selectAll().compile()), { code: 'QUERY_REFUSED' })
+    assert.doesNotThrow(() => runWithTenant(acme, () => strict.withSchema('public').selectFrom('projects').selectAll().compile()))
+    assert.doesNotThrow(() => runWithTenant({ ...acme, isolation: 'database' as const }, () => strict.withSchema('other').selectFrom('projects').selectAll().compile()))
   })
 })

@@ -118,6 +118,14 @@ for (const backend of testBackends()) {
       await assert.rejects(data.withClient(async (c) => c.query('select 1')), isCode('TENANT_CONTEXT_MISSING'))
     })
 
+    it('refuses a shared tenant\'s query that names a tenant schema', async () => {
+      const acme = tenants.find((t) => t.slug === 'acme')!
+      const globex = tenants.find((t) => t.slug === 'globex')!
+      await assert.rejects(runWithTenant(acme, () => db.withSchema(globex.placement!.schema!).selectFrom('projects').select('name').execute()), isCode('QUERY_REFUSED'))
+      await assert.rejects(runWithTenant(acme, () => db.updateTable(`${globex.placement!.schema!}.projects` as 'projects').set({ name: 'x' }).execute()), isCode('QUERY_REFUSED'))
+      assert.equal((await runWithTenant(acme, () => db.withSchema('public').selectFrom('projects').select('name').execute())).length, 10)
+    })
+
     it('refuses a tenant placed in a model this process did not configure', async () => {
       const onlyShared = new TenantData({ schema: new SchemaPerTenantIsolation(database) }).kysely<DB>()
       await assert.rejects(runWithTenant(tenants[0]!, () => onlyShared.selectFrom('projects').selectAll().execute()), isCode('ISOLATION_MISCONFIGURED'))

@@ -89,7 +89,13 @@ export class TenantData {
         tenantColumn: shared?.tenantColumn ?? 'tenant_id',
         filter: shared?.filter ?? false,
         appliesTo: (tenant) => shared !== undefined && (tenant.isolation ?? 'shared') === 'shared',
-        refuseSchemaQualified: (tenant) => tenant.isolation === 'schema',
+        // Tenants of the shared and schema models share one database with the
+        // tenant schemas: a qualified name could reach another tenant's schema.
+        allowedSchemas: (tenant) => {
+          const model = tenant.isolation ?? 'shared'
+          if (model === 'database') return 'any'
+          return model === 'shared' && shared !== undefined ? [shared.schema] : []
+        },
       },
       this.stats,
       options,

@@ -7,23 +7,39 @@ import { runConformanceChecks, type TenantIsolationCheckOptions } from './check-
 import { assertReportPassed, type ConformanceReport } from './report.ts'
 
 export type { TenantIsolationCheckOptions } from './check-isolation.ts'
+export type { CatalogClient, CatalogSource } from './catalog-source.ts'
 export type { ConformanceCheck, ConformanceReport } from './report.ts'
 export { formatConformanceFailures } from './report.ts'
 export type { SampleRowContext, SampleRowFactory } from './sample-rows.ts'
 
 /**
- * Runs the isolation checks and returns every result. Two synthetic tenants are
- * used: A writes rows in each table (parents first, foreign keys pointing at its
- * own parent rows), then B tries to reach them by key, by filter, through
- * count(*) and GROUP BY, along every foreign key (inner, left, right and full
+ * Runs the isolation checks and returns every result. Two tenants are used (two
+ * synthetic ones unless given, placed by `provision` when given): A writes rows in
+ * each table (parents first, foreign keys pointing at its own parent rows), then B
+ * tries to reach them by key, by filter, through count(*) and GROUP BY, by A's
+ * schema-qualified name, along every foreign key (inner, left, right and full
  * joins, EXISTS and scalar subqueries, with rows that reference the other
- * tenant's parents), by UPDATE and DELETE, and by inserting a row that names A.
- * A must then see exactly its own rows, unchanged. The rows are removed at the end.
+ * tenant's parents), by UPDATE and DELETE, and by inserting a row that names A
+ * (shared model) or that must land in B's own schema or database (placed
+ * tenants). A must then see exactly its own rows, unchanged. The rows are removed
+ * at the end, and the tenants `provision` placed are handed to `deprovision`.
+ *
+ * Works for every isolation model and for `TenantData`, with A and B in the same
+ * model or in different ones.
  *
  * @example
  * const shared = new SharedSchemaIsolation(target, { tables: ['projects', 'tasks'] })
  * const report = await checkTenantIsolation({ db: shared.kysely(), pool: target.pool, tables: ['projects', 'tasks'] })
  * for (const check of report.failures) console.error(check.name, check.table, check.detail)
+ *
+ * @example
+ * const databases = new DatabasePerTenantIsolation({ router, provisioner })
+ * await checkTenantIsolation({
+ *   db: databases.kysely(),
+ *   tables: ['projects', 'tasks'],
+ *   provision: async (tenant) => ({ ...tenant, isolation: 'database', placement: await databases.provision(tenant, createTables) }),
+ *   deprovision: (tenant) => databases.deprovision(tenant),
+ * })
  */
 export function checkTenantIsolation(options: TenantIsolationCheckOptions): Promise<ConformanceReport> {
   return runConformanceChecks(options)

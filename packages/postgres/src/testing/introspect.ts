@@ -1,4 +1,4 @@
-import type pg from 'pg'
+import type { CatalogReader } from './catalog-source.ts'
 
 /** What the kit needs to know of one column to write a valid value into it. */
 export interface ColumnShape {
@@ -92,12 +92,12 @@ const KEYS_SQL = `
    order by c.relname, con.conname`
 
 /**
- * Reads columns, primary keys and foreign keys of `tables` from pg_catalog, through
- * the admin pool (catalog reads are not subject to row-level security).
+ * Reads columns, primary keys and foreign keys of `tables` in `schema` from
+ * pg_catalog (catalog reads are not subject to row-level security).
  */
-export async function introspectTables(pool: pg.Pool, schema: string, tables: readonly string[]): Promise<{ shapes: TableShape[]; missing: string[] }> {
-  const columns = (await pool.query<ColumnRow>(COLUMNS_SQL, [schema, tables])).rows
-  const keys = (await pool.query<KeyRow>(KEYS_SQL, [schema, tables])).rows
+export async function introspectTables(read: CatalogReader, schema: string, tables: readonly string[]): Promise<{ shapes: TableShape[]; missing: string[] }> {
+  const columns = await read<ColumnRow>(COLUMNS_SQL, [schema, tables])
+  const keys = await read<KeyRow>(KEYS_SQL, [schema, tables])
   const shapes: TableShape[] = []
   const missing: string[] = []
   for (const table of tables) {

@@ -23,7 +23,8 @@ export interface SampleRowContext {
 
 /**
  * Supplies column values the kit cannot guess (CHECK constraints, unusual types).
- * Returned values override the generated ones; the tenant column is always set by the kit.
+ * Returned values override the generated ones; the tenant column is always set by
+ * the kit (to the tenant's id in the shared model; left out for a placed tenant).
  *
  * @example
  * await assertTenantIsolation({ db, pool, tables: ['tasks'], sample: { tasks: ({ index }) => ({ status: index % 2 ? 'done' : 'todo' }) } })
@@ -98,7 +99,10 @@ function valueFor(column: ColumnShape, marker: string, index: number): unknown {
 
 export interface RowPlan {
   readonly shape: TableShape
-  readonly tenantColumn: string
+  /** The configured tenant column: never generated. */
+  readonly tenantColumn: string | null
+  /** True when the tenant's rows carry the tenant column (shared model); false for a placed tenant. */
+  readonly carriesTenant: boolean
   readonly tenant: ScopedTenant
   readonly label: 'a' | 'b'
   readonly index: number
@@ -139,12 +143,15 @@ export function planRow(plan: RowPlan): { row: Record<string, unknown> } | { uns
     if (value === UNSUPPORTED) unsupported.push(`${column.name} (${column.type})`)
     else row[column.name] = value
   }
-  const generated = { ...row, [plan.tenantColumn]: plan.tenant.id }
-  const overrides = plan.sample?.({ table: shape.name, tenant: plan.tenant, label, index, parents: parentRows, generated }) ?? {}
+  const tenant = plan.tenantColumn !== null && plan.carriesTenant ? { [plan.tenantColumn]: plan.tenant.id } : {}
+  if (plan.tenantColumn !== null && !plan.carriesTenant) delete row[plan.tenantColumn]
+  const generated = { ...row, ...tenant }
+  const overrides = { ...(plan.sample?.({ table: shape.name, tenant: plan.tenant, label, index, parents: parentRows, generated }) ?? {}) }
+  if (plan.tenantColumn !== null && !plan.carriesTenant) delete overrides[plan.tenantColumn]
   const filled = new Set(Object.keys(overrides))
   const stillMissing = unsupported.filter((u) => !filled.has(u.slice(0, u.indexOf(' '))))
   if (stillMissing.length > 0) return { unsupported: stillMissing }
-  return { row: { ...generated, ...overrides, [plan.tenantColumn]: plan.tenant.id } }
+  return { row: { ...generated, ...overrides, ...tenant } }
 }
 
 /** A fresh value for a column that is safe to UPDATE (not key, tenant or foreign key). */

@@ -5,7 +5,7 @@
  */
 import type fc from 'fast-check'
 import { rawQuery, type RawCte, type RawJoin, type RawPred, type RawQuery, type RawSet, type RawSource, type RawSub } from './raw.ts'
-import { COLUMNS, COLUMNS_NULLABLE, LITERALS, TABLES, TENANT_TABLES, type Column, type ColumnType, type TableName, type TenantTableName } from './schema.ts'
+import { COLUMNS_NULLABLE, LITERALS, TABLES, TENANT_TABLES, columnsOf, type Column, type ColumnType, type TableName, type TenantTableName } from './schema.ts'
 import type { Cmp, Cte, InsertSpec, InsertValue, Join, JoinKind, Pred, QuerySpec, ScopeColumn, SelectSpec, SetItem, Source, Sub } from './spec.ts'
 
 const CMPS: readonly Cmp[] = ['=', '<>', '<', '>', '<=', '>=']
@@ -38,7 +38,7 @@ function sameType(scope: readonly ScopeColumn[], type: ColumnType): ScopeColumn[
   return found.length > 0 ? found : scope.filter((c) => c.type === 'int')
 }
 
-const writable = (table: TableName) => COLUMNS[table].filter((c) => c.name !== 'id' && c.name !== 'tenant_id')
+type Columns = Readonly<Record<TableName, readonly Column[]>>
 
 interface Part {
   readonly source: Source
@@ -49,8 +49,18 @@ interface Part {
 /** Name resolution for one query: visible CTEs, column types, fresh aliases. */
 class Resolver {
   #next = 0
+  /** The tables' columns: with the tenant column (shared model) or without (schema and database models). */
+  readonly columns: Columns
   #ctes = new Map<string, { columns: readonly Column[]; origin: TableName | undefined }>()
   #types = new Map<string, ColumnType>()
+
+  constructor(columns: Columns) {
+    this.columns = columns
+  }
+
+  writable(table: TableName): readonly Column[] {
+    return this.columns[table].filter((c) => c.name !== 'id' && c.name !== 'tenant_id')
+  }
 
   alias(prefix: string): string {
     return `${prefix}${this.#next++}`
@@ -61,7 +71,7 @@ class Resolver {
   }
 
   relation(name: string): { columns: readonly Column[]; origin: TableName | undefined } {
-    return this.#ctes.get(name) ?? { columns: COLUMNS[name as TableName], origin: name as TableName }
+    return this.#ctes.get(name) ?? { columns: this.columns[name as TableName], origin: name as TableName }
   }
 
   typeOf(ref: string): ColumnType {
@@ -79,8 +89,8 @@ class Resolver {
       if (r.kind === 6 && allowWrites && !out.some((c) => c.c === 'dml')) {
         const table = pick(TENANT_TABLES, r.from)
         const inner = this.alias('m')
-        const scope = scopeOf(inner, COLUMNS[table])
-        const columns = COLUMNS[table].filter((c, i) => c.name === 'id' || r.columns[i] === true)
+        const scope = scopeOf(inner, this.columns[table])
+        const columns = this.columns[table].filter((c, i) => c.name === 'id' || r.columns[i] === true)
         const where = r.where ? this.pred(r.where, scope) : undefined
         const dml = (r.picks[0] ?? 0) % 2 === 0 ? ('update' as const) : ('delete' as const)
         const set = dml === 'update' ? this.setItem({ col: r.picks[1] ?? 0, val: r.picks[2] ?? 0, how: r.picks[3] ?? 0, sub: undefined }, table, scope) : undefined
@@ -105,8 +115,8 @@ class Resolver {
     const step = pick(TABLES, r.picks[0] ?? 0)
     const inner = this.alias('w')
     const stepInner = this.alias('w')
-    const ints = (table: TableName) => COLUMNS[table].filter((c) => c.type === 'int').map((c) => c.name)
-    const where = r.where ? this.pred(r.where, scopeOf(inner, COLUMNS[from])) : undefined
+    const ints = (table: TableName) => this.columns[table].filter((c) => c.type === 'int').map((c) => c.name)
+    const where = r.where ? this.pred(r.where, scopeOf(inner, this.columns[from])) : undefined
     this.#ctes.set('walk', { columns: WALK_COLUMNS, origin: undefined })
     return {
       c: 'walk', name: 'walk', from, inner, step, stepInner,
@@ -196,7 +206,7 @@ class Resolver {
   }
 
   setItem(r: Omit<RawSet, 'sub'> & { sub: RawSub | undefined }, table: TableName, scope: readonly ScopeColumn[]): SetItem {
-    const column = pick(writable(table), r.col)
+    const column = pick(this.writable(table), r.col)
     if (column.type === 'int' && r.how >= 4 && r.sub) return { column: column.name, count: { ...this.sub(r.sub, scope, undefined, true), agg: 'count' } }
     if (column.type === 'int' && r.how >= 2) return { column: column.name, add: 1 + (r.val % 3) }
     return { column: column.name, value: pick(LITERALS[column.type], r.val) }
@@ -245,8 +255,8 @@ function resolveSelect(r: Resolver, q: Extract<RawQuery, { k: 'select' }>): Sele
   return { kind: 'select', with: ctes, from: froms.map((f) => f.source), joins, ...(where ? { where } : {}), output, ...(compound ? { compound } : {}) }
 }
 
-function resolve(q: RawQuery): QuerySpec {
-  const r = new Resolver()
+function resolve(q: RawQuery, columns: Columns): QuerySpec {
+  const r = new Resolver(columns)
   if (q.k === 'select') return resolveSelect(r, q)
   const ctes = r.ctes(q.ctes, false)
   const table = pick(TENANT_TABLES, q.table)
@@ -255,25 +265,25 @@ function resolve(q: RawQuery): QuerySpec {
       const as = r.alias('u')
       const from = q.from ? r.source(q.from, 't') : undefined
       const joined = from && q.join ? r.join({ ...q.join, kind: dmlJoinKind(q.join.kind), lateral: false }, [from]) : undefined
-      const scope = [...scopeOf(as, COLUMNS[table]), ...(from?.scope ?? []), ...(joined?.part.scope ?? [])]
+      const scope = [...scopeOf(as, r.columns[table]), ...(from?.scope ?? []), ...(joined?.part.scope ?? [])]
       const set: SetItem[] = []
       // SET sees the target only: when a target row joins several FROM rows, PostgreSQL
       // updates it from any one of them, so a value taken from FROM would be unpredictable.
       for (const s of q.set) {
-        const item = r.setItem(s, table, scopeOf(as, COLUMNS[table]))
+        const item = r.setItem(s, table, scopeOf(as, r.columns[table]))
         if (!set.some((x) => x.column === item.column)) set.push(item)
       }
       const where = q.where ? r.pred(q.where, scope) : undefined
-      const returning = q.returning ? COLUMNS[table].map((c) => `${as}.${c.name}`) : []
+      const returning = q.returning ? r.columns[table].map((c) => `${as}.${c.name}`) : []
       return { kind: 'update', with: ctes, table, as, set, ...(from ? { from: from.source } : {}), ...(joined ? { join: joined.join } : {}), ...(where ? { where } : {}), returning }
     }
     case 'delete': {
       const as = r.alias('d')
       const using = q.using ? r.source(q.using, 't') : undefined
       const joined = using && q.join ? r.join({ ...q.join, kind: dmlJoinKind(q.join.kind), lateral: false }, [using]) : undefined
-      const scope = [...scopeOf(as, COLUMNS[table]), ...(using?.scope ?? []), ...(joined?.part.scope ?? [])]
+      const scope = [...scopeOf(as, r.columns[table]), ...(using?.scope ?? []), ...(joined?.part.scope ?? [])]
       const where = q.where ? r.pred(q.where, scope) : undefined
-      const returning = q.returning ? COLUMNS[table].map((c) => `${as}.${c.name}`) : []
+      const returning = q.returning ? r.columns[table].map((c) => `${as}.${c.name}`) : []
       return { kind: 'delete', with: ctes, table, as, ...(using ? { using: using.source } : {}), ...(joined ? { join: joined.join } : {}), ...(where ? { where } : {}), returning }
     }
     case 'insert':
@@ -287,7 +297,7 @@ const dmlJoinKind = (kind: JoinKind): JoinKind => (kind === 'cross' ? 'inner' : 
 function resolveInsert(r: Resolver, q: Extract<RawQuery, { k: 'insert' }>, ctes: Cte[], table: TenantTableName): InsertSpec {
   const from = q.mode === 7 ? undefined : r.source(q.from, 't')
   const scope = from?.scope ?? []
-  const columns = COLUMNS[table].filter((c) => c.name !== 'tenant_id')
+  const columns = r.columns[table].filter((c) => c.name !== 'tenant_id')
   const values = columns.map((c, i): InsertValue => {
     if (c.name === 'id') return from ? { plus: from.scope[0]?.ref ?? 'missing', n: 1000 } : { value: 5000 }
     const literals = LITERALS[c.type].slice(0, 2)
@@ -313,8 +323,18 @@ function resolveInsert(r: Resolver, q: Extract<RawQuery, { k: 'insert' }>, ctes:
   }
 }
 
-/** Random queries of every kind, resolved against the fuzz schema. */
-export const querySpec: fc.Arbitrary<QuerySpec> = rawQuery.map((q) => resolve(q))
+/**
+ * Random queries of every kind, resolved against the fuzz schema: with the tenant
+ * column (shared model), or without it (schema and database models, whose tables
+ * have none; no query then names `tenant_id` or compares a uuid).
+ */
+export function querySpecs(options: { readonly tenantColumn: boolean }): fc.Arbitrary<QuerySpec> {
+  const columns = columnsOf(options.tenantColumn)
+  return rawQuery.map((q) => resolve(q, columns))
+}
+
+/** Random queries over the shared model's tables (with `tenant_id`). */
+export const querySpec: fc.Arbitrary<QuerySpec> = querySpecs({ tenantColumn: true })
 
 /** True when running the spec writes (its effects are rolled back). */
 export function writes(spec: QuerySpec): boolean {

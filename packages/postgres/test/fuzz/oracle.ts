@@ -63,12 +63,21 @@ export function runScoped(db: Kysely<any>, tenant: ScopedTenant, spec: QuerySpec
   )
 }
 
-/** Runs `spec` unscoped on the `oracle` schema (only `tenant`'s rows), always rolled back. */
-export function runOracle(oracleDb: Kysely<any>, tenant: ScopedTenant, spec: QuerySpec): Promise<Outcome> {
+/** Where the oracle's copy is, and whether its tables carry the tenant column. */
+export interface OracleCopy {
+  /** Schema holding only the tenant's rows. Default `oracle`. */
+  readonly schema?: string
+  /** False for the schema and database models' tables. Default true. */
+  readonly tenantColumn?: boolean
+}
+
+/** Runs `spec` unscoped on the oracle schema (only `tenant`'s rows), always rolled back. */
+export function runOracle(oracleDb: Kysely<any>, tenant: ScopedTenant, spec: QuerySpec, copy: OracleCopy = {}): Promise<Outcome> {
+  const { schema = 'oracle', tenantColumn = true } = copy
   return captured(spec, (keep) =>
     oracleDb.transaction().execute(async (trx) => {
-      await sql`set local search_path to oracle`.execute(trx)
-      keep(await buildQuery(trx, spec, tenant.id).execute())
+      await sql`select set_config('search_path', ${schema}, true)`.execute(trx)
+      keep(await buildQuery(trx, spec, tenantColumn ? tenant.id : undefined).execute())
     }),
   )
 }
@@ -108,10 +117,18 @@ export interface Verdict {
  * Compares the scoped run with the oracle's. The problem text is a complete
  * reproduction: the spec, both compiled statements with parameters, and the rows.
  */
-export async function judge(options: { db: Kysely<any>; oracleDb: Kysely<any>; tenant: ScopedTenant; foreignTenantIds: readonly string[]; spec: QuerySpec; walls: string }): Promise<Verdict> {
-  const { db, oracleDb, tenant, spec } = options
+export async function judge(options: {
+  db: Kysely<any>
+  oracleDb: Kysely<any>
+  tenant: ScopedTenant
+  foreignTenantIds: readonly string[]
+  spec: QuerySpec
+  walls: string
+  oracle?: OracleCopy
+}): Promise<Verdict> {
+  const { db, oracleDb, tenant, spec, oracle = {} } = options
   const scoped = await runScoped(db, tenant, spec)
-  const expected = await runOracle(oracleDb, tenant, spec)
+  const expected = await runOracle(oracleDb, tenant, spec, oracle)
   const leaked = (scoped.rows ?? []).filter((r) => options.foreignTenantIds.some((id) => r.includes(id)))
   if (sameOutcome(scoped, expected) && leaked.length === 0) return { scoped }
   const compiled = (() => {
@@ -121,14 +138,14 @@ export async function judge(options: { db: Kysely<any>; oracleDb: Kysely<any>; t
       return { sql: `(does not compile: ${(error as Error).message})`, parameters: [] }
     }
   })()
-  const oracleCompiled = buildQuery(oracleDb, spec, tenant.id).compile()
+  const oracleCompiled = buildQuery(oracleDb, spec, oracle.tenantColumn === false ? undefined : tenant.id).compile()
   const lines = [
     leaked.length > 0 ? `LEAK: ${leaked.length} row(s) carry another tenant's id` : 'the scoped result differs from the oracle',
-    `walls: ${options.walls}; tenant: ${tenant.slug} (${tenant.id})`,
+    `walls: ${options.walls}; tenant: ${tenant.slug} (${tenant.id}${tenant.isolation ? `, ${tenant.isolation} ${JSON.stringify(tenant.placement ?? {})}` : ''})`,
     `spec: ${JSON.stringify(spec)}`,
     `scoped SQL: ${compiled.sql}`,
     `  parameters: ${JSON.stringify(compiled.parameters)}`,
-    `oracle SQL (search_path oracle): ${oracleCompiled.sql}`,
+    `oracle SQL (search_path ${oracle.schema ?? 'oracle'}): ${oracleCompiled.sql}`,
     `  parameters: ${JSON.stringify(oracleCompiled.parameters)}`,
     `expected (oracle): ${describeOutcome(expected)}`,
     `actual (scoped): ${describeOutcome(scoped)}`,

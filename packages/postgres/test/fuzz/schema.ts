@@ -1,7 +1,10 @@
 /**
  * The fuzzer's world: three tenant tables and one global table, seeded for three
  * tenants with overlapping values and references that cross tenants, plus an
- * `oracle` schema holding the same tables with only tenant B's rows.
+ * `oracle` schema holding the same tables with only tenant B's rows. For the
+ * schema and database models, the same data without the tenant column: each
+ * tenant's rows (and a copy of the global table) in its own placement, and an
+ * oracle schema with B's.
  */
 import type { ScopedTenant } from '@tenantry/core'
 import type pg from 'pg'
@@ -36,6 +39,17 @@ export const COLUMNS: Readonly<Record<TableName, readonly Column[]>> = {
   labels: [col('id', 'int'), col('name', 'text'), col('weight', 'int')],
 }
 
+/** The same tables for tenants placed in a schema or database of their own: no tenant column. */
+export const PLACED_COLUMNS: Readonly<Record<TableName, readonly Column[]>> = {
+  projects: COLUMNS.projects.filter((c) => c.name !== 'tenant_id'),
+  tasks: COLUMNS.tasks.filter((c) => c.name !== 'tenant_id'),
+  comments: COLUMNS.comments.filter((c) => c.name !== 'tenant_id'),
+  labels: COLUMNS.labels,
+}
+
+/** The columns of the fuzz tables with or without the tenant column. */
+export const columnsOf = (tenantColumn: boolean): Readonly<Record<TableName, readonly Column[]>> => (tenantColumn ? COLUMNS : PLACED_COLUMNS)
+
 /** Literal pools: values that occur in several tenants' rows, so a missing predicate shows. */
 export const LITERALS: Readonly<Record<ColumnType, readonly (string | number | boolean)[]>> = {
   int: [0, 1, 2, 3, 4, 11, 12, 101, 112, 115, 1000],
@@ -54,6 +68,15 @@ const DDL = (schema: string) => `
   create index on ${schema}.projects (tenant_id);
   create index on ${schema}.tasks (tenant_id);
   create index on ${schema}.comments (tenant_id);`
+
+// A placed tenant's tables, unqualified (provisioning runs them on the tenant's
+// search_path or in its database). The global table is copied into every placement:
+// a schema tenant's search_path holds its own schema only.
+const PLACED_DDL = `
+  create table projects (id int primary key, name text not null, budget int not null);
+  create table tasks (id int primary key, project_id int, title text not null, points int not null, done boolean not null);
+  create table comments (id int primary key, task_id int, body text not null, votes int not null);
+  create table labels (id int primary key, name text not null, weight int not null);`
 
 type SeedRow = Record<string, string | number | boolean | null>
 
@@ -81,11 +104,17 @@ export function seedRows(): Record<TableName, SeedRow[]> {
   return rows
 }
 
-async function insertRows(pool: pg.Pool, schema: string, table: TableName, rows: readonly SeedRow[]): Promise<void> {
-  const columns = COLUMNS[table].map((c) => c.name)
+/** What runs the seed statements: a pool, or the client a provisioning setup gets. */
+interface Queryable {
+  query(text: string, values?: unknown[]): Promise<unknown>
+}
+
+async function insertRows(client: Queryable, table: string, columns: readonly Column[], rows: readonly SeedRow[]): Promise<void> {
+  if (rows.length === 0) return
+  const names = columns.map((c) => c.name)
   const values: unknown[] = []
-  const tuples = rows.map((row) => `(${columns.map((c) => `$${values.push(row[c])}`).join(', ')})`)
-  await pool.query(`insert into ${schema}.${table} (${columns.join(', ')}) values ${tuples.join(', ')}`, values)
+  const tuples = rows.map((row) => `(${names.map((c) => `$${values.push(row[c])}`).join(', ')})`)
+  await client.query(`insert into ${table} (${names.join(', ')}) values ${tuples.join(', ')}`, values)
 }
 
 /**
@@ -96,11 +125,39 @@ export async function createFuzzWorld(pool: pg.Pool): Promise<void> {
   await pool.query(`create schema oracle; ${DDL('public')} ${DDL('oracle')}`)
   const rows = seedRows()
   for (const table of TABLES) {
-    await insertRows(pool, 'public', table, rows[table])
+    await insertRows(pool, `public.${table}`, COLUMNS[table], rows[table])
     const oracleRows = table === GLOBAL_TABLE ? rows[table] : rows[table].filter((r) => r.tenant_id === tenantB.id)
-    await insertRows(pool, 'oracle', table, oracleRows)
+    await insertRows(pool, `oracle.${table}`, COLUMNS[table], oracleRows)
   }
   // Without statistics the planner guesses large tables, and a server with JIT
   // compiles the oracle's unfiltered joins for hundreds of milliseconds each.
+  await pool.query('analyze')
+}
+
+/** The tables and rows of one placed tenant (its own rows without the tenant column, and the global table). */
+async function seedPlacedTables(client: Queryable, tenant: ScopedTenant | undefined, schema = ''): Promise<void> {
+  await client.query(schema === '' ? PLACED_DDL : PLACED_DDL.replaceAll('create table ', `create table ${schema}.`))
+  const rows = seedRows()
+  for (const table of TABLES) {
+    const own = table === GLOBAL_TABLE ? rows[table] : rows[table].filter((r) => r.tenant_id === tenant?.id)
+    await insertRows(client, schema === '' ? table : `${schema}.${table}`, PLACED_COLUMNS[table], own)
+  }
+}
+
+/**
+ * The setup a schema or database placement of `tenant` gets: the tables without the
+ * tenant column, seeded with the tenant's own rows of the same overlapping data.
+ */
+export function placedSetup(tenant: ScopedTenant): (client: Queryable) => Promise<void> {
+  return async (client) => {
+    await seedPlacedTables(client, tenant)
+    await client.query('analyze')
+  }
+}
+
+/** The oracle of the placed models: schema `schema` with tenant B's rows only, no tenant column. */
+export async function createPlacedOracle(pool: pg.Pool, schema: string): Promise<void> {
+  await pool.query(`create schema ${schema}`)
+  await seedPlacedTables(pool, tenantB, schema)
   await pool.query('analyze')
 }

@@ -71,7 +71,7 @@ export class SchemaPerTenantIsolation {
    * sent with the tenant's search_path in one round trip.
    */
   kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
-    return scopedKysely<DB>(this.route(), { tables: [], appliesTo: () => false, refuseSchemaQualified: () => true }, this.stats, options)
+    return scopedKysely<DB>(this.route(), { tables: [], appliesTo: () => false, allowedSchemas: () => [] }, this.stats, options)
   }
 
   /** Where this model's queries run: the target's pool, with the tenant's search_path. */

@@ -80,7 +80,16 @@ export class SharedSchemaIsolation {
   }
 
   /** The tenant plugin's options for this model's tables and walls. */
-  pluginOptions(): { tables: readonly string[]; tenantColumn: string; filter: boolean } {
-    return { tables: this.options.tables, tenantColumn: this.options.tenantColumn, filter: this.options.walls.plugin }
+  pluginOptions(): { tables: readonly string[]; tenantColumn: string; filter: boolean; schema: string; allowedSchemas: () => readonly string[] } {
+    const schema = this.options.schema
+    return {
+      tables: this.options.tables,
+      tenantColumn: this.options.tenantColumn,
+      filter: this.options.walls.plugin,
+      schema,
+      // Only the tenant tables' own schema may be named: in a database that also
+      // holds per-tenant schemas, another schema could be a tenant's.
+      allowedSchemas: () => [schema],
+    }
   }
 }
