@@ -2,7 +2,7 @@
 // Runs every *.test.ts under packages/ and test/ with node's test runner (spec output),
 // then prints "N passed, N failed, N skipped" alone on the last line.
 import { spawn } from 'node:child_process'
-import { readdirSync, statSync, readFileSync, mkdtempSync } from 'node:fs'
+import { readdirSync, statSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { tmpdir } from 'node:os'
 
@@ -27,7 +27,8 @@ if (files.length === 0) {
   process.exit(1)
 }
 
-const summaryFile = join(mkdtempSync(join(tmpdir(), 'tenantry-test-')), 'summary.txt')
+const summaryDir = mkdtempSync(join(tmpdir(), 'tenantry-test-'))
+const summaryFile = join(summaryDir, 'summary.txt')
 const args = [
   '--conditions=tenantry-source', '--import', 'tsx', '--test',
   '--test-reporter=spec', '--test-reporter-destination=stdout',
@@ -38,6 +39,7 @@ const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: 
 child.on('exit', (code, signal) => {
   let summary = ''
   try { summary = readFileSync(summaryFile, 'utf8').trim() } catch { /* reporter wrote nothing */ }
+  rmSync(summaryDir, { recursive: true, force: true })
   console.log(summary || `0 passed, 1 failed, 0 skipped`)
   process.exit(code ?? (signal ? 1 : 0))
 })
