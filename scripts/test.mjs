@@ -19,7 +19,7 @@ function collect(dir, out) {
   return out
 }
 
-const files = [...collect(join(root, 'packages'), []), ...collect(join(root, 'test'), [])]
+const files = [...collect(join(root, 'packages'), []), ...collect(join(root, "test"), []), ...collect(join(root, "apps"), [])]
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort()
 if (files.length === 0) {
