@@ -5,3 +5,7 @@
 export * from './errors/index.ts'
 export * from './context/index.ts'
 export * from './tenant/index.ts'
+export * from './resolve/index.ts'
+export * from './ratelimit/index.ts'
+export * from './cache/index.ts'
+export * from './bulkhead/index.ts'

@@ -73,6 +73,18 @@ export const errorCatalogue = {
     status: 503,
     description: 'The tenant\'s concurrency bulkhead is full; retry after the Retry-After header.',
   },
+  MIGRATION_FAILED: {
+    status: 500,
+    description: 'A migration failed for a tenant (or the shared or control-plane set); the tenant was rolled back to where it was. See `tenantry migrate status` for the error.',
+  },
+  MIGRATION_CHECKSUM_MISMATCH: {
+    status: 500,
+    description: 'An applied migration\'s file changed since it ran; restore the file, or write a new migration instead of editing an applied one.',
+  },
+  MIGRATION_LOCKED: {
+    status: 409,
+    description: 'Another migration runner holds the fleet lock; wait for it (--wait) or retry when it ends.',
+  },
   INTERNAL: {
     status: 500,
     description: 'Anything else; the body carries no stack trace or SQL.',
