@@ -10,6 +10,11 @@ export interface TenantryErrorOptions {
   /** Machine-readable extras (validation issues, doctor findings). Never secrets. */
   readonly details?: unknown
   readonly cause?: unknown
+  /**
+   * HTTP response headers that belong with this error (`Retry-After`,
+   * `RateLimit-Policy`, `RateLimit`); adapters copy them onto the response.
+   */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /**
@@ -26,12 +31,15 @@ export class TenantryError extends Error {
   readonly code: TenantryErrorCode
   readonly status: number
   readonly details: unknown
+  /** Response headers adapters send with this error (empty for most codes). */
+  readonly headers: Readonly<Record<string, string>>
 
   constructor(code: TenantryErrorCode, message: string, options: TenantryErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.status = errorCatalogue[code].status
     this.details = options.details
+    this.headers = options.headers ?? {}
   }
 
   /** The JSON body adapters send: `{error:{code,message,details?}}`. */

@@ -1,0 +1,29 @@
+import type { Tenant } from '../tenant/model.ts'
+
+/**
+ * What an HTTP adapter asks before it runs a tenant's handler: may this request
+ * go ahead now? Implementations combine the tenant's rate limit and its
+ * concurrency bulkhead (see `docs/limits.md`, `docs/bulkheads.md`).
+ */
+export interface TenantAdmission {
+  /**
+   * Admits one request of `tenant`, or throws a TenantryError (`RATE_LIMITED`,
+   * `OVERLOADED`) whose `headers` carry `Retry-After` and the rate-limit headers.
+   */
+  admit(tenant: Tenant, request: AdmissionRequest): Promise<AdmissionTicket>
+}
+
+/** The request as admission sees it: enough to pick a per-route cost. */
+export interface AdmissionRequest {
+  readonly method: string
+  /** The route pattern when the framework knows it (`/api/projects/:id`), else the path. */
+  readonly route: string
+}
+
+/** An admitted request: headers to send on the response, and the slot to give back. */
+export interface AdmissionTicket {
+  /** `RateLimit-Policy` / `RateLimit` headers, sent on every response. */
+  readonly headers: Readonly<Record<string, string>>
+  /** Frees the bulkhead slot; call exactly once when the response is done (idempotent). */
+  release(): void
+}
