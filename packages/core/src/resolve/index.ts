@@ -1,1 +1,45 @@
-export {}
+/**
+ * Tenant resolution: resolvers that read a tenant identifier from a request, the
+ * resolution that looks it up and checks it, cached lookups, API-key
+ * authentication and cache invalidation on catalog changes. See docs/resolution.md.
+ */
+export {
+  hostName,
+  type TenantIdentifier,
+  type TenantRequest,
+  type TenantResolver,
+} from './request.ts'
+export {
+  customDomainResolver,
+  portResolver,
+  subdomainResolver,
+  type CustomDomainResolverOptions,
+  type PortResolverOptions,
+  type SubdomainResolverOptions,
+} from './host-resolvers.ts'
+export { headerResolver, pathResolver, type HeaderResolverOptions, type PathResolverOptions } from './request-resolvers.ts'
+export { jwtResolver, type JwtResolverOptions } from './jwt-resolver.ts'
+export {
+  TenantResolution,
+  type ResolverAnswer,
+  type TenantDirectory,
+  type TenantResolutionOptions,
+} from './resolution.ts'
+export { CachedTenantDirectory, type CachedTenantDirectoryOptions, type TenantCacheStats } from './cached-directory.ts'
+export {
+  CachedApiKeyVerifier,
+  apiKeyAuthenticator,
+  type ApiKeyAuthentication,
+  type ApiKeyAuthenticatorOptions,
+  type ApiKeyOwner,
+  type ApiKeyVerifier,
+  type CachedApiKeyVerifierOptions,
+} from './api-keys.ts'
+export {
+  applyTenantChange,
+  isTenantChange,
+  tenantChangeKinds,
+  type TenantChange,
+  type TenantChangeKind,
+  type TenantChangeTargets,
+} from './changes.ts'

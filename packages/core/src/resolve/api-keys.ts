@@ -1,0 +1,200 @@
+/** API-key authentication for tenant routes, framework-neutral, with a cache keyed by the key's hash. */
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import { TenantryError } from '../errors/index.ts'
+import type { Tenant } from '../tenant/model.ts'
+import { positiveInteger } from './cache-options.ts'
+import { headerValues, type TenantRequest } from './request.ts'
+
+/** Whose key a presented key is. */
+export interface ApiKeyOwner {
+  readonly keyId: string
+  readonly tenantId: string
+}
+
+/**
+ * Checks an API key. `TenantCatalog` fits (hashed at rest, constant-time compare);
+ * wrap it in `CachedApiKeyVerifier` for production.
+ */
+export interface ApiKeyVerifier {
+  verifyApiKey(key: string): Promise<ApiKeyOwner | undefined>
+}
+
+export interface CachedApiKeyVerifierOptions {
+  /** How long a valid key is trusted without asking the source; default 10 000 ms. Revocation invalidates sooner. */
+  readonly ttlMs?: number
+  /** How long an unknown key stays unknown; default 2 000 ms. */
+  readonly negativeTtlMs?: number
+  /** Most valid keys kept; default 10 000. */
+  readonly max?: number
+  /** Most unknown keys kept, apart from valid ones so a spray of bad keys cannot evict them; default 1 000. */
+  readonly negativeMax?: number
+}
+
+interface KeyEntry {
+  readonly owner: ApiKeyOwner | undefined
+}
+
+function keyHash(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('base64url')
+}
+
+/**
+ * An `ApiKeyVerifier` that caches another one. Entries are keyed by the SHA-256
+ * of the presented key, never the key itself, so a heap dump shows no usable
+ * key. Valid and unknown keys live in separate LRUs (a flood of random keys
+ * cannot push valid ones out); concurrent checks of one key make one query.
+ *
+ * @example
+ * const keys = new CachedApiKeyVerifier(catalog, { ttlMs: 10_000 })
+ * const authenticate = apiKeyAuthenticator(keys)
+ * // on revocation: keys.invalidateKey(keyId)
+ */
+export class CachedApiKeyVerifier implements ApiKeyVerifier {
+  readonly #source: ApiKeyVerifier
+  readonly #valid: LRUCache<string, KeyEntry>
+  readonly #unknown: LRUCache<string, KeyEntry>
+  readonly #inflight = new Map<string, Promise<ApiKeyOwner | undefined>>()
+  #generation = 0
+  #hits = 0
+  #misses = 0
+
+  constructor(source: ApiKeyVerifier, options: CachedApiKeyVerifierOptions = {}) {
+    if (typeof source?.verifyApiKey !== 'function') {
+      throw new TenantryError('VALIDATION_FAILED', 'CachedApiKeyVerifier needs a source with verifyApiKey(key) (a TenantCatalog fits)', {
+        details: [{ path: 'source', message: 'must implement ApiKeyVerifier' }],
+      })
+    }
+    this.#source = source
+    this.#valid = new LRUCache({
+      max: positiveInteger(options.max, 'CachedApiKeyVerifier: max', 10_000),
+      ttl: positiveInteger(options.ttlMs, 'CachedApiKeyVerifier: ttlMs', 10_000),
+    })
+    this.#unknown = new LRUCache({
+      max: positiveInteger(options.negativeMax, 'CachedApiKeyVerifier: negativeMax', 1_000),
+      ttl: positiveInteger(options.negativeTtlMs, 'CachedApiKeyVerifier: negativeTtlMs', 2_000),
+    })
+  }
+
+  verifyApiKey(key: string): Promise<ApiKeyOwner | undefined> {
+    const hash = keyHash(key)
+    const entry = this.#valid.get(hash) ?? this.#unknown.get(hash)
+    if (entry !== undefined) {
+      this.#hits++
+      return Promise.resolve(entry.owner)
+    }
+    this.#misses++
+    const inflight = this.#inflight.get(hash)
+    if (inflight !== undefined) return inflight
+    const generation = this.#generation
+    const flight = this.#source.verifyApiKey(key).then(
+      (owner) => {
+        if (this.#inflight.get(hash) === flight) this.#inflight.delete(hash)
+        if (generation === this.#generation) {
+          const value = owner === undefined ? undefined : { keyId: owner.keyId, tenantId: owner.tenantId }
+          ;(value === undefined ? this.#unknown : this.#valid).set(hash, { owner: value })
+        }
+        return owner
+      },
+      (error: unknown) => {
+        if (this.#inflight.get(hash) === flight) this.#inflight.delete(hash)
+        throw error
+      },
+    )
+    this.#inflight.set(hash, flight)
+    return flight
+  }
+
+  /** Forgets a key (call it when the key is revoked). */
+  invalidateKey(keyId: string): void {
+    this.#drop((owner) => owner.keyId === keyId)
+  }
+
+  /** Forgets every key of a tenant (call it when the tenant is deleted). */
+  invalidateTenant(tenantId: string): void {
+    this.#drop((owner) => owner.tenantId === tenantId)
+  }
+
+  /** Forgets everything. */
+  clear(): void {
+    this.#bump()
+    this.#valid.clear()
+    this.#unknown.clear()
+  }
+
+  /** Hit and miss counters and the number of cached keys. */
+  stats(): { readonly hits: number; readonly misses: number; readonly size: number } {
+    return { hits: this.#hits, misses: this.#misses, size: this.#valid.size + this.#unknown.size }
+  }
+
+  #bump(): void {
+    this.#generation++
+    this.#inflight.clear()
+  }
+
+  #drop(matches: (owner: ApiKeyOwner) => boolean): void {
+    this.#bump()
+    const stale: string[] = []
+    for (const [hash, entry] of this.#valid.entries()) if (entry.owner !== undefined && matches(entry.owner)) stale.push(hash)
+    for (const hash of stale) this.#valid.delete(hash)
+  }
+}
+
+export interface ApiKeyAuthenticatorOptions {
+  /** Read the key from this header instead of `Authorization: Bearer <key>` (e.g. `x-api-key`). */
+  readonly header?: string
+}
+
+/** What `apiKeyAuthenticator` returns for an accepted key. */
+export interface ApiKeyAuthentication {
+  readonly keyId: string
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i
+const challenge = { 'WWW-Authenticate': 'Bearer realm="tenantry"' }
+
+function presentedKey(request: TenantRequest, header: string | undefined): string | undefined {
+  if (header !== undefined) {
+    const value = headerValues(request, header)[0]?.trim()
+    return value === undefined || value.length === 0 ? undefined : value
+  }
+  for (const value of headerValues(request, 'authorization')) {
+    const match = BEARER.exec(value)
+    if (match) return match[1]
+  }
+  return undefined
+}
+
+/**
+ * Checks the request's API key against the resolved tenant:
+ * no key or an unknown/revoked key is UNAUTHENTICATED (401), another tenant's
+ * key is TENANT_MISMATCH (403).
+ *
+ * @example
+ * await app.register(tenantryFastify, { resolution, authenticate: apiKeyAuthenticator(new CachedApiKeyVerifier(catalog)) })
+ */
+export function apiKeyAuthenticator(
+  verifier: ApiKeyVerifier,
+  options: ApiKeyAuthenticatorOptions = {},
+): (request: TenantRequest, tenant: Tenant) => Promise<ApiKeyAuthentication> {
+  if (typeof verifier?.verifyApiKey !== 'function') {
+    throw new TenantryError('VALIDATION_FAILED', 'apiKeyAuthenticator needs a verifier with verifyApiKey(key) (a TenantCatalog or CachedApiKeyVerifier)', {
+      details: [{ path: 'verifier', message: 'must implement ApiKeyVerifier' }],
+    })
+  }
+  const header = options.header?.toLowerCase()
+  return async function authenticateApiKey(request, tenant) {
+    const key = presentedKey(request, header)
+    if (key === undefined) {
+      throw new TenantryError('UNAUTHENTICATED', header ? `Send the tenant's API key in the ${header} header` : "Send the tenant's API key as Authorization: Bearer <key>", {
+        headers: challenge,
+      })
+    }
+    const owner = await verifier.verifyApiKey(key)
+    if (owner === undefined) throw new TenantryError('UNAUTHENTICATED', 'Unknown or revoked API key', { headers: challenge })
+    if (owner.tenantId !== tenant.id) {
+      throw new TenantryError('TENANT_MISMATCH', `This API key belongs to another tenant than "${tenant.slug}"`)
+    }
+    return { keyId: owner.keyId }
+  }
+}
