@@ -28,14 +28,14 @@ for (const backend of testBackends()) {
 
       it('installs the tenantry schema once and finds nothing to do the second time', async () => {
         const catalog = new TenantCatalog(fresh)
-        assert.deepEqual(await catalog.install(), { version: catalogSchemaVersion, applied: [1] })
+        assert.deepEqual(await catalog.install(), { version: catalogSchemaVersion, applied: [1, 2] })
         await catalog.create({ slug: 'survivor', name: 'Survivor' })
         assert.deepEqual(await catalog.install(), { version: catalogSchemaVersion, applied: [] })
         assert.equal((await catalog.requireBySlug('survivor')).name, 'Survivor')
         const tables = await fresh.pool.query<{ table_name: string }>(
           "select table_name from information_schema.tables where table_schema = 'tenantry' order by table_name",
         )
-        assert.deepEqual(tables.rows.map((r) => r.table_name), ['api_keys', 'audit_log', 'catalog_version', 'domains', 'tenants'])
+        assert.deepEqual(tables.rows.map((r) => r.table_name), ['api_keys', 'audit_log', 'catalog_version', 'domains', 'migration_heads', 'migrations', 'tenants'])
       })
 
       it('lets concurrent installers run without an error', async () => {

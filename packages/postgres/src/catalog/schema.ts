@@ -77,6 +77,38 @@ const migrations: readonly CatalogMigration[] = [
       `create index audit_log_tenant_id_idx on tenantry.audit_log (tenant_id, id)`,
     ],
   },
+  {
+    version: 2,
+    statements: [
+      // The migration ledger: one row per target (the control plane, the shared
+      // tables, or a tenant) and migration, applied or failed. See docs/migrations.md.
+      `create table tenantry.migrations (
+        migration_set text not null check (migration_set in ('control', 'tenant')),
+        target text not null,
+        migration_id text not null,
+        checksum text not null,
+        status text not null check (status in ('applied', 'failed')),
+        applied_at timestamptz,
+        duration_ms integer,
+        error text,
+        updated_at timestamptz not null default now(),
+        primary key (migration_set, target, migration_id)
+      )`,
+      `create index migrations_failed_idx on tenantry.migrations (migration_set, migration_id) where status = 'failed'`,
+      // One row per target: a digest of everything applied, so a run with nothing
+      // to do compares one digest per tenant in one query instead of visiting N
+      // schemas or databases.
+      `create table tenantry.migration_heads (
+        migration_set text not null check (migration_set in ('control', 'tenant')),
+        target text not null,
+        digest text not null,
+        head text,
+        applied integer not null,
+        updated_at timestamptz not null default now(),
+        primary key (migration_set, target)
+      )`,
+    ],
+  },
 ]
 
 /**

@@ -1,0 +1,421 @@
+import { performance } from 'node:perf_hooks'
+import { TenantryError, type IsolationModelName, type Tenant, type TenantPlacement } from '@tenantry/core'
+import type { TenantCatalog } from '../catalog/tenant-catalog.ts'
+import type { TenantRecord } from '../catalog/rows.ts'
+import type { PostgresTarget } from '../driver/target.ts'
+import type { DatabasePerTenantIsolation } from '../isolation/database/database-per-tenant.ts'
+import type { SchemaPerTenantIsolation } from '../isolation/schema/schema-per-tenant.ts'
+import type { SharedSchemaIsolation } from '../isolation/shared/shared-schema.ts'
+import { migrateTarget, rollbackTarget, type TargetOutcome } from './apply.ts'
+import { acquireFleetLock, type FleetLock } from './fleet-lock.ts'
+import {
+  CONTROL_TARGET, SHARED_TARGET, checksumConflicts, countsByMigration, failures, forgetTarget,
+  migratedTenants, readHead, tenantsNotAt,
+} from './ledger.ts'
+import { digestOf, type Migration, type MigrationSetName } from './migration.ts'
+import { runPool } from './run-pool.ts'
+import { controlTarget, databaseTenantTarget, schemaTenantTarget, sharedTarget, type MigrationTarget } from './targets.ts'
+
+export interface FleetMigratorOptions {
+  /** The control-plane database (where the catalog is). Shared and schema-model tables must be in it too. */
+  readonly control: PostgresTarget
+  /** Migrations of the control plane: run once per fleet. */
+  readonly controlMigrations?: readonly Migration[]
+  /** Migrations of the tenant set: run once for the shared tables and once per tenant schema or database. */
+  readonly tenantMigrations: readonly Migration[]
+  readonly shared?: SharedSchemaIsolation
+  readonly schema?: SchemaPerTenantIsolation
+  readonly database?: DatabasePerTenantIsolation
+  /** After the shared tables migrate, re-run `shared.install()` (RLS, policies, grants). Default true. */
+  readonly installSharedWalls?: boolean
+}
+
+/** Which targets a run covers. */
+export type MigrationScope =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'shared' }
+  | { readonly kind: 'tenant'; readonly slug: string }
+
+export interface MigrateOptions {
+  /** Default: everything (control plane, shared tables, every tenant). */
+  readonly scope?: MigrationScope
+  /** Tenants migrated at once. Default: from the connection budget (PGlite: 1). */
+  readonly concurrency?: number
+  /** Migrate this many tenants first and stop if any of them fails. */
+  readonly canary?: number
+  /** Go on after a tenant fails and report every failure at the end (default: stop starting new tenants). */
+  readonly continueOnError?: boolean
+  /** Wait this long for another runner's lock; default 0 (MIGRATION_LOCKED at once). */
+  readonly waitForLockMs?: number
+  /** Progress events, for a bar or a log. */
+  readonly onEvent?: (event: MigrationEvent) => void
+  /** Stop starting new targets when aborted; running ones finish. */
+  readonly signal?: AbortSignal
+}
+
+export type MigrationEvent =
+  | { readonly type: 'waiting-for-lock'; readonly holder: string }
+  | { readonly type: 'plan'; readonly phase: 'control' | 'shared' | 'canary' | 'tenants'; readonly targets: number }
+  | { readonly type: 'target-done'; readonly outcome: TargetOutcome }
+
+/** What a run did. */
+export interface MigrationRunSummary {
+  /** Targets visited (those found behind); a fleet with nothing to do visits none. */
+  readonly visited: number
+  readonly migrated: number
+  readonly current: number
+  readonly failed: readonly TargetOutcome[]
+  /** Targets not started because the run stopped (failure, canary, abort). */
+  readonly skipped: number
+  readonly durationMs: number
+  readonly ok: boolean
+}
+
+export interface DownOptions {
+  /** The last migration to keep; null rolls everything back. */
+  readonly to: string | null
+  readonly scope?: MigrationScope
+  readonly concurrency?: number
+  readonly continueOnError?: boolean
+  readonly waitForLockMs?: number
+  readonly onEvent?: (event: MigrationEvent) => void
+}
+
+/** One row of `tenantry migrate status`. */
+export interface MigrationStatusRow {
+  readonly id: string
+  readonly applied: number
+  readonly pending: number
+  readonly failed: number
+}
+
+export interface MigrationStatus {
+  readonly control: readonly MigrationStatusRow[]
+  /** Targets of the tenant set: the shared tables (when configured) plus every schema and database tenant. */
+  readonly targets: number
+  readonly tenant: readonly MigrationStatusRow[]
+  readonly failures: readonly { readonly target: string; readonly label: string; readonly migration: string; readonly error: string; readonly at: Date }[]
+}
+
+const TENANT_MODELS: readonly IsolationModelName[] = ['schema', 'database']
+
+/**
+ * Runs the control-plane and tenant migration sets over a whole fleet: the
+ * shared tables once, every tenant schema and database in parallel, resumable
+ * after a crash (each target's ledger commits with its DDL), one runner at a
+ * time (an advisory lock), with per-target status in the control plane.
+ *
+ * @example
+ * const migrator = new FleetMigrator({ control, tenantMigrations: await loadMigrations('migrations/tenant'), shared, schema, database })
+ * const summary = await migrator.migrate({ canary: 5, concurrency: 8 })
+ * if (!summary.ok) console.error(summary.failed.map((f) => f.error?.message))
+ */
+export class FleetMigrator {
+  readonly #options: FleetMigratorOptions
+  readonly #control: readonly Migration[]
+  readonly #tenant: readonly Migration[]
+  readonly #digest: string
+  #topologyChecked: Promise<void> | undefined
+
+  constructor(options: FleetMigratorOptions) {
+    if (!options?.control?.pool || !Array.isArray(options.tenantMigrations)) {
+      throw new TenantryError('VALIDATION_FAILED', 'FleetMigrator needs { control, tenantMigrations } (see loadMigrations)')
+    }
+    this.#options = options
+    this.#control = options.controlMigrations ?? []
+    this.#tenant = options.tenantMigrations
+    this.#digest = digestOf(this.#tenant)
+  }
+
+  /** The id of the newest tenant migration (what new tenants are provisioned at). */
+  get latest(): string | undefined {
+    return this.#tenant.at(-1)?.id
+  }
+
+  /**
+   * Brings the fleet to the code's migrations. A fleet with nothing to do costs
+   * two head reads and one query over the tenants table.
+   */
+  async migrate(options: MigrateOptions = {}): Promise<MigrationRunSummary> {
+    const started = performance.now()
+    const scope = options.scope ?? { kind: 'all' }
+    const tally = new Tally()
+    const lock = await this.#lock(options.waitForLockMs, options.onEvent)
+    try {
+      await this.#checkTopology()
+      const pool = this.#options.control.pool
+      if (scope.kind === 'all' && this.#control.length) {
+        if ((await readHead(pool, 'control', CONTROL_TARGET)) !== digestOf(this.#control)) {
+          await this.#guardChecksums('control', this.#control)
+          options.onEvent?.({ type: 'plan', phase: 'control', targets: 1 })
+          const outcome = await migrateTarget(controlTarget(this.#options.control), this.#control, pool)
+          tally.add(outcome, options)
+          if (outcome.status === 'failed') return tally.summary(started, 0)
+        }
+      }
+      const tenantScoped = scope.kind === 'tenant' ? await this.#tenantScope(scope.slug) : undefined
+      const migrateShared = this.#options.shared !== undefined && (scope.kind !== 'tenant' || tenantScoped === 'shared')
+      const tenants = scope.kind === 'shared' || tenantScoped === 'shared'
+        ? []
+        : await tenantsNotAt(pool, this.#digest, TENANT_MODELS, scope.kind === 'tenant' ? { slug: scope.slug } : undefined)
+      const sharedBehind = migrateShared && (await readHead(pool, 'tenant', SHARED_TARGET)) !== this.#digest
+      if (tenants.length || sharedBehind) await this.#guardChecksums('tenant', this.#tenant)
+      if (sharedBehind) {
+        options.onEvent?.({ type: 'plan', phase: 'shared', targets: 1 })
+        const outcome = await this.#migrateShared()
+        tally.add(outcome, options)
+        if (outcome.status === 'failed' && !options.continueOnError) return tally.summary(started, tenants.length)
+      }
+      const targets = tenants.map((t) => this.#tenantTarget(t))
+      const canary = Math.max(0, Math.min(options.canary ?? 0, targets.length))
+      const concurrency = this.#concurrency(options.concurrency)
+      if (canary > 0) {
+        options.onEvent?.({ type: 'plan', phase: 'canary', targets: canary })
+        const first = await runPool(targets.slice(0, canary), concurrency, (t) => this.#migrateTenant(t), {
+          stop: () => tally.failures > 0 || options.signal?.aborted === true,
+          onDone: (o) => tally.add(o, options),
+        })
+        if (tally.failures > 0 || first.skipped > 0) return tally.summary(started, targets.length - canary + first.skipped)
+      }
+      const rest = targets.slice(canary)
+      options.onEvent?.({ type: 'plan', phase: 'tenants', targets: rest.length })
+      const run = await runPool(rest, concurrency, (t) => this.#migrateTenant(t), {
+        stop: () => (tally.failures > 0 && !options.continueOnError) || options.signal?.aborted === true,
+        onDone: (o) => tally.add(o, options),
+      })
+      return tally.summary(started, run.skipped)
+    } finally {
+      await lock.release()
+    }
+  }
+
+  /** Rolls targets back so that `to` is their newest applied migration. */
+  async down(options: DownOptions): Promise<MigrationRunSummary> {
+    const started = performance.now()
+    if (options.to !== null && !this.#tenant.some((m) => m.id === options.to)) {
+      throw new TenantryError('VALIDATION_FAILED', `No tenant migration has the id "${options.to}"; pass one of: ${this.#tenant.map((m) => m.id).join(', ')}`)
+    }
+    const scope = options.scope ?? { kind: 'all' }
+    const tally = new Tally()
+    const lock = await this.#lock(options.waitForLockMs, options.onEvent)
+    try {
+      await this.#checkTopology()
+      const pool = this.#options.control.pool
+      const tenantScoped = scope.kind === 'tenant' ? await this.#tenantScope(scope.slug) : undefined
+      const targets: MigrationTarget[] = []
+      if (this.#options.shared && (scope.kind !== 'tenant' || tenantScoped === 'shared')) targets.push(sharedTarget(this.#options.shared))
+      if (scope.kind !== 'shared' && tenantScoped !== 'shared') {
+        const tenants = await migratedTenants(pool, TENANT_MODELS, scope.kind === 'tenant' ? { slug: scope.slug } : undefined)
+        targets.push(...tenants.map((t) => this.#tenantTarget(t)))
+      }
+      options.onEvent?.({ type: 'plan', phase: 'tenants', targets: targets.length })
+      const run = await runPool(targets, this.#concurrency(options.concurrency), (t) => rollbackTarget(t, this.#tenant, options.to, pool), {
+        stop: () => tally.failures > 0 && !options.continueOnError,
+        onDone: (o) => tally.add(o, options),
+      })
+      return tally.summary(started, run.skipped)
+    } finally {
+      await lock.release()
+    }
+  }
+
+  /** Applied / pending / failed counts per migration, and the failed targets with their errors. */
+  async status(): Promise<MigrationStatus> {
+    const pool = this.#options.control.pool
+    const tenants = await migratedTenants(pool, TENANT_MODELS)
+    const labels = new Map<string, string>(tenants.map((t) => [t.id, `${t.slug} (${t.isolation})`]))
+    if (this.#options.shared) labels.set(SHARED_TARGET, 'shared tables')
+    const keys = [...labels.keys()]
+    const rows = (set: MigrationSetName, migrations: readonly Migration[], counts: Awaited<ReturnType<typeof countsByMigration>>, total: number): MigrationStatusRow[] => {
+      const byId = new Map(counts.map((c) => [c.id, c]))
+      const ids = [...new Set([...migrations.map((m) => m.id), ...counts.map((c) => c.id)])].sort()
+      return ids.map((id) => {
+        const c = byId.get(id)
+        const applied = c?.applied ?? 0
+        const failed = c?.failed ?? 0
+        return { id, applied, failed, pending: Math.max(0, total - applied - failed) }
+      })
+    }
+    const [controlCounts, tenantCounts, failed] = await Promise.all([
+      countsByMigration(pool, 'control', [CONTROL_TARGET]),
+      countsByMigration(pool, 'tenant', keys),
+      failures(pool, 'tenant', keys),
+    ])
+    return {
+      control: rows('control', this.#control, controlCounts, 1),
+      targets: keys.length,
+      tenant: rows('tenant', this.#tenant, tenantCounts, keys.length),
+      failures: failed.map((f) => ({ target: f.target, label: labels.get(f.target) ?? f.target, migration: f.id, error: f.error, at: f.at })),
+    }
+  }
+
+  /**
+   * Creates a new tenant's schema or database and applies every tenant
+   * migration to it; returns the placement to store in the catalog. A failure
+   * drops what was created. Shared-model tenants need nothing (their tables
+   * are the shared ones).
+   *
+   * @example
+   * const tenant = await catalog.create({ slug: 'globex', name: 'Globex', isolation: 'schema' }, { activate: false })
+   * await catalog.setPlacement(tenant.id, await migrator.provision(tenant))
+   * await catalog.activate(tenant.id)
+   */
+  async provision(tenant: Tenant, options: { readonly server?: string } = {}): Promise<TenantPlacement> {
+    await this.#checkTopology()
+    const model = tenant.isolation
+    if (model === 'shared') return tenant.placement ?? {}
+    const isolation = model === 'schema' ? this.#options.schema : this.#options.database
+    if (isolation === undefined) throw this.#unconfigured(tenant)
+    const placement = model === 'schema'
+      ? await (isolation as SchemaPerTenantIsolation).provision(tenant)
+      : await (isolation as DatabasePerTenantIsolation).provision(tenant, undefined, options)
+    const placed = { ...tenant, placement, domains: [] } as unknown as TenantRecord
+    const outcome = await this.#migrateTenant(this.#tenantTarget(placed))
+    if (outcome.status === 'failed') {
+      await this.deprovision(placed).catch(() => undefined)
+      throw outcome.error
+    }
+    return placement
+  }
+
+  /**
+   * Onboards a tenant: creates it in the catalog (provisioning), provisions its
+   * schema or database at the latest migration, stores the placement and
+   * activates it. A failure marks nothing active and drops what was created.
+   */
+  async onboard(catalog: TenantCatalog, input: unknown, options: { readonly server?: string; readonly actor?: string } = {}): Promise<TenantRecord> {
+    const created = await catalog.create(input, { activate: false, actor: options.actor })
+    try {
+      const placement = await this.provision(created, { server: options.server })
+      await catalog.setPlacement(created.id, placement, { actor: options.actor })
+      return await catalog.activate(created.id, { actor: options.actor })
+    } catch (error) {
+      await catalog.beginOffboarding(created.id, { actor: options.actor }).then(() => catalog.markDeleted(created.id, { actor: options.actor })).catch(() => undefined)
+      throw error
+    }
+  }
+
+  /** Drops a tenant's schema or database and forgets its ledger (offboarding). */
+  async deprovision(tenant: Tenant): Promise<void> {
+    if (tenant.isolation === 'schema') await this.#options.schema?.deprovision(tenant)
+    if (tenant.isolation === 'database') await this.#options.database?.deprovision(tenant)
+    await forgetTarget(this.#options.control.pool, 'tenant', tenant.id)
+  }
+
+  async #migrateShared(): Promise<TargetOutcome> {
+    const shared = this.#options.shared as SharedSchemaIsolation
+    const outcome = await migrateTarget(sharedTarget(shared), this.#tenant, this.#options.control.pool)
+    if (outcome.status === 'migrated' && this.#options.installSharedWalls !== false) {
+      try {
+        await shared.install()
+      } catch (error) {
+        return { ...outcome, status: 'failed', error: new TenantryError('MIGRATION_FAILED', `The shared tables migrated, but installing their walls (RLS, policies, grants) failed: ${(error as Error).message}; fix it and run shared.install()`, { cause: error }) }
+      }
+    }
+    return outcome
+  }
+
+  #migrateTenant(target: MigrationTarget): Promise<TargetOutcome> {
+    return migrateTarget(target, this.#tenant, this.#options.control.pool)
+  }
+
+  #tenantTarget(tenant: TenantRecord): MigrationTarget {
+    if (tenant.isolation === 'schema' && this.#options.schema) return schemaTenantTarget(this.#options.schema.target.pool, tenant)
+    if (tenant.isolation === 'database' && this.#options.database) return databaseTenantTarget(this.#options.database, tenant)
+    const error = this.#unconfigured(tenant)
+    return {
+      set: 'tenant', key: tenant.id, model: tenant.isolation, tenant, ledger: 'control', label: `tenant ${tenant.slug} (${tenant.isolation})`,
+      connect: () => Promise.reject(error),
+    }
+  }
+
+  #unconfigured(tenant: Tenant): TenantryError {
+    return new TenantryError('ISOLATION_MISCONFIGURED', `Tenant "${tenant.slug}" is placed in the ${tenant.isolation} model, which this migrator was not given; pass it to FleetMigrator`)
+  }
+
+  /** 'shared' when the slug names a shared-model tenant (its tables are the shared ones). */
+  async #tenantScope(slug: string): Promise<'shared' | 'own'> {
+    const result = await this.#options.control.pool.query<{ isolation: IsolationModelName }>(
+      'select isolation from tenantry.tenants where slug = $1 and deleted_at is null', [slug],
+    )
+    const row = result.rows[0]
+    if (row === undefined) throw new TenantryError('TENANT_NOT_FOUND', `No tenant with slug "${slug}" (deleted tenants are not found)`)
+    return row.isolation === 'shared' ? 'shared' : 'own'
+  }
+
+  async #guardChecksums(set: MigrationSetName, migrations: readonly Migration[]): Promise<void> {
+    const conflicts = await checksumConflicts(this.#options.control.pool, set, migrations)
+    if (conflicts.length) {
+      throw new TenantryError('MIGRATION_CHECKSUM_MISMATCH', `Applied ${set} migrations changed since they ran: ${conflicts.map((c) => `${c.id} (${c.targets} target${c.targets === 1 ? '' : 's'})`).join(', ')}; restore those files and write new migrations instead`, { details: conflicts })
+    }
+  }
+
+  #lock(waitMs: number | undefined, onEvent: MigrateOptions['onEvent']): Promise<FleetLock> {
+    return acquireFleetLock(this.#options.control, { waitMs, onWait: (holder) => onEvent?.({ type: 'waiting-for-lock', holder }) })
+  }
+
+  /** Default concurrency: what the connection budget allows, keeping one connection for the lock. */
+  #concurrency(requested: number | undefined): number {
+    if (requested !== undefined) {
+      if (!Number.isInteger(requested) || requested < 1 || requested > 1000) throw new TenantryError('VALIDATION_FAILED', 'concurrency must be an integer from 1 to 1000')
+      return requested
+    }
+    if (this.#options.control.backend === 'pglite') return 1
+    const limits = [8]
+    const schemaPool = this.#options.schema?.target.pool
+    if (schemaPool) limits.push(((schemaPool.options as { max?: number }).max ?? 10) - 1)
+    if (this.#options.database) limits.push(Math.floor(this.#options.database.router.stats().budget / 2))
+    return Math.max(1, Math.min(...limits))
+  }
+
+  /**
+   * The shared and schema models' DDL commits with its ledger rows in one
+   * transaction, which needs them in the control-plane database: checked once.
+   */
+  #checkTopology(): Promise<void> {
+    this.#topologyChecked ??= (async () => {
+      const control = this.#options.control.pool
+      const others = [this.#options.shared?.target.pool, this.#options.schema?.target.pool].filter((p): p is typeof control => p !== undefined && p !== control)
+      if (!others.length) return
+      const identify = async (pool: typeof control): Promise<string> => {
+        const result = await pool.query<{ id: string }>(`select current_database() || ':' || (select system_identifier::text from pg_control_system()) as id`)
+        return result.rows[0]?.id ?? ''
+      }
+      const expected = await identify(control)
+      for (const pool of others) {
+        if ((await identify(pool)) !== expected) {
+          throw new TenantryError('ISOLATION_MISCONFIGURED', 'The shared and schema models must be in the control-plane database (the catalog\'s), so that each migration commits with its ledger row; point their targets at the same database')
+        }
+      }
+    })()
+    this.#topologyChecked.catch(() => { this.#topologyChecked = undefined })
+    return this.#topologyChecked
+  }
+}
+
+/** Counts outcomes as they come in. */
+class Tally {
+  visited = 0
+  migrated = 0
+  current = 0
+  readonly failed: TargetOutcome[] = []
+
+  get failures(): number {
+    return this.failed.length
+  }
+
+  add(outcome: TargetOutcome, options: Pick<MigrateOptions, 'onEvent'>): void {
+    this.visited++
+    if (outcome.status === 'failed') this.failed.push(outcome)
+    else if (outcome.status === 'migrated') this.migrated++
+    else this.current++
+    options.onEvent?.({ type: 'target-done', outcome })
+  }
+
+  summary(started: number, skipped: number): MigrationRunSummary {
+    return {
+      visited: this.visited, migrated: this.migrated, current: this.current, failed: this.failed,
+      skipped, durationMs: performance.now() - started, ok: this.failed.length === 0 && skipped === 0,
+    }
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The migration ledger in the control plane (`tenantry.migrations`,
+ * `tenantry.migration_heads`): what each target has applied, what failed and
+ * why, and one digest per target so that finding the targets with work to do is
+ * a single query whatever the size of the fleet.
+ */
+import type { IsolationModelName } from '@tenantry/core'
+import { tenantColumns, toTenantRecord, type TenantRecord, type TenantRow } from '../catalog/rows.ts'
+import type { Queryable } from '../catalog/transaction.ts'
+import { digestOf, type Migration, type MigrationSetName } from './migration.ts'
+
+/** The target key of the control plane and of the shared tables; a tenant's is its id. */
+export const CONTROL_TARGET = 'control'
+export const SHARED_TARGET = 'shared'
+
+/** Statuses whose tenants are migrated (a provisioning tenant gets every migration when provisioned). */
+export const MIGRATED_STATUSES = ['active', 'suspended', 'offboarding'] as const
+
+export interface AppliedRow {
+  readonly id: string
+  readonly checksum: string
+}
+
+/** The head digest of one target, or undefined when it has none. */
+export async function readHead(q: Queryable, set: MigrationSetName, target: string): Promise<string | undefined> {
+  const result = await q.query<{ digest: string }>('select digest from tenantry.migration_heads where migration_set = $1 and target = $2', [set, target])
+  return result.rows[0]?.digest
+}
+
+/**
+ * Tenants of the given models whose head differs from `digest` (behind, ahead,
+ * failed, or never migrated), in creation order. One query: a fleet with
+ * nothing to do costs one scan of the tenants table, not a visit per tenant.
+ */
+export async function tenantsNotAt(q: Queryable, digest: string, models: readonly IsolationModelName[], only?: { readonly slug: string }): Promise<TenantRecord[]> {
+  const result = await q.query<TenantRow>(
+    `select ${tenantColumns}
+     from tenantry.tenants t
+     left join tenantry.migration_heads h on h.migration_set = 'tenant' and h.target = t.id::text
+     where t.deleted_at is null and t.status = any($2::text[]) and t.isolation = any($3::text[])
+       and h.digest is distinct from $1 ${only ? 'and t.slug = $4' : ''}
+     order by t.created_at, t.id`,
+    only ? [digest, MIGRATED_STATUSES, models, only.slug] : [digest, MIGRATED_STATUSES, models],
+  )
+  return result.rows.map(toTenantRecord)
+}
+
+/** Every migrated tenant of the given models (for down migrations and status). */
+export async function migratedTenants(q: Queryable, models: readonly IsolationModelName[], only?: { readonly slug: string }): Promise<TenantRecord[]> {
+  const result = await q.query<TenantRow>(
+    `select ${tenantColumns} from tenantry.tenants t
+     where t.deleted_at is null and t.status = any($1::text[]) and t.isolation = any($2::text[]) ${only ? 'and t.slug = $3' : ''}
+     order by t.created_at, t.id`,
+    only ? [MIGRATED_STATUSES, models, only.slug] : [MIGRATED_STATUSES, models],
+  )
+  return result.rows.map(toTenantRecord)
+}
+
+/** The migrations a target has applied, in id order. */
+export async function readApplied(q: Queryable, set: MigrationSetName, target: string): Promise<AppliedRow[]> {
+  const result = await q.query<AppliedRow>(
+    `select migration_id as id, checksum from tenantry.migrations
+     where migration_set = $1 and target = $2 and status = 'applied' order by migration_id`,
+    [set, target],
+  )
+  return result.rows
+}
+
+/**
+ * Applied migrations whose checksum differs from the code's, across every
+ * target of the set: one grouped query, run only when some target has work.
+ */
+export async function checksumConflicts(q: Queryable, set: MigrationSetName, migrations: readonly Migration[]): Promise<{ id: string; targets: number }[]> {
+  const result = await q.query<{ id: string; targets: string }>(
+    `select m.migration_id as id, count(*) as targets
+     from tenantry.migrations m
+     join unnest($2::text[], $3::text[]) as code(id, checksum) on code.id = m.migration_id
+     where m.migration_set = $1 and m.status = 'applied' and m.checksum <> code.checksum
+     group by m.migration_id order by m.migration_id`,
+    [set, migrations.map((m) => m.id), migrations.map((m) => m.checksum)],
+  )
+  return result.rows.map((r) => ({ id: r.id, targets: Number(r.targets) }))
+}
+
+/** Records an applied migration (replacing a failure recorded earlier). */
+export async function recordApplied(q: Queryable, set: MigrationSetName, target: string, migration: Migration, durationMs: number): Promise<void> {
+  await q.query(
+    `insert into tenantry.migrations (migration_set, target, migration_id, checksum, status, applied_at, duration_ms, error, updated_at)
+     values ($1, $2, $3, $4, 'applied', now(), $5, null, now())
+     on conflict (migration_set, target, migration_id) do update
+       set checksum = excluded.checksum, status = 'applied', applied_at = excluded.applied_at,
+           duration_ms = excluded.duration_ms, error = null, updated_at = now()`,
+    [set, target, migration.id, migration.checksum, Math.round(durationMs)],
+  )
+}
+
+/** Records a failure; never overwrites an applied row. */
+export async function recordFailure(q: Queryable, set: MigrationSetName, target: string, migration: Migration, durationMs: number, error: string): Promise<void> {
+  await q.query(
+    `insert into tenantry.migrations (migration_set, target, migration_id, checksum, status, applied_at, duration_ms, error, updated_at)
+     values ($1, $2, $3, $4, 'failed', null, $5, $6, now())
+     on conflict (migration_set, target, migration_id) do update
+       set checksum = excluded.checksum, duration_ms = excluded.duration_ms, error = excluded.error, updated_at = now()
+       where tenantry.migrations.status = 'failed'`,
+    [set, target, migration.id, migration.checksum, Math.round(durationMs), error.slice(0, 2000)],
+  )
+}
+
+/** Forgets an applied migration (after its down step ran). */
+export async function removeApplied(q: Queryable, set: MigrationSetName, target: string, id: string): Promise<void> {
+  await q.query('delete from tenantry.migrations where migration_set = $1 and target = $2 and migration_id = $3', [set, target, id])
+}
+
+/** Drops a target's failure rows (they describe a state the target has left). */
+export async function clearFailures(q: Queryable, set: MigrationSetName, target: string): Promise<void> {
+  await q.query(`delete from tenantry.migrations where migration_set = $1 and target = $2 and status = 'failed'`, [set, target])
+}
+
+/** Stores the target's head: the digest of what it has applied. */
+export async function writeHead(q: Queryable, set: MigrationSetName, target: string, applied: readonly AppliedRow[]): Promise<void> {
+  await q.query(
+    `insert into tenantry.migration_heads (migration_set, target, digest, head, applied, updated_at)
+     values ($1, $2, $3, $4, $5, now())
+     on conflict (migration_set, target) do update
+       set digest = excluded.digest, head = excluded.head, applied = excluded.applied, updated_at = now()`,
+    [set, target, digestOf(applied), applied.at(-1)?.id ?? null, applied.length],
+  )
+}
+
+/** Replaces a target's applied rows and head with `applied` (mirroring a tenant database's own ledger). */
+export async function mirrorApplied(q: Queryable, set: MigrationSetName, target: string, applied: readonly (AppliedRow & { durationMs?: number })[]): Promise<void> {
+  await q.query(`delete from tenantry.migrations where migration_set = $1 and target = $2 and status = 'applied' and not (migration_id = any($3::text[]))`, [set, target, applied.map((a) => a.id)])
+  for (const row of applied) {
+    await q.query(
+      `insert into tenantry.migrations (migration_set, target, migration_id, checksum, status, applied_at, duration_ms, error, updated_at)
+       values ($1, $2, $3, $4, 'applied', now(), $5, null, now())
+       on conflict (migration_set, target, migration_id) do update
+         set checksum = excluded.checksum, status = 'applied', error = null,
+             duration_ms = coalesce(excluded.duration_ms, tenantry.migrations.duration_ms), updated_at = now()
+         where tenantry.migrations.status <> 'applied' or tenantry.migrations.checksum <> excluded.checksum`,
+      [set, target, row.id, row.checksum, row.durationMs === undefined ? null : Math.round(row.durationMs)],
+    )
+  }
+  await writeHead(q, set, target, applied)
+}
+
+/** Forgets everything about a target (a purged tenant). */
+export async function forgetTarget(q: Queryable, set: MigrationSetName, target: string): Promise<void> {
+  await q.query('delete from tenantry.migrations where migration_set = $1 and target = $2', [set, target])
+  await q.query('delete from tenantry.migration_heads where migration_set = $1 and target = $2', [set, target])
+}
+
+export interface LedgerCounts {
+  readonly id: string
+  readonly applied: number
+  readonly failed: number
+}
+
+/** Applied and failed counts per migration over the given targets. */
+export async function countsByMigration(q: Queryable, set: MigrationSetName, targets: readonly string[]): Promise<LedgerCounts[]> {
+  const result = await q.query<{ id: string; applied: string; failed: string }>(
+    `select migration_id as id,
+            count(*) filter (where status = 'applied') as applied,
+            count(*) filter (where status = 'failed') as failed
+     from tenantry.migrations where migration_set = $1 and target = any($2::text[])
+     group by migration_id order by migration_id`,
+    [set, targets],
+  )
+  return result.rows.map((r) => ({ id: r.id, applied: Number(r.applied), failed: Number(r.failed) }))
+}
+
+export interface FailureRow {
+  readonly target: string
+  readonly id: string
+  readonly error: string
+  readonly at: Date
+}
+
+/** Failures recorded for the given targets, newest first. */
+export async function failures(q: Queryable, set: MigrationSetName, targets: readonly string[]): Promise<FailureRow[]> {
+  const result = await q.query<FailureRow>(
+    `select target, migration_id as id, coalesce(error, '') as error, updated_at as at from tenantry.migrations
+     where migration_set = $1 and status = 'failed' and target = any($2::text[])
+     order by updated_at desc, target`,
+    [set, targets],
+  )
+  return result.rows
+}

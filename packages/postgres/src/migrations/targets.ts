@@ -1,0 +1,98 @@
+/**
+ * Where a migration set runs: the control plane, the shared tables, a tenant's
+ * schema or a tenant's database. Each target knows how to get a connection and
+ * how to prepare a transaction on it (search_path), and where its ledger is.
+ */
+import { TenantryError } from '@tenantry/core'
+import pg from 'pg'
+import type { TenantRecord } from '../catalog/rows.ts'
+import type { PostgresTarget } from '../driver/target.ts'
+import { databaseKeyOf, type DatabasePerTenantIsolation } from '../isolation/database/database-per-tenant.ts'
+import { schemaOf } from '../isolation/schema/schema-per-tenant.ts'
+import type { SharedSchemaIsolation } from '../isolation/shared/shared-schema.ts'
+import { CONTROL_TARGET, SHARED_TARGET } from './ledger.ts'
+import type { MigrationModel, MigrationSetName } from './migration.ts'
+
+/** A checked-out connection to a target, given back with `release`. */
+export interface TargetConnection {
+  readonly client: pg.ClientBase
+  release(broken?: boolean): void
+}
+
+/**
+ * One place a migration set runs. `ledger: 'control'` targets live in the
+ * control-plane database, so their ledger rows commit in the same transaction
+ * as their DDL; `'local'` targets (tenant databases) keep their own ledger in
+ * the tenant database, mirrored to the control plane after each commit.
+ */
+export interface MigrationTarget {
+  readonly set: MigrationSetName
+  /** Ledger key: `control`, `shared`, or the tenant's id. */
+  readonly key: string
+  readonly model: MigrationModel
+  readonly tenant?: TenantRecord
+  /** The schema DDL goes to (shared and schema models). */
+  readonly schema?: string
+  readonly ledger: 'control' | 'local'
+  /** For messages and progress: `tenant acme (schema)`. */
+  readonly label: string
+  connect(): Promise<TargetConnection>
+}
+
+function poolConnection(pool: pg.Pool): () => Promise<TargetConnection> {
+  return async () => {
+    const client = await pool.connect()
+    return { client, release: (broken) => client.release(broken) }
+  }
+}
+
+export function controlTarget(control: PostgresTarget): MigrationTarget {
+  return { set: 'control', key: CONTROL_TARGET, model: 'control', ledger: 'control', label: 'control plane', connect: poolConnection(control.pool) }
+}
+
+export function sharedTarget(shared: SharedSchemaIsolation): MigrationTarget {
+  const schema = shared.options.schema
+  return { set: 'tenant', key: SHARED_TARGET, model: 'shared', schema, ledger: 'control', label: `shared tables (schema ${schema})`, connect: poolConnection(shared.target.pool) }
+}
+
+export function schemaTenantTarget(pool: pg.Pool, tenant: TenantRecord): MigrationTarget {
+  return {
+    set: 'tenant', key: tenant.id, model: 'schema', tenant, schema: schemaOf(tenant), ledger: 'control',
+    label: `tenant ${tenant.slug} (schema)`, connect: poolConnection(pool),
+  }
+}
+
+export function databaseTenantTarget(databases: DatabasePerTenantIsolation, tenant: TenantRecord): MigrationTarget {
+  const key = databaseKeyOf(tenant)
+  return {
+    set: 'tenant', key: tenant.id, model: 'database', tenant, ledger: 'local',
+    label: `tenant ${tenant.slug} (database ${key.server ? `${key.server}/` : ''}${key.database})`,
+    async connect() {
+      const client = await databases.router.acquire(key)
+      return { client, release: (broken) => client.release(broken) }
+    },
+  }
+}
+
+/**
+ * Opens a transaction on the target: search_path to its schema (checked to
+ * exist), and a transaction-level advisory lock on the target so that two
+ * runners, or a runner and a provisioning, never migrate it at once.
+ */
+export async function beginOn(target: MigrationTarget, client: pg.ClientBase): Promise<void> {
+  await client.query('begin')
+  await client.query(`select pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))`, [`${target.set}:${target.key}`])
+  await pointAt(target, client, true)
+}
+
+/** Sets search_path to the target's schema (transaction-local when `local`), refusing a missing schema. */
+export async function pointAt(target: MigrationTarget, client: pg.ClientBase, local: boolean): Promise<void> {
+  if (target.schema === undefined) return
+  const result = await client.query<{ present: boolean }>(
+    `select set_config('search_path', $1, $2) is not null and to_regnamespace($3) is not null as present`,
+    [pg.escapeIdentifier(target.schema), local, pg.escapeIdentifier(target.schema)],
+  )
+  if (result.rows[0]?.present !== true) {
+    throw new TenantryError('TENANT_PLACEMENT_MISSING', `The schema "${target.schema}" of ${target.label} does not exist; provision the tenant before migrating it`)
+  }
+}

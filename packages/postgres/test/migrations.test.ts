@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { isTenantryError } from '@tenantry/core'
+import { defineMigration, type MigrationEvent, type TenantRecord } from '@tenantry/postgres'
+import { testBackends } from '../../../test/support/backends.ts'
+import { createFleet, tableMigration, type Fleet } from './support/fleet-fixture.ts'
+
+const isCode = (code: string) => (e: unknown) => isTenantryError(e) && e.code === code
+const ids = (rows: readonly { id: string }[]) => rows.map((r) => r.id)
+
+for (const backend of testBackends()) {
+  describe(`fleet migrations on ${backend.name}, tenants in all three models`, () => {
+    let fleet: Fleet
+    let tenants: TenantRecord[]
+    const v1 = [tableMigration(1)]
+    const v2 = [tableMigration(1), tableMigration(2)]
+    // Two statements: the second fails where a table is in its way, after the first ran.
+    const m3 = defineMigration({ id: '0003_t0003', up: 'create table t0003 (id int); create table t0003_clash (id int)', down: 'drop table t0003_clash; drop table t0003', checksum: 'clash-v1' })
+    const v3 = [...v2, m3]
+    let canaryFails = true
+    let canaryCalls = 0
+    const m4 = defineMigration({
+      id: '0004_canary',
+      up: async ({ tenant }) => {
+        canaryCalls++
+        if (canaryFails && tenant?.slug === 'globex') throw new Error('boom in globex')
+      },
+      checksum: 'canary-v1',
+    })
+
+    before(async () => {
+      fleet = await createFleet(backend)
+      const summary = await fleet.migrator(v1).migrate({ scope: { kind: 'shared' } })
+      assert.equal(summary.ok, true)
+      tenants = await fleet.onboard(v1, [['acme', 'shared'], ['globex', 'schema'], ['umbrella', 'schema'], ['initech', 'database'], ['wonka', 'database']])
+    })
+    after(async () => {
+      await fleet.close()
+    })
+
+    it('provisions new tenants at the latest tenant migration and records them in the ledger', async () => {
+      for (const tenant of tenants.filter((t) => t.isolation !== 'shared')) {
+        assert.deepEqual(await fleet.tablesOf(tenant), ['t0001'], tenant.slug)
+        assert.equal(tenant.status, 'active')
+      }
+      const status = await fleet.migrator(v1).status()
+      assert.equal(status.targets, 5) // shared + 2 schemas + 2 databases
+      assert.deepEqual(status.tenant, [{ id: '0001_t0001', applied: 5, pending: 0, failed: 0 }])
+    })
+
+    it('finds nothing to do on a current fleet without visiting any tenant', async () => {
+      const summary = await fleet.migrator(v1).migrate()
+      assert.deepEqual({ visited: summary.visited, ok: summary.ok }, { visited: 0, ok: true })
+    })
+
+    it('applies a new migration to the shared tables and every tenant schema and database, once each', async () => {
+      const events: MigrationEvent[] = []
+      const summary = await fleet.migrator(v2).migrate({ concurrency: 2, onEvent: (e) => events.push(e) })
+      assert.equal(summary.ok, true)
+      assert.equal(summary.migrated, 5)
+      const done = events.filter((e) => e.type === 'target-done').map((e) => (e.type === 'target-done' ? e.outcome.target.key : ''))
+      assert.equal(new Set(done).size, 5)
+      for (const tenant of tenants.filter((t) => t.isolation !== 'shared')) assert.deepEqual(await fleet.tablesOf(tenant), ['t0001', 't0002'])
+      assert.ok((await fleet.tablesOf('shared')).includes('t0002'))
+      assert.equal((await fleet.migrator(v2).migrate()).visited, 0)
+    })
+
+    it('refuses to run when an applied migration was edited, before touching anything', async () => {
+      const edited = [tableMigration(1, { checksum: 'edited' }), tableMigration(2), tableMigration(3)]
+      await assert.rejects(fleet.migrator(edited).migrate(), isCode('MIGRATION_CHECKSUM_MISMATCH'))
+      for (const tenant of tenants.filter((t) => t.isolation !== 'shared')) assert.deepEqual(await fleet.tablesOf(tenant), ['t0001', 't0002'])
+    })
+
+    it('rolls a failed tenant back to where it was, stops, reports it in status, and resumes after the fix', async () => {
+      const umbrella = tenants.find((t) => t.slug === 'umbrella')!
+      // A table in umbrella's way makes 0003 fail there, after its first statement ran.
+      await fleet.database.pool.query(`create table ${umbrella.placement.schema}.t0003_clash (id int)`)
+      const summary = await fleet.migrator(v3).migrate({ concurrency: 1 })
+      assert.equal(summary.ok, false)
+      assert.equal(summary.failed.length, 1)
+      assert.equal(summary.failed[0]?.target.key, umbrella.id)
+      assert.equal(summary.failed[0]?.error?.code, 'MIGRATION_FAILED')
+      assert.ok(summary.skipped > 0, 'targets after the failure are not started')
+      assert.deepEqual(await fleet.tablesOf(umbrella), ['t0001', 't0002', 't0003_clash'], 'nothing of 0003 stays')
+      const status = await fleet.migrator(v3).status()
+      const row = status.tenant.find((r) => r.id === '0003_t0003')!
+      assert.equal(row.failed, 1)
+      assert.equal(row.applied + row.pending + row.failed, 5)
+      assert.equal(status.failures.length, 1)
+      assert.match(status.failures[0]!.error, /t0003_clash/)
+      assert.match(status.failures[0]!.label, /umbrella/)
+
+      // --continue-on-error finishes the rest and reports the same failure.
+      const rest = await fleet.migrator(v3).migrate({ continueOnError: true, concurrency: 2 })
+      assert.equal(rest.failed.length, 1)
+      assert.equal(rest.skipped, 0)
+      const after = await fleet.migrator(v3).status()
+      assert.deepEqual(after.tenant.find((r) => r.id === '0003_t0003'), { id: '0003_t0003', applied: 4, pending: 0, failed: 1 })
+
+      // Fixed: only umbrella is visited.
+      await fleet.database.pool.query(`drop table ${umbrella.placement.schema}.t0003_clash`)
+      const fixed = await fleet.migrator(v3).migrate()
+      assert.deepEqual({ ok: fixed.ok, visited: fixed.visited, migrated: fixed.migrated }, { ok: true, visited: 1, migrated: 1 })
+      assert.deepEqual((await fleet.migrator(v3).status()).failures, [])
+    })
+
+    it('rolls one tenant back to a migration, then all targets, and forward again', async () => {
+      const globex = tenants.find((t) => t.slug === 'globex')!
+      const one = await fleet.migrator(v3).down({ to: '0001_t0001', scope: { kind: 'tenant', slug: 'globex' } })
+      assert.equal(one.ok, true)
+      assert.deepEqual(await fleet.tablesOf(globex), ['t0001'])
+      assert.deepEqual((await fleet.migrator(v3).status()).tenant.map((r) => r.applied), [5, 4, 4])
+
+      const all = await fleet.migrator(v3).down({ to: '0002_t0002' })
+      assert.equal(all.ok, true)
+      for (const tenant of tenants.filter((t) => t.isolation !== 'shared')) {
+        assert.deepEqual(await fleet.tablesOf(tenant), tenant.slug === 'globex' ? ['t0001'] : ['t0001', 't0002'])
+      }
+      await assert.rejects(fleet.migrator(v3).down({ to: 'nope' }), isCode('VALIDATION_FAILED'))
+
+      const forward = await fleet.migrator(v3).migrate()
+      assert.equal(forward.ok, true)
+      assert.equal(forward.migrated, 5)
+      assert.deepEqual(await fleet.tablesOf(globex), ['t0001', 't0002', 't0003', 't0003_clash'])
+    })
+
+    it('stops after a failing canary and leaves the other tenants alone', async () => {
+      const summary = await fleet.migrator([...v3, m4]).migrate({ canary: 1, scope: { kind: 'all' } })
+      // shared first, then the canary (globex is the oldest schema/database tenant): it fails, nothing else starts.
+      assert.equal(summary.ok, false)
+      assert.equal(summary.failed[0]?.target.tenant?.slug, 'globex')
+      assert.equal(canaryCalls, 2)
+      assert.equal(summary.skipped, 3)
+      assert.match(summary.failed[0]?.error?.message ?? '', /boom in globex/)
+    })
+
+    it('lets one runner at a time hold the fleet lock, and a waiting runner finds the work done', async () => {
+      let release!: () => void
+      const gate = new Promise<void>((resolve) => { release = resolve })
+      let entered!: () => void
+      const started = new Promise<void>((resolve) => { entered = resolve })
+      const runs = new Map<string, number>()
+      const slow = defineMigration({
+        id: '0005_slow',
+        up: async ({ tenant }) => {
+          const key = tenant?.id ?? 'shared'
+          runs.set(key, (runs.get(key) ?? 0) + 1)
+          entered()
+          await gate
+        },
+        checksum: 'slow-v1',
+      })
+      canaryFails = false
+      const set = [...v3, m4, slow]
+      const first = fleet.migrator(set).migrate({ scope: { kind: 'tenant', slug: 'wonka' } })
+      await started
+      await assert.rejects(fleet.migrator(set).migrate(), isCode('MIGRATION_LOCKED'))
+      const waiting = fleet.migrator(set).migrate({ scope: { kind: 'tenant', slug: 'wonka' }, waitForLockMs: 30_000 })
+      release()
+      const [a, b] = await Promise.all([first, waiting])
+      assert.equal(a.migrated, 1)
+      assert.equal(b.visited, 0, 'the second runner found wonka already migrated')
+      assert.deepEqual([...runs.values()], [1])
+    })
+  })
+}

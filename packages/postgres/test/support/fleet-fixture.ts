@@ -1,0 +1,93 @@
+/**
+ * A fleet for migration tests: a catalog, the shared tables, and the schema and
+ * database models, on one test database (PGlite or PostgreSQL).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { IsolationModelName } from '@tenantry/core'
+import {
+  DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog,
+  defineMigration, pgliteDatabases, pgliteProvisioner, serverDatabases, serverProvisioner,
+  type Migration, type MigrationContext, type TenantRecord,
+} from '@tenantry/postgres'
+import { dropRoles, uniqueName, type TestBackend, type TestDatabase } from '../../../../test/support/backends.ts'
+
+/** A table each migration of the test set creates: `t0001`, `t0002`, … (with tenant_id in the shared model). */
+export function tableMigration(n: number, extra: Partial<Parameters<typeof defineMigration>[0]> = {}): Migration {
+  const id = String(n).padStart(4, '0')
+  return defineMigration({
+    id: `${id}_t${id}`,
+    up: async ({ client, model }: MigrationContext) => {
+      const tenantColumn = model === 'shared' ? ', tenant_id uuid not null' : ''
+      await client.query(`create table t${id} (id int generated always as identity primary key, name text not null${tenantColumn})`)
+      if (model === 'shared') await client.query(`create index on t${id} (tenant_id, id)`)
+    },
+    down: `drop table t${id}`,
+    checksum: `table-${id}`,
+    ...extra,
+  })
+}
+
+export interface Fleet {
+  readonly database: TestDatabase
+  readonly catalog: TenantCatalog
+  readonly shared: SharedSchemaIsolation
+  readonly schema: SchemaPerTenantIsolation
+  readonly databases: DatabasePerTenantIsolation
+  readonly router: PoolRouter
+  migrator(tenantMigrations: readonly Migration[], controlMigrations?: readonly Migration[]): FleetMigrator
+  /** Onboards tenants at the given migrations. */
+  onboard(migrations: readonly Migration[], tenants: readonly [string, IsolationModelName][]): Promise<TenantRecord[]>
+  /** Tables of a tenant's schema or database, or of the shared schema. */
+  tablesOf(tenant: TenantRecord | 'shared'): Promise<string[]>
+  close(): Promise<void>
+}
+
+export async function createFleet(backend: TestBackend, sharedTables: readonly string[] = ['t0001']): Promise<Fleet> {
+  const database = await backend.createDatabase()
+  const catalog = new TenantCatalog(database)
+  await catalog.install()
+  const role = uniqueName('tenantry_app')
+  const shared = new SharedSchemaIsolation(database, { tables: [...sharedTables], runtimeRole: role })
+  const schema = new SchemaPerTenantIsolation(database)
+  let dataDir: string | undefined
+  let router: PoolRouter
+  let databases: DatabasePerTenantIsolation
+  if (backend.name === 'pglite') {
+    dataDir = await mkdtemp(join(tmpdir(), 'tenantry-fleet-'))
+    router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: 4 })
+    databases = new DatabasePerTenantIsolation({ router, provisioner: pgliteProvisioner({ dataDir }) })
+  } else {
+    router = new PoolRouter({ databases: serverDatabases({ default: database.url! }), budget: 8 })
+    databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: database.url! }) })
+  }
+  const onboarded: TenantRecord[] = []
+  const fleet: Fleet = {
+    database, catalog, shared, schema, databases, router,
+    migrator: (tenantMigrations, controlMigrations) => new FleetMigrator({ control: database, tenantMigrations, controlMigrations, shared, schema, database: databases }),
+    async onboard(migrations, tenants) {
+      const migrator = fleet.migrator(migrations)
+      const out: TenantRecord[] = []
+      for (const [slug, isolation] of tenants) out.push(await migrator.onboard(catalog, { slug, name: slug, isolation }))
+      onboarded.push(...out)
+      return out
+    },
+    async tablesOf(tenant) {
+      if (tenant !== 'shared' && tenant.isolation === 'database') {
+        return databases.router.withClient({ ...tenant.placement, database: tenant.placement.database! }, async (c) =>
+          (await c.query<{ t: string }>(`select tablename as t from pg_tables where schemaname = 'public' order by 1`)).rows.map((r) => r.t))
+      }
+      const name = tenant === 'shared' ? 'public' : tenant.placement.schema!
+      return (await database.pool.query<{ t: string }>(`select tablename as t from pg_tables where schemaname = $1 order by 1`, [name])).rows.map((r) => r.t)
+    },
+    async close() {
+      for (const tenant of onboarded.filter((t) => t.isolation === 'database')) await databases.deprovision(tenant).catch(() => undefined)
+      await router.close()
+      if (dataDir) await rm(dataDir, { recursive: true, force: true })
+      await dropRoles(database, [role])
+      await database.close()
+    },
+  }
+  return fleet
+}
