@@ -43,3 +43,12 @@ export {
   type TenantChangeKind,
   type TenantChangeTargets,
 } from './changes.ts'
+export {
+  createTenantGate,
+  httpErrorResponse,
+  routeNotFound,
+  type HttpErrorResponse,
+  type TenantGate,
+  type TenantHttpOptions,
+  type TenantPass,
+} from './http-gate.ts'

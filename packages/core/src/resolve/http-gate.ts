@@ -1,0 +1,133 @@
+/**
+ * What every HTTP adapter does for a tenant route, once, framework-free:
+ * options checked at start, excluded paths, resolve -> authenticate -> admit,
+ * and how an error becomes a response.
+ */
+import type { AdmissionTicket, TenantAdmission } from '../admission/index.ts'
+import { TenantryError, isTenantryError } from '../errors/index.ts'
+import type { Tenant } from '../tenant/model.ts'
+import type { TenantRequest } from './request.ts'
+import type { TenantResolution } from './resolution.ts'
+
+/** Options every adapter (Fastify, Express, Hono) takes. */
+export interface TenantHttpOptions<T extends Tenant = Tenant> {
+  /** Finds the tenant of each request. */
+  readonly resolution: TenantResolution<T>
+  /** Checks the caller against the resolved tenant (e.g. `apiKeyAuthenticator(keys)`); its result is kept as `tenantAuth`. */
+  readonly authenticate?: (request: TenantRequest, tenant: T) => Promise<unknown>
+  /** Rate limit / bulkhead, asked after authentication. */
+  readonly admission?: TenantAdmission
+  /** Path prefixes that are not tenant routes (`['/admin', '/healthz']`): matched per path segment. */
+  readonly exclude?: readonly string[]
+}
+
+/** A request let through: its tenant, what `authenticate` returned, the admission headers and slot. */
+export interface TenantPass<T extends Tenant = Tenant> {
+  readonly tenant: T
+  readonly auth: unknown
+  readonly headers: Readonly<Record<string, string>>
+  /** Gives the admission slot back; idempotent. Call when the response is finished or aborted. */
+  readonly release: () => void
+}
+
+/** The checked form of `TenantHttpOptions`, ready to run per request. */
+export interface TenantGate<T extends Tenant = Tenant> {
+  /** True when `path` is under one of the excluded prefixes. */
+  excludes(path: string): boolean
+  /** Resolves, authenticates and admits; throws the TenantryError to answer otherwise. */
+  pass(request: TenantRequest, route: { readonly method: string; readonly route: string }): Promise<TenantPass<T>>
+}
+
+const noRelease = (): void => {}
+
+function optionProblem(adapter: string, path: string, message: string): TenantryError {
+  return new TenantryError('VALIDATION_FAILED', `${adapter}: options.${path} ${message}`, { details: [{ path, message }] })
+}
+
+/**
+ * Checks adapter options (at start, so misuse fails before the first request)
+ * and returns the per-request gate. Adapters call it; applications rarely need it.
+ *
+ * @example
+ * const gate = createTenantGate({ resolution, authenticate, exclude: ['/healthz'] }, 'myAdapter')
+ * if (!gate.excludes(path)) { const { tenant, release } = await gate.pass(request, { method, route }) }
+ */
+export function createTenantGate<T extends Tenant>(options: TenantHttpOptions<T>, adapter: string): TenantGate<T> {
+  if (typeof options !== 'object' || options === null) throw optionProblem(adapter, '', 'must be an object with at least { resolution }')
+  const { resolution, authenticate, admission } = options
+  if (typeof (resolution as unknown as { resolve?: unknown })?.resolve !== 'function') {
+    throw optionProblem(adapter, 'resolution', 'must be a TenantResolution')
+  }
+  if (authenticate !== undefined && typeof authenticate !== 'function') {
+    throw optionProblem(adapter, 'authenticate', 'must be a function (request, tenant) => Promise')
+  }
+  if (admission !== undefined && typeof (admission as unknown as { admit?: unknown })?.admit !== 'function') {
+    throw optionProblem(adapter, 'admission', 'must implement TenantAdmission (admit)')
+  }
+  const exclude = options.exclude ?? []
+  if (!Array.isArray(exclude) || !exclude.every((p) => typeof p === 'string' && p.startsWith('/') && p.length > 1)) {
+    throw optionProblem(adapter, 'exclude', 'must be an array of path prefixes such as "/admin" (not "/": that would exclude everything)')
+  }
+  const prefixes = exclude.map((p) => (p.endsWith('/') ? p.slice(0, -1) : p))
+  return {
+    excludes(path) {
+      return prefixes.some((prefix) => path === prefix || (path.startsWith(prefix) && (path[prefix.length] === '/' || path[prefix.length] === '?')))
+    },
+    async pass(request, route) {
+      const tenant = await resolution.resolve(request)
+      const auth = authenticate === undefined ? undefined : await authenticate(request, tenant)
+      let ticket: AdmissionTicket | undefined
+      if (admission !== undefined) ticket = await admission.admit(tenant, route)
+      let released = false
+      return {
+        tenant,
+        auth,
+        headers: ticket?.headers ?? {},
+        release: ticket === undefined ? noRelease : () => {
+          if (released) return
+          released = true
+          ticket.release()
+        },
+      }
+    },
+  }
+}
+
+/** A response an adapter sends for an error. */
+export interface HttpErrorResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: ReturnType<TenantryError['toJSON']>
+  /** True for 5xx: log `cause` (the original error); the body says nothing of it. */
+  readonly internal: boolean
+}
+
+/** Statuses a framework uses for bad input (JSON, size, media type): all VALIDATION_FAILED per the contract. */
+const INPUT_STATUSES = new Set([400, 411, 413, 414, 415, 422, 431])
+
+/**
+ * The response for any error: a TenantryError answers with its own status,
+ * headers and body; a framework's client error (`clientStatus`: bad JSON, body
+ * too large, unsupported media type) is VALIDATION_FAILED (400), a 404 is
+ * NOT_FOUND; everything else is 500 INTERNAL with a generic message.
+ *
+ * @example
+ * const { status, headers, body, internal } = httpErrorResponse(error, error.statusCode)
+ * if (internal) log.error(error)
+ */
+export function httpErrorResponse(error: unknown, clientStatus?: number, details?: unknown): HttpErrorResponse {
+  let mapped: TenantryError
+  if (isTenantryError(error)) mapped = error
+  else if (clientStatus === 404) mapped = new TenantryError('NOT_FOUND', 'Not found')
+  else if (clientStatus !== undefined && INPUT_STATUSES.has(clientStatus)) {
+    const message = error instanceof Error && error.message ? error.message : 'Invalid request'
+    mapped = new TenantryError('VALIDATION_FAILED', message, { details: details ?? [{ path: 'request', message }] })
+  } else mapped = new TenantryError('INTERNAL', 'Internal server error; the error was logged')
+  return { status: mapped.status, headers: mapped.headers, body: mapped.toJSON(), internal: mapped.status >= 500 }
+}
+
+/** The NOT_FOUND body for a request no route matches. */
+export function routeNotFound(method: string, path: string): HttpErrorResponse {
+  const error = new TenantryError('NOT_FOUND', `No route ${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`)
+  return { status: 404, headers: {}, body: error.toJSON(), internal: false }
+}

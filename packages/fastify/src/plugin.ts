@@ -1,0 +1,104 @@
+/** The Fastify plugin: resolve, authenticate and admit each tenant request, then run its handler in the tenant's scope. */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { createTenantGate, runWithTenant, type Tenant, type TenantHttpOptions, type TenantRequest } from '@tenantry/core'
+import { tenantryErrorHandler, tenantryNotFoundHandler } from './error-handler.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The resolved tenant on tenant routes; undefined on excluded routes. */
+    tenant: Tenant | undefined
+    /** What `authenticate` returned (e.g. `{ keyId }`), on tenant routes. */
+    tenantAuth: unknown
+  }
+  interface FastifyContextConfig {
+    /** `false`: this route is not a tenant route (no resolution, no tenant scope). */
+    tenant?: boolean
+  }
+}
+
+export interface TenantryFastifyOptions extends TenantHttpOptions {
+  /** Install `tenantryErrorHandler` on the app; default true. */
+  readonly errorHandler?: boolean
+  /** Install `tenantryNotFoundHandler` on the app; default true. */
+  readonly notFoundHandler?: boolean
+}
+
+function pathOf(request: FastifyRequest): string {
+  const q = request.url.indexOf('?')
+  return q < 0 ? request.url : request.url.slice(0, q)
+}
+
+function tenantRequestOf(request: FastifyRequest): TenantRequest {
+  return {
+    // request.host honours trustProxy (X-Forwarded-Host) exactly as the app configured it.
+    host: request.host,
+    path: pathOf(request),
+    headers: request.headers,
+    localPort: request.socket?.localPort,
+  }
+}
+
+function isTenantRoute(request: FastifyRequest, excludes: (path: string) => boolean): boolean {
+  if (request.is404) return false
+  if (request.routeOptions.config?.tenant === false) return false
+  // The route pattern is what the router matched; the raw path as a fallback.
+  const route = request.routeOptions.url
+  return !excludes(route ?? pathOf(request)) && !excludes(pathOf(request))
+}
+
+/**
+ * Fastify plugin (applies app-wide): on every tenant route it resolves the
+ * tenant (`resolution`), checks the caller (`authenticate`), admits the request
+ * (`admission`: its headers go on the response, its slot is released when the
+ * response ends or the client goes away), sets `request.tenant`, and runs the
+ * handler inside `runWithTenant(tenant)` so `currentTenant()` works in the
+ * handler and in everything it awaits. Routes under `exclude` prefixes, or with
+ * `config: { tenant: false }`, and unknown routes run with no tenant. Installs
+ * `tenantryErrorHandler` and a NOT_FOUND handler unless told not to. Options are
+ * checked at register time.
+ *
+ * @example
+ * await app.register(tenantryFastify, {
+ *   resolution,
+ *   authenticate: apiKeyAuthenticator(new CachedApiKeyVerifier(catalog)),
+ *   exclude: ['/admin', '/healthz'],
+ * })
+ * app.get('/api/me', async () => ({ slug: currentTenant().slug }))
+ */
+export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async function tenantryFastify(app, options) {
+  const gate = createTenantGate(options, 'tenantryFastify')
+  app.decorateRequest('tenant', undefined)
+  app.decorateRequest('tenantAuth', undefined)
+  if (options.errorHandler !== false) app.setErrorHandler(tenantryErrorHandler)
+  if (options.notFoundHandler !== false) app.setNotFoundHandler(tenantryNotFoundHandler)
+
+  // onRequest: refuse before the body is read (an unknown tenant or key costs no parsing).
+  app.addHook('onRequest', function resolveTenant(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) {
+    if (!isTenantRoute(request, gate.excludes)) return done()
+    const route = request.routeOptions.url ?? pathOf(request)
+    gate.pass(tenantRequestOf(request), { method: request.method, route }).then(
+      (pass) => {
+        request.tenant = pass.tenant
+        request.tenantAuth = pass.auth
+        if (Object.keys(pass.headers).length > 0) void reply.headers(pass.headers)
+        // 'close' fires after the response is sent and when the client aborts.
+        reply.raw.once('close', pass.release)
+        done()
+      },
+      (error: Error) => done(error),
+    )
+  })
+
+  // preHandler: body parsing (stream events) would drop an async context entered in
+  // onRequest, so the scope is entered here, and the rest of the chain (later
+  // preHandlers, the handler, whatever it awaits) is called from inside it.
+  app.addHook('preHandler', function enterTenantScope(request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) {
+    const tenant = request.tenant
+    if (tenant === undefined) return done()
+    runWithTenant(tenant, done)
+  })
+}
+
+// Like fastify-plugin: no encapsulation, so the hooks and decorators apply to the whole app.
+;(tenantryFastify as unknown as Record<symbol, unknown>)[Symbol.for('skip-override')] = true
+;(tenantryFastify as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')] = 'tenantry'

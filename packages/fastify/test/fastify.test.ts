@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { TenantResolution, currentTenant, headerResolver, isTenantryError, tryCurrentTenant } from '@tenantry/core'
+import { tenantryFastify } from '../src/index.ts'
+import { call } from './support/http-client.ts'
+import { httpContract } from './support/http-contract.ts'
+import { startFastify } from './support/fastify-app.ts'
+import { memoryFixture } from './support/memory-fixture.ts'
+
+httpContract('fastify', startFastify, memoryFixture)
+
+describe('fastify: plugin specifics', () => {
+  let app: FastifyInstance
+  let port: number
+  let fixture: Awaited<ReturnType<typeof memoryFixture>>
+
+  before(async () => {
+    fixture = await memoryFixture()
+    app = Fastify({ logger: false })
+    await app.register(tenantryFastify, { ...fixture.options })
+    app.get('/api/public', { config: { tenant: false } }, async () => ({ tenant: tryCurrentTenant()?.slug ?? null }))
+    app.addHook('preHandler', async (request) => {
+      // A later async hook still sees the tenant.
+      if (request.tenant !== undefined) (request as unknown as { seen: string }).seen = currentTenant().slug
+    })
+    app.get('/api/hooked', async (request) => ({ seen: (request as unknown as { seen: string }).seen }))
+    app.post('/api/typed', {
+      schema: { body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', maxLength: 5 } } } },
+    }, async () => ({ ok: true }))
+    app.register(async (child) => {
+      child.get('/api/child', async () => ({ slug: currentTenant().slug }))
+    })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    port = (app.server.address() as { port: number }).port
+  })
+  after(async () => {
+    await app?.close()
+  })
+
+  const acme = () => ({ host: 'acme.localhost', headers: { authorization: `Bearer ${fixture.acme.key}` } })
+
+  it('lets a route opt out with config: { tenant: false }', async () => {
+    const answer = await call(port, { path: '/api/public', host: 'localhost' })
+    assert.equal(answer.status, 200, answer.text)
+    assert.deepEqual(answer.json, { tenant: null })
+  })
+
+  it('applies app-wide: later hooks and routes in child plugins see the tenant', async () => {
+    assert.deepEqual((await call(port, { path: '/api/hooked', ...acme() })).json, { seen: 'acme' })
+    assert.deepEqual((await call(port, { path: '/api/child', ...acme() })).json, { slug: 'acme' })
+  })
+
+  it('maps schema validation to 400 VALIDATION_FAILED with details', async () => {
+    const answer = await call(port, { method: 'POST', path: '/api/typed', ...acme(), body: { name: 'far too long', extra: 1 } })
+    assert.equal(answer.status, 400, answer.text)
+    assert.equal(answer.json.error.code, 'VALIDATION_FAILED')
+    assert.ok(Array.isArray(answer.json.error.details) && answer.json.error.details.length > 0)
+    assert.match(answer.json.error.details[0].path, /^body/)
+  })
+
+  it('maps an unsupported media type and a body too large to 400 VALIDATION_FAILED', async () => {
+    const xml = await call(port, { method: 'POST', path: '/api/typed', ...acme(), headers: { ...acme().headers, 'content-type': 'application/xml' }, body: '<a/>' })
+    assert.equal(xml.status, 400, xml.text)
+    assert.equal(xml.json.error.code, 'VALIDATION_FAILED')
+    const big = await call(port, { method: 'POST', path: '/api/typed', ...acme(), body: { name: 'x'.repeat(1_100_000) } })
+    assert.equal(big.status, 400, big.text)
+    assert.equal(big.json.error.code, 'VALIDATION_FAILED')
+  })
+
+  it('fails at register time on bad options', async () => {
+    for (const options of [{}, { resolution: {} }, { resolution: fixture.options.resolution, exclude: ['admin'] }, { resolution: fixture.options.resolution, authenticate: 'yes' }]) {
+      const bad = Fastify({ logger: false })
+      await assert.rejects(async () => {
+        await bad.register(tenantryFastify, options as never)
+        await bad.ready()
+      }, (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+      await bad.close()
+    }
+  })
+
+  it('works without authenticate', async () => {
+    const open = Fastify({ logger: false })
+    await open.register(tenantryFastify, { resolution: new TenantResolution({ resolvers: [headerResolver()], directory: { getBySlug: async (slug) => (slug === 'acme' ? { id: '7d0b3a52-5c39-4e4b-9a53-0d5a1f6c2a10', slug, name: 'A', status: 'active', plan: 'free', isolation: 'shared', placement: {}, settings: {}, createdAt: new Date(), updatedAt: new Date() } : undefined), getById: async () => undefined, getByDomain: async () => undefined } }) })
+    open.get('/x', async () => ({ slug: currentTenant().slug }))
+    const answer = await open.inject({ url: '/x', headers: { 'x-tenant-id': 'acme' } })
+    assert.deepEqual(answer.json(), { slug: 'acme' })
+    await open.close()
+  })
+})

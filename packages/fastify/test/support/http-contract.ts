@@ -1,0 +1,225 @@
+/**
+ * The HTTP behaviour every Tenantry adapter must show, as one suite run against
+ * Fastify, Express and Hono, over real HTTP, with an in-memory directory or the
+ * real catalog. Each adapter supplies `start(options)`, an app that serves:
+ *   GET  /api/whoami, GET /t/:tenant/api/whoami -> { slug: currentTenant() after awaits, requestTenant, auth }
+ *   POST /api/echo (JSON)                       -> { slug, body }
+ *   GET  /api/boom                              -> throws an Error that mentions SQL
+ *   GET  /healthz, GET /admin/ping              -> { tenant: tryCurrentTenant()?.slug ?? null } (excluded)
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  TenantryError,
+  type AdmissionRequest,
+  type AdmissionTicket,
+  type Tenant,
+  type TenantAdmission,
+  type TenantHttpOptions,
+} from '@tenantry/core'
+import { call, type HttpAnswer, type HttpCall } from './http-client.ts'
+
+export interface RunningApp {
+  readonly port: number
+  close(): Promise<void>
+}
+
+export type StartApp = (options: TenantHttpOptions) => Promise<RunningApp>
+
+export interface ContractTenant {
+  readonly slug: string
+  readonly key: string
+}
+
+/** Tenants and options the suite needs; built on an in-memory directory or a catalog. */
+export interface ContractFixture {
+  readonly options: Pick<TenantHttpOptions, 'resolution' | 'authenticate'>
+  /** Active, with the custom domain `domain`. */
+  readonly acme: ContractTenant & { readonly domain: string }
+  /** Active. */
+  readonly globex: ContractTenant
+  /** Suspended, with a valid key. */
+  readonly initech: ContractTenant
+  close(): Promise<void>
+}
+
+/** A fake TenantAdmission: admits acme with rate headers, refuses globex with 429, counts slots. */
+export class FakeAdmission implements TenantAdmission {
+  admitted = 0
+  released = 0
+  readonly routes: AdmissionRequest[] = []
+  async admit(tenant: Tenant, request: AdmissionRequest): Promise<AdmissionTicket> {
+    this.routes.push(request)
+    if (tenant.slug.startsWith('globex')) {
+      throw new TenantryError('RATE_LIMITED', 'Tenant is over its rate limit', {
+        headers: { 'Retry-After': '7', 'RateLimit-Policy': '"burst";q=10;w=1', RateLimit: '"burst";r=0;t=7' },
+      })
+    }
+    this.admitted++
+    let done = false
+    return {
+      headers: { 'RateLimit-Policy': '"burst";q=10;w=1', RateLimit: '"burst";r=9;t=1' },
+      release: () => {
+        if (done) throw new Error('released twice')
+        done = true
+        this.released++
+      },
+    }
+  }
+}
+
+const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` })
+
+function expectError(answer: HttpAnswer, status: number, code: string): void {
+  assert.equal(answer.status, status, answer.text)
+  assert.equal(answer.json?.error?.code, code, answer.text)
+  assert.equal(typeof answer.json.error.message, 'string')
+}
+
+export function httpContract(adapter: string, start: StartApp, makeFixture: () => Promise<ContractFixture>): void {
+  describe(`${adapter}: tenant routes over HTTP`, () => {
+    let fixture: ContractFixture
+    let app: RunningApp
+    let port: number
+    const get = (c: HttpCall) => call(port, c)
+
+    before(async () => {
+      fixture = await makeFixture()
+      app = await start({ ...fixture.options, exclude: ['/admin', '/healthz'] })
+      port = app.port
+    })
+    after(async () => {
+      await app?.close()
+      await fixture?.close()
+    })
+
+    it('resolves by subdomain and runs the handler in the tenant scope, after awaits', async () => {
+      const answer = await get({ path: '/api/whoami', host: `${fixture.acme.slug}.localhost:${port}`, headers: bearer(fixture.acme.key) })
+      assert.equal(answer.status, 200, answer.text)
+      assert.equal(answer.json.slug, fixture.acme.slug)
+      assert.equal(answer.json.requestTenant, fixture.acme.slug)
+      assert.equal(typeof answer.json.auth?.keyId, 'string')
+    })
+
+    it('resolves by custom domain, header and path', async () => {
+      const byDomain = await get({ path: '/api/whoami', host: fixture.acme.domain, headers: bearer(fixture.acme.key) })
+      assert.equal(byDomain.json?.slug, fixture.acme.slug, byDomain.text)
+      const byHeader = await get({ path: '/api/whoami', host: `localhost:${port}`, headers: { ...bearer(fixture.globex.key), 'x-tenant-id': fixture.globex.slug } })
+      assert.equal(byHeader.json?.slug, fixture.globex.slug, byHeader.text)
+      const byPath = await get({ path: `/t/${fixture.acme.slug}/api/whoami`, host: `127.0.0.1:${port}`, headers: bearer(fixture.acme.key) })
+      assert.equal(byPath.json?.slug, fixture.acme.slug, byPath.text)
+    })
+
+    it('keeps the tenant scope across JSON body parsing', async () => {
+      const answer = await get({ method: 'POST', path: '/api/echo', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key), body: { name: 'x' } })
+      assert.equal(answer.status, 200, answer.text)
+      assert.deepEqual(answer.json, { slug: fixture.acme.slug, body: { name: 'x' } })
+    })
+
+    it('answers 403 TENANT_MISMATCH when host and header disagree', async () => {
+      const answer = await get({ path: '/api/whoami', host: `${fixture.acme.slug}.localhost`, headers: { ...bearer(fixture.acme.key), 'x-tenant-id': fixture.globex.slug } })
+      expectError(answer, 403, 'TENANT_MISMATCH')
+    })
+
+    it('answers 401 UNAUTHENTICATED without a key or with an unknown one', async () => {
+      const none = await get({ path: '/api/whoami', host: `${fixture.acme.slug}.localhost` })
+      expectError(none, 401, 'UNAUTHENTICATED')
+      assert.match(String(none.headers['www-authenticate']), /^Bearer/)
+      expectError(await get({ path: '/api/whoami', host: `${fixture.acme.slug}.localhost`, headers: bearer('tnt_zzzzzzzz_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') }), 401, 'UNAUTHENTICATED')
+    })
+
+    it("answers 403 TENANT_MISMATCH for A's key on B's host", async () => {
+      expectError(await get({ path: '/api/whoami', host: `${fixture.globex.slug}.localhost`, headers: bearer(fixture.acme.key) }), 403, 'TENANT_MISMATCH')
+    })
+
+    it('answers 403 TENANT_SUSPENDED for a suspended tenant, 404 TENANT_NOT_FOUND for an unknown one, 400 TENANT_NOT_IDENTIFIED for none', async () => {
+      expectError(await get({ path: '/api/whoami', host: `${fixture.initech.slug}.localhost`, headers: bearer(fixture.initech.key) }), 403, 'TENANT_SUSPENDED')
+      expectError(await get({ path: '/api/whoami', host: 'nobody-here.localhost', headers: bearer(fixture.acme.key) }), 404, 'TENANT_NOT_FOUND')
+      expectError(await get({ path: '/api/whoami', host: `localhost:${port}`, headers: bearer(fixture.acme.key) }), 400, 'TENANT_NOT_IDENTIFIED')
+    })
+
+    it('runs excluded routes with no tenant and no key', async () => {
+      for (const path of ['/healthz', '/admin/ping']) {
+        const answer = await get({ path, host: `${fixture.acme.slug}.localhost` })
+        assert.equal(answer.status, 200, answer.text)
+        assert.deepEqual(answer.json, { tenant: null })
+      }
+    })
+
+    it('answers 400 VALIDATION_FAILED for malformed JSON', async () => {
+      const answer = await get({ method: 'POST', path: '/api/echo', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key), body: '{"name": ' })
+      expectError(answer, 400, 'VALIDATION_FAILED')
+    })
+
+    it('answers 404 NOT_FOUND for an unknown route', async () => {
+      expectError(await get({ path: '/api/nothing-here', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) }), 404, 'NOT_FOUND')
+    })
+
+    it('answers 500 INTERNAL with no stack or SQL for an unexpected error', async () => {
+      const answer = await get({ path: '/api/boom', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) })
+      expectError(answer, 500, 'INTERNAL')
+      assert.doesNotMatch(answer.text, /secret_table|select|at .*\.ts/i)
+    })
+
+    it('never mixes tenants across many concurrent requests', async () => {
+      const tenants = [fixture.acme, fixture.globex]
+      const answers = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => {
+          const t = tenants[i % 2]!
+          return get({ path: '/api/whoami', host: `${t.slug}.localhost`, headers: bearer(t.key) }).then((a) => ({ t, a }))
+        }),
+      )
+      for (const { t, a } of answers) {
+        assert.equal(a.status, 200, a.text)
+        assert.equal(a.json.slug, t.slug)
+        assert.equal(a.json.requestTenant, t.slug)
+      }
+    })
+  })
+
+  describe(`${adapter}: admission`, () => {
+    let fixture: ContractFixture
+    let app: RunningApp
+    const admission = new FakeAdmission()
+
+    before(async () => {
+      fixture = await makeFixture()
+      app = await start({ ...fixture.options, admission, exclude: ['/healthz'] })
+    })
+    after(async () => {
+      await app?.close()
+      await fixture?.close()
+    })
+
+    it('sends the ticket headers on success and releases every slot once', async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () => call(app.port, { path: '/api/whoami', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) })),
+      )
+      const failing = await call(app.port, { path: '/api/boom', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) })
+      for (const answer of answers) {
+        assert.equal(answer.status, 200, answer.text)
+        assert.equal(answer.headers['ratelimit-policy'], '"burst";q=10;w=1')
+        assert.equal(answer.headers.ratelimit, '"burst";r=9;t=1')
+      }
+      assert.equal(failing.status, 500)
+      for (let i = 0; i < 100 && admission.released < 6; i++) await sleep(10)
+      assert.equal(admission.admitted, 6)
+      assert.equal(admission.released, 6)
+      assert.ok(admission.routes.every((r) => r.method === 'GET' && r.route.length > 0))
+    })
+
+    it('answers 429 RATE_LIMITED with Retry-After when admission refuses', async () => {
+      const answer = await call(app.port, { path: '/api/whoami', host: `${fixture.globex.slug}.localhost`, headers: bearer(fixture.globex.key) })
+      expectError(answer, 429, 'RATE_LIMITED')
+      assert.equal(answer.headers['retry-after'], '7')
+      assert.equal(answer.headers.ratelimit, '"burst";r=0;t=7')
+    })
+
+    it('does not admit excluded routes', async () => {
+      const before = admission.routes.length
+      assert.equal((await call(app.port, { path: '/healthz', host: `${fixture.globex.slug}.localhost` })).status, 200)
+      assert.equal(admission.routes.length, before)
+    })
+  })
+}
