@@ -1,0 +1,66 @@
+/** The Hono middleware: resolve, authenticate and admit, then run the rest of the chain in the tenant's scope. */
+import type { Context, MiddlewareHandler } from 'hono'
+import { createTenantGate, runWithTenant, type Tenant, type TenantHttpOptions, type TenantRequest } from '@tenantry/core'
+
+/** Variables the middleware sets: `c.get('tenant')`, `c.get('tenantAuth')`. */
+export interface TenantryHonoVariables {
+  tenant: Tenant
+  tenantAuth: unknown
+}
+
+/** Use as the app's Env (or merge into yours) to type `c.get('tenant')`. */
+export interface TenantryHonoEnv {
+  Variables: TenantryHonoVariables
+}
+
+export type TenantryHonoOptions = TenantHttpOptions
+
+/** What @hono/node-server puts in `c.env`; other runtimes have none of it. */
+interface NodeBindings {
+  readonly incoming?: { readonly headers?: TenantRequest['headers']; readonly socket?: { readonly localPort?: number } }
+  readonly outgoing?: { once?(event: 'close', listener: () => void): unknown }
+}
+
+function tenantRequestOf(c: Context, bindings: NodeBindings | undefined): TenantRequest {
+  const headers = bindings?.incoming?.headers ?? Object.fromEntries(c.req.raw.headers)
+  return { host: c.req.header('host'), path: c.req.path, headers, localPort: bindings?.incoming?.socket?.localPort }
+}
+
+/**
+ * Hono middleware: on every request not under an `exclude` prefix it resolves
+ * the tenant, checks the caller (`authenticate`) and admits the request
+ * (`admission`: headers set on the response, slot released when the response is
+ * done — on Node when the socket response closes, elsewhere when the handler
+ * returns), sets `c.get('tenant')`, and awaits `next()` inside
+ * `runWithTenant(tenant)`, so handlers see `currentTenant()`. Errors go to
+ * `app.onError`: install `tenantryHonoErrorHandler`. Options are checked when
+ * it is created.
+ *
+ * @example
+ * const app = new Hono<TenantryHonoEnv>()
+ * app.onError(tenantryHonoErrorHandler)
+ * app.notFound(tenantryHonoNotFoundHandler)
+ * app.use(tenantryHono({ resolution, authenticate: apiKeyAuthenticator(keys), exclude: ['/healthz'] }))
+ * app.get('/api/me', (c) => c.json({ slug: currentTenant().slug }))
+ */
+export function tenantryHono(options: TenantryHonoOptions): MiddlewareHandler<TenantryHonoEnv> {
+  const gate = createTenantGate(options, 'tenantryHono')
+  return async function tenantryMiddleware(c, next) {
+    const path = c.req.path
+    if (gate.excludes(path)) return next()
+    const bindings = c.env as NodeBindings | undefined
+    const pass = await gate.pass(tenantRequestOf(c, bindings), { method: c.req.method, route: path })
+    c.set('tenant', pass.tenant)
+    c.set('tenantAuth', pass.auth)
+    const outgoing = bindings?.outgoing
+    const releaseOnClose = typeof outgoing?.once === 'function'
+    if (releaseOnClose) outgoing.once!('close', pass.release)
+    try {
+      await runWithTenant(pass.tenant, () => next())
+    } finally {
+      if (!releaseOnClose) pass.release()
+    }
+    // After next(): Hono has the final response (the handler's, or onError's) by now.
+    for (const [name, value] of Object.entries(pass.headers)) c.header(name, value)
+  }
+}
