@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { SignJWT, UnsecuredJWT, generateKeyPair } from 'jose'
+import { SignJWT, UnsecuredJWT, generateKeyPair, type KeyLike } from 'jose'
 import {
   customDomainResolver,
   headerResolver,
@@ -119,14 +119,14 @@ describe('jwtResolver', async () => {
   const other = await generateKeyPair('RS256')
   const base = { key: publicKey, issuer: 'https://auth.test/', audience: 'tasks', algorithms: ['RS256'] }
   const byJwt = jwtResolver(base)
-  const sign = (claims: Record<string, unknown>, over: { iss?: string; aud?: string; exp?: string | number; key?: CryptoKey | object } = {}) =>
+  const sign = (claims: Record<string, unknown>, over: { iss?: string; aud?: string; exp?: string | number; key?: KeyLike } = {}) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256' })
       .setIssuer(over.iss ?? 'https://auth.test/')
       .setAudience(over.aud ?? 'tasks')
       .setIssuedAt()
       .setExpirationTime(over.exp ?? '5m')
-      .sign((over.key ?? privateKey) as Parameters<SignJWT['sign']>[0])
+      .sign(over.key ?? privateKey)
   const bearer = (token: string) => req({ headers: { authorization: `Bearer ${token}` } })
 
   it('identifies the tenant from the claim of a valid token', async () => {
