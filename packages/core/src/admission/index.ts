@@ -18,6 +18,11 @@ export interface AdmissionRequest {
   readonly method: string
   /** The route pattern when the framework knows it (`/api/projects/:id`), else the path. */
   readonly route: string
+  /**
+   * Optional: aborted when the client goes away. A request waiting for a
+   * bulkhead slot then leaves the queue instead of holding a place in it.
+   */
+  readonly signal?: AbortSignal
 }
 
 /** An admitted request: headers to send on the response, and the slot to give back. */

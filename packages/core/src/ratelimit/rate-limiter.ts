@@ -1,0 +1,227 @@
+import { TenantryError, validationError, type ValidationIssue } from '../errors/index.ts'
+import { silentLogger, type FairShareLogger } from '../fair-share/logger.ts'
+import { StoreGuard, type StoreGuardStats } from '../fair-share/store-guard.ts'
+import { assertFairShareTenant, checkNonNegativeInteger, checkPositiveInteger, WarnedOnce, type FairShareTenant } from '../fair-share/tenant.ts'
+import type { RateLimitDecision, RateLimitStore } from './contract.ts'
+import { delaySeconds, rateLimitHeader, rateLimitPolicyHeader, retryAfterHeader } from './headers.ts'
+import { checkBucket, checkPlans, MAX_SLOTS, readOverride, type RateLimitPlan, type RateLimitPolicy } from './policy.ts'
+
+/** What the limiter does when its store fails or is too slow. */
+export type StoreErrorMode = 'open' | 'closed'
+
+export interface RateLimiterOptions {
+  readonly store: RateLimitStore
+  /** Limits per plan: `{ free: { limit: 100, windowMs: 60_000 }, pro: { … } }`. */
+  readonly plans: Readonly<Record<string, RateLimitPlan>>
+  /** The plan used for a tenant whose plan is not in `plans`; it must be there. */
+  readonly defaultPlan?: string
+  /** Counter name, so several limiters (an API-wide one, an export one) count apart. */
+  readonly bucket?: string
+  /** Sub-windows per window; bounds how late a unit stops counting (docs/limits.md). */
+  readonly slots?: number
+  /** `tenant.settings[settingsKey]` may override the plan: `{ limit?, windowMs? }`. */
+  readonly settingsKey?: string
+  /** Store down or slow: `'open'` admits (with a warning and a counter), `'closed'` refuses. */
+  readonly onStoreError?: StoreErrorMode
+  /** A store check slower than this counts as a store error. */
+  readonly timeoutMs?: number
+  /** After a store error, checks skip the store this long before one probes it again. */
+  readonly cooldownMs?: number
+  /** `Retry-After` when failing closed. */
+  readonly closedRetryAfterMs?: number
+  readonly logger?: FairShareLogger
+}
+
+export interface CheckOptions {
+  /** Units this request spends (default 1; 0 only looks). */
+  readonly cost?: number
+  /** Overrides the limiter's bucket for this check. */
+  readonly bucket?: string
+}
+
+/** A check's outcome: the decision, the policy it was made under, and the headers to send. */
+export interface RateLimitResult extends RateLimitDecision {
+  readonly policy: RateLimitPolicy
+  /** True when the store could not be asked and `onStoreError` decided. */
+  readonly degraded: boolean
+  /** `RateLimit-Policy` and `RateLimit` (not when degraded), plus `Retry-After` when refused. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+export interface RateLimiterStats {
+  readonly checks: number
+  readonly allowed: number
+  readonly refused: number
+  /** Checks admitted because the store failed and `onStoreError` is `'open'`. */
+  readonly failedOpen: number
+  /** Checks refused because the store failed and `onStoreError` is `'closed'`. */
+  readonly failedClosed: number
+  readonly store: StoreGuardStats
+}
+
+/**
+ * Per-tenant rate limits: a limit per plan, overridable per tenant from its
+ * catalog settings, counted in a sliding window by a `RateLimitStore` (in memory,
+ * or Redis for a limit shared by every instance). See docs/limits.md.
+ *
+ * @example
+ * const limiter = new RateLimiter({
+ *   store: new RedisRateLimitStore({ redis }),
+ *   plans: { default: { limit: 100, windowMs: 60_000 }, pro: { limit: 1000, windowMs: 60_000 } },
+ * })
+ * const result = await limiter.check(tenant)
+ * for (const [name, value] of Object.entries(result.headers)) reply.header(name, value)
+ * if (!result.allowed) throw rateLimitedError(result)
+ */
+export class RateLimiter {
+  readonly store: RateLimitStore
+  readonly #plans: Readonly<Record<string, RateLimitPlan>>
+  readonly #defaultPlan: string
+  readonly #bucket: string
+  readonly #slots: number
+  readonly #settingsKey: string
+  readonly #mode: StoreErrorMode
+  readonly #closedRetryAfterMs: number
+  readonly #logger: FairShareLogger
+  readonly #guard: StoreGuard
+  readonly #warned = new WarnedOnce()
+  #checks = 0
+  #allowed = 0
+  #refused = 0
+  #failedOpen = 0
+  #failedClosed = 0
+
+  constructor(options: RateLimiterOptions) {
+    if (typeof options !== 'object' || options === null) throw validationError([{ path: 'options', message: 'must be an object' }])
+    const {
+      store, plans, defaultPlan = 'default', bucket = 'default', slots = 10, settingsKey = 'rateLimit',
+      onStoreError = 'open', timeoutMs = 100, cooldownMs = 1000, closedRetryAfterMs = 1000, logger = silentLogger,
+    } = options
+    const issues: ValidationIssue[] = []
+    if (typeof store?.consume !== 'function') issues.push({ path: 'options.store', message: 'must be a RateLimitStore (a consume() method)' })
+    checkPlans(plans, defaultPlan, issues)
+    if (typeof bucket !== 'string' || bucket.length === 0 || bucket.length > 100) issues.push({ path: 'options.bucket', message: 'must be a string of 1 to 100 characters' })
+    checkPositiveInteger(slots, 'options.slots', issues, MAX_SLOTS)
+    if (typeof settingsKey !== 'string' || settingsKey.length === 0) issues.push({ path: 'options.settingsKey', message: 'must be a non-empty string' })
+    if (onStoreError !== 'open' && onStoreError !== 'closed') issues.push({ path: 'options.onStoreError', message: "must be 'open' or 'closed'" })
+    checkNonNegativeInteger(timeoutMs, 'options.timeoutMs', issues)
+    checkNonNegativeInteger(cooldownMs, 'options.cooldownMs', issues)
+    checkPositiveInteger(closedRetryAfterMs, 'options.closedRetryAfterMs', issues, 2_147_483_647)
+    if (typeof logger?.warn !== 'function') issues.push({ path: 'options.logger', message: 'must have a warn(details, message) method' })
+    if (issues.length > 0) throw validationError(issues)
+    this.store = store
+    this.#plans = { ...plans }
+    this.#defaultPlan = defaultPlan
+    this.#bucket = bucket
+    this.#slots = slots
+    this.#settingsKey = settingsKey
+    this.#mode = onStoreError
+    this.#closedRetryAfterMs = closedRetryAfterMs
+    this.#logger = logger
+    this.#guard = new StoreGuard({ name: 'rate-limit store', timeoutMs, cooldownMs, logger })
+  }
+
+  /** The policy that applies to `tenant` (plan, then its settings override). */
+  policyFor(tenant: FairShareTenant, bucket: string = this.#bucket): RateLimitPolicy {
+    const planName = tenant.plan !== undefined && Object.hasOwn(this.#plans, tenant.plan) ? tenant.plan : this.#defaultPlan
+    const plan = this.#plans[planName] as RateLimitPlan
+    const name = bucket === 'default' ? planName : `${planName}/${bucket}`
+    const override = readOverride(tenant, this.#settingsKey)
+    if (Array.isArray(override)) {
+      if (this.#warned.first(tenant.id)) {
+        this.#logger.warn({ tenantId: tenant.id, issues: override }, `ignoring the tenant's malformed settings.${this.#settingsKey}; its plan "${planName}" applies`)
+      }
+    } else if (override !== undefined) {
+      return { name, limit: override.limit ?? plan.limit, windowMs: override.windowMs ?? plan.windowMs, slots: this.#slots, bucket, source: 'tenant' }
+    }
+    return { name, limit: plan.limit, windowMs: plan.windowMs, slots: this.#slots, bucket, source: 'plan' }
+  }
+
+  /**
+   * Spends `cost` units of the tenant's limit if they fit, and says so. Never
+   * throws for a refused or a failed store check: read `allowed` (or use
+   * `rateLimitedError(result)`); throws VALIDATION_FAILED for bad arguments.
+   */
+  async check(tenant: FairShareTenant, options: CheckOptions = {}): Promise<RateLimitResult> {
+    assertFairShareTenant(tenant, 'RateLimiter.check')
+    const cost = options.cost ?? 1
+    if (!Number.isSafeInteger(cost) || cost < 0) throw validationError([{ path: 'cost', message: 'must be a non-negative integer' }])
+    const bucket = options.bucket === undefined ? this.#bucket : checkBucket(options.bucket, 'bucket')
+    const policy = this.policyFor(tenant, bucket)
+    this.#checks++
+    const outcome = await this.#guard.run(() => this.store.consume({ tenantId: tenant.id, bucket }, policy, cost))
+    if (outcome.ok) {
+      const decision = outcome.value
+      if (decision.allowed) this.#allowed++
+      else this.#refused++
+      return { ...decision, policy, degraded: false, headers: headersFor(policy, decision) }
+    }
+    return this.#fallback(policy)
+  }
+
+  /**
+   * Like `check`, but throws RATE_LIMITED (429, with `Retry-After` and the
+   * rate-limit headers) when refused.
+   *
+   * @example
+   * const { headers } = await limiter.consume(tenant, { cost: 5 })
+   */
+  async consume(tenant: FairShareTenant, options: CheckOptions = {}): Promise<RateLimitResult> {
+    const result = await this.check(tenant, options)
+    if (!result.allowed) throw rateLimitedError(result)
+    return result
+  }
+
+  stats(): RateLimiterStats {
+    return {
+      checks: this.#checks,
+      allowed: this.#allowed,
+      refused: this.#refused,
+      failedOpen: this.#failedOpen,
+      failedClosed: this.#failedClosed,
+      store: this.#guard.stats(),
+    }
+  }
+
+  #fallback(policy: RateLimitPolicy): RateLimitResult {
+    const policyHeader = rateLimitPolicyHeader(policy.name, policy.limit, policy.windowMs)
+    const at = Date.now()
+    if (this.#mode === 'open') {
+      this.#failedOpen++
+      return {
+        allowed: true, limit: policy.limit, remaining: policy.limit, resetMs: 0, retryAfterMs: 0, at, policy, degraded: true,
+        headers: { 'RateLimit-Policy': policyHeader },
+      }
+    }
+    this.#failedClosed++
+    return {
+      allowed: false, limit: policy.limit, remaining: 0, resetMs: this.#closedRetryAfterMs, retryAfterMs: this.#closedRetryAfterMs, at, policy, degraded: true,
+      headers: { 'RateLimit-Policy': policyHeader, 'Retry-After': retryAfterHeader(this.#closedRetryAfterMs) },
+    }
+  }
+}
+
+function headersFor(policy: RateLimitPolicy, decision: RateLimitDecision): Record<string, string> {
+  const headers: Record<string, string> = {
+    'RateLimit-Policy': rateLimitPolicyHeader(policy.name, policy.limit, policy.windowMs),
+    RateLimit: rateLimitHeader(policy.name, decision.remaining, decision.resetMs),
+  }
+  if (!decision.allowed) headers['Retry-After'] = retryAfterHeader(decision.retryAfterMs)
+  return headers
+}
+
+/**
+ * The RATE_LIMITED error (429) for a refused check, carrying `Retry-After` and
+ * the rate-limit headers for the adapter to send. Its message names the limit,
+ * never the tenant or the store.
+ *
+ * @example
+ * if (!result.allowed) throw rateLimitedError(result)
+ */
+export function rateLimitedError(result: RateLimitResult): TenantryError {
+  const retry = Math.max(1, delaySeconds(result.retryAfterMs))
+  const message = result.degraded
+    ? `Rate limit could not be checked; retry in ${retry} s`
+    : `Rate limit exceeded: ${result.limit} per ${Math.max(1, delaySeconds(result.policy.windowMs))} s; retry in ${retry} s`
+  return new TenantryError('RATE_LIMITED', message, { headers: result.headers })
+}
