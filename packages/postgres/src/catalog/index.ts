@@ -9,6 +9,7 @@
  * const acme = await catalog.create({ slug: 'acme', name: 'Acme' })
  */
 export { TenantCatalog } from './tenant-catalog.ts'
+export type { CatalogChangeListener } from './changes.ts'
 export type { CreateApiKeyOptions, CreateTenantOptions, TenantCatalogOptions } from './catalog-options.ts'
 export { installCatalogSchema, catalogSchemaVersion, catalogLockKey, type CatalogInstallResult } from './schema.ts'
 export { apiKeyPrefix, type CreatedApiKey, type VerifiedApiKey } from './api-keys.ts'

@@ -1,8 +1,9 @@
 import type pg from 'pg'
-import { TenantryError, type SystemScopeListener, type TenantPlacement, type TenantStatus } from '@tenantry/core'
+import { TenantryError, type SystemScopeListener, type TenantChange, type TenantChangeKind, type TenantPlacement, type TenantStatus } from '@tenantry/core'
 import { createApiKey, listApiKeys, revokeApiKey, verifyApiKey, type CreatedApiKey, type VerifiedApiKey } from './api-keys.ts'
 import type { Attribution } from './arguments.ts'
 import type { CreateApiKeyOptions, CreateTenantOptions, TenantCatalogOptions } from './catalog-options.ts'
+import { CatalogChangeEmitter, type CatalogChangeListener } from './changes.ts'
 import { parseAuditEntry, readAudit, writeAudit, type AuditEntry, type AuditQuery } from './audit.ts'
 import { addDomain, listDomains, removeDomain } from './domains.ts'
 import type { ApiKeyInfo, AuditRecord, TenantRecord } from './rows.ts'
@@ -38,6 +39,7 @@ import {
 export class TenantCatalog {
   readonly #pool: pg.Pool
   readonly #defaultActor: string | undefined
+  readonly #changes = new CatalogChangeEmitter()
 
   constructor(options: TenantCatalogOptions) {
     const pool = typeof options === 'object' && options !== null ? ('target' in options ? options.target?.pool : options.pool) : undefined
@@ -67,6 +69,26 @@ export class TenantCatalog {
   }
 
   /**
+   * Registers a listener called after every committed change that can make a
+   * cached lookup stale: create, update, status changes (suspend, resume,
+   * transition, markDeleted, ...), placement, addDomain/removeDomain and
+   * revokeApiKey. The write's promise resolves after the listeners settled; a
+   * failing listener becomes a process warning. Returns a function that removes it.
+   *
+   * @example
+   * const off = catalog.onChange((change) => applyTenantChange(change, { directory, apiKeys }))
+   */
+  onChange(listener: CatalogChangeListener): () => void {
+    return this.#changes.add(listener)
+  }
+
+  async #changed(kind: TenantChangeKind, write: Promise<TenantRecord>, extra: Partial<TenantChange> = {}): Promise<TenantRecord> {
+    const tenant = await write
+    await this.#changes.emit({ kind, tenantId: tenant.id, slug: tenant.slug, domains: tenant.domains, ...extra })
+    return tenant
+  }
+
+  /**
    * Creates a tenant and its domains in one transaction. Input is checked with
    * `parseNewTenant`; a taken slug or domain is CONFLICT. Starts `active` unless
    * `{ activate: false }`.
@@ -75,7 +97,7 @@ export class TenantCatalog {
    * const t = await catalog.create({ slug: 'globex', name: 'Globex', isolation: 'schema', domains: ['app.globex.com'] })
    */
   create(input: unknown, options?: CreateTenantOptions): Promise<TenantRecord> {
-    return createTenant(this.#pool, input, options, this.#defaultActor)
+    return this.#changed('tenant.created', createTenant(this.#pool, input, options, this.#defaultActor))
   }
 
   /**
@@ -167,7 +189,7 @@ export class TenantCatalog {
    * await catalog.update(id, { plan: 'pro', settings: { seats: 25 } })
    */
   update(id: string, patch: unknown, options?: Attribution): Promise<TenantRecord> {
-    return patchTenant(this.#pool, id, patch, options, this.#defaultActor)
+    return this.#changed('tenant.updated', patchTenant(this.#pool, id, patch, options, this.#defaultActor))
   }
 
   /**
@@ -179,7 +201,7 @@ export class TenantCatalog {
    * await catalog.transition(id, 'suspended', { actor: 'billing', reason: 'unpaid invoice' })
    */
   transition(id: string, to: TenantStatus, options?: Attribution): Promise<TenantRecord> {
-    return transitionTenant(this.#pool, id, to, options, this.#defaultActor)
+    return this.#changed(to === 'deleted' ? 'tenant.deleted' : 'tenant.status_changed', transitionTenant(this.#pool, id, to, options, this.#defaultActor))
   }
 
   /**
@@ -190,7 +212,7 @@ export class TenantCatalog {
    * await catalog.activate(t.id)
    */
   activate(id: string, options?: Attribution): Promise<TenantRecord> {
-    return transitionTenant(this.#pool, id, 'active', options, this.#defaultActor, { status: 'provisioning', step: 'activate' })
+    return this.#changed('tenant.status_changed', transitionTenant(this.#pool, id, 'active', options, this.#defaultActor, { status: 'provisioning', step: 'activate' }))
   }
 
   /**
@@ -200,7 +222,7 @@ export class TenantCatalog {
    * await catalog.suspend(id, { reason: 'abuse report #42' })
    */
   suspend(id: string, options?: Attribution): Promise<TenantRecord> {
-    return transitionTenant(this.#pool, id, 'suspended', options, this.#defaultActor)
+    return this.#changed('tenant.status_changed', transitionTenant(this.#pool, id, 'suspended', options, this.#defaultActor))
   }
 
   /**
@@ -210,7 +232,7 @@ export class TenantCatalog {
    * await catalog.resume(id)
    */
   resume(id: string, options?: Attribution): Promise<TenantRecord> {
-    return transitionTenant(this.#pool, id, 'active', options, this.#defaultActor, { status: 'suspended', step: 'resume' })
+    return this.#changed('tenant.status_changed', transitionTenant(this.#pool, id, 'active', options, this.#defaultActor, { status: 'suspended', step: 'resume' }))
   }
 
   /**
@@ -220,7 +242,7 @@ export class TenantCatalog {
    * await catalog.beginOffboarding(id)
    */
   beginOffboarding(id: string, options?: Attribution): Promise<TenantRecord> {
-    return transitionTenant(this.#pool, id, 'offboarding', options, this.#defaultActor)
+    return this.#changed('tenant.status_changed', transitionTenant(this.#pool, id, 'offboarding', options, this.#defaultActor))
   }
 
   /**
@@ -233,7 +255,7 @@ export class TenantCatalog {
    * await catalog.markDeleted(id)
    */
   markDeleted(id: string, options?: Attribution): Promise<TenantRecord> {
-    return transitionTenant(this.#pool, id, 'deleted', options, this.#defaultActor)
+    return this.#changed('tenant.deleted', transitionTenant(this.#pool, id, 'deleted', options, this.#defaultActor))
   }
 
   /**
@@ -243,7 +265,7 @@ export class TenantCatalog {
    * await catalog.setPlacement(id, { schema: 'tenant_globex' })
    */
   setPlacement(id: string, placement: TenantPlacement, options?: Attribution): Promise<TenantRecord> {
-    return placeTenant(this.#pool, id, placement, options, this.#defaultActor)
+    return this.#changed('tenant.placement_changed', placeTenant(this.#pool, id, placement, options, this.#defaultActor))
   }
 
   /**
@@ -254,7 +276,7 @@ export class TenantCatalog {
    * await catalog.addDomain(id, 'tasks.acme.com')
    */
   addDomain(id: string, domain: string, options?: Attribution): Promise<TenantRecord> {
-    return addDomain(this.#pool, id, domain, options, this.#defaultActor)
+    return this.#changed('domain.added', addDomain(this.#pool, id, domain, options, this.#defaultActor), { domains: [domain] })
   }
 
   /**
@@ -264,7 +286,7 @@ export class TenantCatalog {
    * await catalog.removeDomain('tasks.acme.com')
    */
   removeDomain(domain: string, options?: Attribution): Promise<TenantRecord> {
-    return removeDomain(this.#pool, domain, options, this.#defaultActor)
+    return this.#changed('domain.removed', removeDomain(this.#pool, domain, options, this.#defaultActor), { domains: [domain] })
   }
 
   /**
@@ -307,8 +329,10 @@ export class TenantCatalog {
    * @example
    * await catalog.revokeApiKey(keyId, { reason: 'leaked in a log' })
    */
-  revokeApiKey(keyId: string, options?: Attribution): Promise<ApiKeyInfo> {
-    return revokeApiKey(this.#pool, keyId, options, this.#defaultActor)
+  async revokeApiKey(keyId: string, options?: Attribution): Promise<ApiKeyInfo> {
+    const info = await revokeApiKey(this.#pool, keyId, options, this.#defaultActor)
+    await this.#changes.emit({ kind: 'api_key.revoked', tenantId: info.tenantId, keyId: info.id })
+    return info
   }
 
   /**
