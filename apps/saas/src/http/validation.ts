@@ -1,0 +1,121 @@
+import { isDomainName, isUuid, validationError, type ValidationIssue } from '@tenantry/core'
+import { z } from 'zod'
+import { decodeCursor, type Cursor } from '../data/cursor.ts'
+import { taskStatuses } from '../data/schema.ts'
+
+/** Where a value came from, as the first segment of an issue's path. */
+export type InputPart = 'body' | 'query' | 'params'
+
+/**
+ * Parses `value` with `schema`, or throws VALIDATION_FAILED listing every issue as
+ * `{path, message}` with paths like `body.name` or `query.limit`.
+ *
+ * @example
+ * const { name } = parseInput(projectInput, request.body, 'body')
+ */
+export function parseInput<S extends z.ZodTypeAny>(schema: S, value: unknown, part: InputPart): z.output<S> {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  throw validationError(result.error.issues.map((issue) => issueOf(issue, part)))
+}
+
+function issueOf(issue: z.ZodIssue, part: InputPart): ValidationIssue {
+  const path = [part, ...issue.path.map(String)].join('.')
+  if (issue.code === 'unrecognized_keys') return { path, message: `unknown field(s): ${issue.keys.join(', ')}` }
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') return { path, message: 'is required' }
+  return { path, message: issue.message }
+}
+
+/** A length in characters (code points), not UTF-16 units: "🚀" is one. */
+function characters(value: string): number {
+  let n = 0
+  for (const _ of value) n += 1
+  return n
+}
+
+/**
+ * A text field of `min`..`max` characters that is not blank and holds no NUL
+ * (PostgreSQL text cannot store one: without this check it would be a 500).
+ */
+function text(max: number) {
+  return z
+    .string({ invalid_type_error: 'must be a string' })
+    .refine((s) => s.trim().length > 0, 'must not be empty or blank')
+    .refine((s) => characters(s) <= max, `must be at most ${max} characters`)
+    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
+}
+
+const uuid = z.string().refine(isUuid, 'must be a UUID').transform((s) => s.toLowerCase())
+
+export const projectName = text(200)
+export const taskTitle = text(500)
+const taskStatus = z.enum(taskStatuses, { errorMap: () => ({ message: `must be one of ${taskStatuses.join(', ')}` }) })
+
+/** `{name}`: POST and PATCH /api/projects. */
+export const projectInput = z.object({ name: projectName }).strict()
+
+/** `{title, status?}`: POST /api/projects/:id/tasks. */
+export const newTaskInput = z.object({ title: taskTitle, status: taskStatus.optional() }).strict()
+
+/** `{title?, status?}`, at least one: PATCH /api/tasks/:id. */
+export const taskPatchInput = z
+  .object({ title: taskTitle.optional(), status: taskStatus.optional() })
+  .strict()
+  .refine((p) => p.title !== undefined || p.status !== undefined, 'must set title or status')
+
+/** `:id` of a project or task. */
+export const idParams = z.object({ id: uuid }).strict()
+
+const LIMIT = /^[1-9][0-9]{0,2}$/
+
+/** `?limit=1..100&cursor=…` of a list; nothing else. */
+export const pageQuery = z
+  .object({
+    limit: z
+      .string({ invalid_type_error: 'must be given once, as an integer from 1 to 100' })
+      .refine((s) => LIMIT.test(s) && Number(s) <= 100, 'must be an integer from 1 to 100')
+      .transform(Number)
+      .optional(),
+    cursor: z.string({ invalid_type_error: 'must be given once' }).optional(),
+  })
+  .strict()
+
+/** A page query with its defaults and its cursor decoded (VALIDATION_FAILED for a bad cursor). */
+export function parsePageQuery(query: unknown): { limit: number; cursor: Cursor | undefined } {
+  const parsed = parseInput(pageQuery, query ?? {}, 'query')
+  return { limit: parsed.limit ?? 20, cursor: parsed.cursor === undefined ? undefined : decodeCursor(parsed.cursor) }
+}
+
+const PLAN = /^[a-z0-9][a-z0-9_-]{0,31}$/
+const plan = z.string({ invalid_type_error: 'must be a string' }).regex(PLAN, 'must be 1-32 lowercase letters, digits, "-" or "_"')
+const tenantName = text(200)
+
+/** `:slug` of the admin API; the slug rules themselves are the catalog's. */
+export const slugParams = z.object({ slug: z.string().min(1).max(63) }).strict()
+
+/** POST /admin/api/tenants. */
+export const newTenantInput = z
+  .object({
+    slug: z.string({ invalid_type_error: 'must be a string' }),
+    name: tenantName,
+    plan: plan.optional(),
+    isolation: z.enum(['shared', 'schema', 'database'], { errorMap: () => ({ message: 'must be one of shared, schema, database' }) }).optional(),
+    domains: z
+      .array(z.string().refine(isDomainName, 'must be a lowercase domain name such as app.example.com'))
+      .max(20, 'must list at most 20 domains')
+      .optional(),
+  })
+  .strict()
+
+const settings = z
+  .record(z.unknown(), { invalid_type_error: 'must be a JSON object' })
+  .refine((s) => JSON.stringify(s).length <= 64 * 1024, 'must be at most 64 KiB of JSON')
+
+/** PATCH /admin/api/tenants/:slug. */
+export const tenantPatchInput = z.object({ name: tenantName.optional(), plan: plan.optional(), settings: settings.optional() }).strict()
+
+/** POST /admin/api/tenants/:slug/api-keys (the body may be absent). */
+export const apiKeyInput = z.object({ name: text(200).optional() }).strict()
+
+/** A body that must be absent or empty (`{}`): suspend, resume. */
+export const emptyInput = z.object({}).strict()
