@@ -1,0 +1,163 @@
+/**
+ * `migrate` (issue #4, item 8): what fleet migrations cost as the fleet grows.
+ *
+ * (a) A no-op run (every target current) with 1,000 schema tenants x 10 tables
+ *     plus the shared tables, against a no-op run of the same fleet when it
+ *     had 1 tenant, in the same run. Goal: ratio >= 0.5 (the 1,000-tenant run
+ *     costs at most 2x the 1-tenant run).
+ * (b) Add a column and an index to every tenant's table: the whole fleet's
+ *     time against one tenant's time x N / concurrency (the one tenant
+ *     measured alone first, same migration). Goal: total <= 1.5x that, i.e.
+ *     ratio >= 0.667.
+ * (c) The same on 100 tenant databases (PGlite: 10, each one an instance).
+ *
+ * Everything it makes (schemas, databases, roles) goes with the benchmark's
+ * database or is dropped at close.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import {
+  DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog,
+  defineMigration, pgliteDatabases, pgliteProvisioner, serverDatabases, serverProvisioner, type Migration, type MigrationContext,
+} from '@tenantry/postgres'
+import type { BenchOutcome, Benchmark } from './harness/benchmark.ts'
+import { postgresUrlFromEnv } from './harness/backend.ts'
+import { figure } from './harness/figures.ts'
+
+const TABLES = 10
+
+function tableMigration(n: number): Migration {
+  const id = String(n).padStart(2, '0')
+  return defineMigration({
+    id: `00${id}_table_${id}`,
+    checksum: `bench-table-${id}`,
+    up: async ({ client, model }: MigrationContext) => {
+      await client.query(`create table t${id} (id bigint generated always as identity primary key, name text not null${model === 'shared' ? ', tenant_id uuid not null' : ''})`)
+      if (model === 'shared') await client.query(`create index on t${id} (tenant_id, id)`)
+    },
+  })
+}
+
+const addColumn = defineMigration({
+  id: '0100_add_note',
+  checksum: 'bench-add-note',
+  up: 'alter table t01 add column note text; create index t01_note_idx on t01 (note)',
+})
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const started = performance.now()
+  await fn()
+  return performance.now() - started
+}
+
+export const benchmark: Benchmark = {
+  name: 'migrate',
+  summary: 'fleet migrations: no-op cost at 1,000 tenants vs 1; add a column + index to 1,000 schemas and 100 databases vs one tenant x N / concurrency',
+  defaults: (backend) => ({ rounds: 7, seconds: 0, warmupSeconds: 0, concurrency: backend === 'pglite' ? 1 : 8 }),
+  async run({ backend, settings, quick, log }): Promise<BenchOutcome> {
+    const control = backend.target
+    const schemaTenants = quick ? 20 : Number(process.env.TENANTRY_BENCH_TENANTS ?? 1000)
+    const databaseTenants = quick ? 3 : backend.name === 'pglite' ? 10 : 100
+    const concurrency = backend.name === 'pglite' ? 1 : settings.concurrency
+    const catalog = new TenantCatalog(control)
+    await catalog.install()
+    const role = backend.uniqueName('tenantry_bench_app')
+    backend.dropRoleAtClose(role)
+    const shared = new SharedSchemaIsolation(control, { tables: ['t01'], runtimeRole: role })
+    const schema = new SchemaPerTenantIsolation(control)
+    let dataDir: string | undefined
+    let router: PoolRouter
+    let databases: DatabasePerTenantIsolation
+    if (backend.name === 'pglite') {
+      dataDir = await mkdtemp(join(tmpdir(), 'tenantry-bench-migrate-'))
+      router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: 4 })
+      databases = new DatabasePerTenantIsolation({ router, provisioner: pgliteProvisioner({ dataDir }) })
+    } else {
+      const url = postgresUrlFromEnv()
+      if (!url) throw new Error('migrate on PostgreSQL needs TENANTRY_PG_URL (or DATABASE_URL) to create tenant databases')
+      router = new PoolRouter({ databases: serverDatabases({ default: url }), budget: concurrency * 2 })
+      databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: url }) })
+    }
+    const onboarded: { id: string; isolation: string; placement: object }[] = []
+    backend.atClose(async () => {
+      for (const tenant of onboarded.filter((t) => t.isolation === 'database')) await databases.deprovision(tenant as never).catch(() => undefined)
+      await router.close()
+      if (dataDir) await rm(dataDir, { recursive: true, force: true })
+    })
+    const v1 = Array.from({ length: TABLES }, (_, i) => tableMigration(i + 1))
+    const v2 = [...v1, addColumn]
+    const migrator = (set: readonly Migration[]) => new FleetMigrator({ control, tenantMigrations: set, shared, schema, database: databases })
+    const noop = async (label: string): Promise<number[]> => {
+      const times: number[] = []
+      for (let i = 0; i < settings.rounds + 2; i++) {
+        const ms = await timed(async () => {
+          const summary = await migrator(v1).migrate({ concurrency })
+          if (summary.visited !== 0) throw new Error(`${label}: a no-op run visited ${summary.visited} targets`)
+        })
+        if (i >= 2) times.push(ms) // two warm-up runs
+      }
+      return times
+    }
+
+    log('shared tables and the first schema tenant')
+    await migrator(v1).migrate({ scope: { kind: 'shared' } })
+    const onboard = async (slug: string, isolation: 'schema' | 'database'): Promise<void> => {
+      onboarded.push(await migrator(v1).onboard(catalog, { slug, name: slug, isolation }))
+    }
+    await onboard('tenant-0000', 'schema')
+    const noopOne = await noop('1 tenant')
+    log(`no-op, 1 tenant: ${median(noopOne).toFixed(2)} ms; onboarding ${schemaTenants - 1} more schema tenants (${TABLES} tables each)`)
+    const onboardStarted = performance.now()
+    for (let i = 1; i < schemaTenants; i++) {
+      await onboard(`tenant-${String(i).padStart(4, '0')}`, 'schema')
+      if (i % 100 === 0) log(`  ${i} onboarded`)
+    }
+    const onboardMs = performance.now() - onboardStarted
+    const noopMany = await noop(`${schemaTenants} tenants`)
+    log(`no-op, ${schemaTenants} tenants: ${median(noopMany).toFixed(2)} ms`)
+
+    // (b) one tenant alone, then the rest of the fleet (and the shared tables).
+    const oneSchema = await timed(() => migrator(v2).migrate({ scope: { kind: 'tenant', slug: 'tenant-0000' } }))
+    let fleetSummary: Awaited<ReturnType<FleetMigrator['migrate']>> | undefined
+    const fleetSchema = await timed(async () => { fleetSummary = await migrator(v2).migrate({ concurrency }) })
+    if (!fleetSummary?.ok || fleetSummary.migrated !== schemaTenants) throw new Error(`(b) expected ${schemaTenants} targets migrated, got ${JSON.stringify({ ...fleetSummary, failed: fleetSummary?.failed.map((f) => f.error?.message) })}`)
+    const expectedSchema = (oneSchema * (schemaTenants - 1)) / concurrency
+    log(`(b) one tenant ${oneSchema.toFixed(1)} ms; ${schemaTenants - 1} tenants + shared in ${fleetSchema.toFixed(0)} ms`)
+
+    // (c) tenant databases.
+    log(`onboarding ${databaseTenants} tenant databases`)
+    for (let i = 0; i < databaseTenants; i++) await onboard(`db-${String(i).padStart(4, '0')}`, 'database')
+    // Onboarded at v1: v2's 0100 is pending for each of them.
+    const oneDatabase = await timed(() => migrator(v2).migrate({ scope: { kind: 'tenant', slug: 'db-0000' } }))
+    let dbSummary: Awaited<ReturnType<FleetMigrator['migrate']>> | undefined
+    const fleetDatabase = await timed(async () => { dbSummary = await migrator(v2).migrate({ concurrency }) })
+    if (!dbSummary?.ok || dbSummary.migrated !== databaseTenants - 1) throw new Error(`(c) expected ${databaseTenants - 1} databases migrated, got ${dbSummary?.migrated}`)
+    const expectedDatabase = (oneDatabase * (databaseTenants - 1)) / concurrency
+    log(`(c) one database ${oneDatabase.toFixed(1)} ms; ${databaseTenants - 1} more in ${fleetDatabase.toFixed(0)} ms`)
+
+    const figures = [
+      figure({ metric: `noop_run_${schemaTenants}_tenants`, value: median(noopMany), unit: 'ms', baseline: median(noopOne), better: 'lower', goal: 0.5, digits: 2 }),
+      figure({ metric: `add_column_index_${schemaTenants - 1}_schemas`, value: fleetSchema, unit: 'ms', baseline: expectedSchema, better: 'lower', goal: 0.667, digits: 0 }),
+      figure({ metric: `add_column_index_${databaseTenants - 1}_databases`, value: fleetDatabase, unit: 'ms', baseline: expectedDatabase, better: 'lower', goal: 0.667, digits: 0 }),
+      figure({ metric: 'one_schema_tenant_migration', value: oneSchema, unit: 'ms', better: 'lower', digits: 1 }),
+      figure({ metric: 'one_database_tenant_migration', value: oneDatabase, unit: 'ms', better: 'lower', digits: 1 }),
+      figure({ metric: 'onboard_schema_tenant', value: onboardMs / Math.max(1, schemaTenants - 1), unit: 'ms', better: 'lower', digits: 1 }),
+    ]
+    const notes = [
+      `Fleet: the shared tables plus ${schemaTenants} schema tenants with ${TABLES} tables each (${schemaTenants * TABLES} tenant tables), then ${databaseTenants} tenant databases; concurrency ${concurrency}${backend.name === 'pglite' ? ' (PGlite is one connection, so runs are serial)' : ''}.`,
+      `(a) no-op run: median of ${settings.rounds} runs after 2 warm-ups, at 1 tenant (before the others were onboarded) and at ${schemaTenants}; each run takes the fleet lock, reads two heads and runs one query over tenants joined to their ledger heads. Runs: 1 tenant ${noopOne.map((t) => t.toFixed(1)).join(', ')} ms; ${schemaTenants} tenants ${noopMany.map((t) => t.toFixed(1)).join(', ')} ms.`,
+      `(b) \`alter table t01 add column note text; create index on t01 (note)\` on every target: one tenant alone took ${oneSchema.toFixed(1)} ms; the other ${schemaTenants - 1} tenants and the shared tables took ${fleetSchema.toFixed(0)} ms against ${expectedSchema.toFixed(0)} ms expected from (one tenant x N / ${concurrency}).`,
+      `(c) the same migration on ${databaseTenants} tenant databases: one alone ${oneDatabase.toFixed(1)} ms (includes opening its pool), the other ${databaseTenants - 1} in ${fleetDatabase.toFixed(0)} ms against ${expectedDatabase.toFixed(0)} ms expected.`,
+      `Onboarding (create in the catalog, create the schema, apply ${TABLES} migrations, activate) took ${(onboardMs / Math.max(1, schemaTenants - 1)).toFixed(1)} ms per schema tenant.`,
+      'The machine has 2 cores shared by the benchmark, the database server and other work: absolute times are noisy; the ratios compare runs made minutes apart in one process.',
+    ]
+    return { figures, notes }
+  },
+}
