@@ -1,0 +1,169 @@
+/**
+ * One reference SaaS per backend per test file: the real app (createSaas) on a
+ * real socket (127.0.0.1, port 0), on embedded PGlite in a temporary data folder
+ * or on a fresh PostgreSQL database from the shared fixture, with every log line
+ * captured. `close()` removes everything it made: tenant databases, the runtime
+ * role, the database or the folder.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import type { TenantAdmission } from '@tenantry/core'
+import { createLogger, createSaas, type Saas } from '@tenantry/saas'
+import { dropRoles, uniqueName, type TestBackend, type TestDatabase } from '../../../../test/support/backends.ts'
+
+export interface Answer {
+  readonly status: number
+  readonly headers: http.IncomingHttpHeaders
+  /** Parsed JSON, or undefined for an empty body. */
+  readonly body: any
+  readonly text: string
+}
+
+export interface CallOptions {
+  readonly method?: string
+  /** Host header: a tenant slug (`acme` -> acme.localhost:port), `bare` (localhost:port) or a full host. Default `bare`. */
+  readonly host?: string
+  /** Bearer token for Authorization. */
+  readonly key?: string
+  readonly headers?: Record<string, string>
+  /** An object is sent as JSON; a string is sent as is (with content-type application/json unless headers say otherwise). */
+  readonly body?: unknown
+}
+
+export interface SaasUnderTest {
+  readonly backend: TestBackend['name']
+  readonly saas: Saas
+  readonly port: number
+  readonly adminToken: string
+  /** Every log line so far, parsed. */
+  readonly logs: Record<string, unknown>[]
+  call(path: string, options?: CallOptions): Promise<Answer>
+  /** A call to the admin API with the admin token on the bare host. */
+  admin(path: string, options?: Omit<CallOptions, 'host' | 'key'>): Promise<Answer>
+  /** A new API key of a tenant. */
+  keyFor(slug: string): Promise<string>
+  close(): Promise<void>
+}
+
+function send(port: number, path: string, options: CallOptions): Promise<Answer> {
+  const headers: Record<string, string> = { ...(options.headers ?? {}) }
+  const hostOption = options.host ?? 'bare'
+  headers.host ??= hostOption === 'bare' ? `localhost:${port}` : hostOption.includes('.') || hostOption.includes(':') ? hostOption : `${hostOption}.localhost:${port}`
+  if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`
+  let payload: string | undefined
+  if (options.body !== undefined) {
+    payload = typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json'
+  }
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers, agent: false }, (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let body: unknown
+        try {
+          body = text === '' ? undefined : JSON.parse(text)
+        } catch {
+          body = undefined
+        }
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body, text })
+      })
+      response.on('error', reject)
+    })
+    request.on('error', reject)
+    request.end(payload)
+  })
+}
+
+export interface StartOptions {
+  readonly admission?: TenantAdmission
+}
+
+/**
+ * Starts the SaaS on `backend` with the demo tenants (acme shared, globex schema,
+ * initech database).
+ *
+ * @example
+ * const s = await startSaasUnderTest(backend)
+ * const key = await s.keyFor('acme')
+ * const r = await s.call('/api/projects', { host: 'acme', key })
+ */
+export async function startSaasUnderTest(backend: TestBackend, options: StartOptions = {}): Promise<SaasUnderTest> {
+  const logs: Record<string, unknown>[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    },
+  })
+  const adminToken = `tadm_test_${randomBytes(16).toString('hex')}`
+  let dataDir: string | undefined
+  let database: TestDatabase | undefined
+  let runtimeRole: string | undefined
+  if (backend.name === 'pglite') {
+    dataDir = await mkdtemp(join(tmpdir(), 'tenantry-saas-'))
+  } else {
+    database = await backend.createDatabase()
+    runtimeRole = uniqueName('tenantry_saas_app')
+  }
+  const cleanup = async (saas: Saas | undefined): Promise<void> => {
+    if (saas !== undefined) {
+      if (backend.name === 'postgres') {
+        // Tenant databases live beside the test database on the server: drop them.
+        const { items } = await saas.backend.catalog.list({ limit: 500 })
+        for (const tenant of items) if (tenant.isolation === 'database') await saas.backend.placements.purge(tenant).catch(() => undefined)
+      }
+      await saas.close()
+    }
+    if (database !== undefined) {
+      if (runtimeRole !== undefined) await dropRoles(database, [runtimeRole])
+      await database.close()
+    }
+    if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
+  }
+  let saas: Saas | undefined
+  try {
+    saas = await createSaas({
+      config: { databaseUrl: database?.url, dataDir: dataDir ?? join(tmpdir(), 'unused'), baseDomain: 'localhost', logLevel: 'info' },
+      adminToken,
+      logger: createLogger({ level: 'info' }, sink),
+      ...(runtimeRole === undefined ? {} : { runtimeRole }),
+      ...(options.admission === undefined ? {} : { admission: options.admission }),
+    })
+    await saas.app.listen({ host: '127.0.0.1', port: 0 })
+  } catch (error) {
+    await cleanup(saas).catch(() => undefined)
+    throw error
+  }
+  const started = saas
+  const port = (started.app.server.address() as AddressInfo).port
+  const call = (path: string, callOptions: CallOptions = {}): Promise<Answer> => send(port, path, callOptions)
+  const admin = (path: string, callOptions: Omit<CallOptions, 'host' | 'key'> = {}): Promise<Answer> =>
+    send(port, `/admin/api${path}`, { ...callOptions, key: adminToken })
+  return {
+    backend: backend.name,
+    saas: started,
+    port,
+    adminToken,
+    logs,
+    call,
+    admin,
+    async keyFor(slug) {
+      const answer = await admin(`/tenants/${slug}/api-keys`, { method: 'POST', body: { name: 'test' } })
+      if (answer.status !== 201) throw new Error(`could not make a key for ${slug}: ${answer.status} ${answer.text}`)
+      return answer.body.key as string
+    },
+    close: () => cleanup(started),
+  }
+}
+
+/** The error code of an answer, or its status and body when it is not an error. */
+export function codeOf(answer: Answer): string {
+  return typeof answer.body?.error?.code === 'string' ? (answer.body.error.code as string) : `${answer.status} ${answer.text.slice(0, 200)}`
+}
