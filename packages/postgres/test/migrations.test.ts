@@ -162,5 +162,21 @@ for (const backend of testBackends()) {
       assert.equal(b.visited, 0, 'the second runner found wonka already migrated')
       assert.deepEqual([...runs.values()], [1])
     })
+
+    it('records a tenant whose schema is missing as failed, with the reason, and migrates the others', async () => {
+      const m5 = defineMigration({ id: '0005_slow', up: 'select 1', checksum: 'slow-v1' })
+      const m6 = defineMigration({ id: '0006_noop', up: 'select 1', checksum: 'noop-v1' })
+      const set = [...v3, m4, m5]
+      const [ghost] = await fleet.onboard(set, [['ghost', 'schema']])
+      await fleet.database.pool.query(`drop schema ${ghost!.placement.schema} cascade`)
+      const summary = await fleet.migrator([...set, m6]).migrate({ continueOnError: true, concurrency: 2 })
+      assert.equal(summary.failed.length, 1)
+      assert.equal(summary.failed[0]?.target.tenant?.slug, 'ghost')
+      assert.equal(summary.failed[0]?.error?.code, 'TENANT_PLACEMENT_MISSING')
+      assert.equal(summary.migrated, 5)
+      const status = await fleet.migrator([...set, m6]).status()
+      assert.deepEqual(status.failures.map((f) => [f.label, f.migration]), [['ghost (schema)', '0006_noop']])
+      assert.match(status.failures[0]!.error, /does not exist; provision the tenant/)
+    })
   })
 }

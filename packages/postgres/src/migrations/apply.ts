@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { TenantryError, isTenantryError } from '@tenantry/core'
 import type pg from 'pg'
 import type { Queryable } from '../catalog/transaction.ts'
-import { mirrorApplied, recordFailure, type AppliedRow } from './ledger.ts'
+import { mirrorApplied, readApplied, recordFailure, type AppliedRow } from './ledger.ts'
 import { runStep, type Migration, type MigrationContext } from './migration.ts'
 import { ledgerOf, type TargetLedger } from './target-ledger.ts'
 import { beginOn, pointAt, type MigrationTarget } from './targets.ts'
@@ -148,7 +148,9 @@ async function drive(target: MigrationTarget, control: Queryable, direction: Dir
       connection = undefined
     }
     const error = asMigrationError(caught, target, current, direction)
-    const failed = current
+    // A target that failed before any step ran (its schema or database is missing or
+    // down) is recorded against the first migration it lacks, so status shows it.
+    const failed = current ?? (direction === 'up' ? await firstLacking(control, target, plan).catch(() => undefined) : undefined)
     if (failed !== undefined) {
       await recordFailure(control, target.set, target.key, failed, performance.now() - stepStarted, error.message).catch(() => undefined)
     }
@@ -158,6 +160,11 @@ async function drive(target: MigrationTarget, control: Queryable, direction: Dir
   } finally {
     connection?.release()
   }
+}
+
+/** The first migration the control plane's ledger says the target lacks. */
+async function firstLacking(control: Queryable, target: MigrationTarget, plan: (applied: AppliedRow[]) => Migration[]): Promise<Migration | undefined> {
+  return plan(await readApplied(control, target.set, target.key))[0]
 }
 
 /** A non-transactional step: search_path set for the session and reset after. */
