@@ -40,6 +40,8 @@ export interface SaasUnderTest {
   readonly saas: Saas
   readonly port: number
   readonly adminToken: string
+  /** The embedded data folder (PGlite only). */
+  readonly dataDir: string | undefined
   /** Every log line so far, parsed. */
   readonly logs: Record<string, unknown>[]
   call(path: string, options?: CallOptions): Promise<Answer>
@@ -151,6 +153,7 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
     saas: started,
     port,
     adminToken,
+    dataDir,
     logs,
     call,
     admin,
