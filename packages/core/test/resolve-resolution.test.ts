@@ -8,6 +8,8 @@ import {
   TenantResolution,
   apiKeyAuthenticator,
   applyTenantChange,
+  httpErrorResponse,
+  TenantryError,
   customDomainResolver,
   headerResolver,
   isTenantryError,
@@ -267,5 +269,32 @@ describe('API keys', () => {
     assert.deepEqual(await cached.verifyApiKey('key-a'), { keyId: 'ka', tenantId: 't1' })
     applyTenantChange({ kind: 'api_key.revoked', tenantId: 't1', keyId: 'ka' }, { apiKeys: cached })
     assert.equal(await cached.verifyApiKey('key-a'), undefined)
+  })
+})
+
+describe('httpErrorResponse', () => {
+  it('answers a TenantryError with its status, headers and body', () => {
+    const r = httpErrorResponse(new TenantryError('RATE_LIMITED', 'slow down', { headers: { 'Retry-After': '3' } }))
+    assert.deepEqual(r, { status: 429, headers: { 'Retry-After': '3' }, body: { error: { code: 'RATE_LIMITED', message: 'slow down' } }, internal: false })
+  })
+
+  it('maps framework client errors to VALIDATION_FAILED, 401 to UNAUTHENTICATED, 404 to NOT_FOUND', () => {
+    for (const status of [400, 413, 415]) {
+      const r = httpErrorResponse(new Error('Body is too large'), status)
+      assert.equal(r.status, 400)
+      assert.equal(r.body.error.code, 'VALIDATION_FAILED')
+      assert.deepEqual(r.body.error.details, [{ path: 'request', message: 'Body is too large' }])
+    }
+    assert.equal(httpErrorResponse(new Error('no'), 401).body.error.code, 'UNAUTHENTICATED')
+    assert.equal(httpErrorResponse(new Error('no'), 404).body.error.code, 'NOT_FOUND')
+  })
+
+  it('answers anything else with 500 INTERNAL and a message that tells nothing', () => {
+    const r = httpErrorResponse(new Error('duplicate key value violates unique constraint "secret_idx"'))
+    assert.equal(r.status, 500)
+    assert.equal(r.internal, true)
+    assert.equal(r.body.error.code, 'INTERNAL')
+    assert.doesNotMatch(JSON.stringify(r.body), /secret_idx/)
+    assert.equal(httpErrorResponse(new Error('x'), 403).body.error.code, 'INTERNAL')
   })
 })

@@ -108,8 +108,9 @@ const INPUT_STATUSES = new Set([400, 411, 413, 414, 415, 422, 431])
 /**
  * The response for any error: a TenantryError answers with its own status,
  * headers and body; a framework's client error (`clientStatus`: bad JSON, body
- * too large, unsupported media type) is VALIDATION_FAILED (400), a 404 is
- * NOT_FOUND; everything else is 500 INTERNAL with a generic message.
+ * too large, unsupported media type) is VALIDATION_FAILED (400), a 401 is
+ * UNAUTHENTICATED, a 404 is NOT_FOUND; everything else is 500 INTERNAL with a
+ * generic message.
  *
  * @example
  * const { status, headers, body, internal } = httpErrorResponse(error, error.statusCode)
@@ -119,6 +120,7 @@ export function httpErrorResponse(error: unknown, clientStatus?: number, details
   let mapped: TenantryError
   if (isTenantryError(error)) mapped = error
   else if (clientStatus === 404) mapped = new TenantryError('NOT_FOUND', 'Not found')
+  else if (clientStatus === 401) mapped = new TenantryError('UNAUTHENTICATED', 'Authentication required')
   else if (clientStatus !== undefined && INPUT_STATUSES.has(clientStatus)) {
     const message = error instanceof Error && error.message ? error.message : 'Invalid request'
     mapped = new TenantryError('VALIDATION_FAILED', message, { details: details ?? [{ path: 'request', message }] })
