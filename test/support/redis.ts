@@ -220,8 +220,10 @@ export interface ThrowawayRedis {
   /** Freezes the server (SIGSTOP): connections stay open, nothing answers. */
   pause(): void
   resume(): void
-  /** Starts a fresh server on the same port (after kill). */
+  /** Starts a fresh server on the same port after kill() (does nothing while one runs). */
   restart(): Promise<void>
+  /** True between a start and a kill. */
+  readonly running: boolean
   /** Stops the server and removes its folder. Safe to call twice. */
   stop(): Promise<void>
 }
@@ -233,13 +235,18 @@ export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
   const port = await freePort()
   let child: ChildProcess | undefined
   const output: string[] = []
+  const alive = (c: ChildProcess | undefined): boolean => c !== undefined && c.exitCode === null && c.signalCode === null
   const start = async (): Promise<void> => {
+    if (alive(child)) return
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     child.stdout?.on('data', (d: Buffer) => output.push(d.toString()))
     child.stderr?.on('data', (d: Buffer) => output.push(d.toString()))
-    await waitFor(() => redisPing(port), 10_000, `throwaway redis-server on ${port} did not start:\n${output.join('')}`)
+    const mine = child
+    const exited = new Promise<never>((_, reject) => mine.once('exit', () => reject(new Error(`throwaway redis-server on ${port} exited:\n${output.join('')}`))))
+    exited.catch(() => undefined)
+    await Promise.race([waitFor(() => redisPing(port), 10_000, `throwaway redis-server on ${port} did not start:\n${output.join('')}`), exited])
   }
   const killNow = (): void => {
     child?.kill('SIGKILL')
@@ -265,6 +272,9 @@ export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
       child?.kill('SIGCONT')
     },
     restart: start,
+    get running() {
+      return alive(child)
+    },
     async stop() {
       if (stopped) return
       stopped = true
