@@ -26,6 +26,10 @@ export async function startExpress(options: TenantHttpOptions): Promise<RunningA
     await sleep(1)
     next(new Error('relation "secret_table" does not exist: select * from secret_table'))
   })
+  app.get('/api/slow', async (_req, res) => {
+    await sleep(300)
+    if (!res.destroyed) res.json({ slug: currentTenant().slug })
+  })
   app.get('/healthz', (_req, res) => { res.json({ tenant: tryCurrentTenant()?.slug ?? null }) })
   app.get('/admin/ping', (_req, res) => { res.json({ tenant: tryCurrentTenant()?.slug ?? null }) })
   app.use(tenantryExpressNotFoundHandler())

@@ -23,6 +23,10 @@ export async function startFastify(options: TenantHttpOptions): Promise<RunningA
     await sleep(1)
     throw new Error('relation "secret_table" does not exist: select * from secret_table')
   })
+  app.get('/api/slow', async () => {
+    await sleep(300)
+    return { slug: currentTenant().slug }
+  })
   app.get('/healthz', async () => ({ tenant: tryCurrentTenant()?.slug ?? null }))
   app.get('/admin/ping', async () => ({ tenant: tryCurrentTenant()?.slug ?? null }))
   await app.listen({ host: '127.0.0.1', port: 0 })

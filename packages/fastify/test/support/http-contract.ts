@@ -5,9 +5,11 @@
  *   GET  /api/whoami, GET /t/:tenant/api/whoami -> { slug: currentTenant() after awaits, requestTenant, auth }
  *   POST /api/echo (JSON)                       -> { slug, body }
  *   GET  /api/boom                              -> throws an Error that mentions SQL
+ *   GET  /api/slow                              -> answers after 300 ms
  *   GET  /healthz, GET /admin/ping              -> { tenant: tryCurrentTenant()?.slug ?? null } (excluded)
  */
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
@@ -214,6 +216,22 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
       expectError(answer, 429, 'RATE_LIMITED')
       assert.equal(answer.headers['retry-after'], '7')
       assert.equal(answer.headers.ratelimit, '"burst";r=0;t=7')
+    })
+
+    it('releases the slot when the client goes away before the answer', async () => {
+      const admittedBefore = admission.admitted
+      await new Promise<void>((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port: app.port, path: '/api/slow', headers: { host: `${fixture.acme.slug}.localhost`, ...bearer(fixture.acme.key) }, agent: false })
+        req.on('error', () => resolve())
+        req.end()
+        setTimeout(() => {
+          req.destroy()
+          resolve()
+        }, 100)
+      })
+      for (let i = 0; i < 100 && admission.released < admission.admitted; i++) await sleep(10)
+      assert.equal(admission.admitted, admittedBefore + 1)
+      assert.equal(admission.released, admission.admitted)
     })
 
     it('does not admit excluded routes', async () => {

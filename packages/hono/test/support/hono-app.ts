@@ -29,6 +29,10 @@ export async function startHono(options: TenantHttpOptions): Promise<RunningApp>
     await sleep(1)
     throw new Error('relation "secret_table" does not exist: select * from secret_table')
   })
+  app.get('/api/slow', async (c) => {
+    await sleep(300)
+    return c.json({ slug: currentTenant().slug })
+  })
   app.get('/healthz', (c) => c.json({ tenant: tryCurrentTenant()?.slug ?? null }))
   app.get('/admin/ping', (c) => c.json({ tenant: tryCurrentTenant()?.slug ?? null }))
   const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 })
