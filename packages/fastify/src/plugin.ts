@@ -41,9 +41,9 @@ function tenantRequestOf(request: FastifyRequest): TenantRequest {
 function isTenantRoute(request: FastifyRequest, excludes: (path: string) => boolean): boolean {
   if (request.is404) return false
   if (request.routeOptions.config?.tenant === false) return false
-  // The route pattern is what the router matched; the raw path as a fallback.
-  const route = request.routeOptions.url
-  return !excludes(route ?? pathOf(request)) && !excludes(pathOf(request))
+  // Match the route pattern the router chose, not the raw path: `/:org/projects` serving
+  // `/admin/projects` stays a tenant route, so exclusion can only ever follow the routes.
+  return !excludes(request.routeOptions.url ?? pathOf(request))
 }
 
 /**
