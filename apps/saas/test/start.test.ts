@@ -74,6 +74,8 @@ for (const backend of testBackends()) {
     let database: TestDatabase | undefined
     const running: Started[] = []
     let env: Record<string, string>
+    /** The app's default runtime role is cluster-wide: drop it afterwards if this test made it. */
+    let roleExisted = true
 
     before(async () => {
       dataDir = await mkdtemp(join(tmpdir(), 'tenantry-saas-start-'))
@@ -81,6 +83,7 @@ for (const backend of testBackends()) {
       if (backend.name === 'postgres') {
         database = await backend.createDatabase()
         env.DATABASE_URL = database.url as string
+        roleExisted = (await database.pool.query("select 1 from pg_roles where rolname = 'tenantry_app'")).rowCount === 1
       }
     })
     after(async () => {
@@ -91,8 +94,9 @@ for (const backend of testBackends()) {
         const admin = new pg.Client({ connectionString: process.env.TENANTRY_PG_URL })
         await admin.connect()
         for (const { db } of rows) await admin.query(`drop database if exists ${pg.escapeIdentifier(db)} with (force)`)
-        await admin.end()
         await database.close()
+        if (!roleExisted) await admin.query('drop role if exists tenantry_app').catch(() => undefined)
+        await admin.end()
       }
       await rm(dataDir, { recursive: true, force: true })
     })
