@@ -18,6 +18,7 @@ import type { BackendName } from './harness/backend.ts'
 const registry: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   isolation: () => import('./isolation.ts'),
   models: () => import('./models.ts'),
+  ratelimit: () => import('./ratelimit.ts'),
   migrate: () => import('./migrate.ts'),
 }
 

@@ -50,6 +50,11 @@ export interface RateLimitDecision {
  */
 export interface RateLimitStore {
   consume(target: RateLimitTarget, window: SlidingWindow, cost: number): Promise<RateLimitDecision>
+  /**
+   * Optional synchronous `consume`, for stores in this process's memory: the
+   * limiter then calls it directly, with no timeout guard (it cannot hang).
+   */
+  consumeNow?(target: RateLimitTarget, window: SlidingWindow, cost: number): RateLimitDecision
   /** Frees timers and connections the store owns (not a client it was given). */
   close?(): Promise<void>
 }

@@ -17,6 +17,8 @@ export interface RateLimitPolicy {
   readonly bucket: string
   /** `'plan'`, or `'tenant'` when `tenant.settings.<settingsKey>` overrode it. */
   readonly source: 'plan' | 'tenant'
+  /** The `RateLimit-Policy` field value for this policy (it does not change between responses). */
+  readonly header: string
 }
 
 /** Longest window accepted: 31 days (beyond that a rate limit is a quota). */

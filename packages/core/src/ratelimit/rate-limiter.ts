@@ -85,6 +85,7 @@ export class RateLimiter {
   readonly #logger: FairShareLogger
   readonly #guard: StoreGuard
   readonly #warned = new WarnedOnce()
+  readonly #planPolicies = new Map<string, RateLimitPolicy>()
   #checks = 0
   #allowed = 0
   #refused = 0
@@ -124,17 +125,29 @@ export class RateLimiter {
   /** The policy that applies to `tenant` (plan, then its settings override). */
   policyFor(tenant: FairShareTenant, bucket: string = this.#bucket): RateLimitPolicy {
     const planName = tenant.plan !== undefined && Object.hasOwn(this.#plans, tenant.plan) ? tenant.plan : this.#defaultPlan
-    const plan = this.#plans[planName] as RateLimitPlan
-    const name = bucket === 'default' ? planName : `${planName}/${bucket}`
     const override = readOverride(tenant, this.#settingsKey)
     if (Array.isArray(override)) {
       if (this.#warned.first(tenant.id)) {
         this.#logger.warn({ tenantId: tenant.id, issues: override }, `ignoring the tenant's malformed settings.${this.#settingsKey}; its plan "${planName}" applies`)
       }
     } else if (override !== undefined) {
-      return { name, limit: override.limit ?? plan.limit, windowMs: override.windowMs ?? plan.windowMs, slots: this.#slots, bucket, source: 'tenant' }
+      const plan = this.#plans[planName] as RateLimitPlan
+      return this.#policy(planName, bucket, override.limit ?? plan.limit, override.windowMs ?? plan.windowMs, 'tenant')
     }
-    return { name, limit: plan.limit, windowMs: plan.windowMs, slots: this.#slots, bucket, source: 'plan' }
+    // Plan policies are made once: a check then allocates no policy and formats no policy header.
+    const cacheKey = `${planName}\u0000${bucket}`
+    let policy = this.#planPolicies.get(cacheKey)
+    if (policy === undefined) {
+      const plan = this.#plans[planName] as RateLimitPlan
+      policy = this.#policy(planName, bucket, plan.limit, plan.windowMs, 'plan')
+      if (this.#planPolicies.size < 10_000) this.#planPolicies.set(cacheKey, policy)
+    }
+    return policy
+  }
+
+  #policy(planName: string, bucket: string, limit: number, windowMs: number, source: 'plan' | 'tenant'): RateLimitPolicy {
+    const name = bucket === 'default' ? planName : `${planName}/${bucket}`
+    return Object.freeze({ name, limit, windowMs, slots: this.#slots, bucket, source, header: rateLimitPolicyHeader(name, limit, windowMs) })
   }
 
   /**
@@ -149,14 +162,26 @@ export class RateLimiter {
     const bucket = options.bucket === undefined ? this.#bucket : checkBucket(options.bucket, 'bucket')
     const policy = this.policyFor(tenant, bucket)
     this.#checks++
-    const outcome = await this.#guard.run(() => this.store.consume({ tenantId: tenant.id, bucket }, policy, cost))
-    if (outcome.ok) {
-      const decision = outcome.value
-      if (decision.allowed) this.#allowed++
-      else this.#refused++
-      return { ...decision, policy, degraded: false, headers: headersFor(policy, decision) }
+    const target = { tenantId: tenant.id, bucket }
+    if (this.store.consumeNow !== undefined) return this.#decided(policy, this.store.consumeNow(target, policy, cost))
+    const outcome = await this.#guard.run(() => this.store.consume(target, policy, cost))
+    return outcome.ok ? this.#decided(policy, outcome.value) : this.#fallback(policy)
+  }
+
+  #decided(policy: RateLimitPolicy, decision: RateLimitDecision): RateLimitResult {
+    if (decision.allowed) this.#allowed++
+    else this.#refused++
+    return {
+      allowed: decision.allowed,
+      limit: decision.limit,
+      remaining: decision.remaining,
+      resetMs: decision.resetMs,
+      retryAfterMs: decision.retryAfterMs,
+      at: decision.at,
+      policy,
+      degraded: false,
+      headers: headersFor(policy, decision),
     }
-    return this.#fallback(policy)
   }
 
   /**
@@ -184,7 +209,7 @@ export class RateLimiter {
   }
 
   #fallback(policy: RateLimitPolicy): RateLimitResult {
-    const policyHeader = rateLimitPolicyHeader(policy.name, policy.limit, policy.windowMs)
+    const policyHeader = policy.header
     const at = Date.now()
     if (this.#mode === 'open') {
       this.#failedOpen++
@@ -203,7 +228,7 @@ export class RateLimiter {
 
 function headersFor(policy: RateLimitPolicy, decision: RateLimitDecision): Record<string, string> {
   const headers: Record<string, string> = {
-    'RateLimit-Policy': rateLimitPolicyHeader(policy.name, policy.limit, policy.windowMs),
+    'RateLimit-Policy': policy.header,
     RateLimit: rateLimitHeader(policy.name, decision.remaining, decision.resetMs),
   }
   if (!decision.allowed) headers['Retry-After'] = retryAfterHeader(decision.retryAfterMs)

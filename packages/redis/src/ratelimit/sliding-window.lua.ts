@@ -32,15 +32,18 @@ for i = 1, #flat, 2 do
   end
 end
 if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
-table.sort(slots)
+if #slots > 1 then table.sort(slots) end
 local allowed = 0
 local retry = 0
 if cost <= limit - sum then
   allowed = 1
   if cost > 0 then
     redis.call('HINCRBY', KEYS[1], string.format('%d', current), cost)
-    redis.call('PEXPIRE', KEYS[1], (current + n + 1) * g - now)
-    if counts[current] == nil then slots[#slots + 1] = current end
+    if counts[current] == nil then
+      -- A new slot moves the expiry: the hash lives until this slot leaves the window.
+      redis.call('PEXPIRE', KEYS[1], (current + n + 1) * g - now)
+      slots[#slots + 1] = current
+    end
     counts[current] = (counts[current] or 0) + cost
     sum = sum + cost
   end
