@@ -1,4 +1,5 @@
 import type { TenantAdmission } from '@tenantry/core'
+import { connectRedis, redisTenantInvalidation, type RedisClient, type TenantInvalidation } from '@tenantry/redis'
 import type { Logger } from 'pino'
 import { openBackend, type SaasBackend } from './backend/index.ts'
 import type { SaasConfig } from './config/index.ts'
@@ -8,7 +9,7 @@ import { TenantAdministration } from './tenants/administration.ts'
 import { seedDemoTenants } from './tenants/demo.ts'
 
 export interface SaasOptions {
-  readonly config: Pick<SaasConfig, 'databaseUrl' | 'dataDir' | 'baseDomain' | 'logLevel'>
+  readonly config: Pick<SaasConfig, 'databaseUrl' | 'dataDir' | 'baseDomain' | 'logLevel'> & { readonly redisUrl?: string | undefined }
   readonly adminToken: string
   /** Per-tenant rate limit / bulkhead; none by default. */
   readonly admission?: TenantAdmission
@@ -62,6 +63,7 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       admission: options.admission,
       ...(options.cache === undefined ? {} : { cache: options.cache }),
     })
+    const invalidation = config.redisUrl === undefined ? undefined : await invalidationOverRedis(config.redisUrl, built, backend)
     let closing: Promise<void> | undefined
     return {
       ...built,
@@ -71,6 +73,7 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       close() {
         closing ??= (async () => {
           await built.app.close()
+          await invalidation?.close()
           await backend.close()
         })()
         return closing
@@ -79,5 +82,36 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
   } catch (error) {
     await backend.close().catch(() => undefined)
     throw error
+  }
+}
+
+/**
+ * With REDIS_URL, every catalog change made by this instance is published, and
+ * every other instance's is applied to this one's caches: a suspend or delete on
+ * one instance is seen by all within one pub/sub hop. Fails at start when Redis
+ * cannot be reached.
+ */
+async function invalidationOverRedis(url: string, built: SaasApp, backend: SaasBackend): Promise<TenantInvalidation> {
+  const clients: RedisClient[] = []
+  try {
+    // One connection publishes, one subscribes (a subscribed connection can do nothing else).
+    clients.push(await connectRedis({ url }), await connectRedis({ url }))
+  } catch (error) {
+    await Promise.allSettled(clients.map((c) => c.quit()))
+    throw error
+  }
+  const pending = [...clients]
+  const invalidation = await redisTenantInvalidation({
+    redis: () => pending.shift() as RedisClient,
+    directory: built.directory,
+    apiKeys: built.apiKeys,
+  })
+  const off = backend.catalog.onChange(invalidation.listener)
+  return {
+    ...invalidation,
+    async close() {
+      off()
+      await invalidation.close()
+    },
   }
 }

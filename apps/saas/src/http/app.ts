@@ -3,6 +3,7 @@ import {
   CachedTenantDirectory,
   TenantResolution,
   apiKeyAuthenticator,
+  applyTenantChange,
   customDomainResolver,
   headerResolver,
   subdomainResolver,
@@ -66,12 +67,19 @@ export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
 
   const directory = new CachedTenantDirectory<TenantRecord>(options.catalog, { ttlMs: options.cache?.tenantTtlMs ?? 30_000 })
   const apiKeys = new CachedApiKeyVerifier(options.catalog, { ttlMs: options.cache?.apiKeyTtlMs ?? 10_000 })
-  // The admin API changes tenants in this process: drop what the caches hold at once.
-  options.admin.onChange((tenant, kind) => {
+  // Every committed catalog change in this process drops what the caches hold for
+  // the tenant at once (other instances hear of it through Redis, see saas.ts).
+  const offCatalog = options.catalog.onChange((change) => applyTenantChange(change, { directory, apiKeys }))
+  // A deleted tenant's record no longer lists its domains: forget those too.
+  const offAdmin = options.admin.onChange((tenant, kind) => {
     directory.invalidateTenant(tenant.id)
     directory.invalidateSlug(tenant.slug)
     for (const domain of tenant.domains) directory.invalidateDomain(domain)
     if (kind === 'deleted') apiKeys.invalidateTenant(tenant.id)
+  })
+  app.addHook('onClose', async () => {
+    offCatalog()
+    offAdmin()
   })
 
   const resolution = new TenantResolution({

@@ -42,6 +42,9 @@ export interface SaasUnderTest {
   readonly adminToken: string
   /** The embedded data folder (PGlite only). */
   readonly dataDir: string | undefined
+  /** The PostgreSQL database and runtime role (PostgreSQL only). */
+  readonly databaseUrl: string | undefined
+  readonly runtimeRole: string | undefined
   /** Every log line so far, parsed. */
   readonly logs: Record<string, unknown>[]
   call(path: string, options?: CallOptions): Promise<Answer>
@@ -85,6 +88,10 @@ function send(port: number, path: string, options: CallOptions): Promise<Answer>
 
 export interface StartOptions {
   readonly admission?: TenantAdmission
+  /** REDIS_URL of the instance (cache invalidation between instances). */
+  readonly redisUrl?: string
+  /** A second instance on the same PostgreSQL database as this one (which keeps ownership of it). */
+  readonly shareWith?: SaasUnderTest
 }
 
 /**
@@ -108,15 +115,17 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
   let dataDir: string | undefined
   let database: TestDatabase | undefined
   let runtimeRole: string | undefined
+  const shared = options.shareWith
+  if (shared !== undefined && shared.databaseUrl === undefined) throw new Error('only a PostgreSQL instance can be shared (PGlite is one process)')
   if (backend.name === 'pglite') {
     dataDir = await mkdtemp(join(tmpdir(), 'tenantry-saas-'))
-  } else {
+  } else if (shared === undefined) {
     database = await backend.createDatabase()
     runtimeRole = uniqueName('tenantry_saas_app')
   }
   const cleanup = async (saas: Saas | undefined): Promise<void> => {
     if (saas !== undefined) {
-      if (backend.name === 'postgres') {
+      if (backend.name === 'postgres' && shared === undefined) {
         // Tenant databases live beside the test database on the server: drop them.
         const { items } = await saas.backend.catalog.list({ limit: 500 })
         for (const tenant of items) if (tenant.isolation === 'database') await saas.backend.placements.purge(tenant).catch(() => undefined)
@@ -132,10 +141,17 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
   let saas: Saas | undefined
   try {
     saas = await createSaas({
-      config: { databaseUrl: database?.url, dataDir: dataDir ?? join(tmpdir(), 'unused'), baseDomain: 'localhost', logLevel: 'info' },
-      adminToken,
+      config: {
+        databaseUrl: shared?.databaseUrl ?? database?.url,
+        dataDir: dataDir ?? join(tmpdir(), 'unused'),
+        baseDomain: 'localhost',
+        logLevel: 'info',
+        redisUrl: options.redisUrl,
+      },
+      adminToken: shared?.adminToken ?? adminToken,
       logger: createLogger({ level: 'info' }, sink),
-      ...(runtimeRole === undefined ? {} : { runtimeRole }),
+      seedDemo: shared === undefined,
+      ...((shared?.runtimeRole ?? runtimeRole) === undefined ? {} : { runtimeRole: shared?.runtimeRole ?? runtimeRole }),
       ...(options.admission === undefined ? {} : { admission: options.admission }),
     })
     await saas.app.listen({ host: '127.0.0.1', port: 0 })
@@ -146,14 +162,17 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
   const started = saas
   const port = (started.app.server.address() as AddressInfo).port
   const call = (path: string, callOptions: CallOptions = {}): Promise<Answer> => send(port, path, callOptions)
+  const token = shared?.adminToken ?? adminToken
   const admin = (path: string, callOptions: Omit<CallOptions, 'host' | 'key'> = {}): Promise<Answer> =>
-    send(port, `/admin/api${path}`, { ...callOptions, key: adminToken })
+    send(port, `/admin/api${path}`, { ...callOptions, key: token })
   return {
     backend: backend.name,
     saas: started,
     port,
-    adminToken,
+    adminToken: token,
     dataDir,
+    databaseUrl: shared?.databaseUrl ?? database?.url,
+    runtimeRole: shared?.runtimeRole ?? runtimeRole,
     logs,
     call,
     admin,
