@@ -127,21 +127,32 @@ export async function writeHead(q: Queryable, set: MigrationSetName, target: str
   )
 }
 
-/** Replaces a target's applied rows and head with `applied` (mirroring a tenant database's own ledger). */
-export async function mirrorApplied(q: Queryable, set: MigrationSetName, target: string, applied: readonly (AppliedRow & { durationMs?: number })[]): Promise<void> {
-  await q.query(`delete from tenantry.migrations where migration_set = $1 and target = $2 and status = 'applied' and not (migration_id = any($3::text[]))`, [set, target, applied.map((a) => a.id)])
-  for (const row of applied) {
-    await q.query(
-      `insert into tenantry.migrations (migration_set, target, migration_id, checksum, status, applied_at, duration_ms, error, updated_at)
-       values ($1, $2, $3, $4, 'applied', now(), $5, null, now())
+/**
+ * Replaces a target's applied rows and head with `applied` (mirroring a tenant
+ * database's own ledger), in one statement: stale rows go, missing or changed
+ * rows are written, unchanged rows are left alone.
+ */
+export async function mirrorApplied(q: Queryable, set: MigrationSetName, target: string, applied: readonly AppliedRow[]): Promise<void> {
+  const sorted = [...applied].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  await q.query(
+    `with code as (select * from unnest($3::text[], $4::text[]) as c(id, checksum)),
+     stale as (
+       delete from tenantry.migrations m
+       where m.migration_set = $1 and m.target = $2 and m.status = 'applied' and not exists (select 1 from code where code.id = m.migration_id)
+     ),
+     upserted as (
+       insert into tenantry.migrations (migration_set, target, migration_id, checksum, status, applied_at, error, updated_at)
+       select $1, $2, code.id, code.checksum, 'applied', now(), null, now() from code
        on conflict (migration_set, target, migration_id) do update
-         set checksum = excluded.checksum, status = 'applied', error = null,
-             duration_ms = coalesce(excluded.duration_ms, tenantry.migrations.duration_ms), updated_at = now()
-         where tenantry.migrations.status <> 'applied' or tenantry.migrations.checksum <> excluded.checksum`,
-      [set, target, row.id, row.checksum, row.durationMs === undefined ? null : Math.round(row.durationMs)],
-    )
-  }
-  await writeHead(q, set, target, applied)
+         set checksum = excluded.checksum, status = 'applied', applied_at = coalesce(tenantry.migrations.applied_at, excluded.applied_at), error = null, updated_at = now()
+         where tenantry.migrations.status <> 'applied' or tenantry.migrations.checksum <> excluded.checksum
+     )
+     insert into tenantry.migration_heads (migration_set, target, digest, head, applied, updated_at)
+     values ($1, $2, $5, $6, $7, now())
+     on conflict (migration_set, target) do update
+       set digest = excluded.digest, head = excluded.head, applied = excluded.applied, updated_at = now()`,
+    [set, target, sorted.map((a) => a.id), sorted.map((a) => a.checksum), digestOf(sorted), sorted.at(-1)?.id ?? null, sorted.length],
+  )
 }
 
 /** Forgets everything about a target (a purged tenant). */

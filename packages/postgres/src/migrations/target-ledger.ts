@@ -29,13 +29,17 @@ function controlLedger(target: MigrationTarget): TargetLedger {
 
 const localLedger: TargetLedger = {
   async read(client) {
-    await client.query(`create schema if not exists tenantry`)
-    await client.query(`create table if not exists tenantry.applied_migrations (
-      migration_id text primary key,
-      checksum text not null,
-      applied_at timestamptz not null default now(),
-      duration_ms integer
-    )`)
+    // Created on first use; later visits only read (no DDL lock on every run).
+    const present = await client.query<{ present: boolean }>(`select to_regclass('tenantry.applied_migrations') is not null as present`)
+    if (present.rows[0]?.present !== true) {
+      await client.query(`create schema if not exists tenantry`)
+      await client.query(`create table if not exists tenantry.applied_migrations (
+        migration_id text primary key,
+        checksum text not null,
+        applied_at timestamptz not null default now(),
+        duration_ms integer
+      )`)
+    }
     const result = await client.query<AppliedRow>('select migration_id as id, checksum from tenantry.applied_migrations order by migration_id')
     return result.rows
   },
