@@ -76,6 +76,7 @@ export class CachedApiKeyVerifier implements ApiKeyVerifier {
     })
   }
 
+  /** Whose key this is (undefined for an unknown or revoked key), from memory when cached. */
   verifyApiKey(key: string): Promise<ApiKeyOwner | undefined> {
     const hash = keyHash(key)
     const entry = this.#valid.get(hash) ?? this.#unknown.get(hash)

@@ -62,14 +62,17 @@ export class CachedTenantDirectory<T extends Tenant = Tenant> implements TenantD
     this.#cache = new LRUCache<string, Entry<T>>({ max, ttl, updateAgeOnGet: false, allowStale: false })
   }
 
+  /** The tenant with this slug, from memory when cached (a cached "none" included). */
   getBySlug(slug: string): Promise<T | undefined> {
     return this.#get(`slug:${slug}`, () => this.#source.getBySlug(slug))
   }
 
+  /** The tenant with this id, from memory when cached. */
   getById(id: string): Promise<T | undefined> {
     return this.#get(`id:${id}`, () => this.#source.getById(id))
   }
 
+  /** The tenant owning this custom domain, from memory when cached. */
   getByDomain(domain: string): Promise<T | undefined> {
     return this.#get(`domain:${domain}`, () => this.#source.getByDomain(domain))
   }

@@ -66,7 +66,12 @@ export function applyTenantChange(change: TenantChange, targets: TenantChangeTar
   }
 }
 
-/** True when `value` has the shape of a TenantChange (for messages read off the wire). */
+/**
+ * True when `value` has the shape of a TenantChange (for messages read off the wire).
+ *
+ * @example
+ * const change = JSON.parse(message); if (isTenantChange(change)) applyTenantChange(change, targets)
+ */
 export function isTenantChange(value: unknown): value is TenantChange {
   if (typeof value !== 'object' || value === null) return false
   const v = value as Record<string, unknown>

@@ -128,7 +128,12 @@ export function httpErrorResponse(error: unknown, clientStatus?: number, details
   return { status: mapped.status, headers: mapped.headers, body: mapped.toJSON(), internal: mapped.status >= 500 }
 }
 
-/** The NOT_FOUND body for a request no route matches. */
+/**
+ * The NOT_FOUND response for a request no route matches.
+ *
+ * @example
+ * const { status, body } = routeNotFound('GET', '/nope') // 404, { error: { code: 'NOT_FOUND', message: 'No route GET /nope' } }
+ */
 export function routeNotFound(method: string, path: string): HttpErrorResponse {
   const error = new TenantryError('NOT_FOUND', `No route ${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`)
   return { status: 404, headers: {}, body: error.toJSON(), internal: false }

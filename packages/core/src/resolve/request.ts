@@ -56,6 +56,9 @@ export function headerValues(request: TenantRequest, name: string): readonly str
 /**
  * The host name of a request: lowercase, without port or trailing dot, IPv6
  * literals kept in brackets. Undefined when absent or malformed.
+ *
+ * @example
+ * hostName({ host: 'ACME.localhost:3000', path: '/', headers: {} }) // 'acme.localhost'
  */
 export function hostName(request: TenantRequest): string | undefined {
   const raw = request.host?.trim().toLowerCase()
