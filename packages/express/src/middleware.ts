@@ -24,7 +24,8 @@ function pathOf(req: Request): string {
 }
 
 function tenantRequestOf(req: Request): TenantRequest {
-  return { host: req.headers.host, path: pathOf(req), headers: req.headers, localPort: req.socket?.localPort }
+  // req.hostname honours the app's 'trust proxy' setting (X-Forwarded-Host) like the rest of Express.
+  return { host: req.hostname ?? req.headers.host, path: pathOf(req), headers: req.headers, localPort: req.socket?.localPort }
 }
 
 /**

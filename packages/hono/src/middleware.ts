@@ -23,7 +23,9 @@ interface NodeBindings {
 
 function tenantRequestOf(c: Context, bindings: NodeBindings | undefined): TenantRequest {
   const headers = bindings?.incoming?.headers ?? Object.fromEntries(c.req.raw.headers)
-  return { host: c.req.header('host'), path: c.req.path, headers, localPort: bindings?.incoming?.socket?.localPort }
+  // Fetch-style requests may carry no Host header; their URL has the host then.
+  const host = c.req.header('host') ?? new URL(c.req.url).host
+  return { host, path: c.req.path, headers, localPort: bindings?.incoming?.socket?.localPort }
 }
 
 /**
