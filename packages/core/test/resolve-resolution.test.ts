@@ -126,6 +126,19 @@ describe('TenantResolution', () => {
     await assert.rejects(resolution.resolve(req({ host: 'initech.localhost' })), code('TENANT_SUSPENDED'))
   })
 
+  it('wraps the directory in a cache when asked, and identify() answers without a lookup', async () => {
+    const { directory } = setup()
+    const resolution = new TenantResolution({ resolvers: [headerResolver(), subdomainResolver({ baseDomains: ['localhost'] })], directory, cache: { ttlMs: 60_000 } })
+    assert.ok(resolution.directory instanceof CachedTenantDirectory)
+    const request = req({ host: 'acme.localhost', headers: { 'x-tenant-id': 'acme' } })
+    assert.deepEqual(await resolution.identify(request), { by: 'slug', slug: 'acme' })
+    assert.equal(directory.calls, 0)
+    assert.deepEqual((await resolution.identifyAll(request)).map((a) => a.resolver), ['header', 'subdomain'])
+    await resolution.resolve(request)
+    await resolution.resolve(request)
+    assert.equal(directory.calls, 1)
+  })
+
   it('fails at construction without resolvers or a directory', () => {
     assert.throws(() => new TenantResolution({ resolvers: [], directory: new MemoryDirectory() }), code('VALIDATION_FAILED'))
     assert.throws(() => new TenantResolution({ resolvers: [headerResolver()], directory: {} as TenantDirectory }), code('VALIDATION_FAILED'))

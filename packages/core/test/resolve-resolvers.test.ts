@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { SignJWT, UnsecuredJWT, generateKeyPair, type KeyLike } from 'jose'
+import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, type KeyLike } from 'jose'
 import {
   customDomainResolver,
   headerResolver,
@@ -158,6 +158,20 @@ describe('jwtResolver', async () => {
     assert.equal(await byJwt.identify(bearer('tnt_abcdefgh_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')), undefined)
     assert.equal(await byJwt.identify(req({})), undefined)
     assert.equal(await byJwt.identify(bearer(await sign({ sub: 'u1' }))), undefined)
+  })
+
+  it('verifies HS256 with a secret and RS256 through a local JWKS', async () => {
+    const secret = new TextEncoder().encode('a-shared-secret-of-at-least-32-bytes!')
+    const hs = jwtResolver({ key: secret, issuer: 'https://auth.test/', audience: 'tasks', algorithms: ['HS256'], claim: 'org' })
+    const token = await new SignJWT({ org: 'globex' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://auth.test/').setAudience('tasks').setExpirationTime('5m').sign(secret)
+    assert.deepEqual(await hs.identify(bearer(token)), { by: 'slug', slug: 'globex' })
+    // An RS256 token is refused by a resolver that accepts only HS256.
+    await assert.rejects(async () => hs.identify(bearer(await sign({ org: 'globex' }))), code('UNAUTHENTICATED'))
+
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256' }
+    const viaJwks = jwtResolver({ jwks: { keys: [jwk] }, issuer: 'https://auth.test/', audience: 'tasks', algorithms: ['RS256'] })
+    const kidToken = await new SignJWT({ tenant: 'acme' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://auth.test/').setAudience('tasks').setExpirationTime('5m').sign(privateKey)
+    assert.deepEqual(await viaJwks.identify(bearer(kidToken)), { by: 'slug', slug: 'acme' })
   })
 
   it('refuses alg none and missing keys at construction', () => {
