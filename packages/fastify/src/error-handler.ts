@@ -46,7 +46,7 @@ function responseFor(error: FastifyError): HttpErrorResponse {
 export function tenantryErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const response = responseFor(error)
   if (response.internal) request.log.error({ err: error }, 'request failed')
-  else if (response.status >= 400) request.log.info({ code: response.body.error.code }, response.body.error.message)
+  else request.log.debug({ code: response.body.error.code }, response.body.error.message)
   void reply.code(response.status).headers(response.headers).send(response.body)
 }
 
