@@ -20,6 +20,7 @@ const registry: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   models: () => import('./models.ts'),
   ratelimit: () => import('./ratelimit.ts'),
   migrate: () => import('./migrate.ts'),
+  http: () => import('./http.ts'),
 }
 
 const usage = `usage: npm run bench -- <name> [flags]

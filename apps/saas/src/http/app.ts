@@ -42,6 +42,31 @@ export interface SaasApp {
   readonly app: FastifyInstance
   readonly directory: CachedTenantDirectory<TenantRecord>
   readonly apiKeys: CachedApiKeyVerifier
+  /** How the app finds each request's tenant (subdomain, custom domain, X-Tenant-ID). */
+  readonly resolution: TenantResolution<TenantRecord>
+  /** How the app checks each tenant request's API key. */
+  readonly authenticate: ReturnType<typeof apiKeyAuthenticator>
+}
+
+/**
+ * The Fastify instance every variant of the app starts from: our pino logger,
+ * request ids, one log line per response, a body limit. The HTTP benchmark's
+ * no-tenancy baseline starts from it too, so the two differ by tenancy alone.
+ *
+ * @example
+ * const app = createFastify(createLogger({ level: 'info' }))
+ */
+export function createFastify(logger: Logger): FastifyInstance {
+  return Fastify({
+    // pino 9 (ours) and Fastify's bundled pino differ only in types.
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    // One line per response, written by installRequestLogging with the tenant on it.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: requestIdOf,
+    bodyLimit: 256 * 1024,
+    // Same route with or without a trailing slash; ids and slugs are never that long.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  })
 }
 
 /**
@@ -54,16 +79,7 @@ export interface SaasApp {
  * await app.listen({ host: '127.0.0.1', port: 3000 })
  */
 export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
-  const app = Fastify({
-    // pino 9 (ours) and Fastify's bundled pino differ only in types.
-    loggerInstance: options.logger as unknown as FastifyBaseLogger,
-    // One line per response, written by installRequestLogging with the tenant on it.
-    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
-    genReqId: requestIdOf,
-    bodyLimit: 256 * 1024,
-    // Same route with or without a trailing slash; ids and slugs are never that long.
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-  })
+  const app = createFastify(options.logger)
 
   const directory = new CachedTenantDirectory<TenantRecord>(options.catalog, { ttlMs: options.cache?.tenantTtlMs ?? 30_000 })
   const apiKeys = new CachedApiKeyVerifier(options.catalog, { ttlMs: options.cache?.apiKeyTtlMs ?? 10_000 })
@@ -82,7 +98,7 @@ export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
     offAdmin()
   })
 
-  const resolution = new TenantResolution({
+  const resolution = new TenantResolution<TenantRecord>({
     resolvers: [
       subdomainResolver({ baseDomains: [options.baseDomain] }),
       customDomainResolver({ excludeBaseDomains: [options.baseDomain] }),
@@ -90,9 +106,10 @@ export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
     ],
     directory,
   })
+  const authenticate = apiKeyAuthenticator(apiKeys)
   await app.register(tenantryFastify, {
     resolution,
-    authenticate: apiKeyAuthenticator(apiKeys),
+    authenticate,
     ...(options.admission === undefined ? {} : { admission: options.admission }),
     exclude: ['/admin', '/healthz'],
   })
@@ -101,5 +118,5 @@ export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
   app.get('/healthz', { config: { tenant: false } }, async () => ({ ok: true }))
   await app.register(adminRoutes, { prefix: '/admin/api', admin: options.admin, token: options.adminToken, baseDomain: options.baseDomain })
   await app.register(tenantRoutes, { prefix: '/api', projects: new Projects(options.db), tasks: new Tasks(options.db) })
-  return { app, directory, apiKeys }
+  return { app, directory, apiKeys, resolution, authenticate }
 }

@@ -1,0 +1,131 @@
+/**
+ * `http` (issue #5, item 6): what tenancy costs a real request.
+ *
+ * `GET /api/projects/:id` of the reference SaaS (apps/saas) under load on
+ * loopback with autocannon, for a tenant in each isolation model (acme shared,
+ * globex schema, initech database), against the same Fastify route with no
+ * tenancy on the same database (a plain Kysely query of acme's rows in the same
+ * table, same validation, response shape, request ids and logging hooks), in
+ * the same interleaved rounds: req/s and p99 ratios, goal >= 0.9. Plus the cost of
+ * a cached tenant resolve (and API-key check) in microseconds.
+ *
+ * The load generator runs in a worker thread, so it does not share the
+ * server's event loop (it does share the machine's two cores).
+ */
+import os from 'node:os'
+import type { BenchContext, BenchOutcome, Benchmark } from './harness/benchmark.ts'
+import { figure, type Figure } from './harness/figures.ts'
+import { median } from './harness/rounds.ts'
+import { driveHttp, type LoadResult } from './http/load.ts'
+import { measureResolveCost } from './http/resolve-cost.ts'
+import { prepareHttpBench, type HttpTarget } from './http/setup.ts'
+
+const GOAL = 0.9
+
+/** HTTP connections kept open by the load generator (PGlite serializes queries behind them). */
+function connectionsFor(context: BenchContext): number {
+  return context.backend.name === 'pglite' ? 8 : Math.max(8, context.settings.concurrency)
+}
+
+/** Checks each target answers its first path with that project before anything is timed. */
+async function checkTargets(targets: readonly HttpTarget[]): Promise<void> {
+  for (const t of targets) {
+    const path = t.paths[0] as string
+    const headers: Record<string, string> = { host: t.host }
+    if (t.authorization) headers.authorization = t.authorization
+    const response = await fetchVia(t.port, path, headers)
+    const id = path.split('/').pop()
+    if (response.status !== 200 || response.body?.id !== id) throw new Error(`${t.name}: GET ${path} answered ${response.status} ${JSON.stringify(response.body)}`)
+  }
+  // And a foreign id is not found through a tenant of another model.
+  const [, shared, , database] = targets as [HttpTarget, HttpTarget, HttpTarget, HttpTarget]
+  const foreign = await fetchVia(database.port, shared.paths[0] as string, { host: database.host, authorization: database.authorization as string })
+  if (foreign.status !== 404) throw new Error(`initech read acme's project: ${foreign.status}`)
+}
+
+async function fetchVia(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  const { request } = await import('node:http')
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let text = ''
+      res.on('data', (c: Buffer) => (text += c.toString('utf8')))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+interface Sample {
+  readonly rps: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+}
+
+function sampleOf(r: LoadResult): Sample {
+  return { rps: r.requests / r.seconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms }
+}
+
+export const benchmark: Benchmark = {
+  name: 'http',
+  summary: 'GET /api/projects/:id of the reference SaaS per isolation model against the same route with no tenancy; cached resolve cost',
+  defaults: (backend) => ({ rounds: 5, seconds: 3, warmupSeconds: 2, concurrency: backend === 'pglite' ? 1 : 16 }),
+  async run(context): Promise<BenchOutcome> {
+    const { settings, log, quick } = context
+    const loadAtStart = os.loadavg()[0] ?? 0
+    const bench = await prepareHttpBench(context, quick ? 200 : 1000, quick ? 50 : 200)
+    const { targets } = bench
+    await checkTargets(targets)
+    const connections = connectionsFor(context)
+    const job = (t: HttpTarget, seconds: number) => ({ port: t.port, host: t.host, authorization: t.authorization, paths: t.paths, connections, seconds })
+
+    log(`warm-up: ${settings.warmupSeconds} s per variant, ${connections} connections`)
+    for (const t of targets) await driveHttp(job(t, Math.max(1, Math.round(settings.warmupSeconds))), t.name)
+    const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
+    for (let round = 0; round < settings.rounds; round++) {
+      // Rotate the order so drift spreads over every variant.
+      const order = targets.map((_, i) => targets[(i + round) % targets.length] as HttpTarget)
+      for (const t of order) {
+        const s = sampleOf(await driveHttp(job(t, Math.max(1, Math.round(settings.seconds))), t.name))
+        samples.get(t.name)?.push(s)
+        log(`round ${round + 1}/${settings.rounds} ${t.name}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms`)
+      }
+    }
+    const cost = await measureResolveCost(bench.saas, targets, quick ? 5_000 : 50_000)
+    log(`cached resolve ${cost.resolveUs.toFixed(2)} µs; with the API-key check ${cost.resolveAndKeyUs.toFixed(2)} µs`)
+
+    const med = (name: string, k: keyof Sample): number => median((samples.get(name) ?? []).map((s) => s[k]))
+    const base = { rps: med('baseline', 'rps'), p50: med('baseline', 'p50Ms'), p99: med('baseline', 'p99Ms') }
+    const figures: Figure[] = [figure({ metric: 'get_project_baseline', value: base.rps, unit: 'req/s', better: 'higher', digits: 0 })]
+    for (const model of ['shared', 'schema', 'database'] as const) {
+      figures.push(figure({ metric: `get_project_${model}`, value: med(model, 'rps'), unit: 'req/s', baseline: base.rps, better: 'higher', goal: GOAL, digits: 0 }))
+    }
+    for (const model of ['shared', 'schema', 'database'] as const) {
+      figures.push(figure({ metric: `get_project_${model}_p99`, value: med(model, 'p99Ms'), unit: 'ms', baseline: base.p99, better: 'lower', goal: GOAL, digits: 2 }))
+    }
+    for (const model of ['shared', 'schema', 'database'] as const) {
+      figures.push(figure({ metric: `get_project_${model}_p50`, value: med(model, 'p50Ms'), unit: 'ms', baseline: base.p50, better: 'lower', digits: 2 }))
+    }
+    figures.push(
+      figure({ metric: 'cached_resolve', value: cost.resolveUs, unit: 'µs', better: 'lower', digits: 2 }),
+      figure({ metric: 'cached_resolve_and_api_key', value: cost.resolveAndKeyUs, unit: 'µs', better: 'lower', digits: 2 }),
+    )
+
+    const perRound = (['shared', 'schema', 'database'] as const).map((model) => {
+      const ratios = (samples.get(model) ?? []).map((s, i) => s.rps / (samples.get('baseline')?.[i]?.rps ?? Number.NaN))
+      return `${model} ${ratios.map((r) => r.toFixed(3)).join(' ')}`
+    })
+    const notes = [
+      `Workload: ${bench.projectsPerTenant} projects per tenant; each variant cycles through ${targets[0]?.paths.length} of its project ids; ${connections} keep-alive connections from autocannon in a worker thread; ${settings.rounds} rounds of ${settings.seconds} s per variant after ${settings.warmupSeconds} s of warm-up, order rotating; medians. Every response of a timed run was a 2xx (a run with any other answer fails the benchmark).`,
+      'Tenant variants: the full reference SaaS request — Host subdomain resolved through the cached catalog, API key checked (cached), admission none, handler in the tenant scope, zod validation, the scoped Kysely query (shared: plugin predicate + RLS settings; schema: search_path; database: its own database through the pool router), request-id and logging hooks.',
+      'Baseline: a Fastify app built the same way (createFastify + the same logging hooks, same zod validation and response shape) whose route runs a plain Kysely query (PostgresDialect on the same pool) on the same `projects` table, reading acme\'s rows; no resolution, no key, no scope. Both apps log at warn, so the per-response log line is a level check in both.',
+      `req/s ratio to the baseline, round by round: ${perRound.join('; ')}.`,
+      `Cached resolve: the app's TenantResolution (subdomain, custom-domain, X-Tenant-ID resolvers over the cached catalog) in process without HTTP, ${cost.iterations} iterations, median of 3; \`cached_resolve_and_api_key\` adds the cached API-key check (SHA-256 of the key).`,
+      `Load average (1 min, ${os.cpus().length} cores): ${loadAtStart.toFixed(1)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end. Server, load generator${context.backend.name === 'postgres' ? ' and PostgreSQL' : ''} share these cores.`,
+    ]
+    if (context.backend.name === 'pglite') {
+      notes.push('PGlite: the SaaS runs embedded as `npm start` runs it (file-backed PGlite for the control plane, shared and schema tenants; a PGlite of its own for initech); queries are serialized on one connection, so every variant is bound by the engine in this process, which the server shares.')
+    }
+    return { figures, notes }
+  },
+}
