@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
-import { MemoryRateLimitStore, RateLimiter, type RateLimitStore, type SlidingWindow } from '@tenantry/core'
+import fc from 'fast-check'
+import { MemoryRateLimitStore, RateLimiter, slotLength, type RateLimitStore, type SlidingWindow } from '@tenantry/core'
 import { RedisRateLimitStore, hashTagOf } from '@tenantry/redis'
 import { storeTargets, testTenantId, type OpenTarget } from '../../../test/support/redis.ts'
 
@@ -77,6 +78,40 @@ for (const target of storeTargets()) {
     })
 
     if (target.name !== 'memory') {
+      it('decides exactly as the JavaScript sliding window, step by step, on a replayed clock (property)', async () => {
+        const script = RedisRateLimitStore.script
+        const client = open.client!
+        await fc.assert(
+          fc.asyncProperty(
+            fc.integer({ min: 1, max: 12 }),
+            fc.integer({ min: 5, max: 3000 }),
+            fc.integer({ min: 1, max: 12 }),
+            fc.array(fc.record({ gap: fc.integer({ min: 0, max: 700 }), cost: fc.integer({ min: 0, max: 5 }) }), { minLength: 1, maxLength: 40 }),
+            async (limit, windowMs, slots, requests) => {
+              const id = tenant()
+              let now = 1_700_000_000_000
+              const memory = new MemoryRateLimitStore({ now: () => now, maxKeys: 10, sweepIntervalMs: 0 })
+              const window: SlidingWindow = { limit, windowMs, slots }
+              const key = (store as RedisRateLimitStore).keyOf({ tenantId: id, bucket: 'default' }, window)
+              try {
+                for (const { gap, cost } of requests) {
+                  now += gap
+                  const expected = memory.consumeNow({ tenantId: id, bucket: 'default' }, window, cost)
+                  const reply = (await script.run(client, [key], [limit, slotLength(window), slots, cost, now])) as number[]
+                  assert.deepEqual(
+                    { allowed: reply[0] === 1, remaining: reply[1], resetMs: reply[2], retryAfterMs: reply[3], at: reply[4] },
+                    { allowed: expected.allowed, remaining: expected.remaining, resetMs: expected.resetMs, retryAfterMs: expected.retryAfterMs, at: now },
+                  )
+                }
+              } finally {
+                await client.del(key)
+              }
+            },
+          ),
+          { numRuns: 40 },
+        )
+      })
+
       it('keeps a counter under the tenant\'s hash tag, expiring with its window', async () => {
         const id = tenant()
         const redisStore = store as RedisRateLimitStore
