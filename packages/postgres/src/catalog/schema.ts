@@ -107,6 +107,12 @@ const migrations: readonly CatalogMigration[] = [
         updated_at timestamptz not null default now(),
         primary key (migration_set, target)
       )`,
+      // A copy of each tenant's head digest on its row, under a partial index, so
+      // that "is any migrated tenant behind?" is a few index probes (O(log N)),
+      // not a scan of the fleet. Kept in step by the migration ledger.
+      `alter table tenantry.tenants add column migration_digest text`,
+      `create index tenants_migration_digest_idx on tenantry.tenants (migration_digest)
+        where deleted_at is null and status in ('active', 'suspended', 'offboarding') and isolation in ('schema', 'database')`,
     ],
   },
 ]

@@ -91,8 +91,9 @@ async function drive(target: MigrationTarget, control: Queryable, direction: Dir
     connection = await target.connect()
     const { client } = connection
     for (;;) {
-      await beginOn(target, client)
+      // Set first: a failure inside beginOn (a missing schema) must still roll back.
       inTransaction = true
+      await beginOn(target, client)
       applied = await ledger.read(client)
       const steps = plan(applied)
       if (steps.length === 0) break

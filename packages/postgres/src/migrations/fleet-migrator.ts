@@ -157,7 +157,7 @@ export class FleetMigrator {
       const migrateShared = this.#options.shared !== undefined && (scope.kind !== 'tenant' || tenantScoped === 'shared')
       const tenants = scope.kind === 'shared' || tenantScoped === 'shared'
         ? []
-        : await tenantsNotAt(pool, this.#digest, TENANT_MODELS, scope.kind === 'tenant' ? { slug: scope.slug } : undefined)
+        : await tenantsNotAt(pool, this.#digest, scope.kind === 'tenant' ? { slug: scope.slug } : undefined)
       const sharedBehind = migrateShared && (await readHead(pool, 'tenant', SHARED_TARGET)) !== this.#digest
       if (tenants.length || sharedBehind) await this.#guardChecksums('tenant', this.#tenant)
       if (sharedBehind) {

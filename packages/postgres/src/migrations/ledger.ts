@@ -27,20 +27,26 @@ export async function readHead(q: Queryable, set: MigrationSetName, target: stri
   return result.rows[0]?.digest
 }
 
+/** Tenants the tenant set runs on: these statuses and models (the partial index's predicate, word for word). */
+const MIGRATED_TENANT = `t.deleted_at is null and t.status in ('active', 'suspended', 'offboarding') and t.isolation in ('schema', 'database')`
+const BEHIND = '(t.migration_digest < $1 or t.migration_digest > $1 or t.migration_digest is null)'
+
 /**
- * Tenants of the given models whose head differs from `digest` (behind, ahead,
- * failed, or never migrated), in creation order. One query: a fleet with
- * nothing to do costs one scan of the tenants table, not a visit per tenant.
+ * Schema and database tenants whose head differs from `digest` (behind, ahead,
+ * failed, or never migrated), in creation order. A fleet with nothing to do
+ * costs one query of a few index probes (no scan of the tenants), whatever its
+ * size; only when some tenant is behind are they listed.
  */
-export async function tenantsNotAt(q: Queryable, digest: string, models: readonly IsolationModelName[], only?: { readonly slug: string }): Promise<TenantRecord[]> {
+export async function tenantsNotAt(q: Queryable, digest: string, only?: { readonly slug: string }): Promise<TenantRecord[]> {
+  if (only === undefined) {
+    const probe = await q.query<{ behind: boolean }>(`select exists (select 1 from tenantry.tenants t where ${MIGRATED_TENANT} and ${BEHIND}) as behind`, [digest])
+    if (probe.rows[0]?.behind !== true) return []
+  }
   const result = await q.query<TenantRow>(
-    `select ${tenantColumns}
-     from tenantry.tenants t
-     left join tenantry.migration_heads h on h.migration_set = 'tenant' and h.target = t.id::text
-     where t.deleted_at is null and t.status = any($2::text[]) and t.isolation = any($3::text[])
-       and h.digest is distinct from $1 ${only ? 'and t.slug = $4' : ''}
+    `select ${tenantColumns} from tenantry.tenants t
+     where ${MIGRATED_TENANT} and ${BEHIND} ${only ? 'and t.slug = $2' : ''}
      order by t.created_at, t.id`,
-    only ? [digest, MIGRATED_STATUSES, models, only.slug] : [digest, MIGRATED_STATUSES, models],
+    only ? [digest, only.slug] : [digest],
   )
   return result.rows.map(toTenantRecord)
 }
@@ -116,10 +122,19 @@ export async function clearFailures(q: Queryable, set: MigrationSetName, target:
   await q.query(`delete from tenantry.migrations where migration_set = $1 and target = $2 and status = 'failed'`, [set, target])
 }
 
-/** Stores the target's head: the digest of what it has applied. */
+/** For a tenant target, a CTE that copies its head digest onto its catalog row (`$2` is the target). */
+function tenantDigestCopy(set: MigrationSetName, target: string, digestParam: string): string | undefined {
+  return set === 'tenant' && target !== SHARED_TARGET
+    ? `copied as (update tenantry.tenants set migration_digest = ${digestParam} where id = $2::uuid)`
+    : undefined
+}
+
+/** Stores the target's head: the digest of what it has applied (and, for a tenant, on its catalog row). */
 export async function writeHead(q: Queryable, set: MigrationSetName, target: string, applied: readonly AppliedRow[]): Promise<void> {
+  const copy = tenantDigestCopy(set, target, '$3')
   await q.query(
-    `insert into tenantry.migration_heads (migration_set, target, digest, head, applied, updated_at)
+    `${copy ? `with ${copy}` : ''}
+     insert into tenantry.migration_heads (migration_set, target, digest, head, applied, updated_at)
      values ($1, $2, $3, $4, $5, now())
      on conflict (migration_set, target) do update
        set digest = excluded.digest, head = excluded.head, applied = excluded.applied, updated_at = now()`,
@@ -134,6 +149,7 @@ export async function writeHead(q: Queryable, set: MigrationSetName, target: str
  */
 export async function mirrorApplied(q: Queryable, set: MigrationSetName, target: string, applied: readonly AppliedRow[]): Promise<void> {
   const sorted = [...applied].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const copy = tenantDigestCopy(set, target, '$5')
   await q.query(
     `with code as (select * from unnest($3::text[], $4::text[]) as c(id, checksum)),
      stale as (
@@ -146,7 +162,7 @@ export async function mirrorApplied(q: Queryable, set: MigrationSetName, target:
        on conflict (migration_set, target, migration_id) do update
          set checksum = excluded.checksum, status = 'applied', applied_at = coalesce(tenantry.migrations.applied_at, excluded.applied_at), error = null, updated_at = now()
          where tenantry.migrations.status <> 'applied' or tenantry.migrations.checksum <> excluded.checksum
-     )
+     )${copy ? `, ${copy}` : ''}
      insert into tenantry.migration_heads (migration_set, target, digest, head, applied, updated_at)
      values ($1, $2, $5, $6, $7, now())
      on conflict (migration_set, target) do update
@@ -159,6 +175,7 @@ export async function mirrorApplied(q: Queryable, set: MigrationSetName, target:
 export async function forgetTarget(q: Queryable, set: MigrationSetName, target: string): Promise<void> {
   await q.query('delete from tenantry.migrations where migration_set = $1 and target = $2', [set, target])
   await q.query('delete from tenantry.migration_heads where migration_set = $1 and target = $2', [set, target])
+  if (set === 'tenant' && target !== SHARED_TARGET) await q.query('update tenantry.tenants set migration_digest = null where id = $1::uuid', [target])
 }
 
 export interface LedgerCounts {
