@@ -269,7 +269,7 @@ export class FleetMigrator {
     const placement = model === 'schema'
       ? await (isolation as SchemaPerTenantIsolation).provision(tenant)
       : await (isolation as DatabasePerTenantIsolation).provision(tenant, undefined, options)
-    const placed = { ...tenant, placement, domains: [] } as unknown as TenantRecord
+    const placed: Tenant = { ...tenant, placement }
     const outcome = await this.#migrateTenant(this.#tenantTarget(placed))
     if (outcome.status === 'failed') {
       await this.deprovision(placed).catch(() => undefined)
@@ -319,7 +319,7 @@ export class FleetMigrator {
     return migrateTarget(target, this.#tenant, this.#options.control.pool)
   }
 
-  #tenantTarget(tenant: TenantRecord): MigrationTarget {
+  #tenantTarget(tenant: Tenant): MigrationTarget {
     if (tenant.isolation === 'schema' && this.#options.schema) return schemaTenantTarget(this.#options.schema.target.pool, tenant)
     if (tenant.isolation === 'database' && this.#options.database) return databaseTenantTarget(this.#options.database, tenant)
     const error = this.#unconfigured(tenant)

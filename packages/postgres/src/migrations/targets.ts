@@ -3,9 +3,8 @@
  * schema or a tenant's database. Each target knows how to get a connection and
  * how to prepare a transaction on it (search_path), and where its ledger is.
  */
-import { TenantryError } from '@tenantry/core'
+import { TenantryError, type Tenant } from '@tenantry/core'
 import pg from 'pg'
-import type { TenantRecord } from '../catalog/rows.ts'
 import type { PostgresTarget } from '../driver/target.ts'
 import { databaseKeyOf, type DatabasePerTenantIsolation } from '../isolation/database/database-per-tenant.ts'
 import { schemaOf } from '../isolation/schema/schema-per-tenant.ts'
@@ -30,7 +29,7 @@ export interface MigrationTarget {
   /** Ledger key: `control`, `shared`, or the tenant's id. */
   readonly key: string
   readonly model: MigrationModel
-  readonly tenant?: TenantRecord
+  readonly tenant?: Tenant
   /** The schema DDL goes to (shared and schema models). */
   readonly schema?: string
   readonly ledger: 'control' | 'local'
@@ -55,14 +54,14 @@ export function sharedTarget(shared: SharedSchemaIsolation): MigrationTarget {
   return { set: 'tenant', key: SHARED_TARGET, model: 'shared', schema, ledger: 'control', label: `shared tables (schema ${schema})`, connect: poolConnection(shared.target.pool) }
 }
 
-export function schemaTenantTarget(pool: pg.Pool, tenant: TenantRecord): MigrationTarget {
+export function schemaTenantTarget(pool: pg.Pool, tenant: Tenant): MigrationTarget {
   return {
     set: 'tenant', key: tenant.id, model: 'schema', tenant, schema: schemaOf(tenant), ledger: 'control',
     label: `tenant ${tenant.slug} (schema)`, connect: poolConnection(pool),
   }
 }
 
-export function databaseTenantTarget(databases: DatabasePerTenantIsolation, tenant: TenantRecord): MigrationTarget {
+export function databaseTenantTarget(databases: DatabasePerTenantIsolation, tenant: Tenant): MigrationTarget {
   const key = databaseKeyOf(tenant)
   return {
     set: 'tenant', key: tenant.id, model: 'database', tenant, ledger: 'local',
