@@ -18,6 +18,7 @@ import { figure, type Figure } from './harness/figures.ts'
 import { median } from './harness/rounds.ts'
 import { driveHttp, type LoadResult } from './http/load.ts'
 import { measureResolveCost } from './http/resolve-cost.ts'
+import { cpuMeter } from './http/server-cpu.ts'
 import { prepareHttpBench, type HttpTarget } from './http/setup.ts'
 
 const GOAL = 0.9
@@ -43,6 +44,13 @@ async function checkTargets(targets: readonly HttpTarget[]): Promise<void> {
   if (foreign.status !== 404) throw new Error(`initech read acme's project: ${foreign.status}`)
 }
 
+/** The benchmark database and the tenant databases the SaaS made beside it. */
+async function benchDatabases(context: BenchContext, saas: { backend: { catalog: { list(q: { limit: number }): Promise<{ items: readonly { placement: { database?: string } }[] }> } } }): Promise<string[]> {
+  const { rows } = await context.backend.target.pool.query<{ db: string }>('select current_database() as db')
+  const { items } = await saas.backend.catalog.list({ limit: 500 })
+  return [rows[0]?.db as string, ...items.flatMap((t) => (t.placement.database === undefined ? [] : [t.placement.database]))]
+}
+
 async function fetchVia(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
   const { request } = await import('node:http')
   return new Promise((resolve, reject) => {
@@ -60,10 +68,20 @@ interface Sample {
   readonly rps: number
   readonly p50Ms: number
   readonly p99Ms: number
+  /** Server main-thread busy µs per request. */
+  readonly nodeUs: number
+  /** PostgreSQL backend CPU µs per request (NaN when not measurable). */
+  readonly postgresUs: number
 }
 
-function sampleOf(r: LoadResult): Sample {
-  return { rps: r.requests / r.seconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms }
+function sampleOf(r: LoadResult, cpu: { nodeMs: number; postgresMs: number | undefined }): Sample {
+  return {
+    rps: r.requests / r.seconds,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    nodeUs: (cpu.nodeMs * 1000) / r.requests,
+    postgresUs: cpu.postgresMs === undefined ? Number.NaN : (cpu.postgresMs * 1000) / r.requests,
+  }
 }
 
 export const benchmark: Benchmark = {
@@ -77,6 +95,8 @@ export const benchmark: Benchmark = {
     const { targets } = bench
     await checkTargets(targets)
     const connections = connectionsFor(context)
+    const databases = context.backend.name === 'postgres' ? await benchDatabases(context, bench.saas) : []
+    const meter = cpuMeter(context.backend.name === 'postgres' ? context.backend.target.pool : undefined, databases)
     const job = (t: HttpTarget, seconds: number) => ({ port: t.port, host: t.host, authorization: t.authorization, paths: t.paths, connections, seconds })
 
     log(`warm-up: ${settings.warmupSeconds} s per variant, ${connections} connections`)
@@ -86,16 +106,18 @@ export const benchmark: Benchmark = {
       // Rotate the order so drift spreads over every variant.
       const order = targets.map((_, i) => targets[(i + round) % targets.length] as HttpTarget)
       for (const t of order) {
-        const s = sampleOf(await driveHttp(job(t, Math.max(1, Math.round(settings.seconds))), t.name))
+        await meter.start()
+        const result = await driveHttp(job(t, Math.max(1, Math.round(settings.seconds))), t.name)
+        const s = sampleOf(result, await meter.stop())
         samples.get(t.name)?.push(s)
-        log(`round ${round + 1}/${settings.rounds} ${t.name}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms`)
+        log(`round ${round + 1}/${settings.rounds} ${t.name}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms, server ${s.nodeUs.toFixed(0)} µs + PostgreSQL ${s.postgresUs.toFixed(0)} µs CPU/request`)
       }
     }
     const cost = await measureResolveCost(bench.saas, targets, quick ? 5_000 : 50_000)
     log(`cached resolve ${cost.resolveUs.toFixed(2)} µs; with the API-key check ${cost.resolveAndKeyUs.toFixed(2)} µs`)
 
     const med = (name: string, k: keyof Sample): number => median((samples.get(name) ?? []).map((s) => s[k]))
-    const base = { rps: med('baseline', 'rps'), p50: med('baseline', 'p50Ms'), p99: med('baseline', 'p99Ms') }
+    const base = { rps: med('baseline', 'rps'), p50: med('baseline', 'p50Ms'), p99: med('baseline', 'p99Ms'), nodeUs: med('baseline', 'nodeUs'), postgresUs: med('baseline', 'postgresUs') }
     const figures: Figure[] = [figure({ metric: 'get_project_baseline', value: base.rps, unit: 'req/s', better: 'higher', digits: 0 })]
     for (const model of ['shared', 'schema', 'database'] as const) {
       figures.push(figure({ metric: `get_project_${model}`, value: med(model, 'rps'), unit: 'req/s', baseline: base.rps, better: 'higher', goal: GOAL, digits: 0 }))
@@ -105,6 +127,14 @@ export const benchmark: Benchmark = {
     }
     for (const model of ['shared', 'schema', 'database'] as const) {
       figures.push(figure({ metric: `get_project_${model}_p50`, value: med(model, 'p50Ms'), unit: 'ms', baseline: base.p50, better: 'lower', digits: 2 }))
+    }
+    for (const model of ['shared', 'schema', 'database'] as const) {
+      figures.push(figure({ metric: `get_project_${model}_server_cpu`, value: med(model, 'nodeUs'), unit: 'µs/request', baseline: base.nodeUs, better: 'lower', digits: 0 }))
+    }
+    if (Number.isFinite(base.postgresUs)) {
+      for (const model of ['shared', 'schema', 'database'] as const) {
+        figures.push(figure({ metric: `get_project_${model}_postgres_cpu`, value: med(model, 'postgresUs'), unit: 'µs/request', baseline: base.postgresUs, better: 'lower', digits: 0 }))
+      }
     }
     figures.push(
       figure({ metric: 'cached_resolve', value: cost.resolveUs, unit: 'µs', better: 'lower', digits: 2 }),
@@ -120,6 +150,7 @@ export const benchmark: Benchmark = {
       'Tenant variants: the full reference SaaS request — Host subdomain resolved through the cached catalog, API key checked (cached), admission none, handler in the tenant scope, zod validation, the scoped Kysely query (shared: plugin predicate + RLS settings; schema: search_path; database: its own database through the pool router), request-id and logging hooks.',
       'Baseline: a Fastify app built the same way (createFastify + the same logging hooks, same zod validation and response shape) whose route runs a plain Kysely query (PostgresDialect on the same pool) on the same `projects` table, reading acme\'s rows; no resolution, no key, no scope. Both apps log at warn, so the per-response log line is a level check in both.',
       `req/s ratio to the baseline, round by round: ${perRound.join('; ')}.`,
+      `Where the time goes: \`*_server_cpu\` is the server's main-thread busy time per request (event-loop utilization; with PGlite it includes the database engine), baseline ${base.nodeUs.toFixed(0)} µs; ${Number.isFinite(base.postgresUs) ? `\`*_postgres_cpu\` the CPU of the PostgreSQL backends serving the benchmark's databases per request (pg_stat_activity + /proc, 10 ms ticks summed over a run), baseline ${base.postgresUs.toFixed(0)} µs` : 'PostgreSQL CPU not measured on this backend'}. The load generator's thread is in neither.`,
       `Cached resolve: the app's TenantResolution (subdomain, custom-domain, X-Tenant-ID resolvers over the cached catalog) in process without HTTP, ${cost.iterations} iterations, median of 3; \`cached_resolve_and_api_key\` adds the cached API-key check (SHA-256 of the key).`,
       `Load average (1 min, ${os.cpus().length} cores): ${loadAtStart.toFixed(1)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end. Server, load generator${context.backend.name === 'postgres' ? ' and PostgreSQL' : ''} share these cores.`,
     ]
