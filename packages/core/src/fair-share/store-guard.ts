@@ -49,6 +49,14 @@ export class StoreSkippedError extends Error {
 
 type State = 'closed' | 'open' | 'probing'
 
+/** A store call being timed: a node of the guard's list of pending calls. */
+interface Watch {
+  readonly deadline: number
+  readonly reject: (error: StoreTimeoutError) => void
+  prev: Watch | undefined
+  next: Watch | undefined
+}
+
 /**
  * A timeout and a circuit breaker around a remote store (Redis), so that a store
  * that is down or slow costs each request at most `timeoutMs` once, then nothing:
@@ -79,6 +87,9 @@ export class StoreGuard {
   #skipped = 0
   #skippedThisOutage = 0
   #outages = 0
+  #first: Watch | undefined
+  #last: Watch | undefined
+  #timer: NodeJS.Timeout | undefined
 
   constructor(options: StoreGuardOptions) {
     this.name = options.name
@@ -134,21 +145,56 @@ export class StoreGuard {
     const pending = call()
     if (this.#timeoutMs <= 0) return pending
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#timeouts++
-        reject(new StoreTimeoutError(`${this.name} did not answer within ${this.#timeoutMs} ms`))
-      }, this.#timeoutMs)
+      const watch: Watch = { deadline: performance.now() + this.#timeoutMs, reject, prev: this.#last, next: undefined }
+      if (this.#last === undefined) this.#first = watch
+      else this.#last.next = watch
+      this.#last = watch
+      if (this.#timer === undefined) this.#arm(this.#timeoutMs)
       pending.then(
         (value) => {
-          clearTimeout(timer)
+          this.#unlink(watch)
           resolve(value)
         },
         (error: unknown) => {
-          clearTimeout(timer)
+          this.#unlink(watch)
           reject(error)
         },
       )
     })
+  }
+
+  // Every call has the same timeout, so deadlines come in call order: the calls
+  // pending form a list, oldest first, and one timer set for the oldest serves
+  // them all (no timer per call). A call that settles leaves the list at once,
+  // so nothing outlives its call.
+  #arm(ms: number): void {
+    // Not unref'd: a store call that never settles must still time out. The
+    // timer stops once no call is pending.
+    this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(ms)))
+  }
+
+  #unlink(watch: Watch): void {
+    if (watch.prev === undefined && this.#first !== watch) return // already expired
+    if (watch.prev) watch.prev.next = watch.next
+    else this.#first = watch.next
+    if (watch.next) watch.next.prev = watch.prev
+    else this.#last = watch.prev
+    watch.prev = undefined
+    watch.next = undefined
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined
+    const now = performance.now()
+    let watch = this.#first
+    while (watch !== undefined && watch.deadline <= now) {
+      const expired = watch
+      watch = watch.next
+      this.#unlink(expired)
+      this.#timeouts++
+      expired.reject(new StoreTimeoutError(`${this.name} did not answer within ${this.#timeoutMs} ms`))
+    }
+    if (this.#first !== undefined) this.#arm(this.#first.deadline - now)
   }
 
   #failed(error: unknown): void {

@@ -19,6 +19,8 @@ export interface RateLimitPolicy {
   readonly source: 'plan' | 'tenant'
   /** The `RateLimit-Policy` field value for this policy (it does not change between responses). */
   readonly header: string
+  /** The name as a Structured Fields String, for the `RateLimit` field. */
+  readonly quotedName: string
 }
 
 /** Longest window accepted: 31 days (beyond that a rate limit is a quota). */

@@ -3,7 +3,7 @@ import { silentLogger, type FairShareLogger } from '../fair-share/logger.ts'
 import { StoreGuard, type StoreGuardStats } from '../fair-share/store-guard.ts'
 import { assertFairShareTenant, checkNonNegativeInteger, checkPositiveInteger, WarnedOnce, type FairShareTenant } from '../fair-share/tenant.ts'
 import type { RateLimitDecision, RateLimitStore } from './contract.ts'
-import { delaySeconds, rateLimitHeader, rateLimitPolicyHeader, retryAfterHeader } from './headers.ts'
+import { delaySeconds, rateLimitPolicyHeader, retryAfterHeader, sfString } from './headers.ts'
 import { checkBucket, checkPlans, MAX_SLOTS, readOverride, type RateLimitPlan, type RateLimitPolicy } from './policy.ts'
 
 /** What the limiter does when its store fails or is too slow. */
@@ -85,7 +85,7 @@ export class RateLimiter {
   readonly #logger: FairShareLogger
   readonly #guard: StoreGuard
   readonly #warned = new WarnedOnce()
-  readonly #planPolicies = new Map<string, RateLimitPolicy>()
+  readonly #planPolicies = new Map<string, Map<string, RateLimitPolicy>>()
   #checks = 0
   #allowed = 0
   #refused = 0
@@ -135,19 +135,23 @@ export class RateLimiter {
       return this.#policy(planName, bucket, override.limit ?? plan.limit, override.windowMs ?? plan.windowMs, 'tenant')
     }
     // Plan policies are made once: a check then allocates no policy and formats no policy header.
-    const cacheKey = `${planName}\u0000${bucket}`
-    let policy = this.#planPolicies.get(cacheKey)
+    let byBucket = this.#planPolicies.get(planName)
+    if (byBucket === undefined) {
+      byBucket = new Map()
+      this.#planPolicies.set(planName, byBucket)
+    }
+    let policy = byBucket.get(bucket)
     if (policy === undefined) {
       const plan = this.#plans[planName] as RateLimitPlan
       policy = this.#policy(planName, bucket, plan.limit, plan.windowMs, 'plan')
-      if (this.#planPolicies.size < 10_000) this.#planPolicies.set(cacheKey, policy)
+      if (byBucket.size < 1000) byBucket.set(bucket, policy)
     }
     return policy
   }
 
   #policy(planName: string, bucket: string, limit: number, windowMs: number, source: 'plan' | 'tenant'): RateLimitPolicy {
     const name = bucket === 'default' ? planName : `${planName}/${bucket}`
-    return Object.freeze({ name, limit, windowMs, slots: this.#slots, bucket, source, header: rateLimitPolicyHeader(name, limit, windowMs) })
+    return Object.freeze({ name, limit, windowMs, slots: this.#slots, bucket, source, header: rateLimitPolicyHeader(name, limit, windowMs), quotedName: sfString(name) })
   }
 
   /**
@@ -229,7 +233,7 @@ export class RateLimiter {
 function headersFor(policy: RateLimitPolicy, decision: RateLimitDecision): Record<string, string> {
   const headers: Record<string, string> = {
     'RateLimit-Policy': policy.header,
-    RateLimit: rateLimitHeader(policy.name, decision.remaining, decision.resetMs),
+    RateLimit: `${policy.quotedName};r=${decision.remaining};t=${delaySeconds(decision.resetMs)}`,
   }
   if (!decision.allowed) headers['Retry-After'] = retryAfterHeader(decision.retryAfterMs)
   return headers
