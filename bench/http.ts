@@ -110,7 +110,7 @@ export const benchmark: Benchmark = {
         const result = await driveHttp(job(t, Math.max(1, Math.round(settings.seconds))), t.name)
         const s = sampleOf(result, await meter.stop())
         samples.get(t.name)?.push(s)
-        log(`round ${round + 1}/${settings.rounds} ${t.name}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms, server ${s.nodeUs.toFixed(0)} µs + PostgreSQL ${s.postgresUs.toFixed(0)} µs CPU/request`)
+        log(`round ${round + 1}/${settings.rounds} ${t.name}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms, server ${s.nodeUs.toFixed(0)} µs${Number.isFinite(s.postgresUs) ? ` + PostgreSQL ${s.postgresUs.toFixed(0)} µs` : ''} CPU/request`)
       }
     }
     const cost = await measureResolveCost(bench.saas, targets, quick ? 5_000 : 50_000)

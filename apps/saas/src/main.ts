@@ -19,12 +19,14 @@ function explain(error: unknown): string {
 }
 
 async function main(): Promise<void> {
+  const loaded = performance.now()
   const config = loadConfig()
   const token = await resolveAdminToken(config)
   if (token.source === 'env' && token.token.length < 16) {
     console.warn('warning: TENANTRY_ADMIN_TOKEN is shorter than 16 characters; use a long random token outside local tests')
   }
   const saas: Saas = await createSaas({ config, adminToken: token.token })
+  saas.app.log.debug({ modulesMs: Math.round(loaded) }, 'modules loaded before main()')
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) {

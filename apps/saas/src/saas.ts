@@ -1,5 +1,6 @@
+import { performance } from 'node:perf_hooks'
 import type { TenantAdmission } from '@tenantry/core'
-import { connectRedis, redisTenantInvalidation, type RedisClient, type TenantInvalidation } from '@tenantry/redis'
+import type { RedisClient, TenantInvalidation } from '@tenantry/redis'
 import type { Logger } from 'pino'
 import { openBackend, type SaasBackend } from './backend/index.ts'
 import type { SaasConfig } from './config/index.ts'
@@ -45,6 +46,7 @@ export interface Saas extends SaasApp {
 export async function createSaas(options: SaasOptions): Promise<Saas> {
   const { config } = options
   const logger = options.logger ?? createLogger({ level: config.logLevel })
+  const started = performance.now()
   const backend = await openBackend({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -52,7 +54,9 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
   })
   try {
     const admin = new TenantAdministration({ catalog: backend.catalog, placements: backend.placements })
+    const opened = performance.now()
     const seeded = options.seedDemo === false ? [] : await seedDemoTenants(backend, admin)
+    const seededAt = performance.now()
     const built = await buildSaasApp({
       catalog: backend.catalog,
       db: backend.db,
@@ -64,6 +68,8 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       ...(options.cache === undefined ? {} : { cache: options.cache }),
     })
     const invalidation = config.redisUrl === undefined ? undefined : await invalidationOverRedis(config.redisUrl, built, backend)
+    const ms = (from: number, to: number): number => Math.round(to - from)
+    logger.debug({ backendMs: ms(started, opened), demoMs: ms(opened, seededAt), appMs: ms(seededAt, performance.now()) }, 'booted')
     let closing: Promise<void> | undefined
     return {
       ...built,
@@ -92,6 +98,8 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
  * cannot be reached.
  */
 async function invalidationOverRedis(url: string, built: SaasApp, backend: SaasBackend): Promise<TenantInvalidation> {
+  // Loaded only with REDIS_URL: ioredis is not worth its load time to `npm start` without it.
+  const { connectRedis, redisTenantInvalidation } = await import('@tenantry/redis')
   const clients: RedisClient[] = []
   try {
     // One connection publishes, one subscribes (a subscribed connection can do nothing else).
