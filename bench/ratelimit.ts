@@ -79,11 +79,17 @@ export const benchmark: Benchmark = {
         figure({ metric: 'memory_p99_vs_bare_map', value: memory.p99Us, unit: 'µs', baseline: map.p99Us, better: 'lower', digits: 1 }),
       ]
       const cpu = (x: Omit<RoundSample, 'seconds'>): string => `${x.cpuUsPerOp.toFixed(1)} µs`
+      const perRound = (a: Name, b: Name): string => {
+        const xs = samples.get(a) ?? []
+        const ys = samples.get(b) ?? []
+        return xs.map((x, i) => (x.opsPerSecond / (ys[i]?.opsPerSecond ?? Number.NaN)).toFixed(2)).join(' ')
+      }
       const notes = [
         `Redis: ${server.description}. The Database line above is the harness's default backend, which this benchmark does not use.`,
-        `The Redis variants and the in-memory ones are measured in two separate sets of interleaved rounds. ${clients} concurrent clients on one ioredis connection, each checking one of ${TENANTS} tenants in turn; limit ${LIMIT} per ${WINDOW_MS / 1000} s, so every check is admitted and writes.`,
+        `The Redis variants and the in-memory ones are measured in two separate sets of interleaved rounds. ${clients} concurrent clients (the Settings line's client count is the harness's database setting, 1 on PGlite, unused here) on one ioredis connection, each checking one of ${TENANTS} tenants in turn; limit ${LIMIT} per ${WINDOW_MS / 1000} s, so every check is admitted and writes.`,
         `Medians over rounds: tenantry_redis ${Math.round(ours.opsPerSecond)} checks/s (p50 ${Math.round(ours.p50Us)} µs, p99 ${Math.round(ours.p99Us)} µs, client CPU ${cpu(ours)}/check); raw_evalsha ${Math.round(raw.opsPerSecond)}/s (p99 ${Math.round(raw.p99Us)} µs, ${cpu(raw)}); rlf_redis ${Math.round(rlf.opsPerSecond)}/s (p99 ${Math.round(rlf.p99Us)} µs, ${cpu(rlf)}); tenantry_memory ${Math.round(memory.opsPerSecond)}/s (${cpu(memory)}); bare_map ${Math.round(map.opsPerSecond)}/s (${cpu(map)}).`,
-        `tenantry_redis is RateLimiter.check() end to end (policy, sliding-window script with HGETALL/HINCRBY/PEXPIRE, headers, timeout guard); raw_evalsha runs \`return 1\`; rate-limiter-flexible 5 counts a fixed window (SET NX + INCRBY + PTTL).`,
+        `tenantry_redis is RateLimiter.check() end to end (policy, the sliding-window script: TIME, HMGET of the running sum, HINCRBY of the slot and of the sum; headers; timeout guard); raw_evalsha runs \`return 1\`; rate-limiter-flexible 5 counts a fixed window (SET NX + INCRBY + PTTL).`,
+        `checks/s ratio to raw_evalsha, round by round: ${perRound('tenantry_redis', 'raw_evalsha')}; to rlf_redis: ${perRound('tenantry_redis', 'rlf_redis')}.`,
         `Redis CPU per call (INFO commandstats, EVALSHA usec/calls over a separate ${quick ? 0.3 : 1} s run of each variant; other clients of a shared Redis would count too): ${Object.entries(serverCost).map(([k, v]) => `${k} ${v.toFixed(1)} µs`).join(', ')}. Redis runs on the same 2 cores as the benchmark, so its cost per check takes throughput from the client too.`,
         `Checks decided without Redis (guard timeout, fail open): ${degraded.count}${degraded.count > 0 ? ' — these inflate tenantry_redis; rerun on a quieter machine' : ''}.`,
         'The machine has 2 cores shared by the benchmark process, Redis and other work: absolute figures are noisy; the ratios compare variants interleaved in the same rounds.',
