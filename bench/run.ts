@@ -21,6 +21,7 @@ const registry: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   ratelimit: () => import('./ratelimit.ts'),
   migrate: () => import('./migrate.ts'),
   http: () => import('./http.ts'),
+  noisy: () => import('./noisy.ts'),
 }
 
 const usage = `usage: npm run bench -- <name> [flags]

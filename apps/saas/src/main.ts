@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   if (token.source === 'env' && token.token.length < 16) {
     console.warn('warning: TENANTRY_ADMIN_TOKEN is shorter than 16 characters; use a long random token outside local tests')
   }
-  const saas: Saas = await createSaas({ config, adminToken: token.token })
+  const saas: Saas = await createSaas({ config, adminToken: token.token, admission: 'default' })
   saas.app.log.debug({ modulesMs: Math.round(loaded) }, 'modules loaded before main()')
   let stopping = false
   const stop = (signal: string): void => {

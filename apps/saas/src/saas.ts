@@ -4,6 +4,7 @@ import type { RedisClient, TenantInvalidation } from '@tenantry/redis'
 import type { Logger } from 'pino'
 import { openBackend, type SaasBackend } from './backend/index.ts'
 import type { SaasConfig } from './config/index.ts'
+import { defaultAdmission, type DefaultAdmission } from './fair-share.ts'
 import { buildSaasApp, type SaasApp } from './http/app.ts'
 import { createLogger } from './http/logging.ts'
 import { TenantAdministration } from './tenants/administration.ts'
@@ -12,8 +13,12 @@ import { seedDemoTenants } from './tenants/demo.ts'
 export interface SaasOptions {
   readonly config: Pick<SaasConfig, 'databaseUrl' | 'dataDir' | 'baseDomain' | 'logLevel'> & { readonly redisUrl?: string | undefined }
   readonly adminToken: string
-  /** Per-tenant rate limit / bulkhead; none by default. */
-  readonly admission?: TenantAdmission
+  /**
+   * Per-tenant rate limit / bulkhead: `'default'` for the plans in fair-share.ts
+   * (what `npm start` uses; counters in Redis with REDIS_URL), or your own; none
+   * when absent.
+   */
+  readonly admission?: TenantAdmission | 'default'
   /** Default: a pino logger at `config.logLevel` on stdout. */
   readonly logger?: Logger
   /** Create acme, globex and initech when the catalog has never had a tenant. Default true. */
@@ -52,7 +57,9 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
     dataDir: config.dataDir,
     ...(options.runtimeRole === undefined ? {} : { runtimeRole: options.runtimeRole }),
   })
+  let limits: DefaultAdmission | undefined
   try {
+    if (options.admission === 'default') limits = await defaultAdmission({ redisUrl: config.redisUrl })
     const admin = new TenantAdministration({ catalog: backend.catalog, placements: backend.placements })
     const opened = performance.now()
     const seeded = options.seedDemo === false ? [] : await seedDemoTenants(backend, admin)
@@ -64,7 +71,7 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       adminToken: options.adminToken,
       baseDomain: config.baseDomain,
       logger,
-      admission: options.admission,
+      admission: limits?.admission ?? (options.admission === 'default' ? undefined : options.admission),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
     })
     const invalidation = config.redisUrl === undefined ? undefined : await invalidationOverRedis(config.redisUrl, built, backend)
@@ -80,12 +87,14 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
         closing ??= (async () => {
           await built.app.close()
           await invalidation?.close()
+          await limits?.close()
           await backend.close()
         })()
         return closing
       },
     }
   } catch (error) {
+    await limits?.close().catch(() => undefined)
     await backend.close().catch(() => undefined)
     throw error
   }

@@ -10,12 +10,7 @@
  * and the ISO strings of the API carry, so a keyset cursor built from a row
  * compares equal to that row in the database.
  */
-import type pg from 'pg'
-
-export interface TenantMigrationContext {
-  readonly client: pg.ClientBase
-  readonly model: 'shared' | 'schema' | 'database'
-}
+import type { MigrationContext as TenantMigrationContext } from '@tenantry/postgres'
 
 export async function up({ client, model }: TenantMigrationContext): Promise<void> {
   if (model === 'shared') {

@@ -65,7 +65,7 @@ export async function openBackend(options: BackendOptions): Promise<SaasBackend>
     await schemas.install()
     const databases = new DatabasePerTenantIsolation({ router, provisioner })
     const placements = new TenantPlacements({ target, shared, schemas, databases, migrations })
-    await placements.installShared()
+    await placements.migrateFleet()
     await shared.assertSafe()
     const data = new TenantData({ shared, schema: schemas, database: databases })
     return {

@@ -87,7 +87,7 @@ function send(port: number, path: string, options: CallOptions): Promise<Answer>
 }
 
 export interface StartOptions {
-  readonly admission?: TenantAdmission
+  readonly admission?: TenantAdmission | 'default'
   /** REDIS_URL of the instance (cache invalidation between instances). */
   readonly redisUrl?: string
   /** A second instance on the same PostgreSQL database as this one (which keeps ownership of it). */

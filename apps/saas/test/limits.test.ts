@@ -1,0 +1,50 @@
+/**
+ * The reference SaaS's default fair share (what `npm start` runs with): rate-limit
+ * headers on every tenant response, a plan limit a tenant's settings can lower,
+ * 429 RATE_LIMITED with Retry-After when it is spent, other tenants untouched.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { testBackends } from '../../../test/support/backends.ts'
+import { codeOf, startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
+
+for (const backend of testBackends()) {
+  describe(`default rate limits of the reference SaaS on ${backend.name}`, () => {
+    let s: SaasUnderTest
+    let acme: string
+    let globex: string
+    before(async () => {
+      s = await startSaasUnderTest(backend, { admission: 'default' })
+      acme = await s.keyFor('acme')
+      globex = await s.keyFor('globex')
+    })
+    after(async () => {
+      await s.close()
+    })
+
+    it('sends RateLimit-Policy and RateLimit on every tenant response', async () => {
+      const answer = await s.call('/api/me', { host: 'acme', key: acme })
+      assert.equal(answer.status, 200)
+      assert.match(String(answer.headers['ratelimit-policy']), /^"free";q=600;w=60/)
+      assert.match(String(answer.headers.ratelimit), /^"free";r=\d+;t=\d+/)
+    })
+
+    it('answers 429 RATE_LIMITED with Retry-After once a tenant spends its limit, and only that tenant', async () => {
+      const patched = await s.admin('/tenants/acme', { method: 'PATCH', body: { settings: { rateLimit: { limit: 3, windowMs: 60_000 } } } })
+      assert.equal(patched.status, 200, patched.text)
+      const statuses: number[] = []
+      let last
+      for (let i = 0; i < 5; i++) {
+        last = await s.call('/api/projects', { host: 'acme', key: acme })
+        statuses.push(last.status)
+      }
+      assert.deepEqual(statuses.slice(-2), [429, 429], `statuses ${statuses.join(', ')}`)
+      assert.ok(statuses.filter((x) => x === 200).length <= 3)
+      assert.equal(codeOf(last!), 'RATE_LIMITED')
+      assert.ok(Number(last!.headers['retry-after']) >= 1)
+      assert.match(String(last!.headers['ratelimit-policy']), /q=3;w=60/)
+      const other = await s.call('/api/projects', { host: 'globex', key: globex })
+      assert.equal(other.status, 200)
+    })
+  })
+}
