@@ -20,6 +20,9 @@ import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cluster, Redis } from 'ioredis'
+import { freePort } from './ports.ts'
+
+export { freePort }
 import type { RedisClient } from '@tenantry/redis'
 import { redisClusterUnsupported, startRedisCluster } from './redis-cluster.ts'
 
@@ -143,18 +146,6 @@ function portFree(port: number): Promise<boolean> {
   })
 }
 
-/** A free loopback port (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      probe.close(() => resolve(port))
-    })
-  })
-}
 
 /** A port P with P and P + 10000 free (a cluster node's client and bus ports), not in `taken`. */
 export async function freePortPair(taken: readonly number[] = []): Promise<number> {

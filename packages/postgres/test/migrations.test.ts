@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { isTenantryError } from '@tenantry/core'
+import { isTenantryError, runWithTenant } from '@tenantry/core'
+import type { Generated } from 'kysely'
 import { defineMigration, type MigrationEvent, type TenantRecord } from '@tenantry/postgres'
 import { testBackends } from '../../../test/support/backends.ts'
 import { createFleet, tableMigration, type Fleet } from './support/fleet-fixture.ts'
@@ -177,6 +178,22 @@ for (const backend of testBackends()) {
       const status = await fleet.migrator([...set, m6]).status()
       assert.deepEqual(status.failures.map((f) => [f.label, f.migration]), [['ghost (schema)', '0006_noop']])
       assert.match(status.failures[0]!.error, /does not exist; provision the tenant/)
+    })
+
+    it('deprovisions: purges a shared tenant\'s rows only, drops a schema tenant\'s schema, forgets both ledgers', async () => {
+      const m5 = defineMigration({ id: '0005_slow', up: 'select 1', checksum: 'slow-v1' })
+      const set = [...v3, m4, m5]
+      const [keep, gone, dropped] = await fleet.onboard(set, [['keep', 'shared'], ['gone', 'shared'], ['dropped', 'schema']])
+      const db = fleet.shared.kysely<{ t0001: { id: Generated<number>; name: string; tenant_id: Generated<string> } }>()
+      for (const tenant of [keep!, gone!]) await runWithTenant(tenant, () => db.insertInto('t0001').values([{ name: 'a' }, { name: 'b' }]).execute())
+      await fleet.migrator(set).deprovision(gone!)
+      await fleet.migrator(set).deprovision(dropped!)
+      assert.equal((await runWithTenant(keep!, () => db.selectFrom('t0001').selectAll().execute())).length, 2)
+      assert.equal((await runWithTenant(gone!, () => db.selectFrom('t0001').selectAll().execute())).length, 0)
+      const schema = await fleet.database.pool.query('select 1 from pg_namespace where nspname = $1', [dropped!.placement.schema])
+      assert.equal(schema.rowCount, 0)
+      const ledger = await fleet.database.pool.query(`select 1 from tenantry.migrations where target = $1 union all select 1 from tenantry.migration_heads where target = $1`, [dropped!.id])
+      assert.equal(ledger.rowCount, 0)
     })
   })
 }

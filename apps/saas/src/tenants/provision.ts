@@ -11,7 +11,6 @@ import {
   FleetMigrator, loadMigrations,
   type DatabasePerTenantIsolation, type Migration, type MigrationRunSummary, type PostgresTarget, type SchemaPerTenantIsolation, type SharedSchemaIsolation,
 } from '@tenantry/postgres'
-import { tenantTables } from '../data/schema.ts'
 
 /** The SaaS's tenant migrations folder. */
 export const tenantMigrationsDir = fileURLToPath(new URL('../../migrations/tenant/', import.meta.url))
@@ -83,23 +82,7 @@ export class TenantPlacements {
    * Deletes every row, schema or database of the tenant, and its migration
    * ledger. Idempotent, so a deletion that failed half way can be run again.
    */
-  async purge(tenant: Tenant): Promise<void> {
-    if (tenant.isolation !== 'shared') return this.migrator.deprovision(tenant)
-    const { target, shared } = this.#options
-    const client = await target.pool.connect()
-    try {
-      await client.query('begin')
-      // As the owner, under FORCE RLS: the tenant setting makes the policy match this tenant's rows.
-      await client.query('select set_config($1, $2, true)', [shared.options.tenantSetting, tenant.id])
-      for (const table of [...tenantTables].reverse()) {
-        await client.query(`delete from ${table} where ${shared.options.tenantColumn} = $1`, [tenant.id])
-      }
-      await client.query('commit')
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined)
-      throw error
-    } finally {
-      client.release()
-    }
+  purge(tenant: Tenant): Promise<void> {
+    return this.migrator.deprovision(tenant)
   }
 }

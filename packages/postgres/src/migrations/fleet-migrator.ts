@@ -7,7 +7,7 @@ import type { DatabasePerTenantIsolation } from '../isolation/database/database-
 import type { SchemaPerTenantIsolation } from '../isolation/schema/schema-per-tenant.ts'
 import type { SharedSchemaIsolation } from '../isolation/shared/shared-schema.ts'
 import { migrateTarget, rollbackTarget, type TargetOutcome } from './apply.ts'
-import { acquireFleetLock, type FleetLock } from './fleet-lock.ts'
+import { acquireFleetLock } from './fleet-lock.ts'
 import {
   CONTROL_TARGET, SHARED_TARGET, checksumConflicts, countsByMigration, failures, forgetTarget,
   migratedTenants, readHead, tenantsNotAt,
@@ -134,15 +134,14 @@ export class FleetMigrator {
 
   /**
    * Brings the fleet to the code's migrations. A fleet with nothing to do costs
-   * two head reads and one query over the tenants table.
+   * the lock, a head read or two and one index probe of the tenants table,
+   * whatever the number of tenants.
    */
-  async migrate(options: MigrateOptions = {}): Promise<MigrationRunSummary> {
+  migrate(options: MigrateOptions = {}): Promise<MigrationRunSummary> {
     const started = performance.now()
     const scope = options.scope ?? { kind: 'all' }
     const tally = new Tally()
-    const lock = await this.#lock(options.waitForLockMs, options.onEvent)
-    try {
-      await this.#checkTopology()
+    return this.#locked(options, async () => {
       const pool = this.#options.control.pool
       if (scope.kind === 'all' && this.#control.length) {
         if ((await readHead(pool, 'control', CONTROL_TARGET)) !== digestOf(this.#control)) {
@@ -184,9 +183,7 @@ export class FleetMigrator {
         onDone: (o) => tally.add(o, options),
       })
       return tally.summary(started, run.skipped)
-    } finally {
-      await lock.release()
-    }
+    })
   }
 
   /** Rolls targets back so that `to` is their newest applied migration. */
@@ -197,9 +194,7 @@ export class FleetMigrator {
     }
     const scope = options.scope ?? { kind: 'all' }
     const tally = new Tally()
-    const lock = await this.#lock(options.waitForLockMs, options.onEvent)
-    try {
-      await this.#checkTopology()
+    return this.#locked(options, async () => {
       const pool = this.#options.control.pool
       const tenantScoped = scope.kind === 'tenant' ? await this.#tenantScope(scope.slug) : undefined
       const targets: MigrationTarget[] = []
@@ -214,9 +209,7 @@ export class FleetMigrator {
         onDone: (o) => tally.add(o, options),
       })
       return tally.summary(started, run.skipped)
-    } finally {
-      await lock.release()
-    }
+    })
   }
 
   /** Applied / pending / failed counts per migration, and the failed targets with their errors. */
@@ -295,10 +288,15 @@ export class FleetMigrator {
     }
   }
 
-  /** Drops a tenant's schema or database and forgets its ledger (offboarding). */
+  /**
+   * Purges a tenant's data (offboarding): its rows from the shared tables, or
+   * its schema or database dropped; and forgets its ledger. Idempotent.
+   */
   async deprovision(tenant: Tenant): Promise<void> {
-    if (tenant.isolation === 'schema') await this.#options.schema?.deprovision(tenant)
-    if (tenant.isolation === 'database') await this.#options.database?.deprovision(tenant)
+    const isolation = tenant.isolation === 'shared' ? this.#options.shared : tenant.isolation === 'schema' ? this.#options.schema : this.#options.database
+    if (isolation === undefined) throw this.#unconfigured(tenant)
+    if (isolation.model === 'shared') await isolation.purge(tenant)
+    else await isolation.deprovision(tenant)
     await forgetTarget(this.#options.control.pool, 'tenant', tenant.id)
   }
 
@@ -350,8 +348,18 @@ export class FleetMigrator {
     }
   }
 
-  #lock(waitMs: number | undefined, onEvent: MigrateOptions['onEvent']): Promise<FleetLock> {
-    return acquireFleetLock(this.#options.control, { waitMs, onWait: (holder) => onEvent?.({ type: 'waiting-for-lock', holder }) })
+  /** Runs `work` holding the fleet lock, on a checked topology. */
+  async #locked<T>(options: Pick<MigrateOptions, 'waitForLockMs' | 'onEvent'>, work: () => Promise<T>): Promise<T> {
+    const lock = await acquireFleetLock(this.#options.control, {
+      waitMs: options.waitForLockMs,
+      onWait: (holder) => options.onEvent?.({ type: 'waiting-for-lock', holder }),
+    })
+    try {
+      await this.#checkTopology()
+      return await work()
+    } finally {
+      await lock.release()
+    }
   }
 
   /** Default concurrency: what the connection budget allows, keeping one connection for the lock. */

@@ -1,4 +1,7 @@
+import { assertUuid, type Tenant } from '@tenantry/core'
 import type { Kysely } from 'kysely'
+import pg from 'pg'
+import { inTransaction } from '../../catalog/transaction.ts'
 import { poolRoute, type ConnectionRoute } from '../../driver/route.ts'
 import type { DriverStats } from '../../driver/tenant-driver.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
@@ -51,6 +54,26 @@ export class SharedSchemaIsolation {
     } finally {
       client.release()
     }
+  }
+
+  /**
+   * Deletes every row of `tenant` from the model's tables, children first (the
+   * reverse of `tables`), in one transaction: the offboarding purge. It runs as
+   * the connecting (owner) role with the tenant's setting, so under FORCE RLS the
+   * policy matches exactly that tenant's rows. Idempotent.
+   *
+   * @example
+   * await shared.purge(tenant)   // then catalog.markDeleted(tenant.id)
+   */
+  async purge(tenant: Pick<Tenant, 'id'>): Promise<void> {
+    assertUuid(tenant.id, 'tenant.id')
+    const { schema, tables, tenantColumn, tenantSetting } = this.options
+    await inTransaction(this.target.pool, async (client) => {
+      await client.query('select set_config($1, $2, true)', [tenantSetting, tenant.id])
+      for (const table of [...tables].reverse()) {
+        await client.query(`delete from ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)} where ${pg.escapeIdentifier(tenantColumn)} = $1`, [tenant.id])
+      }
+    })
   }
 
   /** Checks roles, RLS, policies and indexes; see docs/doctor.md. */
