@@ -51,18 +51,28 @@ export function tenantryExpress(options: TenantryExpressOptions): RequestHandler
   return function tenantryMiddleware(req: Request, res: Response, next: NextFunction): void {
     const path = pathOf(req)
     if (gate.excludes(path)) return next()
-    gate.pass(tenantRequestOf(req), { method: req.method, route: path }).then(
+    // Tied to the response before admission: a client that leaves while its request waits
+    // for a bulkhead slot takes it out of the queue ('close' fires when the client aborts).
+    const gone = new AbortController()
+    const abort = (): void => gone.abort()
+    res.once('close', abort)
+    gate.pass(tenantRequestOf(req), { method: req.method, route: path, signal: gone.signal }).then(
       (pass) => {
+        res.removeListener('close', abort)
         req.tenant = pass.tenant
         req.tenantAuth = pass.auth
         for (const [name, value] of Object.entries(pass.headers)) res.setHeader(name, value)
         // 'close' fires after the response is sent and when the client aborts.
         res.once('close', pass.release)
+        if (res.destroyed || res.closed) pass.release()
         // Express calls the next layers synchronously from next(), so they run in this scope;
         // body-parser (raw-body) re-binds its callback to the scope it was called in.
         runWithTenant(pass.tenant, () => next())
       },
-      (error: unknown) => next(error),
+      (error: unknown) => {
+        res.removeListener('close', abort)
+        next(error)
+      },
     )
   }
 }

@@ -76,16 +76,26 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
   app.addHook('onRequest', function resolveTenant(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) {
     if (!isTenantRoute(request, gate.excludes)) return done()
     const route = request.routeOptions.url ?? pathOf(request)
-    gate.pass(tenantRequestOf(request), { method: request.method, route }).then(
+    // Tied to the response before admission: a client that leaves while its request waits
+    // for a bulkhead slot takes it out of the queue ('close' fires when the client aborts).
+    const gone = new AbortController()
+    const abort = (): void => gone.abort()
+    reply.raw.once('close', abort)
+    gate.pass(tenantRequestOf(request), { method: request.method, route, signal: gone.signal }).then(
       (pass) => {
+        reply.raw.removeListener('close', abort)
         request.tenant = pass.tenant
         request.tenantAuth = pass.auth
         if (Object.keys(pass.headers).length > 0) void reply.headers(pass.headers)
         // 'close' fires after the response is sent and when the client aborts.
         reply.raw.once('close', pass.release)
+        if (reply.raw.destroyed || reply.raw.closed) pass.release()
         done()
       },
-      (error: Error) => done(error),
+      (error: Error) => {
+        reply.raw.removeListener('close', abort)
+        done(error)
+      },
     )
   })
 

@@ -18,7 +18,12 @@ export type TenantryHonoOptions = TenantHttpOptions
 /** What @hono/node-server puts in `c.env`; other runtimes have none of it. */
 interface NodeBindings {
   readonly incoming?: { readonly headers?: TenantRequest['headers']; readonly socket?: { readonly localPort?: number } }
-  readonly outgoing?: { once?(event: 'close', listener: () => void): unknown }
+  readonly outgoing?: {
+    once?(event: 'close', listener: () => void): unknown
+    removeListener?(event: 'close', listener: () => void): unknown
+    readonly destroyed?: boolean
+    readonly closed?: boolean
+  }
 }
 
 function tenantRequestOf(c: Context, bindings: NodeBindings | undefined): TenantRequest {
@@ -51,12 +56,33 @@ export function tenantryHono(options: TenantryHonoOptions): MiddlewareHandler<Te
     const path = c.req.path
     if (gate.excludes(path)) return next()
     const bindings = c.env as NodeBindings | undefined
-    const pass = await gate.pass(tenantRequestOf(c, bindings), { method: c.req.method, route: path })
-    c.set('tenant', pass.tenant)
-    c.set('tenantAuth', pass.auth)
     const outgoing = bindings?.outgoing
     const releaseOnClose = typeof outgoing?.once === 'function'
-    if (releaseOnClose) outgoing.once!('close', pass.release)
+    // Tied to the response before admission: a client that leaves while its request waits
+    // for a bulkhead slot takes it out of the queue. On Node the socket response's 'close'
+    // tells; elsewhere the Fetch request's own signal does.
+    let signal: AbortSignal | undefined
+    let abort: (() => void) | undefined
+    if (releaseOnClose) {
+      const gone = new AbortController()
+      abort = () => gone.abort()
+      outgoing.once!('close', abort)
+      signal = gone.signal
+    } else {
+      signal = (c.req.raw as { signal?: AbortSignal }).signal
+    }
+    let pass
+    try {
+      pass = await gate.pass(tenantRequestOf(c, bindings), signal === undefined ? { method: c.req.method, route: path } : { method: c.req.method, route: path, signal })
+    } finally {
+      if (abort !== undefined) outgoing?.removeListener?.('close', abort)
+    }
+    c.set('tenant', pass.tenant)
+    c.set('tenantAuth', pass.auth)
+    if (releaseOnClose) {
+      outgoing.once!('close', pass.release)
+      if (outgoing.destroyed === true || outgoing.closed === true) pass.release()
+    }
     try {
       await runWithTenant(pass.tenant, () => next())
     } finally {

@@ -34,8 +34,13 @@ export interface TenantPass<T extends Tenant = Tenant> {
 export interface TenantGate<T extends Tenant = Tenant> {
   /** True when `path` is under one of the excluded prefixes. */
   excludes(path: string): boolean
-  /** Resolves, authenticates and admits; throws the TenantryError to answer otherwise. */
-  pass(request: TenantRequest, route: { readonly method: string; readonly route: string }): Promise<TenantPass<T>>
+  /**
+   * Resolves, authenticates and admits; throws the TenantryError to answer otherwise.
+   * `signal` (aborted when the client goes away; create it before calling) takes a
+   * request waiting for a bulkhead slot out of the queue; a slot granted after it
+   * aborted is given back at once (the pass then throws OVERLOADED, which nobody reads).
+   */
+  pass(request: TenantRequest, route: { readonly method: string; readonly route: string; readonly signal?: AbortSignal }): Promise<TenantPass<T>>
 }
 
 const noRelease = (): void => {}
@@ -77,7 +82,16 @@ export function createTenantGate<T extends Tenant>(options: TenantHttpOptions<T>
       const tenant = await resolution.resolve(request)
       const auth = authenticate === undefined ? undefined : await authenticate(request, tenant)
       let ticket: AdmissionTicket | undefined
-      if (admission !== undefined) ticket = await admission.admit(tenant, route)
+      if (admission !== undefined) {
+        const signal = route.signal
+        ticket = await admission.admit(tenant, signal === undefined ? { method: route.method, route: route.route } : { method: route.method, route: route.route, signal })
+        if (signal?.aborted) {
+          // The client left while we waited (for the limiter, or the slot was granted just as it left):
+          // nobody will see a response, so no 'close' will come to give the slot back.
+          ticket.release()
+          throw new TenantryError('OVERLOADED', 'The client went away before the request was admitted')
+        }
+      }
       let released = false
       return {
         tenant,

@@ -13,7 +13,9 @@ import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
+  TenantBulkhead,
   TenantryError,
+  tenantAdmission,
   type AdmissionRequest,
   type AdmissionTicket,
   type Tenant,
@@ -238,6 +240,49 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
       const before = admission.routes.length
       assert.equal((await call(app.port, { path: '/healthz', host: `${fixture.globex.slug}.localhost` })).status, 200)
       assert.equal(admission.routes.length, before)
+    })
+  })
+
+  describe(`${adapter}: bulkhead slots and disconnects`, () => {
+    let fixture: ContractFixture
+    let app: RunningApp
+    const bulkhead = new TenantBulkhead({ maxConcurrent: 1, maxQueue: 8, queueTimeoutMs: 5_000 })
+
+    before(async () => {
+      fixture = await makeFixture()
+      app = await start({ ...fixture.options, admission: tenantAdmission({ bulkhead }), exclude: ['/healthz'] })
+    })
+    after(async () => {
+      await app?.close()
+      await fixture?.close()
+    })
+
+    it('gives the slot back when the client leaves while queued for it', async () => {
+      const acme = { host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) }
+      // The first request holds the only slot for 300 ms.
+      const holder = call(app.port, { path: '/api/slow', ...acme })
+      for (let i = 0; i < 100 && bulkhead.stats().active < 1; i++) await sleep(5)
+      assert.equal(bulkhead.stats().active, 1)
+      // The second waits in the queue, and its client goes away before the slot frees.
+      await new Promise<void>((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port: app.port, path: '/api/slow', headers: { host: acme.host, ...acme.headers }, agent: false })
+        req.on('error', () => resolve())
+        req.end()
+        const wait = async (): Promise<void> => {
+          for (let i = 0; i < 100 && bulkhead.stats().queued < 1; i++) await sleep(5)
+          assert.equal(bulkhead.stats().queued, 1)
+          req.destroy()
+          resolve()
+        }
+        void wait()
+      })
+      assert.equal((await holder).status, 200)
+      for (let i = 0; i < 100 && bulkhead.stats().active > 0; i++) await sleep(10)
+      assert.deepEqual({ active: bulkhead.stats().active, queued: bulkhead.stats().queued }, { active: 0, queued: 0 })
+      const next = await call(app.port, { path: '/api/whoami', ...acme })
+      assert.equal(next.status, 200, next.text)
+      for (let i = 0; i < 100 && bulkhead.stats().active > 0; i++) await sleep(10)
+      assert.equal(bulkhead.stats().active, 0)
     })
   })
 }
