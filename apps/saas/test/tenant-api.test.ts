@@ -307,10 +307,14 @@ for (const backend of testBackends()) {
         assert.equal(limited.headers['retry-after'], '7')
         assert.equal(limited.headers['ratelimit-policy'], '"default";q=100;w=60')
         assert.equal(limited.headers.ratelimit, '"default";r=0;t=7')
-        const busy = await s.call('/api/projects', { host: 'busy', key: await s.keyFor('busy') })
+        const busy = await s.call('/api/projects', { host: 'busy', key: await s.keyFor('busy'), headers: { 'x-request-id': 'busy-overloaded-1' } })
         assert.equal(busy.status, 503)
         assert.equal(busy.body.error.code, 'OVERLOADED')
         assert.equal(busy.headers['retry-after'], '1')
+        // A refusal under load is not a failure of the server: no error-level line for it.
+        const lines = s.logs.filter((l) => l.request_id === 'busy-overloaded-1')
+        assert.ok(lines.length >= 1, 'no log line for the OVERLOADED request')
+        for (const line of lines) assert.ok((line.level as number) <= 40 && line.msg !== 'request failed', JSON.stringify(line))
       })
 
       it('sends the admission headers on a success and gives every slot back', async () => {

@@ -310,4 +310,25 @@ describe('httpErrorResponse', () => {
     assert.doesNotMatch(JSON.stringify(r.body), /secret_idx/)
     assert.equal(httpErrorResponse(new Error('x'), 403).body.error.code, 'INTERNAL')
   })
+
+  it('lets only the contract codes reach the body; other TenantryErrors become a generic 500 INTERNAL', () => {
+    for (const c of ['QUERY_REFUSED', 'ISOLATION_MISCONFIGURED', 'TENANT_PLACEMENT_MISSING', 'TENANT_CONTEXT_MISSING', 'MIGRATION_FAILED', 'MIGRATION_LOCKED'] as const) {
+      const r = httpErrorResponse(new TenantryError(c, 'relation "secret_table" in schema t_acme: select * from secret_table', { details: [{ path: 'sql', message: 'select 1' }] }))
+      assert.equal(r.status, 500, c)
+      assert.equal(r.internal, true, c)
+      assert.deepEqual(r.body, { error: { code: 'INTERNAL', message: 'Internal server error; the error was logged' } }, c)
+    }
+    for (const c of ['TENANT_DATABASE_UNAVAILABLE', 'CONNECTION_BUDGET_EXHAUSTED'] as const) {
+      const r = httpErrorResponse(new TenantryError(c, 'database "tenant_initech" on 10.0.0.7:5432 refused the connection'))
+      assert.equal(r.status, 503, c)
+      assert.equal(r.body.error.code, c)
+      assert.doesNotMatch(r.body.error.message, /initech|10\.0\.0\.7|5432/, c)
+      assert.equal(r.internal, true, c)
+    }
+    const overloaded = httpErrorResponse(new TenantryError('OVERLOADED', 'The tenant is at its concurrency limit', { headers: { 'Retry-After': '1' } }))
+    assert.equal(overloaded.status, 503)
+    assert.equal(overloaded.body.error.code, 'OVERLOADED')
+    assert.equal(overloaded.internal, false)
+    assert.equal(httpErrorResponse(new TenantryError('INTERNAL', 'boom')).internal, true)
+  })
 })

@@ -123,7 +123,10 @@ export function installRequestLogging(app: FastifyInstance): void {
       res: { statusCode: status },
       responseTime: Math.round(reply.elapsedTime * 10) / 10,
     }
-    if (status >= 500) request.log.error(line, 'request failed')
+    // 503 is OVERLOADED (a tenant over its bulkhead) or a retryable database outage, not a
+    // server failure: warn. A failure the error handler logged with its stack is a 500.
+    if (status === 503) request.log.warn(line, 'request refused (service unavailable)')
+    else if (status >= 500) request.log.error(line, 'request failed')
     else request.log.info(line, 'request completed')
   })
 }
