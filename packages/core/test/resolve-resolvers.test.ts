@@ -148,6 +148,11 @@ describe('jwtResolver', async () => {
     for (const token of bad) await assert.rejects(async () => byJwt.identify(bearer(token)), code('UNAUTHENTICATED'))
   })
 
+  it('rejects a signed token without exp (it would be good forever)', async () => {
+    const forever = await new SignJWT({ tenant: 'acme' }).setProtectedHeader({ alg: 'RS256' }).setIssuer('https://auth.test/').setAudience('tasks').setIssuedAt().sign(privateKey)
+    await assert.rejects(async () => byJwt.identify(bearer(forever)), code('UNAUTHENTICATED'))
+  })
+
   it('rejects a token whose payload was altered after signing', async () => {
     const [h, , s] = (await sign({ tenant: 'acme' })).split('.')
     const forged = Buffer.from(JSON.stringify({ tenant: 'globex', iss: 'https://auth.test/', aud: 'tasks', exp: 9999999999 })).toString('base64url')

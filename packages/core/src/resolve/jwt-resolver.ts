@@ -91,7 +91,7 @@ export function jwtResolver(options: JwtResolverOptions): TenantResolver {
       let payload: Record<string, unknown>
       try {
         // The overloads differ only by key kind; both verify the same way.
-        ;({ payload } = await jwtVerify(token, key as Uint8Array, { issuer, audience, algorithms, clockTolerance }))
+        ;({ payload } = await jwtVerify(token, key as Uint8Array, { issuer, audience, algorithms, clockTolerance, requiredClaims: ['exp'] }))
       } catch (error) {
         throw new TenantryError('UNAUTHENTICATED', 'The bearer token is not valid (signature, expiry, issuer or audience); sign in again', {
           cause: error,
