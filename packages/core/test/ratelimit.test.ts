@@ -176,8 +176,9 @@ describe('RateLimiter', () => {
     const limiter = new RateLimiter({ store, plans, logger, cooldownMs: 60_000 })
     const results = await Promise.all(Array.from({ length: 50 }, () => limiter.check(acme)))
     assert.ok(results.every((r) => r.allowed && r.degraded))
-    assert.equal(results[0]?.headers.RateLimit, undefined, 'no remaining count is claimed')
+    // Both headers on every admitted response (DESIGN §4): nothing was counted, so the full quota, reset now.
     assert.equal(results[0]?.headers['RateLimit-Policy'], '"default";q=2;w=60')
+    assert.equal(results[0]?.headers.RateLimit, '"default";r=2;t=0')
     assert.equal(store.calls, 50, 'checks already in flight when the store failed each asked it')
     for (let i = 0; i < 50; i++) assert.equal((await limiter.check(acme)).degraded, true)
     assert.equal(store.calls, 50, 'later checks skip the store during the cooldown')

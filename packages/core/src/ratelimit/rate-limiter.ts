@@ -217,16 +217,13 @@ export class RateLimiter {
     const at = Date.now()
     if (this.#mode === 'open') {
       this.#failedOpen++
-      return {
-        allowed: true, limit: policy.limit, remaining: policy.limit, resetMs: 0, retryAfterMs: 0, at, policy, degraded: true,
-        headers: { 'RateLimit-Policy': policyHeader },
-      }
+      // Nothing was counted: the full quota, reset now (RateLimit: r=q;t=0), on every admitted response.
+      const open = { allowed: true, limit: policy.limit, remaining: policy.limit, resetMs: 0, retryAfterMs: 0, at }
+      return { ...open, policy, degraded: true, headers: headersFor(policy, open) }
     }
     this.#failedClosed++
-    return {
-      allowed: false, limit: policy.limit, remaining: 0, resetMs: this.#closedRetryAfterMs, retryAfterMs: this.#closedRetryAfterMs, at, policy, degraded: true,
-      headers: { 'RateLimit-Policy': policyHeader, 'Retry-After': retryAfterHeader(this.#closedRetryAfterMs) },
-    }
+    const closed = { allowed: false, limit: policy.limit, remaining: 0, resetMs: this.#closedRetryAfterMs, retryAfterMs: this.#closedRetryAfterMs, at }
+    return { ...closed, policy, degraded: true, headers: headersFor(policy, closed) }
   }
 }
 
