@@ -37,7 +37,8 @@ export async function defaultAdmission(options: { readonly redisUrl?: string | u
   }
   const admission = tenantAdmission({
     limiter: new RateLimiter({ store, plans: planLimits, defaultPlan: 'free' }),
-    bulkhead: new TenantBulkhead({ maxConcurrent: 16, maxQueue: 32, queueTimeoutMs: 2_000 }),
+    // 4 at once: one tenant can never hold the whole shared/schema pool (10 connections).
+    bulkhead: new TenantBulkhead({ maxConcurrent: 4, maxQueue: 16, queueTimeoutMs: 2_000 }),
   })
   return { admission, close }
 }

@@ -48,3 +48,33 @@ for (const backend of testBackends()) {
     })
   })
 }
+
+describe('default bulkhead of the reference SaaS', () => {
+  it('runs at most 4 requests of a tenant at once (under the 10-connection pool), queues 16 more, refuses the rest', async () => {
+    const { defaultAdmission } = await import('../src/fair-share.ts')
+    const { isTenantryError } = await import('@tenantry/core')
+    const { admission, close } = await defaultAdmission({})
+    const tenant = { id: 'bulkhead-test-tenant', slug: 'bulkheadtest', name: 'B', status: 'active', plan: 'free', isolation: 'shared', placement: {}, settings: {}, createdAt: new Date(), updatedAt: new Date() } as const
+    const granted: { release(): void }[] = []
+    const refused: unknown[] = []
+    const pending = Array.from({ length: 21 }, () =>
+      admission.admit(tenant as never, { method: 'GET', route: '/api/projects' }).then((t) => { granted.push(t) }, (e: unknown) => { refused.push(e) }))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(granted.length, 4, 'running at once')
+    assert.equal(refused.length, 1, 'beyond 4 running and 16 waiting')
+    assert.ok(isTenantryError(refused[0], 'OVERLOADED'))
+    // Each release lets one waiter in; all 20 get through.
+    let released = 0
+    for (let spins = 0; released < 20 && spins < 10_000; spins++) {
+      const t = granted.shift()
+      if (t !== undefined) {
+        t.release()
+        released++
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await Promise.all(pending)
+    assert.equal(released, 20)
+    await close()
+  })
+})
