@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { isTenantryError, runWithTenant } from '@tenantry/core'
 import type { Generated } from 'kysely'
-import { defineMigration, type MigrationEvent, type TenantRecord } from '@tenantry/postgres'
+import { acquireFleetLock, defineMigration, type MigrationEvent, type TenantRecord } from '@tenantry/postgres'
 import { testBackends } from '../../../test/support/backends.ts'
 import { createFleet, tableMigration, type Fleet } from './support/fleet-fixture.ts'
 
@@ -49,6 +49,13 @@ for (const backend of testBackends()) {
       assert.deepEqual(status.tenant, [{ id: '0001_t0001', applied: 5, pending: 0, failed: 0 }])
     })
 
+    it('installs the shared walls in the same run as the migration that made the table', async () => {
+      const rls = await fleet.database.pool.query<{ enabled: boolean; forced: boolean }>(
+        `select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = 'public.t0001'::regclass`,
+      )
+      assert.deepEqual(rls.rows[0], { enabled: true, forced: true })
+    })
+
     it('finds nothing to do on a current fleet without visiting any tenant', async () => {
       const summary = await fleet.migrator(v1).migrate()
       assert.deepEqual({ visited: summary.visited, ok: summary.ok }, { visited: 0, ok: true })
@@ -86,7 +93,7 @@ for (const backend of testBackends()) {
       const status = await fleet.migrator(v3).status()
       const row = status.tenant.find((r) => r.id === '0003_t0003')!
       assert.equal(row.failed, 1)
-      assert.equal(row.applied + row.pending + row.failed, 5)
+      assert.equal(row.applied, 2) // the shared tables and globex, before umbrella (concurrency 1)
       assert.equal(status.failures.length, 1)
       assert.match(status.failures[0]!.error, /t0003_clash/)
       assert.match(status.failures[0]!.label, /umbrella/)
@@ -160,7 +167,7 @@ for (const backend of testBackends()) {
       release()
       const [a, b] = await Promise.all([first, waiting])
       assert.equal(a.migrated, 1)
-      assert.equal(b.visited, 0, 'the second runner found wonka already migrated')
+      assert.deepEqual({ migrated: b.migrated, current: b.current }, { migrated: 0, current: 1 }, 'the second runner found wonka already migrated')
       assert.deepEqual([...runs.values()], [1])
     })
 
@@ -194,6 +201,64 @@ for (const backend of testBackends()) {
       assert.equal(schema.rowCount, 0)
       const ledger = await fleet.database.pool.query(`select 1 from tenantry.migrations where target = $1 union all select 1 from tenantry.migration_heads where target = $1`, [dropped!.id])
       assert.equal(ledger.rowCount, 0)
+    })
+
+    it('runs a migration marked transaction: false alone, outside a transaction', async () => {
+      const m5 = defineMigration({ id: '0005_slow', up: 'select 1', checksum: 'slow-v1' })
+      const index = defineMigration({
+        id: '0007_index',
+        up: 'create index concurrently if not exists t0001_name_idx on t0001 (name)',
+        down: 'drop index concurrently if exists t0001_name_idx',
+        transaction: false,
+        checksum: 'index-v1',
+      })
+      const m8 = defineMigration({ id: '0008_after', up: 'create table t0008 (id int)', down: 'drop table t0008', checksum: 't0008-v1' })
+      const m6 = defineMigration({ id: '0006_noop', up: 'select 1', checksum: 'noop-v1' })
+      const set = [...v3, m4, m5, m6, index, m8]
+      const summary = await fleet.migrator(set).migrate({ continueOnError: true })
+      assert.deepEqual(summary.failed.map((f) => f.target.tenant?.slug), ['ghost', 'dropped'], summary.failed.map((f) => f.error?.message).join('\n'))
+      const globex = tenants.find((t) => t.slug === 'globex')!
+      assert.ok((await fleet.tablesOf(globex)).includes('t0008'))
+      const idx = await fleet.database.pool.query('select 1 from pg_indexes where schemaname = $1 and indexname = $2', [globex.placement.schema, 't0001_name_idx'])
+      assert.equal(idx.rowCount, 1)
+    })
+
+    it('records a failed down step beside its applied row, and clears it when the target succeeds', async () => {
+      const m5 = defineMigration({ id: '0005_slow', up: 'select 1', checksum: 'slow-v1' })
+      const index = defineMigration({ id: '0007_index', up: 'create index concurrently if not exists t0001_name_idx on t0001 (name)', down: 'drop index concurrently if exists t0001_name_idx', transaction: false, checksum: 'index-v1' })
+      const broken = defineMigration({ id: '0008_after', up: 'create table t0008 (id int)', down: 'drop table t0008_typo', checksum: 't0008-v1' })
+      const m6 = defineMigration({ id: '0006_noop', up: 'select 1', checksum: 'noop-v1' })
+      const set = [...v3, m4, m5, m6, index, broken]
+      const down = await fleet.migrator(set).down({ to: '0007_index', scope: { kind: 'tenant', slug: 'globex' } })
+      assert.equal(down.failed.length, 1)
+      const status = await fleet.migrator(set).status()
+      const failure = status.failures.find((f) => f.label.startsWith('globex'))
+      assert.equal(failure?.migration, '0008_after')
+      assert.match(failure!.error, /t0008_typo/)
+      assert.equal(status.tenant.find((r) => r.id === '0008_after')?.applied, 5, 'still applied everywhere but ghost and dropped')
+      const globex = tenants.find((t) => t.slug === 'globex')!
+      assert.ok((await fleet.tablesOf(globex)).includes('t0008'), 'the failed down step left the table')
+      const fixed = defineMigration({ id: '0008_after', up: 'create table t0008 (id int)', down: 'drop table t0008', checksum: 't0008-v1' })
+      assert.equal((await fleet.migrator([...v3, m4, m5, m6, index, fixed]).down({ to: '0007_index', scope: { kind: 'tenant', slug: 'globex' } })).ok, true)
+      assert.equal((await fleet.migrator(set).status()).failures.filter((f) => f.label.startsWith('globex')).length, 0)
+    })
+
+    it('refuses to roll back a shared-model tenant alone (its tables are every shared tenant\'s)', async () => {
+      await assert.rejects(fleet.migrator(v3).down({ to: '0001_t0001', scope: { kind: 'tenant', slug: 'acme' } }), isCode('VALIDATION_FAILED'))
+    })
+
+    it('turns away a runner on another connection while one holds the fleet lock', { skip: backend.name === 'pglite' && 'PGlite is one connection: the lock is in-process there (tested above)' }, async () => {
+      const other = { backend: 'postgres' as const, pool: fleet.database.newPool() }
+      const lock = await acquireFleetLock(fleet.database)
+      try {
+        await assert.rejects(acquireFleetLock(other), (e: unknown) => isCode('MIGRATION_LOCKED')(e) && /pid \d+ \(tenantry migrate\)/.test((e as Error).message))
+        const waiting = acquireFleetLock(other, { waitMs: 10_000 })
+        await new Promise((r) => setTimeout(r, 300))
+        await lock.release()
+        await (await waiting).release()
+      } finally {
+        await lock.release()
+      }
     })
   })
 }

@@ -77,7 +77,7 @@ export function migrateCommand(io: CliIo): Command {
     .option('--concurrency <n>', 'tenants migrated at once (default: from the connection budget)', positiveInt)
     .option('--canary <n>', 'migrate n tenants first; stop if any of them fails', nonNegativeInt)
     .option('--continue-on-error', 'finish the other tenants after a failure, and report every failure')
-    .addOption(new Option('--wait [seconds]', 'wait for another runner to finish instead of exiting').argParser(nonNegativeInt))
+    .addOption(new Option('--wait [seconds]', 'wait for another runner to finish instead of exiting (up to the seconds given, or 24 h)').argParser(nonNegativeInt))
     .option('--plain', 'plain progress lines even on a terminal')
     .option('--progress-every <ms>', 'plain mode: a progress line at most this often (default 2000)', nonNegativeInt)
     .option('--json', 'print the summary as JSON')
@@ -104,8 +104,8 @@ export function migrateCommand(io: CliIo): Command {
     .requiredOption('--to <id>', 'the last migration to keep; 0 rolls back everything')
     .option('-c, --config <file>', 'config module')
     .option('--all', 'every target')
-    .option('--tenant <slug>', 'only this tenant')
-    .option('--shared', 'only the shared tables')
+    .option('--tenant <slug>', 'only this tenant (a schema or database tenant; shared tables need --shared)')
+    .option('--shared', 'only the shared tables (every shared tenant\'s)')
     .option('--concurrency <n>', 'targets rolled back at once', positiveInt)
     .option('--continue-on-error', 'finish the other targets after a failure')
     .option('--json', 'print the summary as JSON')
@@ -118,7 +118,7 @@ export function migrateCommand(io: CliIo): Command {
         const view = progressView({ out: io.out, err: io.err, plain: true })
         const summary = await migrator.down({
           to: flags.to === '0' ? null : flags.to, scope, concurrency: flags.concurrency, continueOnError: flags.continueOnError,
-          onEvent: (e) => view.onEvent(e),
+          onEvent: (e) => view.onEvent(e), signal: io.signal,
         })
         if (!flags.json) view.finish(summary)
         report(io, summary, flags.json === true)

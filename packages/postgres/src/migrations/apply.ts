@@ -8,15 +8,16 @@ import { performance } from 'node:perf_hooks'
 import { TenantryError, isTenantryError } from '@tenantry/core'
 import type pg from 'pg'
 import type { Queryable } from '../catalog/transaction.ts'
-import { mirrorApplied, readApplied, recordFailure, type AppliedRow } from './ledger.ts'
-import { runStep, type Migration, type MigrationContext } from './migration.ts'
+import { clearFailures, mirrorApplied, readApplied, recordFailure, stillMigrated, type AppliedRow } from './ledger.ts'
+import { byId, runStep, type Migration, type MigrationContext } from './migration.ts'
 import { ledgerOf, type TargetLedger } from './target-ledger.ts'
 import { beginOn, pointAt, type MigrationTarget } from './targets.ts'
 
 /** What happened to one target in a run. */
 export interface TargetOutcome {
   readonly target: MigrationTarget
-  readonly status: 'migrated' | 'current' | 'failed'
+  /** `gone`: the tenant was deleted or offboarded while the run went on (not a failure). */
+  readonly status: 'migrated' | 'current' | 'failed' | 'gone'
   /** Migration ids applied (or rolled back, for down) and committed. */
   readonly done: readonly string[]
   readonly durationMs: number
@@ -27,7 +28,6 @@ export interface TargetOutcome {
 
 type Direction = 'up' | 'down'
 
-const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 /**
  * The code's migrations the target lacks, in order; refuses a target whose
@@ -65,12 +65,15 @@ function contextOf(target: MigrationTarget, client: pg.ClientBase): MigrationCon
 }
 
 function asMigrationError(error: unknown, target: MigrationTarget, migration: Migration | undefined, direction: Direction): TenantryError {
+  const after = migration !== undefined && !migration.transaction
+    ? 'it ran outside a transaction (transaction: false) and may be partly applied: check it, and make such steps idempotent (if not exists)'
+    : 'the target was rolled back to where it was'
   if (isTenantryError(error) && error.code !== 'QUERY_REFUSED' && error.code !== 'VALIDATION_FAILED') {
     if (migration === undefined || error.code === 'MIGRATION_CHECKSUM_MISMATCH' || error.code === 'MIGRATION_FAILED') return error
   }
   const message = error instanceof Error ? error.message : String(error)
   const where = migration === undefined ? '' : `${direction === 'up' ? 'Migration' : 'Rolling back migration'} "${migration.id}" `
-  return new TenantryError('MIGRATION_FAILED', `${where}failed on ${target.label}: ${message}; the target was rolled back to where it was`, { cause: error })
+  return new TenantryError('MIGRATION_FAILED', `${where}failed on ${target.label}: ${message}; ${after}`, { cause: error })
 }
 
 /**
@@ -126,18 +129,24 @@ async function drive(target: MigrationTarget, control: Queryable, direction: Dir
       }
       current = undefined
       applied.sort(byId)
+      const last = batch.length === steps.length
+      if (direction === 'up' && last && target.afterUp) await target.afterUp(client)
       await ledger.settle(client, applied)
       await client.query('commit')
       inTransaction = false
       done.push(...batch.map((m) => m.id))
-      if (batch.length === steps.length) break
+      if (last) break
     }
     if (inTransaction) {
       await ledger.settle(client, applied)
       await client.query('commit')
       inTransaction = false
     }
+    // Give the connection back first: on PGlite the control plane is the same single connection.
+    connection.release()
+    connection = undefined
     if (target.ledger === 'local') await mirrorApplied(control, target.set, target.key, applied)
+    await clearFailures(control, target.set, target.key)
     return { target, status: done.length ? 'migrated' : 'current', done, durationMs: performance.now() - started }
   } catch (caught) {
     let broken = false
@@ -147,6 +156,10 @@ async function drive(target: MigrationTarget, control: Queryable, direction: Dir
     if (connection !== undefined) {
       connection.release(broken)
       connection = undefined
+    }
+    // A tenant deleted or offboarded after the run listed it is not a failure.
+    if (target.tenant !== undefined && !(await stillMigrated(control, target.tenant.id).catch(() => true))) {
+      return { target, status: 'gone', done, durationMs: performance.now() - started }
     }
     const error = asMigrationError(caught, target, current, direction)
     // A target that failed before any step ran (its schema or database is missing or

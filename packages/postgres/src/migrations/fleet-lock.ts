@@ -63,8 +63,15 @@ export async function acquireFleetLock(control: PostgresTarget, options: FleetLo
     return { release: async () => { heldInProcess.delete(control.pool) } }
   }
   let client: pg.PoolClient | undefined
+  // Held idle for the whole run: pg-pool no longer listens for its errors, and a
+  // server that closes it (restart, pg_terminate_backend) would crash the process.
+  // The lock goes with the connection; the runner's next query to the control
+  // plane fails and the run ends.
+  let lost = false
+  const onError = (): void => { lost = true }
   try {
     client = await control.pool.connect()
+    client.on('error', onError)
     await client.query(`set application_name = 'tenantry migrate'`)
     for (;;) {
       const result = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [migrationLockKey])
@@ -73,7 +80,8 @@ export async function acquireFleetLock(control: PostgresTarget, options: FleetLo
       await busy(() => describeHolder(holderClient))
     }
   } catch (error) {
-    client?.release()
+    client?.off('error', onError)
+    client?.release(lost)
     heldInProcess.delete(control.pool)
     throw error
   }
@@ -84,10 +92,13 @@ export async function acquireFleetLock(control: PostgresTarget, options: FleetLo
       if (released) return
       released = true
       try {
+        if (lost) throw new Error('the lock connection was lost')
         await held.query('select pg_advisory_unlock($1::bigint)', [migrationLockKey])
         await held.query('reset application_name')
+        held.off('error', onError)
         held.release()
       } catch {
+        held.off('error', onError)
         held.release(true)
       } finally {
         heldInProcess.delete(control.pool)

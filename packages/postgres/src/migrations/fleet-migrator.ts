@@ -26,7 +26,11 @@ export interface FleetMigratorOptions {
   readonly shared?: SharedSchemaIsolation
   readonly schema?: SchemaPerTenantIsolation
   readonly database?: DatabasePerTenantIsolation
-  /** After the shared tables migrate, re-run `shared.install()` (RLS, policies, grants). Default true. */
+  /**
+   * When the shared tables migrate, install their walls (RLS, policies, grants,
+   * as `shared.install()` does) in the same transaction, so no table commits
+   * without them. Default true.
+   */
   readonly installSharedWalls?: boolean
 }
 
@@ -74,6 +78,8 @@ export interface MigrationRunSummary {
 export interface DownOptions {
   /** The last migration to keep; null rolls everything back. */
   readonly to: string | null
+  /** Stop starting new targets when aborted; running ones finish. */
+  readonly signal?: AbortSignal
   readonly scope?: MigrationScope
   readonly concurrency?: number
   readonly continueOnError?: boolean
@@ -96,8 +102,6 @@ export interface MigrationStatus {
   readonly tenant: readonly MigrationStatusRow[]
   readonly failures: readonly { readonly target: string; readonly label: string; readonly migration: string; readonly error: string; readonly at: Date }[]
 }
-
-const TENANT_MODELS: readonly IsolationModelName[] = ['schema', 'database']
 
 /**
  * Runs the control-plane and tenant migration sets over a whole fleet: the
@@ -146,7 +150,7 @@ export class FleetMigrator {
       if (scope.kind === 'all' && this.#control.length) {
         if ((await readHead(pool, 'control', CONTROL_TARGET)) !== digestOf(this.#control)) {
           await this.#guardChecksums('control', this.#control)
-          options.onEvent?.({ type: 'plan', phase: 'control', targets: 1 })
+          emit(options.onEvent, { type: 'plan', phase: 'control', targets: 1 })
           const outcome = await migrateTarget(controlTarget(this.#options.control), this.#control, pool)
           tally.add(outcome, options)
           if (outcome.status === 'failed') return tally.summary(started, 0)
@@ -160,7 +164,7 @@ export class FleetMigrator {
       const sharedBehind = migrateShared && (await readHead(pool, 'tenant', SHARED_TARGET)) !== this.#digest
       if (tenants.length || sharedBehind) await this.#guardChecksums('tenant', this.#tenant)
       if (sharedBehind) {
-        options.onEvent?.({ type: 'plan', phase: 'shared', targets: 1 })
+        emit(options.onEvent, { type: 'plan', phase: 'shared', targets: 1 })
         const outcome = await this.#migrateShared()
         tally.add(outcome, options)
         if (outcome.status === 'failed' && !options.continueOnError) return tally.summary(started, tenants.length)
@@ -169,7 +173,7 @@ export class FleetMigrator {
       const canary = Math.max(0, Math.min(options.canary ?? 0, targets.length))
       const concurrency = this.#concurrency(options.concurrency)
       if (canary > 0) {
-        options.onEvent?.({ type: 'plan', phase: 'canary', targets: canary })
+        emit(options.onEvent, { type: 'plan', phase: 'canary', targets: canary })
         const first = await runPool(targets.slice(0, canary), concurrency, (t) => this.#migrateTenant(t), {
           stop: () => tally.failures > 0 || options.signal?.aborted === true,
           onDone: (o) => tally.add(o, options),
@@ -177,7 +181,7 @@ export class FleetMigrator {
         if (tally.failures > 0 || first.skipped > 0) return tally.summary(started, targets.length - canary + first.skipped)
       }
       const rest = targets.slice(canary)
-      options.onEvent?.({ type: 'plan', phase: 'tenants', targets: rest.length })
+      emit(options.onEvent, { type: 'plan', phase: 'tenants', targets: rest.length })
       const run = await runPool(rest, concurrency, (t) => this.#migrateTenant(t), {
         stop: () => (tally.failures > 0 && !options.continueOnError) || options.signal?.aborted === true,
         onDone: (o) => tally.add(o, options),
@@ -197,15 +201,19 @@ export class FleetMigrator {
     return this.#locked(options, async () => {
       const pool = this.#options.control.pool
       const tenantScoped = scope.kind === 'tenant' ? await this.#tenantScope(scope.slug) : undefined
+      if (tenantScoped === 'shared') {
+        // Rolling back the shared tables undoes them for every shared tenant: say so explicitly.
+        throw new TenantryError('VALIDATION_FAILED', `Tenant "${(scope as { slug: string }).slug}" is in the shared model: its tables are every shared tenant's; roll them back with the shared scope (--shared) if that is what you mean`)
+      }
       const targets: MigrationTarget[] = []
-      if (this.#options.shared && (scope.kind !== 'tenant' || tenantScoped === 'shared')) targets.push(sharedTarget(this.#options.shared))
-      if (scope.kind !== 'shared' && tenantScoped !== 'shared') {
-        const tenants = await migratedTenants(pool, TENANT_MODELS, scope.kind === 'tenant' ? { slug: scope.slug } : undefined)
+      if (this.#options.shared && scope.kind !== 'tenant') targets.push(sharedTarget(this.#options.shared))
+      if (scope.kind !== 'shared') {
+        const tenants = await migratedTenants(pool, scope.kind === 'tenant' ? { slug: scope.slug } : undefined)
         targets.push(...tenants.map((t) => this.#tenantTarget(t)))
       }
-      options.onEvent?.({ type: 'plan', phase: 'tenants', targets: targets.length })
+      emit(options.onEvent, { type: 'plan', phase: 'tenants', targets: targets.length })
       const run = await runPool(targets, this.#concurrency(options.concurrency), (t) => rollbackTarget(t, this.#tenant, options.to, pool), {
-        stop: () => tally.failures > 0 && !options.continueOnError,
+        stop: () => (tally.failures > 0 && !options.continueOnError) || options.signal?.aborted === true,
         onDone: (o) => tally.add(o, options),
       })
       return tally.summary(started, run.skipped)
@@ -215,7 +223,7 @@ export class FleetMigrator {
   /** Applied / pending / failed counts per migration, and the failed targets with their errors. */
   async status(): Promise<MigrationStatus> {
     const pool = this.#options.control.pool
-    const tenants = await migratedTenants(pool, TENANT_MODELS)
+    const tenants = await migratedTenants(pool)
     const labels = new Map<string, string>(tenants.map((t) => [t.id, `${t.slug} (${t.isolation})`]))
     if (this.#options.shared) labels.set(SHARED_TARGET, 'shared tables')
     const keys = [...labels.keys()]
@@ -229,11 +237,14 @@ export class FleetMigrator {
         return { id, applied, failed, pending: Math.max(0, total - applied - failed) }
       })
     }
-    const [controlCounts, tenantCounts, failed] = await Promise.all([
+    const [controlCounts, tenantCounts, controlFailed, tenantFailed] = await Promise.all([
       countsByMigration(pool, 'control', [CONTROL_TARGET]),
       countsByMigration(pool, 'tenant', keys),
+      failures(pool, 'control', [CONTROL_TARGET]),
       failures(pool, 'tenant', keys),
     ])
+    labels.set(CONTROL_TARGET, 'control plane')
+    const failed = [...controlFailed, ...tenantFailed]
     return {
       control: rows('control', this.#control, controlCounts, 1),
       targets: keys.length,
@@ -278,11 +289,14 @@ export class FleetMigrator {
    */
   async onboard(catalog: TenantCatalog, input: unknown, options: { readonly server?: string; readonly actor?: string } = {}): Promise<TenantRecord> {
     const created = await catalog.create(input, { activate: false, actor: options.actor })
+    let placed: Tenant | undefined
     try {
       const placement = await this.provision(created, { server: options.server })
+      placed = { ...created, placement }
       await catalog.setPlacement(created.id, placement, { actor: options.actor })
       return await catalog.activate(created.id, { actor: options.actor })
     } catch (error) {
+      if (placed !== undefined) await this.deprovision(placed).catch(() => undefined)
       await catalog.beginOffboarding(created.id, { actor: options.actor }).then(() => catalog.markDeleted(created.id, { actor: options.actor })).catch(() => undefined)
       throw error
     }
@@ -300,17 +314,9 @@ export class FleetMigrator {
     await forgetTarget(this.#options.control.pool, 'tenant', tenant.id)
   }
 
-  async #migrateShared(): Promise<TargetOutcome> {
+  #migrateShared(): Promise<TargetOutcome> {
     const shared = this.#options.shared as SharedSchemaIsolation
-    const outcome = await migrateTarget(sharedTarget(shared), this.#tenant, this.#options.control.pool)
-    if (outcome.status === 'migrated' && this.#options.installSharedWalls !== false) {
-      try {
-        await shared.install()
-      } catch (error) {
-        return { ...outcome, status: 'failed', error: new TenantryError('MIGRATION_FAILED', `The shared tables migrated, but installing their walls (RLS, policies, grants) failed: ${(error as Error).message}; fix it and run shared.install()`, { cause: error }) }
-      }
-    }
-    return outcome
+    return migrateTarget(sharedTarget(shared, this.#options.installSharedWalls !== false), this.#tenant, this.#options.control.pool)
   }
 
   #migrateTenant(target: MigrationTarget): Promise<TargetOutcome> {
@@ -352,7 +358,7 @@ export class FleetMigrator {
   async #locked<T>(options: Pick<MigrateOptions, 'waitForLockMs' | 'onEvent'>, work: () => Promise<T>): Promise<T> {
     const lock = await acquireFleetLock(this.#options.control, {
       waitMs: options.waitForLockMs,
-      onWait: (holder) => options.onEvent?.({ type: 'waiting-for-lock', holder }),
+      onWait: (holder) => emit(options.onEvent, { type: 'waiting-for-lock', holder }),
     })
     try {
       await this.#checkTopology()
@@ -401,6 +407,15 @@ export class FleetMigrator {
   }
 }
 
+/** A listener that throws must not stop a run halfway (workers would go on without the lock). */
+function emit(onEvent: MigrateOptions['onEvent'], event: MigrationEvent): void {
+  try {
+    onEvent?.(event)
+  } catch {
+    // The run's own outcome is what matters; a broken progress display is not a failure.
+  }
+}
+
 /** Counts outcomes as they come in. */
 class Tally {
   visited = 0
@@ -416,8 +431,8 @@ class Tally {
     this.visited++
     if (outcome.status === 'failed') this.failed.push(outcome)
     else if (outcome.status === 'migrated') this.migrated++
-    else this.current++
-    options.onEvent?.({ type: 'target-done', outcome })
+    else if (outcome.status === 'current') this.current++
+    emit(options.onEvent, { type: 'target-done', outcome })
   }
 
   summary(started: number, skipped: number): MigrationRunSummary {

@@ -6,15 +6,14 @@
  */
 import type { IsolationModelName } from '@tenantry/core'
 import { tenantColumns, toTenantRecord, type TenantRecord, type TenantRow } from '../catalog/rows.ts'
+import { migratedTenantPredicate } from '../catalog/schema.ts'
 import type { Queryable } from '../catalog/transaction.ts'
-import { digestOf, type Migration, type MigrationSetName } from './migration.ts'
+import { byId, digestOf, type Migration, type MigrationSetName } from './migration.ts'
 
 /** The target key of the control plane and of the shared tables; a tenant's is its id. */
 export const CONTROL_TARGET = 'control'
 export const SHARED_TARGET = 'shared'
 
-/** Statuses whose tenants are migrated (a provisioning tenant gets every migration when provisioned). */
-export const MIGRATED_STATUSES = ['active', 'suspended', 'offboarding'] as const
 
 export interface AppliedRow {
   readonly id: string
@@ -27,8 +26,7 @@ export async function readHead(q: Queryable, set: MigrationSetName, target: stri
   return result.rows[0]?.digest
 }
 
-/** Tenants the tenant set runs on: these statuses and models (the partial index's predicate, word for word). */
-const MIGRATED_TENANT = `t.deleted_at is null and t.status in ('active', 'suspended', 'offboarding') and t.isolation in ('schema', 'database')`
+const MIGRATED_TENANT = migratedTenantPredicate('t')
 const BEHIND = '(t.migration_digest < $1 or t.migration_digest > $1 or t.migration_digest is null)'
 
 /**
@@ -42,24 +40,30 @@ export async function tenantsNotAt(q: Queryable, digest: string, only?: { readon
     const probe = await q.query<{ behind: boolean }>(`select exists (select 1 from tenantry.tenants t where ${MIGRATED_TENANT} and ${BEHIND}) as behind`, [digest])
     if (probe.rows[0]?.behind !== true) return []
   }
+  // One named tenant is visited whatever its digest: its own ledger is read, so a
+  // tenant database restored from a backup is repaired by `--tenant`.
   const result = await q.query<TenantRow>(
-    `select ${tenantColumns} from tenantry.tenants t
-     where ${MIGRATED_TENANT} and ${BEHIND} ${only ? 'and t.slug = $2' : ''}
-     order by t.created_at, t.id`,
-    only ? [digest, only.slug] : [digest],
+    only
+      ? `select ${tenantColumns} from tenantry.tenants t where ${MIGRATED_TENANT} and t.slug = $1`
+      : `select ${tenantColumns} from tenantry.tenants t where ${MIGRATED_TENANT} and ${BEHIND} order by t.created_at, t.id`,
+    only ? [only.slug] : [digest],
   )
   return result.rows.map(toTenantRecord)
 }
 
-/** Every migrated tenant of the given models (for down migrations and status). */
-export async function migratedTenants(q: Queryable, models: readonly IsolationModelName[], only?: { readonly slug: string }): Promise<TenantRecord[]> {
+/** Every tenant the tenant set runs on (for down migrations and status). */
+export async function migratedTenants(q: Queryable, only?: { readonly slug: string }): Promise<TenantRecord[]> {
   const result = await q.query<TenantRow>(
-    `select ${tenantColumns} from tenantry.tenants t
-     where t.deleted_at is null and t.status = any($1::text[]) and t.isolation = any($2::text[]) ${only ? 'and t.slug = $3' : ''}
-     order by t.created_at, t.id`,
-    only ? [MIGRATED_STATUSES, models, only.slug] : [MIGRATED_STATUSES, models],
+    `select ${tenantColumns} from tenantry.tenants t where ${MIGRATED_TENANT} ${only ? 'and t.slug = $1' : ''} order by t.created_at, t.id`,
+    only ? [only.slug] : [],
   )
   return result.rows.map(toTenantRecord)
+}
+
+/** Whether the tenant is still one the tenant set runs on (not deleted or offboarded meanwhile). */
+export async function stillMigrated(q: Queryable, tenantId: string): Promise<boolean> {
+  const result = await q.query(`select 1 from tenantry.tenants t where t.id = $1 and ${MIGRATED_TENANT}`, [tenantId])
+  return result.rowCount === 1
 }
 
 /** The migrations a target has applied, in id order. */
@@ -100,14 +104,18 @@ export async function recordApplied(q: Queryable, set: MigrationSetName, target:
   )
 }
 
-/** Records a failure; never overwrites an applied row. */
+/**
+ * Records a failure. A failed up step gets a `failed` row; a failed down step
+ * keeps its `applied` row (it is still applied) with the error beside it.
+ */
 export async function recordFailure(q: Queryable, set: MigrationSetName, target: string, migration: Migration, durationMs: number, error: string): Promise<void> {
   await q.query(
     `insert into tenantry.migrations (migration_set, target, migration_id, checksum, status, applied_at, duration_ms, error, updated_at)
      values ($1, $2, $3, $4, 'failed', null, $5, $6, now())
      on conflict (migration_set, target, migration_id) do update
-       set checksum = excluded.checksum, duration_ms = excluded.duration_ms, error = excluded.error, updated_at = now()
-       where tenantry.migrations.status = 'failed'`,
+       set duration_ms = case when tenantry.migrations.status = 'failed' then excluded.duration_ms else tenantry.migrations.duration_ms end,
+           checksum = case when tenantry.migrations.status = 'failed' then excluded.checksum else tenantry.migrations.checksum end,
+           error = excluded.error, updated_at = now()`,
     [set, target, migration.id, migration.checksum, Math.round(durationMs), error.slice(0, 2000)],
   )
 }
@@ -117,9 +125,13 @@ export async function removeApplied(q: Queryable, set: MigrationSetName, target:
   await q.query('delete from tenantry.migrations where migration_set = $1 and target = $2 and migration_id = $3', [set, target, id])
 }
 
-/** Drops a target's failure rows (they describe a state the target has left). */
+/** Forgets a target's failures after it succeeded: failed rows go, errors beside applied rows are cleared. */
 export async function clearFailures(q: Queryable, set: MigrationSetName, target: string): Promise<void> {
-  await q.query(`delete from tenantry.migrations where migration_set = $1 and target = $2 and status = 'failed'`, [set, target])
+  await q.query(
+    `with gone as (delete from tenantry.migrations where migration_set = $1 and target = $2 and status = 'failed')
+     update tenantry.migrations set error = null where migration_set = $1 and target = $2 and status = 'applied' and error is not null`,
+    [set, target],
+  )
 }
 
 /** For a tenant target, a CTE that copies its head digest onto its catalog row (`$2` is the target). */
@@ -148,7 +160,7 @@ export async function writeHead(q: Queryable, set: MigrationSetName, target: str
  * rows are written, unchanged rows are left alone.
  */
 export async function mirrorApplied(q: Queryable, set: MigrationSetName, target: string, applied: readonly AppliedRow[]): Promise<void> {
-  const sorted = [...applied].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const sorted = [...applied].sort(byId)
   const copy = tenantDigestCopy(set, target, '$5')
   await q.query(
     `with code as (select * from unnest($3::text[], $4::text[]) as c(id, checksum)),
@@ -171,11 +183,14 @@ export async function mirrorApplied(q: Queryable, set: MigrationSetName, target:
   )
 }
 
-/** Forgets everything about a target (a purged tenant). */
+/** Forgets everything about a target (a purged tenant), in one statement. */
 export async function forgetTarget(q: Queryable, set: MigrationSetName, target: string): Promise<void> {
-  await q.query('delete from tenantry.migrations where migration_set = $1 and target = $2', [set, target])
-  await q.query('delete from tenantry.migration_heads where migration_set = $1 and target = $2', [set, target])
-  if (set === 'tenant' && target !== SHARED_TARGET) await q.query('update tenantry.tenants set migration_digest = null where id = $1::uuid', [target])
+  const copy = set === 'tenant' && target !== SHARED_TARGET ? ', copied as (update tenantry.tenants set migration_digest = null where id = $2::uuid)' : ''
+  await q.query(
+    `with rows as (delete from tenantry.migrations where migration_set = $1 and target = $2)${copy}
+     delete from tenantry.migration_heads where migration_set = $1 and target = $2`,
+    [set, target],
+  )
 }
 
 export interface LedgerCounts {
@@ -208,7 +223,7 @@ export interface FailureRow {
 export async function failures(q: Queryable, set: MigrationSetName, targets: readonly string[]): Promise<FailureRow[]> {
   const result = await q.query<FailureRow>(
     `select target, migration_id as id, coalesce(error, '') as error, updated_at as at from tenantry.migrations
-     where migration_set = $1 and status = 'failed' and target = any($2::text[])
+     where migration_set = $1 and error is not null and target = any($2::text[])
      order by updated_at desc, target`,
     [set, targets],
   )

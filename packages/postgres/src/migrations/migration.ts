@@ -46,7 +46,13 @@ export interface MigrationDefinition {
    * migration runs alone and cannot be rolled back if it fails halfway.
    */
   readonly transaction?: boolean
-  /** Identifies the migration's content; default: a SHA-256 of its steps. Editing an applied migration is an error. */
+  /**
+   * Identifies the migration's content; editing an applied migration is an
+   * error. Default: a SHA-256 of its id and SQL steps. A function step's body is
+   * not part of it (its text changes from one build to the next): give a
+   * checksum (or a version string) and change it when the function changes.
+   * `loadMigrations` checksums whole files.
+   */
   readonly checksum?: string
 }
 
@@ -61,13 +67,18 @@ export interface Migration {
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/
 
+/** Orders migrations (and ledger rows) by id. */
+export const byId = (a: { readonly id: string }, b: { readonly id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
 /** SHA-256 (hex) of a text, with line endings normalised. */
 export function checksumOf(text: string): string {
   return createHash('sha256').update(text.replace(/\r\n/g, '\n')).digest('hex')
 }
 
+// A function's source text changes with the build (tsx, tsc, a bundler), so an
+// inline function step counts by its presence only; loadMigrations checksums files.
 function stepText(step: MigrationStep | undefined): string {
-  return step === undefined ? '' : typeof step === 'string' ? step : step.toString()
+  return step === undefined ? '' : typeof step === 'string' ? step : '<function>'
 }
 
 /**
@@ -88,7 +99,7 @@ export function defineMigration(definition: MigrationDefinition): Migration {
   }
   return {
     id: definition.id,
-    checksum: definition.checksum ?? checksumOf(`${stepText(definition.up)}\n-- down\n${stepText(definition.down)}`),
+    checksum: definition.checksum ?? checksumOf(`${definition.id}\n${stepText(definition.up)}\n-- down\n${stepText(definition.down)}`),
     up: definition.up,
     down: definition.down,
     transaction: definition.transaction ?? true,
@@ -104,7 +115,7 @@ export function defineMigration(definition: MigrationDefinition): Migration {
 export function migrationSet(migrations: readonly MigrationDefinition[]): readonly Migration[] {
   // A Migration is a MigrationDefinition whose checksum is kept as it is.
   const list = migrations.map((m) => defineMigration(m))
-  const sorted = [...list].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const sorted = [...list].sort(byId)
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]?.id === sorted[i - 1]?.id) {
       throw new TenantryError('VALIDATION_FAILED', `Two migrations share the id "${sorted[i]?.id}"; ids must be unique within a set`)

@@ -8,6 +8,7 @@ import pg from 'pg'
 import type { PostgresTarget } from '../driver/target.ts'
 import { databaseKeyOf, type DatabasePerTenantIsolation } from '../isolation/database/database-per-tenant.ts'
 import { schemaOf } from '../isolation/schema/schema-per-tenant.ts'
+import { sharedSchemaInstallStatements } from '../isolation/shared/rls.ts'
 import type { SharedSchemaIsolation } from '../isolation/shared/shared-schema.ts'
 import { CONTROL_TARGET, SHARED_TARGET } from './ledger.ts'
 import type { MigrationModel, MigrationSetName } from './migration.ts'
@@ -36,22 +37,50 @@ export interface MigrationTarget {
   /** For messages and progress: `tenant acme (schema)`. */
   readonly label: string
   connect(): Promise<TargetConnection>
+  /**
+   * Runs in the target's transaction after the last step of a run that applied
+   * something, before commit: the shared tables' walls (RLS, policies, grants),
+   * so a new table is never committed without them.
+   */
+  readonly afterUp?: (client: pg.ClientBase) => Promise<void>
+}
+
+/**
+ * A connection checked out for a target. pg-pool stops listening for a
+ * checked-out client's errors, so a connection the server closes while a step
+ * awaits other work would crash the process: listen while it is held (the
+ * failure surfaces at the next query), and drop it as broken.
+ */
+export function heldConnection(client: pg.PoolClient): TargetConnection {
+  let lost = false
+  const onError = (): void => { lost = true }
+  client.on('error', onError)
+  return {
+    client,
+    release(broken) {
+      client.off('error', onError)
+      client.release(broken || lost)
+    },
+  }
 }
 
 function poolConnection(pool: pg.Pool): () => Promise<TargetConnection> {
-  return async () => {
-    const client = await pool.connect()
-    return { client, release: (broken) => client.release(broken) }
-  }
+  return async () => heldConnection(await pool.connect())
 }
 
 export function controlTarget(control: PostgresTarget): MigrationTarget {
   return { set: 'control', key: CONTROL_TARGET, model: 'control', ledger: 'control', label: 'control plane', connect: poolConnection(control.pool) }
 }
 
-export function sharedTarget(shared: SharedSchemaIsolation): MigrationTarget {
+export function sharedTarget(shared: SharedSchemaIsolation, installWalls = true): MigrationTarget {
   const schema = shared.options.schema
-  return { set: 'tenant', key: SHARED_TARGET, model: 'shared', schema, ledger: 'control', label: `shared tables (schema ${schema})`, connect: poolConnection(shared.target.pool) }
+  return {
+    set: 'tenant', key: SHARED_TARGET, model: 'shared', schema, ledger: 'control', label: `shared tables (schema ${schema})`,
+    connect: poolConnection(shared.target.pool),
+    afterUp: installWalls
+      ? async (client) => { for (const statement of sharedSchemaInstallStatements(shared.options)) await client.query(statement) }
+      : undefined,
+  }
 }
 
 export function schemaTenantTarget(pool: pg.Pool, tenant: Tenant): MigrationTarget {
@@ -66,10 +95,7 @@ export function databaseTenantTarget(databases: DatabasePerTenantIsolation, tena
   return {
     set: 'tenant', key: tenant.id, model: 'database', tenant, ledger: 'local',
     label: `tenant ${tenant.slug} (database ${key.server ? `${key.server}/` : ''}${key.database})`,
-    async connect() {
-      const client = await databases.router.acquire(key)
-      return { client, release: (broken) => client.release(broken) }
-    },
+    connect: async () => heldConnection(await databases.router.acquire(key)),
   }
 }
 
