@@ -66,6 +66,20 @@ export function createFastify(logger: Logger): FastifyInstance {
     bodyLimit: 256 * 1024,
     // Same route with or without a trailing slash; ids and slugs are never that long.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Errors Fastify raises before any route runs (a URL that is not valid
+    // percent-encoding, say) keep the contract's error shape.
+    frameworkErrors: (error, _request, reply) => {
+      const answer = reply as unknown as { code(status: number): { send(body: unknown): unknown } }
+      void answer.code(400).send({ error: { code: 'VALIDATION_FAILED', message: `Malformed request: ${error.message}` } })
+    },
+    // Requests Node's HTTP parser refuses (a malformed header line, headers too
+    // large) never reach Fastify: answer them in the same shape, then close.
+    clientErrorHandler: (error: Error & { code?: string }, socket) => {
+      if (!socket.writable) return socket.destroy()
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+      const body = JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: status === 431 ? 'Request headers are too large' : 'Malformed HTTP request' } })
+      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    },
   })
 }
 
