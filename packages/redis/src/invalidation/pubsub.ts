@@ -11,12 +11,16 @@ export interface PubSubRedis {
   on(event: 'message', listener: (channel: string, message: string) => void): unknown
   on(event: 'ready', listener: () => void): unknown
   on(event: 'error', listener: (error: Error) => void): unknown
+  on(event: 'close', listener: () => void): unknown
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   off(event: string, listener: (...args: any[]) => void): unknown
   quit(): Promise<unknown>
 }
 
 export const DEFAULT_INVALIDATION_CHANNEL = 'tenantry:invalidate'
+
+/** How often the caches are cleared while the subscriber is disconnected (the staleness bound during an outage). */
+export const OUTAGE_CLEAR_MS = 500
 
 /** Caches to keep current; `clear()`, when present, is called after a lost connection. */
 export interface InvalidationTargets {
@@ -96,8 +100,10 @@ export async function publishTenantChange(redis: Pick<PubSubRedis, 'publish'>, c
  * Subscribes to catalog changes on Redis and applies each to this instance's
  * caches; `publish` sends this instance's changes to the others. Wire it to the
  * catalog so a suspend, delete, domain change or key revocation on one instance
- * is seen by all of them (well within a second: one pub/sub hop). After a lost
- * connection the caches are cleared, since changes may have been missed meanwhile.
+ * is seen by all of them (well within a second: one pub/sub hop). While the
+ * subscriber is disconnected the caches are cleared every 500 ms (a lookup goes
+ * to the catalog instead), and once more on reconnect, since changes may have
+ * been missed meanwhile.
  *
  * @example
  * const directory = new CachedTenantDirectory(catalog)
@@ -142,16 +148,34 @@ export async function redisTenantInvalidation(options: RedisTenantInvalidationOp
     received++
     applyTenantChange(envelope.change, targets)
   }
+  const clearCaches = (): void => {
+    directory?.clear?.()
+    apiKeys?.clear?.()
+  }
+  // While the subscriber is disconnected, changes from other instances cannot
+  // reach this one: clear the caches now and then every OUTAGE_CLEAR_MS, so no
+  // entry outlives the promised bound (about a second) during an outage.
+  let outage: NodeJS.Timeout | undefined
+  const onClose = (): void => {
+    if (!ready || outage !== undefined) return
+    clearCaches()
+    outage = setInterval(clearCaches, OUTAGE_CLEAR_MS)
+    outage.unref()
+  }
   const onReady = (): void => {
     // The first ready is the start; any later one is a reconnect, and changes published
     // while we were away are lost: start over from the source.
-    if (ready) {
-      directory?.clear?.()
-      apiKeys?.clear?.()
+    if (outage !== undefined) {
+      clearInterval(outage)
+      outage = undefined
     }
+    if (ready) clearCaches()
     ready = true
   }
+  // A publisher this module made is its own to watch: an unwatched ioredis error is printed as unhandled.
+  if (made.includes(publisher)) publisher.on('error', onError)
   subscriber.on('message', onMessage)
+  subscriber.on('close', onClose)
   subscriber.on('ready', onReady)
   subscriber.on('error', onError)
   try {
@@ -173,7 +197,10 @@ export async function redisTenantInvalidation(options: RedisTenantInvalidationOp
     received: () => received,
     async close() {
       subscriber.off('message', onMessage)
+      subscriber.off('close', onClose)
       subscriber.off('ready', onReady)
+      if (outage !== undefined) clearInterval(outage)
+      outage = undefined
       await subscriber.unsubscribe(channel).catch(() => undefined)
       await Promise.allSettled(made.map((c) => c.quit()))
       subscriber.off('error', onError)
