@@ -92,7 +92,8 @@ interface Setup {
   readonly baseline: Kysely<BenchDB>
   readonly scoped: Record<'plugin' | 'rls' | 'plugin_rls', { isolation: SharedSchemaIsolation; db: Kysely<BenchDB> }>
   readonly runtimeRole: string
-  readonly tenantSetting: string
+  /** The signed scope token of a tenant (what the policies verify). */
+  readonly scopeToken: (tenantId: string) => string
   readonly clientQueries: () => number
 }
 
@@ -117,7 +118,7 @@ function variantsFor(query: QueryShape, setup: Setup): Variant[] {
       roundTrips: () => isolation.stats.roundTrips,
     }
   }
-  const setScope = `select set_config('role', $1, true), set_config('${setup.tenantSetting}', $2, true)`
+  const setScope = `select set_config('role', $1, true), set_config('tenantry.scope', $2, true)`
   return [
     {
       name: 'baseline',
@@ -141,7 +142,7 @@ function variantsFor(query: QueryShape, setup: Setup): Variant[] {
         let failed: Error | undefined
         try {
           await client.query('begin')
-          await client.query(setScope, [setup.runtimeRole, t.tenant.id])
+          await client.query(setScope, [setup.runtimeRole, setup.scopeToken(t.tenant.id)])
           const result = await client.query<{ tenant_id: string }>(compiled.sql, [...compiled.parameters])
           await client.query('commit')
           checkRows(result.rows, query.expectedRows, t.tenant, `${query.name}/naive_rls`)
@@ -186,7 +187,10 @@ async function prepare(context: BenchContext): Promise<Setup> {
     baseline: new Kysely<BenchDB>({ dialect: new PostgresDialect({ pool }) }),
     scoped,
     runtimeRole,
-    tenantSetting: scoped.plugin_rls.isolation.options.tenantSetting,
+    scopeToken: await (async () => {
+      const signer = await scoped.plugin_rls.isolation.guard.signer()
+      return (tenantId: string) => signer.tokenFor(tenantId)
+    })(),
     clientQueries,
   }
 }
@@ -246,7 +250,7 @@ async function planOf(setup: Setup, sql: string, parameters: readonly unknown[],
   try {
     await client.query('begin')
     if (tenantId !== undefined) {
-      await client.query(`select set_config('role', $1, true), set_config('${setup.tenantSetting}', $2, true)`, [setup.runtimeRole, tenantId])
+      await client.query(`select set_config('role', $1, true), set_config('tenantry.scope', $2, true)`, [setup.runtimeRole, setup.scopeToken(tenantId)])
     }
     const plan = await client.query<{ 'QUERY PLAN': string }>(`explain (costs off) ${sql}`, [...parameters])
     return plan.rows.map((r) => r['QUERY PLAN'].trim()).join('; ')

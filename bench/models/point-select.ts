@@ -14,7 +14,6 @@ import {
   SharedSchemaIsolation,
   TenantData,
   setConfigSql,
-  sharedSchemaBinding,
   type ScopeBinding,
 } from '@tenantry/postgres'
 import { Kysely, PostgresDialect } from 'kysely'
@@ -142,7 +141,7 @@ async function prepare(context: BenchContext, host: TenantDatabaseHost, scale: P
     data,
     db: data.kysely<ModelsDB>(),
     tenants: { shared: sharedTenants, schema: schemaTenants, database: databaseTenants },
-    bindings: { shared: sharedSchemaBinding(shared.options), schema: schemas.binding(), database: databases.binding() },
+    bindings: { shared: shared.binding(), schema: schemas.binding(), database: databases.binding() },
     router,
     baselineRoundTrips,
     setupSeconds: { shared: sharedSeconds, schema: schemaSeconds, database: databaseSeconds },

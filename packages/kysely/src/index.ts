@@ -3,5 +3,5 @@
  * plugin that rewrites every query for the tenant in context.
  */
 export { TenantScopePlugin, type TenantScopePluginOptions } from './plugin.ts'
-export { SYSTEM_STAMP, tenantStampOf } from './stamps.ts'
+export { SYSTEM_STAMP, StampingQueryCompiler, compiledStampOf, tenantStampOf, type QueryStamp } from './stamps.ts'
 export { trusted } from './trusted.ts'

@@ -10,7 +10,7 @@ import {
 } from 'kysely'
 import { assertServing, currentScope, TenantryError, validationError, type ScopedTenant, type ValidationIssue } from '@tenantry/core'
 import { refuseQuery } from './refusal.ts'
-import { refuseSchemaChange, refuseSchemaQualifiedNames } from './statement-guards.ts'
+import { inspectStatement, refuseSchemaChange } from './statement-guards.ts'
 import { originalOf, stampNode, SYSTEM_STAMP } from './stamps.ts'
 import type { TenantTableRules } from './table-refs.ts'
 import { TenantScopeTransformer } from './transformer.ts'
@@ -110,24 +110,26 @@ export class TenantScopePlugin implements KyselyPlugin {
     }
     // A fresh copy per compile, so a stamp is never overwritten by a later compile
     // of the same builder in another scope.
-    if (scope.kind === 'system') return stampNode(Object.freeze({ ...node }), SYSTEM_STAMP, node)
+    if (scope.kind === 'system') {
+      return stampNode(Object.freeze({ ...node }), { scope: SYSTEM_STAMP, opaque: inspectStatement(node, 'any').opaque }, node)
+    }
     assertServing(scope.tenant)
     const original = originalOf(node)
     if (RawNode.is(original)) {
       if (!isTrusted(original)) {
         refuseQuery('raw SQL (sql`...`.execute) cannot be scoped to the tenant; use the query builder, or wrap the sql`` in trusted() once reviewed')
       }
-      return stampNode(Object.freeze({ ...original }), scope.tenant.id, original)
+      return stampNode(Object.freeze({ ...original }), { scope: scope.tenant.id, opaque: true }, original)
     }
     if (MergeQueryNode.is(original)) refuseQuery('MERGE cannot be scoped to the tenant; use INSERT ... ON CONFLICT, UPDATE and DELETE')
     refuseSchemaChange(original)
-    const allowed = this.#allowedSchemas?.(scope.tenant) ?? 'any'
-    if (allowed !== 'any') refuseSchemaQualifiedNames(original, allowed)
+    const facts = inspectStatement(original, this.#allowedSchemas?.(scope.tenant) ?? 'any')
+    const stamp = { scope: scope.tenant.id, opaque: facts.opaque }
     if (this.#appliesTo !== undefined && !this.#appliesTo(scope.tenant)) {
-      return stampNode(Object.freeze({ ...original }), scope.tenant.id, original)
+      return stampNode(Object.freeze({ ...original }), stamp, original)
     }
     const scoped = this.#transformer().scope(original, scope.tenant.id, queryId)
-    return stampNode(scoped, scope.tenant.id, original)
+    return stampNode(scoped, stamp, original)
   }
 
   async transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {

@@ -21,24 +21,99 @@ export function refuseSchemaChange(node: OperationNode): void {
 }
 
 /**
- * Throws QUERY_REFUSED if any name in the tree is qualified by a schema not in
- * `allowed`. Where tenants have schemas of their own, a qualified name
- * (`withSchema`, `'tenant_x.projects'`) could reach another tenant's schema.
+ * Functions a builder query may call without the connection being treated as
+ * touched: built-ins that read their arguments and nothing of the session.
+ * Anything else (a user function, `set_config`, `pg_advisory_lock`, a
+ * schema-qualified name) may change session state, so the driver resets the
+ * connection after such a query.
  */
-export function refuseSchemaQualifiedNames(node: OperationNode, allowed: readonly string[]): void {
+const PLAIN_FUNCTIONS: ReadonlySet<string> = new Set([
+  'abs', 'array_length', 'btrim', 'ceil', 'char_length', 'coalesce', 'concat', 'concat_ws', 'date_part', 'date_trunc',
+  'floor', 'greatest', 'jsonb_build_object', 'json_build_object', 'jsonb_build_array', 'json_build_array', 'least',
+  'left', 'length', 'lower', 'lpad', 'ltrim', 'md5', 'now', 'nullif', 'position', 'replace', 'right', 'round',
+  'rpad', 'rtrim', 'split_part', 'strpos', 'substr', 'substring', 'to_char', 'to_json', 'to_jsonb', 'trim', 'trunc', 'upper',
+  'current_date', 'current_timestamp', 'localtimestamp', 'gen_random_uuid', 'random', 'extract', 'age', 'cardinality',
+])
+
+/** What a walk over a tenant query found. */
+export interface StatementFacts {
+  /** It holds SQL the plugin cannot read, or a call that may change session state. */
+  readonly opaque: boolean
+}
+
+const ANALYZE = /\banaly[sz]e\b/i
+
+/**
+ * One walk over a tenant query that refuses what no tenant scope may send and
+ * reports what the driver must know:
+ *
+ * - a name qualified by a schema not in `allowedSchemas` (where tenants have
+ *   schemas of their own, `withSchema` or `'schema.table'` could reach another
+ *   tenant's schema): QUERY_REFUSED;
+ * - `EXPLAIN ANALYZE`: it runs the query and reports the rows the tenant
+ *   filter removed, that is how many rows other tenants hold: QUERY_REFUSED
+ *   (plain EXPLAIN, with estimates only, is allowed);
+ * - raw fragments and calls of functions not known to be side-effect free mark
+ *   the query opaque.
+ */
+export function inspectStatement(node: OperationNode, allowedSchemas: readonly string[] | 'any'): StatementFacts {
+  let opaque = false
   const stack: unknown[] = [node]
   while (stack.length > 0) {
     const item = stack.pop()
     if (Array.isArray(item)) {
-      for (const child of item) stack.push(child)
+      for (const child of item) if (typeof child === 'object' && child !== null) stack.push(child)
       continue
     }
     if (typeof item !== 'object' || item === null) continue
-    const candidate = item as { kind?: unknown; schema?: { name?: unknown } }
-    if (candidate.kind === 'SchemableIdentifierNode' && candidate.schema !== undefined && !allowed.includes(String(candidate.schema.name))) {
-      refuseQuery(`The schema-qualified name "${String(candidate.schema.name)}" is not allowed in this tenant's queries (it could reach another tenant's schema); use unqualified names${allowed.length ? ` or the schema${allowed.length > 1 ? 's' : ''} ${allowed.map((a) => `"${a}"`).join(', ')}` : ''}`)
+    const candidate = item as { kind?: unknown; schema?: { name?: unknown }; func?: unknown; options?: unknown; sqlFragments?: unknown }
+    switch (candidate.kind) {
+      case 'ValueNode':
+      case 'PrimitiveValueListNode':
+        continue
+      case 'SchemableIdentifierNode':
+        if (candidate.schema !== undefined && allowedSchemas !== 'any' && !allowedSchemas.includes(String(candidate.schema.name))) {
+          refuseSchemaQualified(String(candidate.schema.name), allowedSchemas)
+        }
+        break
+      case 'ExplainNode':
+        if (rawText(candidate.options).some((text) => ANALYZE.test(text))) {
+          refuseQuery('EXPLAIN ANALYZE runs the query and reports how many rows the tenant filter removed (other tenants\' rows); use EXPLAIN without ANALYZE, or run it in runAsSystem()')
+        }
+        break
+      case 'RawNode':
+        opaque = true
+        break
+      case 'FunctionNode':
+        if (typeof candidate.func !== 'string' || !PLAIN_FUNCTIONS.has(candidate.func.toLowerCase())) opaque = true
+        break
     }
-    if (candidate.kind === 'ValueNode' || candidate.kind === 'PrimitiveValueListNode') continue
+    for (const key in item) {
+      const value = (item as Record<string, unknown>)[key]
+      if (typeof value === 'object' && value !== null) stack.push(value)
+    }
+  }
+  return { opaque }
+}
+
+/** The SQL text of the raw fragments in `node` (EXPLAIN options are a raw fragment). */
+function rawText(node: unknown): string[] {
+  const out: string[] = []
+  const stack: unknown[] = [node]
+  while (stack.length > 0) {
+    const item = stack.pop()
+    if (typeof item !== 'object' || item === null) continue
+    if (Array.isArray(item)) {
+      stack.push(...item)
+      continue
+    }
+    const raw = item as { kind?: unknown; sqlFragments?: unknown }
+    if (raw.kind === 'RawNode' && Array.isArray(raw.sqlFragments)) out.push(raw.sqlFragments.join(' '))
     for (const value of Object.values(item)) if (typeof value === 'object' && value !== null) stack.push(value)
   }
+  return out
+}
+
+function refuseSchemaQualified(schema: string, allowed: readonly string[]): never {
+  return refuseQuery(`The schema-qualified name "${schema}" is not allowed in this tenant's queries (it could reach another tenant's schema); use unqualified names${allowed.length ? ` or the schema${allowed.length > 1 ? 's' : ''} ${allowed.map((a) => `"${a}"`).join(', ')}` : ''}`)
 }

@@ -20,6 +20,7 @@ import type { Generated, Kysely } from 'kysely'
 import pg from 'pg'
 import { startThrowawayServer, type ThrowawayServer } from '../../../test/support/second-server.ts'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { openModels, type TestModels } from './support/models.ts'
 
 interface DB {
   projects: { id: Generated<number>; tenant_id: Generated<string>; name: string }
@@ -34,27 +35,22 @@ for (const backend of testBackends()) {
     let database: TestDatabase
     let router: PoolRouter
     let databases: DatabasePerTenantIsolation
-    let dataDir: string | undefined
     let db: Kysely<DB>
     const role = uniqueName('tenantry_app')
     const tenants: ScopedTenant[] = []
+
+    let models: TestModels
 
     before(async () => {
       database = await backend.createDatabase()
       await database.pool.query(`create table projects (id int generated always as identity primary key, tenant_id uuid not null, name text not null);
                                  create index on projects (tenant_id)`)
-      const shared = new SharedSchemaIsolation(database, { tables: ['projects'], runtimeRole: role })
-      await shared.install()
+      models = await openModels(backend, database, { role, shared: { tables: ['projects'] } })
+      const shared = models.shared!
       await shared.assertSafe()
-      const schemas = new SchemaPerTenantIsolation(database)
-      if (backend.name === 'pglite') {
-        dataDir = await mkdtemp(join(tmpdir(), 'tenantry-dbs-'))
-        router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: 4 })
-        databases = new DatabasePerTenantIsolation({ router, provisioner: pgliteProvisioner({ dataDir }) })
-      } else {
-        router = new PoolRouter({ databases: serverDatabases({ default: database.url! }), budget: 8 })
-        databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: database.url! }) })
-      }
+      const schemas = models.schemas
+      router = models.router
+      databases = models.databases
       for (const [slug, model] of [['acme', 'shared'], ['hooli', 'shared'], ['globex', 'schema'], ['umbrella', 'schema'], ['initech', 'database'], ['wonka', 'database']] as const) {
         let tenant = make(slug, model)
         if (model === 'schema') tenant = { ...tenant, placement: await schemas.provision(tenant, async (c) => { await c.query(ownTable) }) }
@@ -66,8 +62,7 @@ for (const backend of testBackends()) {
 
     after(async () => {
       for (const tenant of tenants.filter((t) => t.isolation === 'database')) await databases.deprovision(tenant).catch(() => undefined)
-      await router.close()
-      if (dataDir) await rm(dataDir, { recursive: true, force: true })
+      await models.close()
       await dropRoles(database, [role])
       await database.close()
     })
@@ -104,7 +99,7 @@ for (const backend of testBackends()) {
     })
 
     it('gives a raw client in one scoped transaction, for every model', async () => {
-      const data = new TenantData({ shared: new SharedSchemaIsolation(database, { tables: ['projects'], runtimeRole: role }), schema: new SchemaPerTenantIsolation(database), database: databases })
+      const data = new TenantData({ shared: models.shared!, schema: models.schemas, database: databases })
       for (const tenant of tenants.filter((t) => t.slug !== 'initech')) {
         const count = await runWithTenant(tenant, () => data.withClient(async (client) => (await client.query('select count(*)::int as n from projects')).rows[0].n))
         assert.equal(count, 10, tenant.slug)
@@ -127,7 +122,7 @@ for (const backend of testBackends()) {
     })
 
     it('refuses a tenant placed in a model this process did not configure', async () => {
-      const onlyShared = new TenantData({ schema: new SchemaPerTenantIsolation(database) }).kysely<DB>()
+      const onlyShared = new TenantData({ schema: models.schemas }).kysely<DB>()
       await assert.rejects(runWithTenant(tenants[0]!, () => onlyShared.selectFrom('projects').selectAll().execute()), isCode('ISOLATION_MISCONFIGURED'))
     })
 
@@ -147,16 +142,20 @@ for (const backend of testBackends()) {
 const pgUrl = process.env.TENANTRY_PG_URL
 describe('database tenants on several PostgreSQL servers', { skip: pgUrl ? false : 'needs TENANTRY_PG_URL' }, () => {
   let second: ThrowawayServer
+  let main: TestDatabase
   let router: PoolRouter
   let databases: DatabasePerTenantIsolation
   let db: Kysely<DB>
   const placed: ScopedTenant[] = []
+  const role = uniqueName('tenantry_app')
 
   before(async () => {
+    main = await testBackends().find((b) => b.name === 'postgres')!.createDatabase()
     second = await startThrowawayServer()
-    const servers = { default: pgUrl!, second: second.url }
+    const servers = { default: main.url!, second: second.url }
     router = new PoolRouter({ databases: serverDatabases(servers), budget: 6 })
-    databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner(servers) })
+    databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner(servers), runtimeRole: role })
+    await databases.install()
     for (const [slug, server] of [['north', 'default'], ['south', 'second']] as const) {
       const tenant = make(slug, 'database')
       placed.push({ ...tenant, placement: await databases.provision(tenant, async (c) => { await c.query(ownTable) }, { server }) })
@@ -167,6 +166,8 @@ describe('database tenants on several PostgreSQL servers', { skip: pgUrl ? false
     for (const tenant of placed) await databases.deprovision(tenant).catch(() => undefined)
     await router?.close()
     await second?.stop()
+    await dropRoles(main, [role])
+    await main?.close()
   })
 
   it('places each tenant on the server its placement names', async () => {

@@ -6,25 +6,35 @@ import type { ScopeBinding } from './scope-binding.ts'
 export interface RoutedConnection {
   readonly client: pg.ClientBase
   readonly binding: ScopeBinding
-  /** Gives the connection back; `destroy` closes it instead (after a failed rollback). */
+  /** Gives the connection back; `destroy` closes it instead (after a failed rollback or reset). */
   release(destroy: boolean): void
 }
 
 /**
- * Where a query of the current scope runs: which pool (a shared one, or the tenant's
- * own database) and with which transaction settings. Called inside the caller's
- * async context, so it can read the scope.
+ * Where a query of the current scope runs: which pool (the runtime role's, the
+ * owner's, or the tenant's own database) and with which transaction settings.
+ * Called inside the caller's async context, so it can read the scope.
  */
 export interface ConnectionRoute {
   acquire(scope: Scope | undefined): Promise<RoutedConnection>
 }
 
-/** Every scope on one pool with one binding (the shared and schema models). */
-export function poolRoute(pool: pg.Pool, binding: ScopeBinding): ConnectionRoute {
+/**
+ * The route of a model on one database (shared and schema): tenant scopes on the
+ * runtime pool, once `runtime()` has it ready (the login pool opened, the scope
+ * signer loaded), the system scope on the owner's pool. The binding is asked
+ * before a connection is taken, so a query with no scope or for a suspended
+ * tenant never holds one.
+ *
+ * @example
+ * const route = databaseRoute({ owner: target.pool, runtime: () => runtime.pool(), binding })
+ */
+export function databaseRoute(options: { owner: pg.Pool; runtime: () => Promise<pg.Pool>; binding: ScopeBinding }): ConnectionRoute {
+  const { owner, runtime, binding } = options
   return {
-    // The scope is checked by the binding at the query (and the plugin refuses a
-    // query with no scope before it reaches the driver), so it is not checked twice.
-    async acquire() {
+    async acquire(scope) {
+      const pool = scope?.kind === 'tenant' ? await runtime() : owner
+      binding.settingsFor(scope)
       const client = await pool.connect()
       return { client, binding, release: (destroy) => client.release(destroy) }
     },

@@ -1,23 +1,23 @@
 import type { Scope } from '@tenantry/core'
 
-/** One transaction-local setting: `set_config(name, value, true)`. */
-export interface ScopeSetting {
-  readonly name: string
-  readonly value: string
-  /**
-   * `search_path`: the value is one schema name that must exist. It is cast through
-   * `regnamespace` in the same statement, so a missing schema fails the
-   * transaction (SQLSTATE 3F000) before the query runs, and `pg_temp` is put last
-   * on the path, so a temporary table left on a pooled connection can never shadow
-   * the tenant's tables.
-   */
-  readonly check?: 'search_path'
-}
+/**
+ * One transaction-local setting: `set_config(name, value, true)`, or the
+ * transaction's `search_path`.
+ *
+ * A search_path lists schema names that must exist: each is cast through
+ * `regnamespace` in the same statement, so a missing schema fails the
+ * transaction (SQLSTATE 3F000) before the query runs, and `pg_temp` is put last,
+ * so a temporary object can never shadow a tenant's table.
+ */
+export type ScopeSetting =
+  | { readonly name: string; readonly value: string; readonly schemas?: undefined }
+  | { readonly name: 'search_path'; readonly schemas: readonly string[]; readonly value?: undefined }
 
 /**
  * What an isolation model asks of every transaction for the scope in force: the
- * settings to apply transaction-locally (tenant id, role, search_path). It throws
- * a TenantryError when the scope may not query at all (no tenant, suspended).
+ * settings to apply transaction-locally (role, scope token, search_path). It
+ * throws a TenantryError when the scope may not query at all (no tenant,
+ * suspended).
  */
 export interface ScopeBinding {
   settingsFor(scope: Scope | undefined): readonly ScopeSetting[]
@@ -25,14 +25,24 @@ export interface ScopeBinding {
 
 const statementCache = new Map<string, string>()
 
-/** `select set_config($1, $2, true), ...` for these settings (one statement, cached by shape). */
+/**
+ * `select set_config($1, $2, true), ...` for these settings: one statement,
+ * cached by shape (the values are always parameters, never part of the text).
+ *
+ * @example
+ * setConfigSql([{ name: 'search_path', schemas: ['"tenant_1"'] }])
+ * // select set_config($1, $2::regnamespace::text || ', pg_temp', true)
+ */
 export function setConfigSql(settings: readonly ScopeSetting[]): string {
-  const shape = settings.map((s) => s.check ?? '-').join(',')
+  const shape = settings.map((s) => (s.schemas === undefined ? 'v' : `s${s.schemas.length}`)).join(',')
   let sql = statementCache.get(shape)
   if (sql === undefined) {
-    const calls = settings.map((s, i) => {
-      const value = s.check === 'search_path' ? `$${2 * i + 2}::regnamespace::text || ', pg_temp'` : `$${2 * i + 2}`
-      return `set_config($${2 * i + 1}, ${value}, true)`
+    let n = 0
+    const calls = settings.map((s) => {
+      const name = `$${++n}`
+      if (s.schemas === undefined) return `set_config(${name}, $${++n}, true)`
+      const schemas = s.schemas.map(() => `$${++n}::regnamespace::text`)
+      return `set_config(${name}, ${[...schemas, "'pg_temp'"].join(" || ', ' || ")}, true)`
     })
     sql = `select ${calls.join(', ')}`
     statementCache.set(shape, sql)
@@ -42,5 +52,5 @@ export function setConfigSql(settings: readonly ScopeSetting[]): string {
 
 /** Parameters for setConfigSql(settings). */
 export function setConfigParameters(settings: readonly ScopeSetting[]): string[] {
-  return settings.flatMap((s) => [s.name, s.value])
+  return settings.flatMap((s) => (s.schemas === undefined ? [s.name, s.value] : [s.name, ...s.schemas]))
 }

@@ -9,6 +9,7 @@ import {
   type Kysely,
   type QueryCompiler,
 } from 'kysely'
+import { StampingQueryCompiler } from '@tenantry/kysely'
 import { TenantDriver, type TenantDriverOptions } from './tenant-driver.ts'
 
 /**
@@ -26,8 +27,9 @@ export class TenantDialect implements Dialect {
     return new TenantDriver(this.#options)
   }
 
+  /** PostgreSQL's compiler, recording each compiled query the tenant plugin stamped, so the driver runs exactly what it produced. */
   createQueryCompiler(): QueryCompiler {
-    return new PostgresQueryCompiler()
+    return new StampingQueryCompiler(new PostgresQueryCompiler())
   }
 
   createAdapter(): DialectAdapter {

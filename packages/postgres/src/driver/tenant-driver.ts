@@ -1,5 +1,5 @@
 import { TenantryError, currentScope, type Scope } from '@tenantry/core'
-import { SYSTEM_STAMP, tenantStampOf } from '@tenantry/kysely'
+import { compiledStampOf, tenantStampOf } from '@tenantry/kysely'
 import {
   type CompiledQuery,
   type DatabaseConnection,
@@ -10,8 +10,10 @@ import {
 } from 'kysely'
 import type pg from 'pg'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
+import { databaseError } from './database-errors.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
+import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
 
 /** Counts what the driver sent, for benchmarks and tests. */
 export interface DriverStats {
@@ -43,27 +45,41 @@ function toQueryResult<R>(result: StatementResult): QueryResult<R> {
   }
 }
 
-function tenantIdOf(scope: Scope | undefined): string | undefined {
-  return scope?.kind === 'tenant' ? scope.tenant.id : undefined
-}
+/**
+ * Statements that put a connection back as a fresh login left it, run before it
+ * is reused when a query on it held SQL the plugin could not see into (a raw
+ * fragment, a trusted statement, a raw client): session settings
+ * (`set_config(…, false)`), a role set for the session, cursors, LISTENs,
+ * session advisory locks and temporary objects never reach the next checkout.
+ */
+export const SESSION_RESET_SQL = 'reset all; reset role; close all; unlisten *; select pg_advisory_unlock_all(); discard temp'
 
 /**
- * One pooled connection. Outside an explicit transaction, a query in scope is sent
- * together with its `set_config(..., true)` preamble in one round trip, as one
- * implicit transaction; inside one, the preamble went out with BEGIN.
+ * One pooled connection, checked out for one scope and refusing every other.
+ * Outside an explicit transaction, a query is sent together with its
+ * `set_config(..., true)` preamble in one round trip, as one implicit
+ * transaction; inside one, the preamble went out with BEGIN.
  */
-class TenantConnection implements DatabaseConnection {
+export class TenantConnection implements DatabaseConnection {
   readonly client: pg.ClientBase
   readonly routed: RoutedConnection
+  /** The scope this connection was checked out for. */
+  readonly scopeKey: ScopeKey
+  readonly #scope: Scope | undefined
   readonly #options: TenantDriverOptions
-  /** The scope the open transaction was begun for; undefined outside a transaction. */
-  #transactionScope: { tenantId: string | undefined } | undefined
+  /** Inside an explicit transaction. */
+  #inTransaction = false
+  /** Closed instead of reused: a failed rollback, or a failed session reset. */
   discarded = false
+  /** Ran SQL that may have changed session state: reset before it serves anyone else. */
+  touched = false
 
-  constructor(routed: RoutedConnection, options: TenantDriverOptions) {
+  constructor(routed: RoutedConnection, options: TenantDriverOptions, scope: Scope | undefined) {
     this.routed = routed
     this.client = routed.client
     this.#options = options
+    this.#scope = scope
+    this.scopeKey = scopeKeyOf(scope)
   }
 
   #count(roundTrips: number, statements: number, transactions: number): void {
@@ -74,11 +90,25 @@ class TenantConnection implements DatabaseConnection {
     stats.transactions += transactions
   }
 
+  /** The scope in force, which must be the one this connection was checked out for. */
+  #scopeInForce(): Scope | undefined {
+    const scope = currentScope()
+    if (scopeKeyOf(scope) !== this.scopeKey) throw scopeMismatch(this.#scope, scope)
+    return scope
+  }
+
   #guard(compiled: CompiledQuery, scope: Scope | undefined): void {
+    const stamp = compiledStampOf(compiled)
+    if (stamp === undefined || stamp.opaque) this.touched = true
     if (scope?.kind !== 'tenant' || !this.#options.requireStamp) return
-    const stamp = tenantStampOf(compiled.query)
-    if (stamp === scope.tenant.id) return
-    if (stamp === undefined || stamp === SYSTEM_STAMP) {
+    if (stamp?.scope === scope.tenant.id) return
+    if (stamp === undefined && tenantStampOf(compiled.query) === scope.tenant.id) {
+      throw new TenantryError(
+        'QUERY_REFUSED',
+        'This compiled query is not the one the tenant plugin produced (its SQL text or parameters were replaced, or it was copied); execute the CompiledQuery Kysely returned, unchanged',
+      )
+    }
+    if (stamp === undefined || typeof stamp.scope !== 'string') {
       throw new TenantryError(
         'QUERY_REFUSED',
         'This query was not compiled by the tenant plugin for the current tenant (a hand-built CompiledQuery or one compiled in a system scope); build it with the scoped Kysely instance inside the tenant scope',
@@ -88,14 +118,9 @@ class TenantConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const scope = currentScope()
+    const scope = this.#scopeInForce()
     this.#guard(compiled, scope)
-    if (this.#transactionScope !== undefined) {
-      if (this.#transactionScope.tenantId !== tenantIdOf(scope)) {
-        throw new TenantryError('TENANT_MISMATCH', 'This transaction was begun for another scope; a transaction serves exactly one tenant (or the system scope)')
-      }
-      return this.#single(compiled)
-    }
+    if (this.#inTransaction) return this.#single(compiled)
     const settings = this.routed.binding.settingsFor(scope)
     if (settings.length === 0) return this.#single(compiled)
     const results = await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters }])
@@ -105,19 +130,20 @@ class TenantConnection implements DatabaseConnection {
 
   /** One statement with nothing to pipeline: node-postgres' own path, the cheapest. */
   async #single<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.client.query(compiled.sql, compiled.parameters as unknown[])
+    const result = await this.client.query(compiled.sql, compiled.parameters as unknown[]).catch(databaseError)
     this.#count(1, 1, 0)
     return toQueryResult({ command: result.command, rowCount: result.rowCount, rows: result.rows })
   }
 
   async #run(statements: readonly PipelineStatement[]): Promise<StatementResult> {
-    const result = await runPipeline(this.client, statements).catch(placementError)
+    const result = await runPipeline(this.client, statements).catch(databaseError)
     this.#count(1, statements.length, 0)
     return result
   }
 
   async begin(settings: TransactionSettings): Promise<void> {
-    const scope = currentScope()
+    const scope = this.#scopeInForce()
+    if (this.#inTransaction) throw new TenantryError('INTERNAL', 'A transaction is already open on this connection')
     const scopeSettings = this.routed.binding.settingsFor(scope)
     let begin = 'begin'
     if (settings.isolationLevel || settings.accessMode) {
@@ -135,15 +161,15 @@ class TenantConnection implements DatabaseConnection {
       await runPipeline(this.client, [{ sql: 'rollback' }]).catch(() => {
         this.discarded = true
       })
-      placementError(error)
+      databaseError(error)
     }
     this.#count(1, statements.length, 1)
-    this.#transactionScope = { tenantId: tenantIdOf(scope) }
+    this.#inTransaction = true
   }
 
   async end(command: 'commit' | 'rollback'): Promise<void> {
     try {
-      const result = await runPipeline(this.client, [{ sql: command }])
+      const result = await runPipeline(this.client, [{ sql: command }]).catch(databaseError)
       this.#count(1, 1, 0)
       if (command === 'commit' && result.command === 'ROLLBACK') {
         throw new TenantryError('INTERNAL', 'The transaction was rolled back by the database because a statement in it failed')
@@ -152,12 +178,13 @@ class TenantConnection implements DatabaseConnection {
       if (command === 'rollback') this.discarded = true
       throw error
     } finally {
-      this.#transactionScope = undefined
+      this.#inTransaction = false
     }
   }
 
   async plain(sql: string): Promise<void> {
-    await runPipeline(this.client, [{ sql }])
+    this.#scopeInForce()
+    await runPipeline(this.client, [{ sql }]).catch(databaseError)
     this.#count(1, 1, 0)
   }
 
@@ -166,14 +193,22 @@ class TenantConnection implements DatabaseConnection {
     // transaction the scope holds, so it is served there in one chunk.
     yield await this.executeQuery<R>(compiled)
   }
-}
 
-/** A scope setting that names a missing schema is the tenant's placement missing. */
-function placementError(error: unknown): never {
-  if ((error as { code?: unknown }).code === '3F000') {
-    throw new TenantryError('TENANT_PLACEMENT_MISSING', `The tenant's schema does not exist (${(error as Error).message}); provision the tenant before serving it`, { cause: error })
+  /**
+   * Gives the connection back: reset first when it ran opaque SQL, closed
+   * instead when that or an earlier rollback failed.
+   */
+  async release(): Promise<void> {
+    if (this.touched && !this.discarded) {
+      try {
+        await this.client.query(SESSION_RESET_SQL)
+        this.#count(1, 6, 0)
+      } catch {
+        this.discarded = true
+      }
+    }
+    this.routed.release(this.discarded)
   }
-  throw error
 }
 
 function preamble(settings: readonly ScopeSetting[]): PipelineStatement {
@@ -197,8 +232,9 @@ export class TenantDriver implements Driver {
 
   async acquireConnection(): Promise<DatabaseConnection> {
     if (this.#closed) throw new TenantryError('INTERNAL', 'The Tenantry driver was destroyed; create a new Kysely instance')
-    const routed = await this.#options.route.acquire(currentScope())
-    return new TenantConnection(routed, this.#options)
+    const scope = currentScope()
+    const routed = await this.#options.route.acquire(scope)
+    return new TenantConnection(routed, this.#options, scope)
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -226,8 +262,7 @@ export class TenantDriver implements Driver {
   }
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    const tenantConnection = connection as TenantConnection
-    tenantConnection.routed.release(tenantConnection.discarded)
+    await (connection as TenantConnection).release()
   }
 
   async destroy(): Promise<void> {
@@ -245,30 +280,58 @@ async function savepointCommand(connection: DatabaseConnection, command: string,
 
 /**
  * Runs `fn` with a raw node-postgres client inside one transaction of the scope in
- * force: BEGIN and the scope's settings (role, tenant id, search_path) go out in one
- * round trip, then COMMIT, or ROLLBACK if `fn` throws. For SQL the query builder
- * cannot express; in the shared model only RLS guards it (the plugin does not see
- * raw SQL), so keep both walls up.
+ * force: BEGIN and the scope's settings (role, scope token, search_path) go out
+ * in one round trip, then COMMIT, or ROLLBACK if `fn` throws. For SQL the query
+ * builder cannot express; in the shared model only RLS guards it (the plugin does
+ * not see raw SQL), so keep both walls up. The client works only inside `fn` and
+ * only in the scope it was opened in; the connection's session is reset before
+ * it serves anyone else.
  *
  * @example
  * await runWithTenant(acme, () => withScopedClient(data.route(), (client) =>
  *   client.query('select count(*) from projects')))
  */
-export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: pg.ClientBase) => Promise<T>, options: { stats?: DriverStats } = {}): Promise<T> {
-  const routed = await route.acquire(currentScope())
-  const connection = new TenantConnection(routed, { route, requireStamp: true, stats: options.stats })
+export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: ScopedClient) => Promise<T>, options: { stats?: DriverStats } = {}): Promise<T> {
+  const scope = currentScope()
+  const routed = await route.acquire(scope)
+  const connection = new TenantConnection(routed, { route, requireStamp: true, stats: options.stats }, scope)
+  connection.touched = true
+  let open = true
+  const client: ScopedClient = {
+    query: ((text: unknown, values?: unknown) => {
+      if (!open) {
+        return Promise.reject(new TenantryError('INTERNAL', 'This scoped client was used after its withClient() callback ended; do all its work inside the callback'))
+      }
+      if (scopeKeyOf(currentScope()) !== connection.scopeKey) return Promise.reject(scopeMismatch(scope, currentScope()))
+      return (routed.client.query as (t: unknown, v?: unknown) => Promise<pg.QueryResult>)(text, values).catch(databaseError)
+    }) as ScopedClient['query'],
+  }
   try {
     await connection.begin({})
     let result: T
     try {
-      result = await fn(routed.client)
+      result = await fn(client)
     } catch (error) {
+      open = false
       await connection.end('rollback').catch(() => undefined)
       throw error
     }
+    open = false
     await connection.end('commit')
     return result
   } finally {
-    routed.release(connection.discarded)
+    open = false
+    await connection.release()
   }
+}
+
+/**
+ * The raw client `withScopedClient` lends: node-postgres' `query`, bound to one
+ * transaction of one scope.
+ *
+ * @example
+ * const { rows } = await data.withClient((client: ScopedClient) => client.query('select * from projects where id = $1', [id]))
+ */
+export interface ScopedClient {
+  query: pg.ClientBase['query']
 }

@@ -2,7 +2,7 @@ import { TenantryError, type IsolationModelName, type Scope } from '@tenantry/co
 import type { Kysely } from 'kysely'
 import type pg from 'pg'
 import type { ConnectionRoute } from '../driver/route.ts'
-import { withScopedClient, type DriverStats } from '../driver/tenant-driver.ts'
+import { withScopedClient, type DriverStats, type ScopedClient } from '../driver/tenant-driver.ts'
 import type { DatabasePerTenantIsolation } from './database/database-per-tenant.ts'
 import type { SchemaPerTenantIsolation } from './schema/schema-per-tenant.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from './scoped-kysely.ts'
@@ -75,7 +75,7 @@ export class TenantData {
    * @example
    * await runWithTenant(tenant, () => data.withClient((c) => c.query('select count(*) from projects')))
    */
-  withClient<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  withClient<T>(fn: (client: ScopedClient) => Promise<T>): Promise<T> {
     return withScopedClient(this.route(), fn, { stats: this.stats })
   }
 

@@ -324,7 +324,7 @@ export class FleetMigrator {
   }
 
   #tenantTarget(tenant: Tenant): MigrationTarget {
-    if (tenant.isolation === 'schema' && this.#options.schema) return schemaTenantTarget(this.#options.schema.target.pool, tenant)
+    if (tenant.isolation === 'schema' && this.#options.schema) return schemaTenantTarget(this.#options.schema, tenant)
     if (tenant.isolation === 'database' && this.#options.database) return databaseTenantTarget(this.#options.database, tenant)
     const error = this.#unconfigured(tenant)
     return {

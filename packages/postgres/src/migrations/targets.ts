@@ -7,8 +7,7 @@ import { TenantryError, type Tenant } from '@tenantry/core'
 import pg from 'pg'
 import type { PostgresTarget } from '../driver/target.ts'
 import { databaseKeyOf, type DatabasePerTenantIsolation } from '../isolation/database/database-per-tenant.ts'
-import { schemaOf } from '../isolation/schema/schema-per-tenant.ts'
-import { sharedSchemaInstallStatements } from '../isolation/shared/rls.ts'
+import { schemaOf, type SchemaPerTenantIsolation } from '../isolation/schema/schema-per-tenant.ts'
 import type { SharedSchemaIsolation } from '../isolation/shared/shared-schema.ts'
 import { CONTROL_TARGET, SHARED_TARGET } from './ledger.ts'
 import type { MigrationModel, MigrationSetName } from './migration.ts'
@@ -43,6 +42,12 @@ export interface MigrationTarget {
    * so a new table is never committed without them.
    */
   readonly afterUp?: (client: pg.ClientBase) => Promise<void>
+  /**
+   * Runs at the start of each of the target's transactions: a schema tenant's
+   * signed scope, so a migration that reads or writes rows sees the tenant's
+   * rows under FORCE row-level security even when the owner is no superuser.
+   */
+  readonly enter?: (client: pg.ClientBase) => Promise<void>
 }
 
 /**
@@ -77,16 +82,16 @@ export function sharedTarget(shared: SharedSchemaIsolation, installWalls = true)
   return {
     set: 'tenant', key: SHARED_TARGET, model: 'shared', schema, ledger: 'control', label: `shared tables (schema ${schema})`,
     connect: poolConnection(shared.target.pool),
-    afterUp: installWalls
-      ? async (client) => { for (const statement of sharedSchemaInstallStatements(shared.options)) await client.query(statement) }
-      : undefined,
+    afterUp: installWalls ? (client) => shared.installIn(client) : undefined,
   }
 }
 
-export function schemaTenantTarget(pool: pg.Pool, tenant: Tenant): MigrationTarget {
+export function schemaTenantTarget(schemas: SchemaPerTenantIsolation, tenant: Tenant): MigrationTarget {
   return {
     set: 'tenant', key: tenant.id, model: 'schema', tenant, schema: schemaOf(tenant), ledger: 'control',
-    label: `tenant ${tenant.slug} (schema)`, connect: poolConnection(pool),
+    label: `tenant ${tenant.slug} (schema)`, connect: poolConnection(schemas.target.pool),
+    afterUp: (client) => schemas.installWalls(client, tenant),
+    enter: (client) => schemas.guard.enter(client, tenant.id),
   }
 }
 
@@ -96,6 +101,7 @@ export function databaseTenantTarget(databases: DatabasePerTenantIsolation, tena
     set: 'tenant', key: tenant.id, model: 'database', tenant, ledger: 'local',
     label: `tenant ${tenant.slug} (database ${key.server ? `${key.server}/` : ''}${key.database})`,
     connect: async () => heldConnection(await databases.router.acquire(key)),
+    afterUp: (client) => databases.installWalls(client),
   }
 }
 
@@ -108,6 +114,7 @@ export async function beginOn(target: MigrationTarget, client: pg.ClientBase): P
   await client.query('begin')
   await client.query(`select pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))`, [`${target.set}:${target.key}`])
   await pointAt(target, client, true)
+  if (target.enter) await target.enter(client)
 }
 
 /** Sets search_path to the target's schema (transaction-local when `local`), refusing a missing schema. */

@@ -20,6 +20,12 @@ export const DEFAULT_SERVER = 'default'
 export interface DatabaseKey {
   readonly server?: string
   readonly database: string
+  /**
+   * The role to log in as (the runtime role of tenant transactions); absent:
+   * the server's own login (the owner, for provisioning and migrations).
+   * Connections of two logins are pooled apart, under the same budget.
+   */
+  readonly login?: string
 }
 
 /**
@@ -31,6 +37,7 @@ export interface DatabaseKey {
 export interface ResolvedDatabaseKey {
   readonly server: string
   readonly database: string
+  readonly login?: string
 }
 
 /**
@@ -77,6 +84,13 @@ export interface TenantDatabases {
    * `maxPerDatabase`: 1 for PGlite, whose single connection is the instance.
    */
   readonly maxConnectionsPerDatabase?: number
+  /**
+   * False when a database has one connection whatever the login (PGlite: the
+   * instance is the connection): the router then serves every login of a
+   * database from one pool, and tenant transactions switch role instead.
+   * Default true.
+   */
+  readonly separateLogins?: boolean
   connect(key: ResolvedDatabaseKey): Promise<PhysicalConnection>
 }
 
@@ -116,13 +130,17 @@ export function resolveDatabaseKey(key: DatabaseKey, path = 'key'): ResolvedData
   if (typeof database !== 'string' || database.length < 1 || database.length > 63 || database.includes('\u0000')) {
     issues.push({ path: `${path}.database`, message: 'must be a database name of 1-63 characters' })
   }
+  const login: unknown = key.login
+  if (login !== undefined && (typeof login !== 'string' || !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(login))) {
+    issues.push({ path: `${path}.login`, message: 'must be a plain role name' })
+  }
   if (issues.length > 0) throw validationError(issues)
-  return { server, database: database as string }
+  return login === undefined ? { server, database: database as string } : { server, database: database as string, login: login as string }
 }
 
 /** A map key for a database; unambiguous whatever characters the names hold. */
 export function databaseId(key: ResolvedDatabaseKey): string {
-  return `${key.server}\u0000${key.database}`
+  return key.login === undefined ? `${key.server}\u0000${key.database}` : `${key.server}\u0000${key.database}\u0000${key.login}`
 }
 
 /** How the key reads in messages and errors. */

@@ -81,7 +81,11 @@ export class FailureMemory {
 
   /** Forgets a database's failure (and its server's), e.g. right after provisioning it. */
   forget(key: ResolvedDatabaseKey): void {
-    this.#entries.delete(`db:${databaseId(key)}`)
+    // Every login of the database: a failure is remembered per pool, and each login has one.
+    const prefix = `db:${databaseId({ server: key.server, database: key.database })}`
+    for (const id of [...this.#entries.keys()]) {
+      if (id === prefix || id.startsWith(`${prefix}\u0000`)) this.#entries.delete(id)
+    }
     this.#entries.delete(`server:${key.server}`)
   }
 

@@ -23,5 +23,5 @@ export {
 } from './contract.ts'
 export type { PoolRouterOptions } from './options.ts'
 export type { DatabaseStats, PoolRouterStats } from './stats.ts'
-export { serverDatabases } from './server-databases.ts'
+export { serverDatabases, type LoginPasswords } from './server-databases.ts'
 export { databaseFolderName, pgliteDatabases, type PgliteDatabasesOptions } from './pglite-databases.ts'

@@ -79,6 +79,7 @@ export function pgliteDatabases(options: PgliteDatabasesOptions): TenantDatabase
   return {
     backend: 'pglite',
     maxConnectionsPerDatabase: 1,
+    separateLogins: false,
     async connect(key: ResolvedDatabaseKey): Promise<PhysicalConnection> {
       if (key.server !== server) {
         throw new TenantryError('TENANT_PLACEMENT_MISSING', `The tenant ${describeKey(key)} names a server that is not configured.`, {

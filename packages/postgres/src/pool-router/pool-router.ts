@@ -82,7 +82,7 @@ export class PoolRouter {
    * try { await client.query('select 1') } finally { client.release() }
    */
   async acquire(key: DatabaseKey): Promise<RoutedClient> {
-    const resolved = resolveDatabaseKey(key)
+    const resolved = this.#loginOf(resolveDatabaseKey(key))
     if (this.#closed) throw routerClosed()
     const existing = this.#pools.get(databaseId(resolved))
     if (existing === undefined || existing.idle.length === 0) {
@@ -128,15 +128,28 @@ export class PoolRouter {
    */
   async evict(key: DatabaseKey): Promise<void> {
     const resolved = resolveDatabaseKey(key)
-    this.#failures.forget(resolved)
-    const pool = this.#pools.get(databaseId(resolved))
-    if (pool === undefined) return
-    const closing = [...pool.idle].map((connection) => this.#close(connection, 'evicted'))
-    for (const connection of pool.busy) {
-      connection.retire = true
-      closing.push(connection.closed)
+    const closing: Promise<void>[] = []
+    for (const pool of [...this.#pools.values()]) {
+      if (pool.key.server !== resolved.server || pool.key.database !== resolved.database) continue
+      this.#failures.forget(pool.key)
+      closing.push(...[...pool.idle].map((connection) => this.#close(connection, 'evicted')))
+      for (const connection of pool.busy) {
+        connection.retire = true
+        closing.push(connection.closed)
+      }
     }
+    this.#failures.forget(resolved)
     await Promise.all(closing)
+  }
+
+  /** Whether connections of different logins are pooled apart (false for PGlite: one connection per database). */
+  get separateLogins(): boolean {
+    return this.#options.databases.separateLogins !== false
+  }
+
+  /** PGlite serves every login from its one connection: one pool per database, whatever the login. */
+  #loginOf(key: ResolvedDatabaseKey): ResolvedDatabaseKey {
+    return key.login !== undefined && !this.separateLogins ? { server: key.server, database: key.database } : key
   }
 
   /**

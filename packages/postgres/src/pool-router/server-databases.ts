@@ -1,5 +1,6 @@
 import { TenantryError, validationError, type ValidationIssue } from '@tenantry/core'
 import pg from 'pg'
+import { readStoredPassword, withLogin } from '../walls/runtime-login.ts'
 import { DEFAULT_SERVER, describeKey, type PhysicalConnection, type ResolvedDatabaseKey, type TenantDatabases } from './contract.ts'
 
 /** How long a close may wait for the server's goodbye before the socket is destroyed. */
@@ -67,10 +68,25 @@ export function clientConfigFor(server: string | pg.ClientConfig, database: stri
 const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/
 
 /**
+ * The password a server connection logs in with as `login` (a key's runtime
+ * role): `'stored'` (the default) reads the one the database model's install()
+ * generated, from `tenantry.runtime_logins` in the server's own database (the
+ * one its configuration names), as the configured (owner) login; a function
+ * returns it; `'none'` sends none (trust, peer or certificate authentication).
+ *
+ * @example
+ * serverDatabases({ default: adminUrl }, { loginPasswords: (server, login) => secrets.get(`${server}/${login}`) })
+ */
+export type LoginPasswords = 'stored' | 'none' | ((server: string, login: string) => Promise<string | undefined> | string | undefined)
+
+/**
  * Tenant databases on PostgreSQL servers: `servers` maps a server name (as in
  * a tenant's placement; `default` is the one a placement without `server`
  * means) to its connection settings (a URL or a node-postgres config, whose
- * database is replaced by the tenant's). Every connection is a plain
+ * database is replaced by the tenant's): the owner's login, used for
+ * provisioning and migrations. A key with a `login` (tenant transactions log
+ * in as the runtime role) connects with the same settings as that role, with
+ * the password `loginPasswords` gives. Every connection is a plain
  * `pg.Client`; a connect without its own timeout gives up after 5 s.
  *
  * @example
@@ -82,7 +98,7 @@ const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/
  *   budget: 80,
  * })
  */
-export function serverDatabases(servers: Readonly<Record<string, string | pg.ClientConfig>>): TenantDatabases {
+export function serverDatabases(servers: Readonly<Record<string, string | pg.ClientConfig>>, options: { loginPasswords?: LoginPasswords } = {}): TenantDatabases {
   const issues: ValidationIssue[] = []
   const configs = new Map<string, string | pg.ClientConfig>()
   for (const [name, config] of Object.entries(servers ?? {})) {
@@ -93,7 +109,34 @@ export function serverDatabases(servers: Readonly<Record<string, string | pg.Cli
     configs.set(name, config)
   }
   if (configs.size === 0) issues.push({ path: 'servers', message: `must name at least one server (e.g. "${DEFAULT_SERVER}")` })
+  const passwords = options.loginPasswords ?? 'stored'
+  if (passwords !== 'stored' && passwords !== 'none' && typeof passwords !== 'function') {
+    issues.push({ path: 'loginPasswords', message: "must be 'stored', 'none' or a function (server, login) => password" })
+  }
   if (issues.length > 0) throw validationError(issues)
+
+  const known = new Map<string, Promise<string | undefined>>()
+  const passwordOf = (server: string, config: string | pg.ClientConfig, login: string): Promise<string | undefined> => {
+    const id = `${server}\u0000${login}`
+    let password = known.get(id)
+    if (password === undefined) {
+      password = (async () => {
+        if (passwords === 'none') return undefined
+        if (typeof passwords === 'function') return passwords(server, login)
+        const admin = new pg.Client({ connectionTimeoutMillis: DEFAULT_CONNECT_TIMEOUT_MS, ...(typeof config === 'string' ? { connectionString: config } : config) })
+        admin.on('error', ignore)
+        await admin.connect()
+        try {
+          return await readStoredPassword(admin, login)
+        } finally {
+          await endClient(admin, 100)
+        }
+      })()
+      known.set(id, password)
+      password.catch(() => known.delete(id))
+    }
+    return password
+  }
 
   return {
     backend: 'postgres',
@@ -104,7 +147,9 @@ export function serverDatabases(servers: Readonly<Record<string, string | pg.Cli
           details: { server: key.server },
         })
       }
-      const client = new pg.Client(clientConfigFor(server, key.database))
+      let config = clientConfigFor(server, key.database)
+      if (key.login !== undefined) config = withLogin(config, key.login, await passwordOf(key.server, server, key.login))
+      const client = new pg.Client(config)
       // Until the router listens, a dropped connection must not become an uncaught 'error'.
       client.on('error', ignore)
       try {

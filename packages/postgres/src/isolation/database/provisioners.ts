@@ -11,6 +11,14 @@ import { databaseFolderName } from '../../pool-router/pglite-databases.ts'
 export interface DatabaseProvisioner {
   create(key: DatabaseKey): Promise<void>
   drop(key: DatabaseKey): Promise<void>
+  /**
+   * The servers whose roles are cluster-wide (PostgreSQL), and a connection to
+   * each as its admin: the database model's install() creates the runtime
+   * login there once per server. Absent for PGlite, where each tenant
+   * database is its own cluster and gets the role when it is provisioned.
+   */
+  readonly servers?: readonly string[]
+  admin?<T>(server: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T>
 }
 
 function serverOf(key: DatabaseKey): string {
@@ -28,6 +36,9 @@ export function serverProvisioner(admins: Readonly<Record<string, string | pg.Cl
   const admin = async <T>(key: DatabaseKey, fn: (client: pg.Client) => Promise<T>): Promise<T> => {
     const config = admins[serverOf(key)]
     if (config === undefined) throw new TenantryError('VALIDATION_FAILED', `No admin connection is configured for server "${serverOf(key)}"`)
+    return withAdmin(config, fn)
+  }
+  const withAdmin = async <T>(config: string | pg.ClientConfig, fn: (client: pg.Client) => Promise<T>): Promise<T> => {
     const client = new pg.Client(typeof config === 'string' ? { connectionString: config } : config)
     await client.connect()
     try {
@@ -37,6 +48,8 @@ export function serverProvisioner(admins: Readonly<Record<string, string | pg.Cl
     }
   }
   return {
+    servers: Object.keys(admins),
+    admin: (server, fn) => admin({ server, database: '' }, fn),
     create: (key) => admin(key, async (client) => {
       const template = options.template ? ` template ${pg.escapeIdentifier(options.template)}` : ''
       try {

@@ -1,18 +1,31 @@
 import { TenantryError, assertServing, isUuid, type Scope, type ScopedTenant, type TenantPlacement } from '@tenantry/core'
 import pg from 'pg'
 import type { Kysely } from 'kysely'
-import { poolRoute, type ConnectionRoute } from '../../driver/route.ts'
+import { inTransaction } from '../../catalog/transaction.ts'
+import { databaseRoute, type ConnectionRoute } from '../../driver/route.ts'
 import type { ScopeBinding, ScopeSetting } from '../../driver/scope-binding.ts'
 import type { PostgresTarget } from '../../driver/target.ts'
 import type { DriverStats } from '../../driver/tenant-driver.ts'
+import { assertHealthy, type DoctorReport } from '../../doctor/report.ts'
+import { doctorSchemaPerTenant } from '../../doctor/schema-per-tenant.ts'
+import { RuntimeAccess, type RuntimeLogin } from '../../walls/runtime-login.ts'
+import { ScopeGuard } from '../../walls/scope-guard.ts'
+import type { ScopeSigner } from '../../walls/scope-signer.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
+import { noScopeError, tenantTransactionSettings } from '../shared/binding.ts'
+import { installSchemaWalls } from './schema-walls.ts'
 
 export interface SchemaPerTenantOptions {
   /**
-   * Role tenant transactions switch to (transaction-locally). Default null: run as
-   * the connecting role. With a role, `provision()` grants it the tenant's schema.
+   * Role tenant transactions run as. Default `tenantry_app` (the shared model's
+   * default too: one runtime role may serve both). `provision()` grants it the
+   * tenant's schema.
    */
-  readonly runtimeRole?: string | null
+  readonly runtimeRole?: string
+  /** How tenant transactions reach it (see `RuntimeLogin`): on PostgreSQL a pool that logs in as it. */
+  readonly runtimeLogin?: RuntimeLogin
+  /** SECURITY DEFINER functions the runtime role may call, reviewed as tenant-safe (`schema.name`). */
+  readonly trustedFunctions?: readonly string[]
 }
 
 /** Runs DDL and seed statements inside a newly provisioned tenant schema. */
@@ -38,116 +51,132 @@ export function schemaOf(tenant: ScopedTenant): string {
 }
 
 /**
- * Schema per tenant: each tenant's tables live in its own schema, and every tenant
- * transaction sets `search_path` to it with `set_config('search_path', …, true)`
- * (transaction-local, like `SET LOCAL`, so a transaction pooler cannot carry one
- * tenant's path to the next client). The schema's existence is checked in the same
- * statement: a missing schema is TENANT_PLACEMENT_MISSING, never a query against
- * `public`.
+ * Schema per tenant: each tenant's tables live in its own schema. Every tenant
+ * transaction pins `search_path` to it (transaction-local; `pg_temp` last; a
+ * missing schema is TENANT_PLACEMENT_MISSING, never a query against `public`)
+ * and carries the tenant's signed scope. Every table of a tenant schema is
+ * behind row-level security that admits only that tenant's scope, so one
+ * runtime role serves every schema and yet a tenant's SQL that names another
+ * schema (or runs a query string through `query_to_xml`) sees nothing there.
  *
  * @example
  * const schemas = new SchemaPerTenantIsolation(target)
+ * await schemas.install()
  * const placement = await schemas.provision(tenant, (c) => c.query('create table projects (…)'))
  * await catalog.setPlacement(tenant.id, placement)
  */
 export class SchemaPerTenantIsolation {
   readonly model = 'schema' as const
   readonly target: PostgresTarget
-  readonly runtimeRole: string | null
+  readonly runtimeRole: string
+  readonly runtime: RuntimeAccess
+  readonly guard: ScopeGuard
+  readonly trustedFunctions: readonly string[]
   readonly stats: DriverStats = newDriverStats()
+  #signer: ScopeSigner | undefined
 
   constructor(target: PostgresTarget, options: SchemaPerTenantOptions = {}) {
-    const problems: string[] = []
-    const role = options.runtimeRole ?? null
-    if (role !== null && !IDENTIFIER.test(role)) problems.push('runtimeRole must be a plain identifier or null')
-    if (problems.length) throw new TenantryError('VALIDATION_FAILED', `Invalid schema-per-tenant options: ${problems.join('; ')}`)
+    const role = (options as { runtimeRole?: string | null }).runtimeRole ?? 'tenantry_app'
+    if (typeof role !== 'string' || !IDENTIFIER.test(role)) {
+      throw new TenantryError('VALIDATION_FAILED', 'Invalid schema-per-tenant options: runtimeRole must be a plain identifier')
+    }
     this.target = target
     this.runtimeRole = role
+    this.runtime = new RuntimeAccess(target, { role, login: options.runtimeLogin })
+    this.guard = new ScopeGuard(target)
+    this.trustedFunctions = [...(options.trustedFunctions ?? [])]
   }
 
   /**
    * A Kysely instance for this model's tenants: queries are not rewritten (the
    * tables carry no tenant column) but still refused outside a scope, stamped, and
-   * sent with the tenant's search_path in one round trip.
+   * sent with the tenant's search_path and scope in one round trip.
    */
   kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
     return scopedKysely<DB>(this.route(), { tables: [], appliesTo: () => false, allowedSchemas: () => [] }, this.stats, options)
   }
 
-  /** Where this model's queries run: the target's pool, with the tenant's search_path. */
+  /** Where this model's queries run: tenant scopes on the runtime pool, the system scope on the owner's. */
   route(): ConnectionRoute {
-    return poolRoute(this.target.pool, this.binding())
+    return databaseRoute({ owner: this.target.pool, runtime: () => this.ready(), binding: this.binding() })
   }
 
-  /** Transaction settings: the tenant's search_path (checked to exist) and the role. */
+  /** Opens the runtime pool and loads the scope signer; tenant queries wait for it once. */
+  async ready(): Promise<pg.Pool> {
+    const [pool, signer] = await Promise.all([this.runtime.pool(), this.guard.signer()])
+    this.#signer = signer
+    return pool
+  }
+
+  /** Transaction settings: the runtime role if switched, the tenant's search_path (checked to exist) and its scope. */
   binding(): ScopeBinding {
     return {
       settingsFor: (scope: Scope | undefined): readonly ScopeSetting[] => {
-        if (scope === undefined) {
-          throw new TenantryError('TENANT_CONTEXT_MISSING', 'No tenant in context: run tenant queries inside runWithTenant(tenant, fn), or runAsSystem(reason, fn) for audited cross-tenant work')
-        }
+        if (scope === undefined) throw noScopeError()
         if (scope.kind === 'system') return []
         assertServing(scope.tenant)
-        const settings: ScopeSetting[] = [{ name: 'search_path', value: pg.escapeIdentifier(schemaOf(scope.tenant)), check: 'search_path' }]
-        if (this.runtimeRole !== null) settings.push({ name: 'role', value: this.runtimeRole })
-        return settings
+        if (this.#signer === undefined) throw new TenantryError('INTERNAL', 'The scope signer is not loaded; tenant connections come from route().acquire, which loads it')
+        return tenantTransactionSettings(this.runtime, [schemaOf(scope.tenant)], this.#signer.tokenFor(scope.tenant.id))
       },
     }
   }
 
   /**
-   * Creates the runtime role if it is missing (NOLOGIN, not superuser, not
-   * BYPASSRLS) and lets the connecting role switch to it. Idempotent; a no-op
-   * without a runtime role.
+   * Installs the scope guard and the runtime role (LOGIN on PostgreSQL, not
+   * superuser, not BYPASSRLS, no TEMPORARY). Idempotent.
    */
   async install(): Promise<void> {
-    if (this.runtimeRole === null) return
-    const role = this.runtimeRole
-    await this.target.pool.query(`do $$ begin
-        if not exists (select 1 from pg_roles where rolname = ${pg.escapeLiteral(role)}) then
-          create role ${pg.escapeIdentifier(role)} nologin nosuperuser nobypassrls;
-        end if;
-        if not exists (select 1 from pg_roles where rolname = current_user and rolsuper) then
-          execute format('grant %I to %I', ${pg.escapeLiteral(role)}, current_user);
-        end if;
-      exception when duplicate_object then null;
-      end $$`)
+    await inTransaction(this.target.pool, (client) => this.installIn(client))
+  }
+
+  /** `install()` inside a transaction the caller holds. */
+  async installIn(client: pg.ClientBase): Promise<void> {
+    await this.guard.install(client)
+    await this.runtime.install(client)
   }
 
   /**
-   * Creates the tenant's schema and runs `setup` inside it, in one transaction;
-   * returns the placement to store in the catalog. Idempotent for the schema.
+   * Creates the tenant's schema and runs `setup` inside it, then puts every
+   * table there behind the tenant's walls, in one transaction; returns the
+   * placement to store in the catalog. Idempotent for the schema.
    */
   async provision(tenant: ScopedTenant, setup?: SchemaSetup): Promise<TenantPlacement> {
     const schema = schemaOf(tenant)
     const quoted = pg.escapeIdentifier(schema)
-    const client = await this.target.pool.connect()
-    try {
-      await client.query('begin')
+    await inTransaction(this.target.pool, async (client) => {
       await client.query(`create schema if not exists ${quoted}`)
       await client.query(`select set_config('search_path', $1, true)`, [quoted])
+      await this.guard.enter(client, tenant.id)
       if (setup) await setup(client)
-      if (this.runtimeRole !== null) {
-        const role = pg.escapeIdentifier(this.runtimeRole)
-        await client.query(`grant usage on schema ${quoted} to ${role}`)
-        await client.query(`grant select, insert, update, delete on all tables in schema ${quoted} to ${role}`)
-        await client.query(`grant usage, select on all sequences in schema ${quoted} to ${role}`)
-        // Tables a later migration adds to this schema get the same grants.
-        await client.query(`alter default privileges in schema ${quoted} grant select, insert, update, delete on tables to ${role}`)
-        await client.query(`alter default privileges in schema ${quoted} grant usage, select on sequences to ${role}`)
-      }
-      await client.query('commit')
-      return { ...(tenant.placement ?? {}), schema }
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined)
-      throw error
-    } finally {
-      client.release()
-    }
+      await this.installWalls(client, tenant)
+    })
+    return { ...(tenant.placement ?? {}), schema }
+  }
+
+  /** Puts the tenant schema's tables behind their walls (see `installSchemaWalls`); for migrations that add tables. */
+  async installWalls(client: pg.ClientBase, tenant: ScopedTenant): Promise<void> {
+    await installSchemaWalls(client, schemaOf(tenant), tenant.id, this.runtimeRole)
   }
 
   /** Drops the tenant's schema and everything in it. */
   async deprovision(tenant: ScopedTenant): Promise<void> {
     await this.target.pool.query(`drop schema if exists ${pg.escapeIdentifier(schemaOf(tenant))} cascade`)
+  }
+
+  /** Checks the runtime role, the guard and every tenant schema's walls; see docs/doctor.md. */
+  doctor(): Promise<DoctorReport> {
+    return doctorSchemaPerTenant(this)
+  }
+
+  /** Runs doctor() and throws ISOLATION_MISCONFIGURED when it finds an error. */
+  async assertSafe(): Promise<DoctorReport> {
+    const report = await this.doctor()
+    assertHealthy(report)
+    return report
+  }
+
+  /** Closes the runtime login pool this model opened. */
+  async close(): Promise<void> {
+    await this.runtime.close()
   }
 }

@@ -1,28 +1,48 @@
 import { TenantryError, assertServing, type Scope } from '@tenantry/core'
+import pg from 'pg'
 import type { ScopeBinding, ScopeSetting } from '../../driver/scope-binding.ts'
-import type { ResolvedSharedSchemaOptions } from './options.ts'
+import { SCOPE_SETTING } from '../../walls/guard-sql.ts'
+import type { RuntimeAccess } from '../../walls/runtime-login.ts'
+import type { ScopeSigner } from '../../walls/scope-signer.ts'
+
+/** TENANT_CONTEXT_MISSING, the one refusal of a query with no scope at all. */
+export function noScopeError(): TenantryError {
+  return new TenantryError('TENANT_CONTEXT_MISSING', 'No tenant in context: run tenant queries inside runWithTenant(tenant, fn), or runAsSystem(reason, fn) for audited cross-tenant work')
+}
 
 /**
- * The shared model's transaction settings: with RLS up, a tenant transaction
- * switches to the runtime role and carries the tenant id; both are
+ * The settings of a tenant transaction on the shared database (shared and schema
+ * models): the runtime role when the login is someone else, the pinned
+ * search_path (pg_temp last) and the signed scope token. All are
  * transaction-local, so a transaction pooler can hand the connection on safely.
- * A system scope runs as the connecting role with no tenant setting.
+ *
+ * @example
+ * const settings = tenantTransactionSettings(runtime, ['public'], signer.tokenFor(tenant.id))
  */
-export function sharedSchemaBinding(options: ResolvedSharedSchemaOptions): ScopeBinding {
-  const tenantSettings = (tenantId: string): ScopeSetting[] => {
-    const settings: ScopeSetting[] = []
-    if (options.runtimeRole !== null) settings.push({ name: 'role', value: options.runtimeRole })
-    settings.push({ name: options.tenantSetting, value: tenantId })
-    return settings
-  }
+export function tenantTransactionSettings(runtime: RuntimeAccess, searchPath: readonly string[], token: string | undefined): ScopeSetting[] {
+  const settings: ScopeSetting[] = []
+  if (runtime.switchesRole) settings.push({ name: 'role', value: runtime.role })
+  settings.push({ name: 'search_path', schemas: searchPath.map((s) => pg.escapeIdentifier(s)) })
+  if (token !== undefined) settings.push({ name: SCOPE_SETTING, value: token })
+  return settings
+}
+
+/**
+ * The shared model's transaction settings. A system scope runs on the owner's
+ * pool as the connecting role, with no settings.
+ */
+export function sharedSchemaBinding(options: {
+  readonly runtime: RuntimeAccess
+  readonly searchPath: readonly string[]
+  readonly rls: boolean
+  readonly signer: () => ScopeSigner
+}): ScopeBinding {
   return {
     settingsFor(scope: Scope | undefined): readonly ScopeSetting[] {
-      if (scope === undefined) {
-        throw new TenantryError('TENANT_CONTEXT_MISSING', 'No tenant in context: run tenant queries inside runWithTenant(tenant, fn), or runAsSystem(reason, fn) for audited cross-tenant work')
-      }
+      if (scope === undefined) throw noScopeError()
       if (scope.kind === 'system') return []
       assertServing(scope.tenant)
-      return options.walls.rls ? tenantSettings(scope.tenant.id) : []
+      return tenantTransactionSettings(options.runtime, options.searchPath, options.rls ? options.signer().tokenFor(scope.tenant.id) : undefined)
     },
   }
 }

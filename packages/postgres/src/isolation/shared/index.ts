@@ -1,4 +1,4 @@
-export { SharedSchemaIsolation } from './shared-schema.ts'
+export { SharedSchemaIsolation, type PurgeOptions } from './shared-schema.ts'
 export { resolveSharedSchemaOptions, type ResolvedSharedSchemaOptions, type SharedSchemaOptions, type SharedWalls } from './options.ts'
-export { TENANT_POLICY, rlsPolicyStatements, sharedSchemaInstallStatements, tenantSettingExpression } from './rls.ts'
-export { sharedSchemaBinding } from './binding.ts'
+export { TENANT_POLICY, rlsPolicyStatements, sharedSchemaInstallStatements, tenantPolicyExpressions } from './rls.ts'
+export { noScopeError, sharedSchemaBinding, tenantTransactionSettings } from './binding.ts'

@@ -1,10 +1,11 @@
 import { TenantryError } from '@tenantry/core'
+import type { RuntimeLogin } from '../../walls/runtime-login.ts'
 
 /** Which of the two walls of the shared model are up. Both, by default. */
 export interface SharedWalls {
   /** The Kysely plugin adds the tenant predicate to every statement. */
   readonly plugin: boolean
-  /** PostgreSQL row-level security checks every row against the transaction's tenant. */
+  /** PostgreSQL row-level security checks every row against the transaction's signed tenant scope. */
   readonly rls: boolean
 }
 
@@ -21,13 +22,26 @@ export interface SharedSchemaOptions {
   /** Column that names the tenant. Default `tenant_id` (type uuid). */
   readonly tenantColumn?: string
   /**
-   * Role that tenant transactions run as (set transaction-locally). It must not be
-   * superuser, BYPASSRLS or the tables' owner; `install()` creates it. Default
-   * `tenantry_app`. Set `null` when the pool already logs in as a safe role.
+   * Role that tenant transactions run as. It must not be superuser, BYPASSRLS
+   * or the tables' owner; `install()` creates it. Default `tenantry_app`.
    */
-  readonly runtimeRole?: string | null
-  /** Transaction setting that carries the tenant id. Default `tenantry.tenant_id`. */
-  readonly tenantSetting?: string
+  readonly runtimeRole?: string
+  /**
+   * How tenant transactions reach the runtime role: on PostgreSQL, by default, a
+   * pool that logs in as it (see `RuntimeLogin`); on PGlite a role switch.
+   */
+  readonly runtimeLogin?: RuntimeLogin
+  /**
+   * The schemas of a tenant transaction's search_path, pinned per transaction
+   * (`pg_temp` is always put last). Default: `[schema]`. Add the schemas of
+   * extensions your queries call unqualified.
+   */
+  readonly searchPath?: readonly string[]
+  /**
+   * SECURITY DEFINER functions the runtime role may call, reviewed as
+   * tenant-safe (`schema.name`); doctor refuses any other it can reach.
+   */
+  readonly trustedFunctions?: readonly string[]
   /** Default: both walls up. */
   readonly walls?: Partial<SharedWalls>
 }
@@ -37,13 +51,15 @@ export interface ResolvedSharedSchemaOptions {
   readonly globalTables: readonly string[]
   readonly schema: string
   readonly tenantColumn: string
-  readonly runtimeRole: string | null
-  readonly tenantSetting: string
+  readonly runtimeRole: string
+  readonly runtimeLogin: RuntimeLogin | undefined
+  readonly searchPath: readonly string[]
+  readonly trustedFunctions: readonly string[]
   readonly walls: SharedWalls
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
-const SETTING = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/
+const QUALIFIED = /^[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}$/
 
 /** Validates options up front, so misconfiguration fails at start. */
 export function resolveSharedSchemaOptions(options: SharedSchemaOptions): ResolvedSharedSchemaOptions {
@@ -61,16 +77,28 @@ export function resolveSharedSchemaOptions(options: SharedSchemaOptions): Resolv
   })
   const schema = options.schema ?? 'public'
   const tenantColumn = options.tenantColumn ?? 'tenant_id'
-  const runtimeRole = options.runtimeRole === undefined ? 'tenantry_app' : options.runtimeRole
-  const tenantSetting = options.tenantSetting ?? 'tenantry.tenant_id'
+  const runtimeRole = options.runtimeRole ?? 'tenantry_app'
   if (!IDENTIFIER.test(schema)) issues.push({ path: 'schema', message: 'must be a plain identifier' })
   if (!IDENTIFIER.test(tenantColumn)) issues.push({ path: 'tenantColumn', message: 'must be a plain identifier' })
-  if (runtimeRole !== null && !IDENTIFIER.test(runtimeRole)) issues.push({ path: 'runtimeRole', message: 'must be a plain identifier or null' })
-  if (!SETTING.test(tenantSetting)) issues.push({ path: 'tenantSetting', message: 'must look like "prefix.name"' })
+  if (typeof runtimeRole !== 'string' || !IDENTIFIER.test(runtimeRole)) issues.push({ path: 'runtimeRole', message: 'must be a plain identifier' })
+  if ((options as { tenantSetting?: unknown }).tenantSetting !== undefined) {
+    issues.push({ path: 'tenantSetting', message: 'is gone: the tenant scope is a signed token Tenantry sets (see docs/security.md)' })
+  }
+  const searchPath = options.searchPath ?? [schema]
+  if (!Array.isArray(searchPath) || searchPath.length === 0 || !searchPath.every((s) => typeof s === 'string' && IDENTIFIER.test(s) && s !== 'pg_temp')) {
+    issues.push({ path: 'searchPath', message: 'must list at least one schema (plain identifiers; pg_temp is added last by Tenantry)' })
+  }
+  const trustedFunctions = options.trustedFunctions ?? []
+  if (!Array.isArray(trustedFunctions) || !trustedFunctions.every((f) => typeof f === 'string' && QUALIFIED.test(f))) {
+    issues.push({ path: 'trustedFunctions', message: 'must be a list of schema-qualified function names ("schema.name")' })
+  }
   const walls: SharedWalls = { plugin: options.walls?.plugin ?? true, rls: options.walls?.rls ?? true }
   if (!walls.plugin && !walls.rls) issues.push({ path: 'walls', message: 'at least one wall (plugin or rls) must be up' })
   if (issues.length) {
     throw new TenantryError('VALIDATION_FAILED', `Invalid shared-schema options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { details: issues })
   }
-  return { tables: [...tables], globalTables: [...globalTables], schema, tenantColumn, runtimeRole, tenantSetting, walls }
+  return {
+    tables: [...tables], globalTables: [...globalTables], schema, tenantColumn, runtimeRole, runtimeLogin: options.runtimeLogin,
+    searchPath: [...searchPath], trustedFunctions: [...trustedFunctions], walls,
+  }
 }

@@ -1,0 +1,99 @@
+import pg from 'pg'
+import type { Queryable } from '../catalog/transaction.ts'
+import { GUARD_SCHEMA } from '../walls/guard-sql.ts'
+import type { DoctorFinding } from './report.ts'
+
+const q = (identifier: string): string => pg.escapeIdentifier(identifier)
+
+/**
+ * Finds what the runtime role can reach that returns tenant rows without the
+ * tenant policy applying:
+ *
+ * - `view.definer`: a view over a protected table (directly or through other
+ *   views) without `security_invoker`: it reads the table as the view's owner,
+ *   which may be a superuser, BYPASSRLS or the table's owner;
+ * - `view.materialized`: a materialized view over a protected table: its rows
+ *   were copied when it was refreshed, with no policy at all;
+ * - `function.definer`: a SECURITY DEFINER function the runtime role may call
+ *   (outside pg_catalog and the guard), unless listed as trusted: it runs as its
+ *   owner;
+ * - `extension.remote`: dblink functions or a foreign server the runtime role
+ *   may use, which reach other databases.
+ *
+ * `protectedTables` are the oids of the tables that hold tenant rows.
+ */
+export async function checkReachableObjects(
+  client: Queryable,
+  runtimeRole: string,
+  protectedTables: readonly number[],
+  trustedFunctions: readonly string[],
+  findings: DoctorFinding[],
+): Promise<void> {
+  const views = (await client.query<{ schema: string; name: string; kind: string; invoker: boolean }>(
+    `with recursive deps(view_oid, ref) as (
+       select r.ev_class, d.refobjid
+         from pg_rewrite r
+         join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = r.oid and d.refclassid = 'pg_class'::regclass
+        where d.refobjid <> r.ev_class
+     ), reaches(view_oid) as (
+       select view_oid from deps where ref = any($1::oid[])
+       union
+       select d.view_oid from deps d join reaches r on d.ref = r.view_oid
+     )
+     select n.nspname as schema, c.relname as name, c.relkind::text as kind,
+            coalesce(exists (select 1 from unnest(c.reloptions) o where lower(o) in ('security_invoker=true', 'security_invoker=on', 'security_invoker=1')), false) as invoker
+       from reaches r join pg_class c on c.oid = r.view_oid join pg_namespace n on n.oid = c.relnamespace
+      where has_table_privilege($2, c.oid, 'SELECT')
+      order by 1, 2`,
+    [protectedTables, runtimeRole],
+  )).rows
+  for (const view of views) {
+    const name = `${q(view.schema)}.${q(view.name)}`
+    if (view.kind === 'm') {
+      findings.push({
+        severity: 'error', check: 'view.materialized', table: `${view.schema}.${view.name}`,
+        message: `Materialized view ${view.schema}.${view.name} holds rows of tenant tables with no row-level security, and runtime role "${runtimeRole}" can read it.`,
+        fix: `revoke select on ${name} from public, ${q(runtimeRole)} (read it in a system scope, or keep one per tenant)`,
+      })
+    } else if (!view.invoker) {
+      findings.push({
+        severity: 'error', check: 'view.definer', table: `${view.schema}.${view.name}`,
+        message: `View ${view.schema}.${view.name} reads tenant tables with its owner's rights (no security_invoker), and runtime role "${runtimeRole}" can read it: the tenant policy may not apply.`,
+        fix: `alter view ${name} set (security_invoker = true)`,
+      })
+    }
+  }
+
+  const definers = (await client.query<{ schema: string; name: string; signature: string }>(
+    `select n.nspname as schema, p.proname as name, p.oid::regprocedure::text as signature
+       from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema', $2)
+        and has_function_privilege($1, p.oid, 'EXECUTE')
+      order by 1, 2`,
+    [runtimeRole, GUARD_SCHEMA],
+  )).rows
+  const trusted = new Set(trustedFunctions)
+  for (const fn of definers) {
+    if (trusted.has(`${fn.schema}.${fn.name}`)) continue
+    findings.push({
+      severity: 'error', check: 'function.definer', table: `${fn.schema}.${fn.name}`,
+      message: `SECURITY DEFINER function ${fn.signature} runs as its owner and runtime role "${runtimeRole}" may call it: it can return rows the tenant policy would hide.`,
+      fix: `revoke execute on function ${fn.signature} from public, ${q(runtimeRole)}; or alter function ${fn.signature} security invoker; or, once reviewed as tenant-safe, list "${fn.schema}.${fn.name}" in trustedFunctions`,
+    })
+  }
+
+  const remote = (await client.query<{ what: string }>(
+    `select p.oid::regprocedure::text as what from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where p.proname like 'dblink%' and n.nspname not in ('pg_catalog', 'information_schema') and has_function_privilege($1, p.oid, 'EXECUTE')
+     union all
+     select 'foreign server ' || quote_ident(srvname) from pg_foreign_server where has_server_privilege($1, oid, 'USAGE')`,
+    [runtimeRole],
+  )).rows
+  for (const row of remote) {
+    findings.push({
+      severity: 'error', check: 'extension.remote',
+      message: `Runtime role "${runtimeRole}" may use ${row.what}, which connects to other databases.`,
+      fix: row.what.startsWith('foreign server') ? `revoke usage on ${row.what} from public, ${q(runtimeRole)}` : `revoke execute on function ${row.what} from public, ${q(runtimeRole)}`,
+    })
+  }
+}

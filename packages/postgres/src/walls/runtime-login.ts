@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto'
+import { TenantryError } from '@tenantry/core'
+import pg from 'pg'
+import type { Queryable } from '../catalog/transaction.ts'
+import type { PostgresTarget } from '../driver/target.ts'
+
+/**
+ * How tenant transactions reach the runtime role.
+ *
+ * - `{ user?, password?, max? }` (the default on PostgreSQL): a pool of its own
+ *   that logs in as the runtime role (or as `user`, an authenticator that
+ *   switches to it): SQL run in a tenant scope can never switch back to a
+ *   privileged role, because the login is not a member of one. `password`:
+ *   a string, or `'stored'` (the default): `install()` generates one, sets it
+ *   on the role and keeps it in `tenantry.runtime_logins`, readable by the
+ *   owner only.
+ * - `{ pool }`: a pool you built that logs in as a safe role.
+ * - `'switch'`: stay on the owner's pool and switch role per transaction
+ *   (`set_config('role', …, true)`). PGlite always works this way (it is one
+ *   superuser session); on PostgreSQL doctor refuses it when the login could
+ *   switch back to a privileged role.
+ *
+ * @example
+ * new SharedSchemaIsolation(target, { tables, runtimeLogin: { password: process.env.TENANTRY_RUNTIME_PASSWORD } })
+ */
+export type RuntimeLogin =
+  | 'switch'
+  | { readonly user?: string; readonly password?: string; readonly max?: number }
+  | { readonly pool: pg.Pool }
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
+const STORED = 'stored'
+
+/** Puts a login into a pool config, whichever form (URL or fields) it has. */
+export function withLogin<T extends pg.ClientConfig>(config: T, user: string, password: string | undefined): T {
+  if (config.connectionString === undefined) return { ...config, user, password }
+  const connectionString = config.connectionString
+  if (connectionString.startsWith('/')) return { ...config, connectionString: undefined, host: connectionString.split(' ')[0], user, password }
+  const url = new URL(connectionString)
+  url.username = encodeURIComponent(user)
+  url.password = password === undefined ? '' : encodeURIComponent(password)
+  return { ...config, connectionString: url.toString() }
+}
+
+/**
+ * The runtime role of one target, and the pool tenant transactions use: its
+ * own login pool, or the target's pool with a role switch. Built by the
+ * isolation models; `install()` creates the role.
+ *
+ * @example
+ * const runtime = new RuntimeAccess(target, { role: 'tenantry_app' })
+ * await runtime.install(client)   // inside the model's install transaction
+ * const pool = await runtime.pool()
+ */
+export class RuntimeAccess {
+  readonly target: PostgresTarget
+  readonly role: string
+  /** `login`: the pool logs in as `loginUser`; `switch`: the target's pool, role switched per transaction. */
+  readonly mode: 'login' | 'switch'
+  /** Who the runtime pool logs in as (login mode); undefined in switch mode or with a pool you gave. */
+  readonly loginUser: string | undefined
+  readonly #login: RuntimeLogin
+  #pool: Promise<pg.Pool> | undefined
+  #owned: { readonly user: string; readonly pool: pg.Pool } | undefined
+
+  constructor(target: PostgresTarget, options: { role: string; login?: RuntimeLogin | undefined }) {
+    if (!IDENTIFIER.test(options.role)) throw new TenantryError('VALIDATION_FAILED', 'runtimeRole must be a plain identifier')
+    this.target = target
+    this.role = options.role
+    const login = options.login ?? (target.backend === 'pglite' ? 'switch' : {})
+    this.#login = target.backend === 'pglite' ? 'switch' : login
+    if (this.#login === 'switch') {
+      this.mode = 'switch'
+      this.loginUser = undefined
+    } else if ('pool' in this.#login) {
+      if (!(this.#login.pool instanceof pg.Pool)) throw new TenantryError('VALIDATION_FAILED', 'runtimeLogin.pool must be a pg.Pool')
+      this.mode = 'login'
+      this.loginUser = undefined
+    } else {
+      const user = this.#login.user ?? this.role
+      if (!IDENTIFIER.test(user)) throw new TenantryError('VALIDATION_FAILED', 'runtimeLogin.user must be a plain identifier')
+      this.mode = 'login'
+      this.loginUser = user
+    }
+  }
+
+  /** True when each tenant transaction must switch to the runtime role (the login is someone else). */
+  get switchesRole(): boolean {
+    if (this.mode === 'switch') return true
+    return this.loginUser !== undefined && this.loginUser !== this.role
+  }
+
+  /** Whether install() keeps a generated password for the login. */
+  get #storedPassword(): boolean {
+    return this.#login !== 'switch' && !('pool' in this.#login) && (this.#login.password ?? STORED) === STORED
+  }
+
+  /**
+   * Creates the runtime role (and the login role, when they differ) with safe
+   * attributes, sets the login's password, takes the TEMPORARY privilege from
+   * PUBLIC on this database (no tenant may create an object that outlives its
+   * transaction on a pooled connection) and, in switch mode, lets the
+   * connecting role switch to the runtime role. Idempotent; run as the owner.
+   */
+  async install(client: Queryable): Promise<void> {
+    await ensureRole(client, this.role, { login: this.mode === 'login' && this.loginUser === this.role })
+    if (this.mode === 'switch') {
+      await grantToOwner(client, this.role)
+    } else if (this.loginUser !== undefined) {
+      if (this.loginUser !== this.role) {
+        await ensureRole(client, this.loginUser, { login: true })
+        await client.query(`grant ${pg.escapeIdentifier(this.role)} to ${pg.escapeIdentifier(this.loginUser)}`)
+      }
+      await installLoginPassword(client, this.loginUser, this.#storedPassword ? STORED : (this.#login as { password?: string }).password)
+    }
+    await client.query(`do $$ begin
+        execute format('revoke temporary on database %I from public', current_database());
+        execute format('grant temporary on database %I to %I', current_database(), current_user);
+      end $$`)
+  }
+
+  /** The pool tenant transactions run on (opened on first use in login mode). */
+  pool(): Promise<pg.Pool> {
+    if (this.#login === 'switch') return Promise.resolve(this.target.pool)
+    if ('pool' in this.#login) return Promise.resolve(this.#login.pool)
+    this.#pool ??= this.#open().catch((error: unknown) => {
+      this.#pool = undefined
+      throw error
+    })
+    return this.#pool
+  }
+
+  async #open(): Promise<pg.Pool> {
+    const login = this.#login as { password?: string; max?: number }
+    const user = this.loginUser as string
+    // Models on one target with one login (shared and schema, say) share one pool.
+    let byUser = sharedPools.get(this.target.pool)
+    if (byUser === undefined) sharedPools.set(this.target.pool, (byUser = new Map()))
+    let entry = byUser.get(user)
+    if (entry === undefined) {
+      const opening = this.#connect(user, login)
+      entry = { pool: opening, refs: 0 }
+      byUser.set(user, entry)
+      const current = entry
+      opening.catch(() => {
+        if (byUser.get(user) === current) byUser.delete(user)
+      })
+    }
+    entry.refs += 1
+    const pool = await entry.pool.catch((error: unknown) => {
+      ;(entry as SharedPool).refs -= 1
+      throw error
+    })
+    this.#owned = { user, pool }
+    return pool
+  }
+
+  async #connect(user: string, login: { password?: string; max?: number }): Promise<pg.Pool> {
+    let password = login.password
+    if (this.#storedPassword) password = await readStoredPassword(this.target.pool, user)
+    const base = this.target.pool.options as pg.PoolConfig
+    const pool = new pg.Pool({ ...withLogin(base, user, password), max: login.max ?? base.max ?? 10, allowExitOnIdle: true })
+    // An idle connection the server drops (restart, a forced drop) must not crash the process.
+    pool.on('error', () => undefined)
+    try {
+      const client = await pool.connect()
+      client.release()
+    } catch (error) {
+      await pool.end().catch(() => undefined)
+      throw new TenantryError('ISOLATION_MISCONFIGURED', `Could not log in as the runtime role "${user}" (${(error as Error).message}); run install() (it creates the role and its password), or configure runtimeLogin (see docs/security.md)`, { cause: error })
+    }
+    return pool
+  }
+
+  /** The session user of tenant transactions: the login, or whoever the pool logs in as. */
+  async sessionUser(): Promise<string> {
+    if (this.loginUser !== undefined) return this.loginUser
+    const pool = await this.pool()
+    const row = (await pool.query<{ u: string }>('select session_user as u')).rows[0]
+    return row?.u ?? ''
+  }
+
+  /** Gives back the login pool this object uses (closed when no model on the target uses it any more). */
+  async close(): Promise<void> {
+    const owned = this.#owned
+    this.#owned = undefined
+    this.#pool = undefined
+    if (owned === undefined) return
+    const byUser = sharedPools.get(this.target.pool)
+    const entry = byUser?.get(owned.user)
+    if (entry === undefined) return
+    entry.refs -= 1
+    if (entry.refs > 0) return
+    byUser?.delete(owned.user)
+    await owned.pool.end()
+  }
+}
+
+interface SharedPool { readonly pool: Promise<pg.Pool>; refs: number }
+/** Login pools by the target pool they derive from, and by login. */
+const sharedPools = new WeakMap<pg.Pool, Map<string, SharedPool>>()
+
+/** Makes the connecting role (unless superuser) a member of `role`. */
+async function grantToOwner(client: Queryable, role: string): Promise<void> {
+  await client.query(`do $$ begin
+      if not exists (select 1 from pg_roles where rolname = current_user and rolsuper) then
+        execute format('grant %I to %I', ${pg.escapeLiteral(role)}, current_user);
+      end if;
+    end $$`)
+}
+
+/** Creates `role` if missing and gives it safe attributes (never superuser, BYPASSRLS, CREATEDB, CREATEROLE or REPLICATION). */
+export async function ensureRole(client: Queryable, role: string, options: { login: boolean }): Promise<void> {
+  const attributes = `${options.login ? 'login' : 'nologin'} nosuperuser nobypassrls nocreatedb nocreaterole noreplication`
+  await client.query(`do $$ begin
+      if not exists (select 1 from pg_roles where rolname = ${pg.escapeLiteral(role)}) then
+        create role ${pg.escapeIdentifier(role)} ${attributes};
+      elsif exists (select 1 from pg_roles where rolname = ${pg.escapeLiteral(role)}
+                     and (rolsuper or rolbypassrls or rolcreatedb or rolcreaterole or rolreplication or rolcanlogin <> ${options.login})) then
+        alter role ${pg.escapeIdentifier(role)} ${attributes};
+      end if;
+    exception when duplicate_object then null;
+    end $$`)
+}
+
+/**
+ * Sets the password of a login role and lets the connecting role (the owner)
+ * see its sessions. `'stored'`: a generated password, kept in
+ * `tenantry.runtime_logins` (created here if missing; no other role can read
+ * it) and reused by every later install and every instance; a string: that
+ * password, not stored; undefined: no password change (trust, peer or
+ * certificate authentication).
+ *
+ * @example
+ * await installLoginPassword(adminClient, 'tenantry_app', 'stored')
+ */
+export async function installLoginPassword(client: Queryable, role: string, password: string | undefined): Promise<void> {
+  // The owner sees the login's sessions in pg_stat_activity (offboarding waits for them).
+  await grantToOwner(client, role)
+  let value = password
+  if (password === STORED) {
+    await client.query('create schema if not exists tenantry')
+    await client.query('revoke all on schema tenantry from public')
+    await client.query(`create table if not exists tenantry.runtime_logins (
+       role name primary key,
+       password text not null,
+       updated_at timestamptz not null default now()
+     )`)
+    await client.query('revoke all on tenantry.runtime_logins from public')
+    await client.query(
+      'insert into tenantry.runtime_logins (role, password) values ($1, $2) on conflict (role) do nothing',
+      [role, randomBytes(24).toString('base64url')],
+    )
+    value = await readStoredPassword(client, role)
+  }
+  if (value !== undefined) await client.query(`alter role ${pg.escapeIdentifier(role)} password ${pg.escapeLiteral(value)}`)
+}
+
+/**
+ * The password `installLoginPassword(…, 'stored')` keeps for a login role, read
+ * by a role that may (the owner).
+ *
+ * @example
+ * const password = await readStoredPassword(adminPool, 'tenantry_app')
+ */
+export async function readStoredPassword(client: Queryable, role: string): Promise<string> {
+  const row = (await client.query<{ password: string }>('select password from tenantry.runtime_logins where role = $1', [role]).catch((error: unknown) => {
+    if ((error as { code?: string }).code === '42P01' || (error as { code?: string }).code === '3F000') return { rows: [] }
+    throw error
+  })).rows[0]
+  if (row === undefined) {
+    throw new TenantryError('ISOLATION_MISCONFIGURED', `No stored password for the runtime login "${role}"; run install() of the isolation model first`)
+  }
+  return row.password
+}
