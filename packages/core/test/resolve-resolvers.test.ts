@@ -159,10 +159,13 @@ describe('jwtResolver', async () => {
     await assert.rejects(async () => byJwt.identify(bearer(`${h}.${forged}.${s}`)), code('UNAUTHENTICATED'))
   })
 
-  it('leaves non-JWT bearer credentials (API keys) and tokens without the claim alone', async () => {
+  it('leaves non-JWT bearer credentials (API keys) and requests without a token alone', async () => {
     assert.equal(await byJwt.identify(bearer('tnt_abcdefgh_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')), undefined)
     assert.equal(await byJwt.identify(req({})), undefined)
-    assert.equal(await byJwt.identify(bearer(await sign({ sub: 'u1' }))), undefined)
+  })
+
+  it('rejects a valid token without the claim (it names no tenant)', async () => {
+    await assert.rejects(async () => byJwt.identify(bearer(await sign({ sub: 'u1' }))), code('UNAUTHENTICATED'))
   })
 
   it('verifies HS256 with a secret and RS256 through a local JWKS', async () => {

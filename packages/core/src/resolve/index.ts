@@ -1,6 +1,6 @@
 /**
  * Tenant resolution: resolvers that read a tenant identifier from a request, the
- * resolution that looks it up and checks it, cached lookups, API-key
+ * resolution that looks it up and checks it, cached lookups, API-key and JWT
  * authentication and cache invalidation on catalog changes. See docs/resolution.md.
  */
 export {
@@ -18,7 +18,7 @@ export {
   type SubdomainResolverOptions,
 } from './host-resolvers.ts'
 export { headerResolver, pathResolver, type HeaderResolverOptions, type PathResolverOptions } from './request-resolvers.ts'
-export { jwtResolver, type JwtResolverOptions } from './jwt-resolver.ts'
+export { jwtResolver, jwtTenancy, type JwtAuthentication, type JwtResolverOptions, type JwtTenancy } from './jwt-resolver.ts'
 export {
   TenantResolution,
   type ResolverAnswer,
