@@ -1,7 +1,7 @@
 import { TenantryError, assertServing, isUuid, type Scope, type ScopedTenant, type TenantPlacement } from '@tenantry/core'
 import pg from 'pg'
 import type { Kysely } from 'kysely'
-import { inTransaction } from '../../catalog/transaction.ts'
+import { inTransaction, type Queryable } from '../../catalog/transaction.ts'
 import { databaseRoute, type ConnectionRoute } from '../../driver/route.ts'
 import type { ScopeBinding, ScopeSetting } from '../../driver/scope-binding.ts'
 import type { PostgresTarget } from '../../driver/target.ts'
@@ -154,7 +154,7 @@ export class SchemaPerTenantIsolation {
   }
 
   /** Puts the tenant schema's tables behind their walls (see `installSchemaWalls`); for migrations that add tables. */
-  async installWalls(client: pg.ClientBase, tenant: ScopedTenant): Promise<void> {
+  async installWalls(client: Queryable, tenant: ScopedTenant): Promise<void> {
     await installSchemaWalls(client, schemaOf(tenant), tenant.id, this.runtimeRole)
   }
 
