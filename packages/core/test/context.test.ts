@@ -15,6 +15,7 @@ import {
   runWithTenant,
   tryCurrentTenant,
   type ScopedTenant,
+  type Tenant,
 } from '@tenantry/core'
 
 const tenant = (slug: string): ScopedTenant => ({ id: randomUUID(), slug, status: 'active' })
@@ -128,6 +129,168 @@ describe('tenant context', () => {
       })
     }))
     assert.equal(mismatches, 0)
+  })
+})
+
+/** A tenant as the catalog returns it: nested placement and settings, dates, an array of domains. */
+type CatalogTenant = { -readonly [K in keyof Tenant]: Tenant[K] } & { placement: { schema?: string; server?: string }; settings: Record<string, any>; domains: string[] }
+function catalogTenant(slug: string): CatalogTenant {
+  return {
+    id: randomUUID(), slug, name: slug, status: 'active', plan: 'pro', isolation: 'schema',
+    placement: { schema: `t_${slug}`, server: 'main' },
+    settings: { theme: { colors: ['red', 'blue'] }, limits: { seats: 5 } },
+    createdAt: new Date('2024-01-02T03:04:05Z'), updatedAt: new Date('2024-02-03T04:05:06Z'),
+    domains: [`tasks.${slug}.com`],
+  }
+}
+/** What the scope's tenant looks like to code that ignores `readonly`. */
+const scoped = () => currentTenant() as unknown as CatalogTenant
+
+describe("the scope's tenant is a deep-frozen private copy", () => {
+  it('throws on an assignment to currentTenant().placement.schema and keeps the schema', () => {
+    const a = catalogTenant('acme')
+    runWithTenant(a, () => {
+      assert.throws(() => { scoped().placement.schema = 't_globex' }, TypeError)
+      assert.throws(() => { delete scoped().placement.schema }, TypeError)
+      assert.throws(() => { scoped().placement.server = 'other' }, TypeError)
+      assert.throws(() => { scoped().placement = { schema: 't_globex' } }, TypeError)
+      assert.equal(scoped().placement.schema, 't_acme')
+    })
+  })
+
+  it('throws on changes anywhere below the tenant: settings, arrays, new properties', () => {
+    runWithTenant(catalogTenant('acme'), () => {
+      assert.throws(() => { scoped().settings.limits.seats = 1_000 }, TypeError)
+      assert.throws(() => { scoped().settings.theme.colors.push('green') }, TypeError)
+      assert.throws(() => { scoped().settings.theme.colors[0] = 'black' }, TypeError)
+      assert.throws(() => { scoped().domains.push('tasks.globex.com') }, TypeError)
+      assert.throws(() => { scoped().settings.extra = true }, TypeError)
+      assert.throws(() => { Object.setPrototypeOf(scoped().placement, { schema: 't_globex' }) }, TypeError)
+      assert.deepEqual(scoped().settings, { theme: { colors: ['red', 'blue'] }, limits: { seats: 5 } })
+      assert.deepEqual(scoped().domains, ['tasks.acme.com'])
+    })
+  })
+
+  it("does not see the caller's changes to its own object after entering", async () => {
+    const a = catalogTenant('acme')
+    await runWithTenant(a, async () => {
+      a.placement.schema = 't_globex'
+      a.settings.limits.seats = 1_000
+      a.settings.theme.colors.push('green')
+      a.domains.push('tasks.globex.com')
+      a.slug = 'globex'
+      await sleep(1)
+      assert.equal(scoped().placement.schema, 't_acme')
+      assert.equal(scoped().settings.limits.seats, 5)
+      assert.deepEqual(scoped().settings.theme.colors, ['red', 'blue'])
+      assert.deepEqual(scoped().domains, ['tasks.acme.com'])
+      assert.equal(scoped().slug, 'acme')
+    })
+    // A later entry with the changed object runs for what it says now.
+    assert.equal(runWithTenant(a, () => scoped().placement.schema), 't_globex')
+  })
+
+  it('copies dates, and the copies refuse to change', () => {
+    const a = catalogTenant('acme')
+    const created = a.createdAt.getTime()
+    runWithTenant(a, () => {
+      const date = scoped().createdAt
+      assert.ok(date instanceof Date)
+      assert.notEqual(date, a.createdAt)
+      assert.equal(date.getTime(), created)
+      a.createdAt.setTime(0)
+      assert.equal(scoped().createdAt.getTime(), created)
+      assert.throws(() => date.setTime(0), TypeError)
+      assert.throws(() => date.setUTCFullYear(1999), TypeError)
+      assert.equal(scoped().createdAt.toISOString(), '2024-01-02T03:04:05.000Z')
+      assert.equal(JSON.stringify({ at: date }), '{"at":"2024-01-02T03:04:05.000Z"}')
+    })
+  })
+
+  it('reuses its frozen copy when a scope tenant is entered again (no second copy)', () => {
+    const a = catalogTenant('acme')
+    const copy = runWithTenant(a, () => currentTenant())
+    assert.notEqual(copy, a)
+    assert.ok(Object.isFrozen(copy))
+    assert.equal(runWithTenant(copy, () => currentTenant()), copy)
+    runWithTenant(copy, () => {
+      assert.equal(runWithTenant(currentTenant(), () => currentTenant()), copy)
+    })
+  })
+
+  it('copies the same caller object once while it holds the same data, and again once it changed', () => {
+    const a = catalogTenant('acme')
+    const first = runWithTenant(a, () => currentTenant())
+    assert.equal(runWithTenant(a, () => currentTenant()), first)
+    assert.equal(runWithTenant({ ...a }, () => currentTenant().id), a.id)
+
+    a.settings.limits.seats = 6
+    const second = runWithTenant(a, () => currentTenant())
+    assert.notEqual(second, first)
+    assert.equal((second as unknown as CatalogTenant).settings.limits.seats, 6)
+    assert.equal((first as unknown as CatalogTenant).settings.limits.seats, 5, 'an earlier copy never changes')
+
+    a.createdAt.setTime(0)
+    assert.equal(runWithTenant(a, () => scoped().createdAt.getTime()), 0)
+    a.domains.push('tasks.acme.org')
+    assert.deepEqual(runWithTenant(a, () => scoped().domains), ['tasks.acme.com', 'tasks.acme.org'])
+    a.settings.cache = new Map()
+    assertCode(() => runWithTenant(a, () => 1), 'VALIDATION_FAILED')
+  })
+
+  it('still runs a nested runWithTenant with the same tenant object', () => {
+    const a = catalogTenant('acme')
+    runWithTenant(a, () => {
+      assert.equal(runWithTenant(a, () => scoped().placement.schema), 't_acme')
+      assert.equal(runWithTenant(a, () => runWithTenant(currentTenant(), () => currentTenant().slug)), 'acme')
+      assert.equal(currentTenant().slug, 'acme')
+    })
+  })
+
+  it('keeps a "__proto__" key of JSON settings as data, never as a prototype', () => {
+    const a = { ...catalogTenant('acme'), settings: JSON.parse('{"__proto__": {"schema": "t_globex"}}') as Record<string, unknown> }
+    runWithTenant(a, () => {
+      const settings = scoped().settings
+      assert.equal(Object.getPrototypeOf(settings), Object.prototype)
+      assert.deepEqual(Object.keys(settings), ['__proto__'])
+      assert.equal((settings as { schema?: string }).schema, undefined)
+    })
+  })
+
+  it('validates the copy it keeps, not a second read of the original', () => {
+    const id = randomUUID()
+    let reads = 0
+    const shifty = { slug: 'acme', status: 'active' as const, get id() { return reads++ === 0 ? id : 'not-a-uuid' } }
+    assert.equal(runWithTenant(shifty, () => currentTenant().id), id)
+    assert.equal(reads, 1)
+  })
+
+  it('rejects what it cannot freeze (functions, Maps, Sets, class instances, cycles) with VALIDATION_FAILED naming the path', () => {
+    class Money { amount = 5 }
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    const shared = { seats: 5 }
+    const cases: [Record<string, unknown>, string][] = [
+      [{ settings: { hooks: { onSave() {} } } }, 'tenant.settings.hooks.onSave'],
+      [{ settings: { cache: new Map() } }, 'tenant.settings.cache'],
+      [{ domains: ['tasks.acme.com', new Set()] }, 'tenant.domains[1]'],
+      [{ settings: { price: new Money() } }, 'tenant.settings.price'],
+      [{ settings: { 'odd key': new Uint8Array(2) } }, 'tenant.settings["odd key"]'],
+      [{ settings: cyclic }, 'tenant.settings.self'],
+      [{ audit: () => {} }, 'tenant.audit'],
+    ]
+    for (const [extra, path] of cases) {
+      let ran = false
+      assert.throws(
+        () => runWithTenant({ ...catalogTenant('acme'), ...extra } as ScopedTenant, () => { ran = true }),
+        (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && e.message.includes(path),
+        path,
+      )
+      assert.equal(ran, false)
+    }
+    // The same object twice is no cycle.
+    const twice: CatalogTenant = { ...catalogTenant('acme'), settings: { a: shared, b: shared } }
+    assert.equal(runWithTenant(twice, () => scoped().settings.b.seats), 5)
   })
 })
 

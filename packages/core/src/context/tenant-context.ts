@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { types } from 'node:util'
 import { TenantryError } from '../errors/index.ts'
 import { isUuid } from '../tenant/identifiers.ts'
 import { tenantStatuses } from '../tenant/model.ts'
@@ -10,6 +11,148 @@ import type { Scope, ScopedTenant, SystemScope } from './scope.ts'
 const STORE_KEY = Symbol.for('tenantry.context.store')
 const globalSlot = globalThis as unknown as Record<symbol, AsyncLocalStorage<Scope> | undefined>
 const storage: AsyncLocalStorage<Scope> = (globalSlot[STORE_KEY] ??= new AsyncLocalStorage<Scope>())
+
+// The deep-frozen tenants this process made, shared like the store: a copy made by
+// one loaded copy of core is reused by another instead of being copied again.
+const COPIES_KEY = Symbol.for('tenantry.context.frozen-tenants')
+const copySlot = globalThis as unknown as Record<symbol, WeakSet<object> | undefined>
+const frozenTenants: WeakSet<object> = (copySlot[COPIES_KEY] ??= new WeakSet<object>())
+// The last copy made of each caller's tenant object: a resolution cache hands the
+// same object to every request of a tenant, and comparing is cheaper than copying.
+const LAST_COPY_KEY = Symbol.for('tenantry.context.last-frozen-copy')
+const lastCopySlot = globalThis as unknown as Record<symbol, WeakMap<object, ScopedTenant> | undefined>
+const lastCopies: WeakMap<object, ScopedTenant> = (lastCopySlot[LAST_COPY_KEY] ??= new WeakMap<object, ScopedTenant>())
+
+/**
+ * A Date whose setters throw. A Date's time lives in an internal slot that
+ * Object.freeze cannot reach, so the scope's dates are copies of this class.
+ */
+class FrozenDate extends Date {}
+for (const name of Object.getOwnPropertyNames(Date.prototype)) {
+  if (!name.startsWith('set')) continue
+  Object.defineProperty(FrozenDate.prototype, name, {
+    value: function refuseDateChange(): never {
+      throw new TypeError(`Cannot call ${name}() on a date of the tenant scope: the scope's tenant is frozen`)
+    },
+  })
+}
+Object.freeze(FrozenDate.prototype)
+
+/** Thrown inside the copy and given its path on the way out. */
+class UnsafeTenantValue extends Error {
+  readonly path: (string | number)[] = []
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/
+
+function pathText(path: readonly (string | number)[]): string {
+  let text = 'tenant'
+  for (const key of path) text += typeof key === 'number' ? `[${key}]` : IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+  return text
+}
+
+function kindOf(value: object): string {
+  const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name
+  return typeof name === 'string' && name.length > 0 ? `a ${name}` : 'an object with a custom prototype'
+}
+
+/**
+ * A deep-frozen copy of plain data: plain objects and arrays are copied and frozen,
+ * dates become FrozenDates, primitives are kept. Anything else (a function, a
+ * Map, a class instance, a cycle) could still be changed through, so it is refused.
+ */
+function frozenCopy(value: unknown, ancestors: object[]): unknown {
+  if (typeof value === 'function') throw new UnsafeTenantValue('is a function')
+  if (typeof value !== 'object' || value === null) return value
+  if (types.isDate(value)) return Object.freeze(new FrozenDate(Date.prototype.getTime.call(value)))
+  if (ancestors.includes(value)) throw new UnsafeTenantValue('refers back to an object that contains it (a cycle)')
+  let copy: unknown[] | Record<string, unknown>
+  ancestors.push(value)
+  if (Array.isArray(value)) {
+    const list: unknown[] = new Array(value.length)
+    for (let i = 0; i < value.length; i++) {
+      try {
+        list[i] = frozenCopy(value[i], ancestors)
+      } catch (error) {
+        if (error instanceof UnsafeTenantValue) error.path.unshift(i)
+        throw error
+      }
+    }
+    copy = list
+  } else {
+    const proto: unknown = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) throw new UnsafeTenantValue(`is ${kindOf(value)}, not plain data (an object, array, date or primitive)`)
+    const record: Record<string, unknown> = {}
+    for (const key of Object.keys(value)) {
+      let item: unknown
+      try {
+        item = frozenCopy((value as Record<string, unknown>)[key], ancestors)
+      } catch (error) {
+        if (error instanceof UnsafeTenantValue) error.path.unshift(key)
+        throw error
+      }
+      // Assigning "__proto__" (a key JSON.parse may produce) would set the prototype.
+      if (key === '__proto__') Object.defineProperty(record, key, { value: item, enumerable: true, writable: true, configurable: true })
+      else record[key] = item
+    }
+    copy = record
+  }
+  ancestors.pop()
+  return Object.freeze(copy)
+}
+
+/**
+ * True when `copy` is what `frozenCopy(value)` would make now: the same plain data,
+ * read once. The copy has no cycle, so the walk ends even if `value` gained one.
+ */
+function holdsSameData(value: unknown, copy: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return typeof value !== 'function' && Object.is(value, copy)
+  if (typeof copy !== 'object' || copy === null) return false
+  // Any copied date is frozen (by this copy of core or another), so any Date will do.
+  if (types.isDate(value)) return copy instanceof Date && Object.is(Date.prototype.getTime.call(value), copy.getTime())
+  if (Array.isArray(value)) {
+    if (!Array.isArray(copy) || value.length !== copy.length) return false
+    for (let i = 0; i < value.length; i++) if (!holdsSameData(value[i], copy[i])) return false
+    return true
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if ((proto !== Object.prototype && proto !== null) || Array.isArray(copy) || copy instanceof Date) return false
+  const keys = Object.keys(value)
+  if (keys.length !== Object.keys(copy).length) return false
+  for (const key of keys) {
+    if (!Object.hasOwn(copy, key) || !holdsSameData((value as Record<string, unknown>)[key], (copy as Record<string, unknown>)[key])) return false
+  }
+  return true
+}
+
+/**
+ * The scope's private, deep-frozen copy of `tenant`, validated. A scope's tenant
+ * entered again is used as is; the same caller object entered again reuses its
+ * last copy while it still holds the same data (it may have changed in between).
+ */
+function scopeTenant(tenant: ScopedTenant): ScopedTenant {
+  if (typeof tenant !== 'object' || tenant === null) {
+    throw new TenantryError('VALIDATION_FAILED', 'runWithTenant needs a tenant object { id, slug, status }')
+  }
+  if (frozenTenants.has(tenant)) return tenant
+  const last = lastCopies.get(tenant)
+  if (last !== undefined && holdsSameData(tenant, last)) return last
+  let copy: ScopedTenant
+  try {
+    copy = frozenCopy(tenant, []) as ScopedTenant
+  } catch (error) {
+    if (!(error instanceof UnsafeTenantValue)) throw error
+    const path = pathText(error.path)
+    throw new TenantryError('VALIDATION_FAILED', `runWithTenant got a tenant it cannot freeze: ${path} ${error.message}`, {
+      details: [{ path, message: error.message }],
+    })
+  }
+  // Checked on the copy, not the original: a getter could answer differently twice.
+  assertTenantShape(copy)
+  frozenTenants.add(copy)
+  lastCopies.set(tenant, copy)
+  return copy
+}
 
 export interface RunWithTenantOptions {
   /**
@@ -26,9 +169,6 @@ export interface RunAsSystemOptions {
 
 function assertTenantShape(tenant: ScopedTenant): void {
   const problems: { path: string; message: string }[] = []
-  if (typeof tenant !== 'object' || tenant === null) {
-    throw new TenantryError('VALIDATION_FAILED', 'runWithTenant needs a tenant object { id, slug, status }')
-  }
   if (!isUuid(tenant.id)) problems.push({ path: 'tenant.id', message: 'must be a UUID' })
   if (typeof tenant.slug !== 'string' || tenant.slug.length === 0) problems.push({ path: 'tenant.slug', message: 'must be a non-empty string' })
   if (!tenantStatuses.includes(tenant.status)) problems.push({ path: 'tenant.status', message: `must be one of ${tenantStatuses.join(', ')}` })
@@ -41,6 +181,14 @@ function assertTenantShape(tenant: ScopedTenant): void {
  * Runs `fn` with `tenant` as the current tenant. The tenant follows every async hop
  * made from `fn` (awaits, timers, microtasks, emitters bound with AsyncResource).
  *
+ * The scope holds a private, deep-frozen copy of `tenant` (its `placement`,
+ * `settings`, arrays and dates included), so neither code inside the scope nor the
+ * caller changing its object afterwards can change whom the scope runs for. The
+ * tenant must be plain data: a function, Map, Set, class instance or cycle in it is
+ * VALIDATION_FAILED. Passing `currentTenant()` (or any scope's tenant) again reuses
+ * that copy, and so does passing the same object again while it holds the same data
+ * (a cached directory hands every request of a tenant the same object).
+ *
  * Entering another tenant while one is current throws TENANT_CONTEXT_CONFLICT
  * unless `{ switch: true }` is given; entering the same tenant again is a no-op.
  *
@@ -50,15 +198,15 @@ function assertTenantShape(tenant: ScopedTenant): void {
  * })
  */
 export function runWithTenant<T>(tenant: ScopedTenant, fn: () => T, options: RunWithTenantOptions = {}): T {
-  assertTenantShape(tenant)
+  const scoped = scopeTenant(tenant)
   const current = storage.getStore()
-  if (current?.kind === 'tenant' && current.tenant.id !== tenant.id && options.switch !== true) {
+  if (current?.kind === 'tenant' && current.tenant.id !== scoped.id && options.switch !== true) {
     throw new TenantryError(
       'TENANT_CONTEXT_CONFLICT',
-      `Refusing to enter tenant "${tenant.slug}" inside tenant "${current.tenant.slug}"'s scope; pass { switch: true } if this is intended`,
+      `Refusing to enter tenant "${scoped.slug}" inside tenant "${current.tenant.slug}"'s scope; pass { switch: true } if this is intended`,
     )
   }
-  return storage.run(Object.freeze({ kind: 'tenant', tenant: Object.freeze({ ...tenant }) }), fn)
+  return storage.run(Object.freeze({ kind: 'tenant', tenant: scoped }), fn)
 }
 
 /**
