@@ -28,6 +28,7 @@ import {
 import { checkTenantIsolation, formatConformanceFailures, type ConformanceReport, type TenantIsolationCheckOptions } from '@tenantry/postgres/testing'
 import type pg from 'pg'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { openModels, type TestModels } from './support/models.ts'
 
 const TABLES = ['projects', 'tasks', 'comments']
 
@@ -86,6 +87,7 @@ for (const backend of testBackends()) {
     let shared: SharedSchemaIsolation
     let schemas: SchemaPerTenantIsolation
     const role = uniqueName('tenantry_app')
+    let models: TestModels
     /** Two tenants of each model, placed once; the kit removes its rows after each run. */
     const placed: Record<IsolationModelName, ScopedTenant[]> = { shared: [], schema: [], database: [] }
 
@@ -114,23 +116,20 @@ for (const backend of testBackends()) {
     before(async () => {
       database = await backend.createDatabase()
       await database.pool.query(SHARED_SQL)
-      shared = new SharedSchemaIsolation(database, { tables: TABLES, runtimeRole: role })
-      await shared.install()
-      await shared.assertSafe()
-      // The role shared.install() made, as docs/isolation-models.md suggests.
-      schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
+      let template: Blob | undefined
       if (backend.name === 'pglite') {
-        dataDir = await mkdtemp(join(tmpdir(), 'tenantry-conformance-'))
         const seed = await PGlite.create()
         await seed.exec(PLACED_SQL)
-        const template = await seed.dumpDataDir('none')
+        template = await seed.dumpDataDir('none')
         await seed.close()
-        router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: 8 })
-        databases = new DatabasePerTenantIsolation({ router, provisioner: pgliteProvisioner({ dataDir, template: async () => template }) })
-      } else {
-        router = new PoolRouter({ databases: serverDatabases({ default: database.url! }), budget: 8 })
-        databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: database.url! }) })
       }
+      models = await openModels(backend, database, { role, shared: { tables: TABLES }, budget: 8, ...(template ? { pgliteTemplate: async () => template } : {}) })
+      shared = models.shared!
+      await shared.assertSafe()
+      schemas = models.schemas
+      router = models.router
+      databases = models.databases
+      dataDir = models.dataDir
       for (const model of ['shared', 'schema', 'database'] as const) {
         for (const label of ['one', 'two']) placed[model].push(await provisioners[model](tenant(`${model}-${label}`, model)))
       }
@@ -139,8 +138,7 @@ for (const backend of testBackends()) {
     after(async () => {
       for (const t of placed.schema) await schemas.deprovision(t).catch(() => undefined)
       for (const t of placed.database) await databases.deprovision(t).catch(() => undefined)
-      await router?.close()
-      if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
+      await models?.close()
       await dropRoles(database, [role])
       await database.close()
     })
@@ -200,7 +198,31 @@ for (const backend of testBackends()) {
       assert.equal(report.passed, true, formatConformanceFailures(report))
     })
 
-    for (const model of ['schema', 'database'] as const) {
+    /** The kit run as tenants A and B, with B's placement naming A's schema or database (a catalog gone wrong). */
+    function misplaced(model: 'schema' | 'database'): Promise<ConformanceReport> {
+      let aPlaced: ScopedTenant | undefined
+      return checkTenantIsolation({
+        db: new TenantData({ shared, schema: schemas, database: databases }).kysely(),
+        tables: TABLES,
+        provision: async (t, label) => {
+          if (label === 'a') return (aPlaced = await provisioners[model]({ ...t, isolation: model }))
+          return { ...t, isolation: model, ...(aPlaced?.placement ? { placement: aPlaced.placement } : {}) }
+        },
+        deprovision: async (t) => {
+          if (t === aPlaced) await deprovisioners[model](t)
+        },
+      })
+    }
+
+    it('stops a schema tenant B whose placement names A\'s schema at the database: row-level security refuses B there', async () => {
+      const report = await misplaced('schema')
+      const failed = failedNames(report)
+      // B's rows cannot even be written into A's schema; nothing of A's is read or changed.
+      assert.deepEqual(failed, ['setup.rows[projects]'], formatConformanceFailures(report))
+      assert.match(report.failures[0]?.detail ?? '', /row-level security/)
+    })
+
+    for (const model of ['database'] as const) {
       it(`reports the leaks of a ${model} tenant B whose placement names A's ${model}`, async () => {
         let aPlaced: ScopedTenant | undefined
         const report = await checkTenantIsolation({

@@ -30,6 +30,7 @@ import {
 } from '@tenantry/postgres'
 import { Kysely, PostgresDialect } from 'kysely'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { openModels, type TestModels } from './support/models.ts'
 import { querySpecs } from './fuzz/generate.ts'
 import { assertLeakCaught, assertNoLeak, RUNS } from './fuzz/run.ts'
 import { createFuzzWorld, createPlacedOracle, GLOBAL_TABLE, placedSetup, TENANT_TABLES, tenantA, tenantB, tenantC } from './fuzz/schema.ts'
@@ -49,6 +50,7 @@ for (const backend of testBackends()) {
     let databases: DatabasePerTenantIsolation
     let dataDir: string | undefined
     const role = uniqueName('tenantry_app')
+    let models: TestModels
     /** A, B and C of each model, placed and seeded. */
     const placed: Record<PlacedModel, ScopedTenant[]> = { schema: [], database: [] }
     const sharedTenant: ScopedTenant = { ...tenantA, isolation: 'shared' }
@@ -64,20 +66,18 @@ for (const backend of testBackends()) {
       // The shared world too, so that TenantData serves a real shared model beside the others.
       await createFuzzWorld(database.pool)
       await createPlacedOracle(database.pool, ORACLE.schema)
-      shared = new SharedSchemaIsolation(database, { tables: [...TENANT_TABLES], globalTables: [GLOBAL_TABLE], runtimeRole: role })
-      await shared.install()
-      schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
+      let template: Blob | undefined
       if (backend.name === 'pglite') {
-        dataDir = await mkdtemp(join(tmpdir(), 'tenantry-fuzz-'))
         const blank = await PGlite.create()
-        const template = await blank.dumpDataDir('none')
+        template = await blank.dumpDataDir('none')
         await blank.close()
-        router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: 4 })
-        databases = new DatabasePerTenantIsolation({ router, provisioner: pgliteProvisioner({ dataDir, template: async () => template }) })
-      } else {
-        router = new PoolRouter({ databases: serverDatabases({ default: database.url! }), budget: 8 })
-        databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: database.url! }) })
       }
+      models = await openModels(backend, database, { role, shared: { tables: [...TENANT_TABLES], globalTables: [GLOBAL_TABLE] }, ...(template ? { pgliteTemplate: async () => template } : {}) })
+      shared = models.shared!
+      schemas = models.schemas
+      router = models.router
+      databases = models.databases
+      dataDir = models.dataDir
       for (const tenant of [tenantA, tenantB, tenantC]) {
         const inSchema = { ...tenant, isolation: 'schema' as const }
         placed.schema.push({ ...inSchema, placement: await schemas.provision(inSchema, placedSetup(tenant)) })
@@ -90,8 +90,7 @@ for (const backend of testBackends()) {
 
     after(async () => {
       for (const tenant of placed.database) await databases.deprovision(tenant).catch(() => undefined)
-      await router?.close()
-      if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
+      await models?.close()
       await dropRoles(database, [role])
       await database.close()
     })

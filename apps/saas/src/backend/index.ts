@@ -19,8 +19,9 @@ export interface BackendOptions {
   /** Folder of the embedded databases (unused with a URL). */
   readonly dataDir: string
   /**
-   * The role tenant transactions of the shared and schema models run as (NOLOGIN,
-   * not superuser, not BYPASSRLS, not the tables' owner). Default `tenantry_app`.
+   * The role tenant transactions of every model run as (on PostgreSQL the
+   * runtime pools log in as it; not superuser, not BYPASSRLS, not the tables'
+   * owner). Default `tenantry_app`.
    */
   readonly runtimeRole?: string
   /** Tenant migrations folder. Default apps/saas/migrations/tenant. */
@@ -55,6 +56,7 @@ export interface SaasBackend {
 export async function openBackend(options: BackendOptions): Promise<SaasBackend> {
   const migrations = await loadTenantMigrations(options.migrationsDir ?? tenantMigrationsDir)
   const opened = options.databaseUrl === undefined ? await openEmbedded(options.dataDir) : openServer(options.databaseUrl)
+  const models: { close(): Promise<void> }[] = []
   try {
     const { target, router, provisioner } = opened
     const runtimeRole = options.runtimeRole ?? 'tenantry_app'
@@ -62,11 +64,13 @@ export async function openBackend(options: BackendOptions): Promise<SaasBackend>
     await catalog.install()
     const shared = new SharedSchemaIsolation(target, { tables: [...tenantTables], runtimeRole })
     const schemas = new SchemaPerTenantIsolation(target, { runtimeRole })
-    await schemas.install()
-    const databases = new DatabasePerTenantIsolation({ router, provisioner })
+    const databases = new DatabasePerTenantIsolation({ router, provisioner, runtimeRole })
+    models.push(shared, schemas)
     const placements = new TenantPlacements({ target, shared, schemas, databases, migrations })
     await placements.migrateFleet()
     await shared.assertSafe()
+    await schemas.assertSafe()
+    await databases.assertSafe()
     const data = new TenantData({ shared, schema: schemas, database: databases })
     return {
       kind: target.backend,
@@ -77,9 +81,13 @@ export async function openBackend(options: BackendOptions): Promise<SaasBackend>
       db: data.kysely<SaasDatabase>(),
       placements,
       router,
-      close: () => opened.close(),
+      async close() {
+        for (const model of models) await model.close()
+        await opened.close()
+      },
     }
   } catch (error) {
+    for (const model of models) await model.close().catch(() => undefined)
     await opened.close().catch(() => undefined)
     throw error
   }

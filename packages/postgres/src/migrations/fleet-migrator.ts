@@ -388,6 +388,11 @@ export class FleetMigrator {
    */
   #checkTopology(): Promise<void> {
     this.#topologyChecked ??= (async () => {
+      // The schema and database models' guard and runtime role (the shared model's come
+      // with the migrations that create its tables): every tenant migrated or provisioned
+      // gets its grants and walls from them.
+      await this.#options.schema?.install()
+      await this.#options.database?.install()
       const control = this.#options.control.pool
       const others = [this.#options.shared?.target.pool, this.#options.schema?.target.pool].filter((p): p is typeof control => p !== undefined && p !== control)
       if (!others.length) return

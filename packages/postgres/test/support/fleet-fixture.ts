@@ -2,16 +2,13 @@
  * A fleet for migration tests: a catalog, the shared tables, and the schema and
  * database models, on one test database (PGlite or PostgreSQL).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { IsolationModelName } from '@tenantry/core'
 import {
   DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog,
-  defineMigration, pgliteDatabases, pgliteProvisioner, serverDatabases, serverProvisioner,
-  type Migration, type MigrationContext, type TenantRecord,
+  defineMigration, type Migration, type MigrationContext, type TenantRecord,
 } from '@tenantry/postgres'
 import { dropRoles, uniqueName, type TestBackend, type TestDatabase } from '../../../../test/support/backends.ts'
+import { openModels } from './models.ts'
 
 /** A table each migration of the test set creates: `t0001`, `t0002`, … (with tenant_id in the shared model). */
 export function tableMigration(n: number, extra: Partial<Parameters<typeof defineMigration>[0]> = {}): Migration {
@@ -49,19 +46,11 @@ export async function createFleet(backend: TestBackend, sharedTables: readonly s
   const catalog = new TenantCatalog(database)
   await catalog.install()
   const role = uniqueName('tenantry_app')
-  const shared = new SharedSchemaIsolation(database, { tables: [...sharedTables], runtimeRole: role })
-  const schema = new SchemaPerTenantIsolation(database)
-  let dataDir: string | undefined
-  let router: PoolRouter
-  let databases: DatabasePerTenantIsolation
-  if (backend.name === 'pglite') {
-    dataDir = await mkdtemp(join(tmpdir(), 'tenantry-fleet-'))
-    router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: 4 })
-    databases = new DatabasePerTenantIsolation({ router, provisioner: pgliteProvisioner({ dataDir }) })
-  } else {
-    router = new PoolRouter({ databases: serverDatabases({ default: database.url! }), budget: 8 })
-    databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: database.url! }) })
-  }
+  const models = await openModels(backend, database, { role, shared: { tables: [...sharedTables] }, installShared: false })
+  const shared = models.shared!
+  const schema = models.schemas
+  const router = models.router
+  const databases = models.databases
   const onboarded: TenantRecord[] = []
   const fleet: Fleet = {
     database, catalog, shared, schema, databases, router,
@@ -83,8 +72,7 @@ export async function createFleet(backend: TestBackend, sharedTables: readonly s
     },
     async close() {
       for (const tenant of onboarded.filter((t) => t.isolation === 'database')) await databases.deprovision(tenant).catch(() => undefined)
-      await router.close()
-      if (dataDir) await rm(dataDir, { recursive: true, force: true })
+      await models.close()
       await dropRoles(database, [role])
       await database.close()
     },

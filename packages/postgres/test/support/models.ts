@@ -27,8 +27,10 @@ export interface TestModels {
 export interface TestModelsOptions {
   /** The runtime role of every model (unique per run: roles are cluster-wide). */
   readonly role: string
-  /** Options of the shared model; none without. Its tables must exist. */
+  /** Options of the shared model; none without. Its tables must exist, unless `installShared` is false. */
   readonly shared?: Omit<SharedSchemaOptions, 'runtimeRole'>
+  /** Install the shared model now (default), or leave it to the migrations that create its tables. */
+  readonly installShared?: boolean
   /** A data-folder dump new PGlite tenant databases start from. */
   readonly pgliteTemplate?: () => Promise<Blob>
   readonly budget?: number
@@ -39,7 +41,7 @@ export async function openModels(backend: TestBackend, database: TestDatabase, o
   let shared: SharedSchemaIsolation | undefined
   if (options.shared) {
     shared = new SharedSchemaIsolation(database, { ...options.shared, runtimeRole: role })
-    await shared.install()
+    if (options.installShared !== false) await shared.install()
   }
   const schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
   await schemas.install()
