@@ -111,7 +111,7 @@ export class TenantScopePlugin implements KyselyPlugin {
     // A fresh copy per compile, so a stamp is never overwritten by a later compile
     // of the same builder in another scope.
     if (scope.kind === 'system') {
-      return stampNode(Object.freeze({ ...node }), { scope: SYSTEM_STAMP, opaque: inspectStatement(node, 'any').opaque }, node)
+      return stampNode(Object.freeze({ ...node }), { scope: SYSTEM_STAMP, opaque: inspectStatement(node, 'any', 'system').opaque }, node)
     }
     assertServing(scope.tenant)
     const original = originalOf(node)

@@ -55,8 +55,11 @@ const ANALYZE = /\banaly[sz]e\b/i
  *   (plain EXPLAIN, with estimates only, is allowed);
  * - raw fragments and calls of functions not known to be side-effect free mark
  *   the query opaque.
+ *
+ * In the system scope (`scope: 'system'`) nothing is refused; the walk only
+ * reports.
  */
-export function inspectStatement(node: OperationNode, allowedSchemas: readonly string[] | 'any'): StatementFacts {
+export function inspectStatement(node: OperationNode, allowedSchemas: readonly string[] | 'any', scope: 'tenant' | 'system' = 'tenant'): StatementFacts {
   let opaque = false
   const stack: unknown[] = [node]
   while (stack.length > 0) {
@@ -77,7 +80,7 @@ export function inspectStatement(node: OperationNode, allowedSchemas: readonly s
         }
         break
       case 'ExplainNode':
-        if (rawText(candidate.options).some((text) => ANALYZE.test(text))) {
+        if (scope === 'tenant' && rawText(candidate.options).some((text) => ANALYZE.test(text))) {
           refuseQuery('EXPLAIN ANALYZE runs the query and reports how many rows the tenant filter removed (other tenants\' rows); use EXPLAIN without ANALYZE, or run it in runAsSystem()')
         }
         break
