@@ -85,7 +85,8 @@ export function inspectStatement(node: OperationNode, allowedSchemas: readonly s
         }
         break
       case 'RawNode':
-        opaque = true
+        // `sql.lit(v)`, `sql.ref('c')`, `sql.val(v)`: a wrapper around one node, with no SQL text of its own.
+        if (!Array.isArray(candidate.sqlFragments) || candidate.sqlFragments.some((f) => typeof f !== 'string' || f.trim() !== '')) opaque = true
         break
       case 'FunctionNode':
         if (typeof candidate.func !== 'string' || !PLAIN_FUNCTIONS.has(candidate.func.toLowerCase())) opaque = true

@@ -13,7 +13,7 @@ import {
   type QueryResult,
 } from 'kysely'
 import { runAsSystem, runWithTenant } from '@tenantry/core'
-import { SYSTEM_STAMP, TenantScopePlugin, tenantStampOf, trusted } from '../src/index.ts'
+import { SYSTEM_STAMP, StampingQueryCompiler, TenantScopePlugin, compiledStampOf, tenantStampOf, trusted } from '../src/index.ts'
 import { acme, compilingDb, globex, sqlOf, suspended, tenantTables, type DB } from './support/schema.ts'
 
 const plugin = new TenantScopePlugin({ tables: tenantTables })
@@ -227,6 +227,63 @@ describe('query stamps', () => {
     assert.equal(stampsCopy.SYSTEM_STAMP, SYSTEM_STAMP)
     const statement = trustedCopy.trusted(sql`select 2`)
     assert.equal(runWithTenant(acme, () => statement.compile(db)).sql, 'select 2')
+  })
+})
+
+describe('compiled-query stamps', () => {
+  const stamping = new Kysely<DB>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => ({
+        async init() {}, async acquireConnection() { throw new Error('not used') }, async beginTransaction() {},
+        async commitTransaction() {}, async rollbackTransaction() {}, async releaseConnection() {}, async destroy() {},
+      }),
+      createIntrospector: (k) => new PostgresIntrospector(k),
+      createQueryCompiler: () => new StampingQueryCompiler(new PostgresQueryCompiler()),
+    },
+    plugins: [plugin],
+  })
+
+  it('records the compiled object itself, with its parameters frozen', () => {
+    const compiled = runWithTenant(acme, () => stamping.selectFrom('projects').selectAll().where('name', '=', 'x').compile())
+    assert.deepEqual(compiledStampOf(compiled), { scope: A, opaque: false })
+    assert.ok(Object.isFrozen(compiled) && Object.isFrozen(compiled.parameters))
+    assert.throws(() => {
+      ;(compiled.parameters as unknown[])[1] = B
+    }, TypeError)
+  })
+
+  it('has no stamp for a copy with other SQL or other parameters, nor for a query compiled without the stamping compiler', () => {
+    const compiled = runWithTenant(acme, () => stamping.selectFrom('projects').selectAll().compile())
+    assert.equal(compiledStampOf({ ...compiled, sql: 'select * from projects' }), undefined)
+    assert.equal(compiledStampOf({ ...compiled, parameters: [B] }), undefined)
+    assert.equal(compiledStampOf(runWithTenant(acme, () => db.selectFrom('projects').selectAll().compile())), undefined)
+    assert.equal(compiledStampOf(CompiledQuery.raw('select 1')), undefined)
+  })
+
+  it('marks a query opaque when it holds raw SQL or calls a function not known to leave the session alone', () => {
+    const opaque = (build: (k: Kysely<DB>) => { compile(): CompiledQuery }) => compiledStampOf(runWithTenant(acme, () => build(stamping).compile()))?.opaque
+    assert.equal(opaque((k) => k.selectFrom('projects').select((eb) => [eb.fn.countAll().as('n'), eb.fn('lower', ['name']).as('l'), eb.fn.coalesce('name', sql.lit('x')).as('c')])), false)
+    assert.equal(opaque((k) => k.selectFrom('projects').select(sql<string>`now()`.as('t'))), true)
+    assert.equal(opaque((k) => k.selectFrom('projects').select((eb) => eb.fn('set_config', [sql.lit('a.b'), sql.lit('c'), sql.lit(false)]).as('x'))), true)
+    assert.equal(opaque((k) => k.selectFrom('projects').select((eb) => eb.fn('pg_catalog.lower', ['name']).as('x'))), true)
+    assert.equal(compiledStampOf(runWithTenant(acme, () => trusted(sql`select 1`).compile(stamping)))?.opaque, true)
+  })
+
+  it('stamps a system-scope compile SYSTEM_STAMP, opaque when it holds raw SQL', async () => {
+    const raw = await runAsSystem('test: opaque', () => stamping.selectFrom('projects').select(sql<string>`now()`.as('t')).compile())
+    assert.deepEqual(compiledStampOf(raw), { scope: SYSTEM_STAMP, opaque: true })
+    const plain = await runAsSystem('test: opaque', () => stamping.selectFrom('projects').selectAll().compile())
+    assert.deepEqual(compiledStampOf(plain), { scope: SYSTEM_STAMP, opaque: false })
+  })
+
+  it('refuses EXPLAIN ANALYZE in a tenant scope, however it is spelled, and allows plain EXPLAIN', async () => {
+    for (const options of [sql`analyze`, sql`ANALYSE, buffers`, sql`${sql.raw('analyze')}`]) {
+      await assert.rejects(async () => runWithTenant(acme, () => stamping.selectFrom('projects').selectAll().explain('json', options)), { code: 'QUERY_REFUSED' })
+    }
+    const { db: recording, executed } = recordingDb()
+    await runWithTenant(acme, () => recording.selectFrom('projects').selectAll().explain('json', sql`costs off`))
+    assert.match(executed[0]?.sql ?? '', /^explain \(costs off, format json\) select/)
   })
 })
 
