@@ -168,14 +168,25 @@ async function prepare(context: BenchContext): Promise<Setup> {
 
   const runtimeRole = backend.uniqueName('tenantry_bench_app')
   backend.dropRoleAtClose(runtimeRole)
+  // RLS is a property of the table, so the plugin-only variant runs as a role that
+  // bypasses it (set after its install, which would take BYPASSRLS away): only the
+  // plugin stands between tenants there. The baseline runs as the owner (superuser).
+  const pluginRole = backend.uniqueName('tenantry_bench_plugin')
+  backend.dropRoleAtClose(pluginRole)
   const walled = (walls: SharedWalls): Setup['scoped']['plugin'] => {
-    const isolation = new SharedSchemaIsolation(backend.target, { tables: ['items'], runtimeRole, walls })
+    const isolation = new SharedSchemaIsolation(backend.target, { tables: ['items'], runtimeRole: walls.rls ? runtimeRole : pluginRole, walls })
+    backend.atClose(() => isolation.close())
     return { isolation, db: isolation.kysely<BenchDB>() }
   }
   const scoped: Setup['scoped'] = { plugin: walled(WALLS.plugin), rls: walled(WALLS.rls), plugin_rls: walled(WALLS.plugin_rls) }
-  // Role, grants and policies. RLS is a property of the table, so one install serves
-  // all three; the admin is superuser, so the baseline and plugin-only bypass it.
   await scoped.plugin_rls.isolation.install()
+  await scoped.plugin.isolation.install()
+  await pool.query(`alter role ${pluginRole} bypassrls`)
+  // Tenant queries run on the runtime login's pool (PostgreSQL) or the one connection (PGlite): count there too.
+  const counters = [clientQueries]
+  for (const runtimePool of new Set(await Promise.all(Object.values(scoped).map(({ isolation }) => isolation.ready())))) {
+    if (runtimePool !== pool) counters.push(countRoundTrips(runtimePool))
+  }
   for (const [name, { isolation }] of Object.entries(scoped)) {
     const report = await isolation.doctor()
     const errors = report.findings.filter((f) => f.severity === 'error')
@@ -191,7 +202,7 @@ async function prepare(context: BenchContext): Promise<Setup> {
       const signer = await scoped.plugin_rls.isolation.guard.signer()
       return (tenantId: string) => signer.tokenFor(tenantId)
     })(),
-    clientQueries,
+    clientQueries: () => counters.reduce((sum, count) => sum + count(), 0),
   }
 }
 

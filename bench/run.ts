@@ -22,6 +22,7 @@ const registry: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   migrate: () => import('./migrate.ts'),
   http: () => import('./http.ts'),
   noisy: () => import('./noisy.ts'),
+  guard: () => import('./guard.ts'),
 }
 
 const usage = `usage: npm run bench -- <name> [flags]

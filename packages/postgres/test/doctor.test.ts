@@ -85,6 +85,11 @@ for (const backend of testBackends()) {
         assert.ok(!errorsOf(await shared.doctor()).includes('role.temporary'))
       })
 
+      it('refuses a runtime role that may create objects in a schema (they could stand in for what policies call)', async () => {
+        assert.deepEqual(await checksAfter(() => `grant create on schema public to ${role}`), ['role.create'])
+        await database.pool.query(`revoke create on schema public from ${role}`)
+      })
+
       it('judges a role switch by what the login could switch back to', async () => {
         const { shared } = await installed({ runtimeLogin: 'switch' })
         const report = await shared.doctor()

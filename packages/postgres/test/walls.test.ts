@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { currentTenant, isTenantryError, runAsSystem, runWithTenant, type IsolationModelName, type ScopedTenant } from '@tenantry/core'
 import { trusted } from '@tenantry/kysely'
-import { SharedSchemaIsolation, TenantData, type DoctorReport } from '@tenantry/postgres'
+import { ScopeGuard, SharedSchemaIsolation, TenantData, addScopeKey, rotateScopeKey, signScopeToken, type DoctorReport } from '@tenantry/postgres'
 import { sql, type Generated, type Kysely } from 'kysely'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
 import { openModels, type TestModels } from './support/models.ts'
@@ -174,6 +174,33 @@ for (const backend of testBackends()) {
         })), isCode('QUERY_REFUSED'))
         const rows = await runWithTenant(t.b!, () => db.selectFrom('notes').select('body').execute())
         assert.deepEqual(rows.map((r) => r.body).sort(), ['b one', 'b two'])
+      })
+
+      it('refuses an expired token and one signed by a retired key, and follows a key rotation', async () => {
+        const withToken = (tenantOf: ScopedTenant, token: string) => runWithTenant(tenantOf, () => db.transaction().execute(async (trx) => {
+          await trx.selectFrom('notes').select(sql<string>`set_config('tenantry.scope', ${token}, true)`.as('x')).limit(1).execute()
+          return trx.selectFrom('notes').select('body').execute()
+        }))
+        const key = (await database.pool.query<{ id: number; secret: Buffer }>('select id, secret from tenantry.scope_keys where retired_at is null order by id desc limit 1')).rows[0]!
+        const inAMinute = Math.floor(Date.now() / 1000) + 60
+        await assert.rejects(withToken(t.a!, signScopeToken(key, t.a!.id, Math.floor(Date.now() / 1000) - 60)), isCode('QUERY_REFUSED'))
+        assert.equal((await withToken(t.a!, signScopeToken(key, t.a!.id, inAMinute))).length, 2, 'a valid token of the current key works')
+        // A key retired (here: one added for the test, then retired) signs nothing any more.
+        const extra = await addScopeKey(database.pool)
+        assert.equal((await withToken(t.a!, signScopeToken(extra, t.a!.id, inAMinute))).length, 2)
+        await database.pool.query('update tenantry.scope_keys set retired_at = now() where id = $1', [extra.id])
+        await assert.rejects(withToken(t.a!, signScopeToken(extra, t.a!.id, inAMinute)), isCode('QUERY_REFUSED'))
+        // A routine rotation: the old key signs until its grace ends; signers move to the new one.
+        await assert.rejects(rotateScopeKey(database.pool, { graceSeconds: 60 }), isCode('VALIDATION_FAILED'))
+        const rotated = await rotateScopeKey(database.pool)
+        assert.equal((await withToken(t.a!, signScopeToken(key, t.a!.id, inAMinute))).length, 2, 'the old key is valid during its grace')
+        const guard = new ScopeGuard(database, { keyRefreshMs: 0 })
+        for (let i = 0; i < 50 && (await guard.signer()).keyId !== rotated; i++) {
+          ;(await guard.signer()).tokenFor(t.a!.id)
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        assert.equal((await guard.signer()).keyId, rotated)
+        assert.equal((await withToken(t.b!, (await guard.signer()).tokenFor(t.b!.id))).length, 2)
       })
 
       it('a cleared scope sees no row at all', async () => {
@@ -365,6 +392,24 @@ for (const backend of testBackends()) {
         assert.ok(await runAsSystem('test: explain analyze', () => db.selectFrom('notes').selectAll().explain('json', sql`analyze`)))
       })
 
+      if (backend.name === 'postgres') {
+        it('shows the runtime role the SQL text of its other sessions, with values as parameters only (documented)', async () => {
+          const pool = await shared.ready()
+          const other = await pool.connect()
+          try {
+            const running = other.query(`select pg_sleep(0.5), 'secret-literal' as s`)
+            await new Promise((resolve) => setTimeout(resolve, 150))
+            const seen = await runWithTenant(t.a!, () => trusted(sql<{ query: string }>`select query from pg_stat_activity where pid <> pg_backend_pid() and query like '%pg_sleep%' and state = 'active'`).execute(db))
+            assert.ok(seen.rows.some((r) => r.query.includes('secret-literal')), 'a literal in SQL text is visible to the same role')
+            await running
+            const scoped = await runWithTenant(t.b!, () => db.selectFrom('notes').select('body').where('body', '=', 'b one').compile())
+            assert.ok(!scoped.sql.includes('b one'), 'Tenantry sends values as parameters')
+          } finally {
+            other.release()
+          }
+        })
+      }
+
       it('hides other tenants\' column statistics (pg_stats), while pg_class.reltuples counts every tenant (documented)', async () => {
         await database.pool.query('analyze notes')
         const stats = await runWithTenant(t.a!, () => trusted(sql<{ n: number; tuples: number }>`
@@ -372,6 +417,26 @@ for (const backend of testBackends()) {
                  (select reltuples::int from pg_class where relname = 'notes') as tuples`).execute(db))
         assert.equal(stats.rows[0]?.n, 0)
         assert.ok((stats.rows[0]?.tuples ?? 0) > 2, 'reltuples counts every tenant\'s rows: docs/security.md says so')
+      })
+    })
+
+    describe('an immediate key rotation (a leaked key)', () => {
+      it('refuses the old key at once, and each model heals by re-reading the key when a query is refused', async () => {
+        await rotateScopeKey(database.pool, { immediate: true })
+        for (const slug of ['a', 'sa']) {
+          await assert.rejects(runWithTenant(t[slug]!, () => db.selectFrom(tableOf(slug)).selectAll().execute()), isCode('QUERY_REFUSED'))
+          let rows: unknown[] = []
+          for (let i = 0; i < 50; i++) {
+            try {
+              rows = await runWithTenant(t[slug]!, () => db.selectFrom(tableOf(slug)).selectAll().execute())
+              break
+            } catch (error) {
+              assert.ok(isTenantryError(error, 'QUERY_REFUSED'))
+              await new Promise((resolve) => setTimeout(resolve, 20))
+            }
+          }
+          assert.ok(rows.length > 0, `${slug} is served again with the new key`)
+        }
       })
     })
   })

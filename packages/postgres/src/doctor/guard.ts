@@ -1,30 +1,35 @@
 import pg from 'pg'
 import type { Queryable } from '../catalog/transaction.ts'
-import { GUARD_SCHEMA } from '../walls/guard-sql.ts'
+import { GUARD_SCHEMA, TENANT_FUNCTION_BODY, WRITABLE_TENANT_FUNCTION_BODY } from '../walls/guard-sql.ts'
 import type { DoctorFinding } from './report.ts'
 
 /**
- * Checks the signed tenant scope: the guard functions exist, are SECURITY
- * DEFINER with a pinned search_path and owned by a role the runtime role is not;
+ * Checks the signed tenant scope: the guard functions exist, are exactly the
+ * SECURITY DEFINER functions install() writes, and are owned by a role the
+ * runtime role is not;
  * an active signing key exists; the runtime role cannot read the keys or the
  * fences.
  */
 export async function checkGuard(client: Queryable, runtimeRole: string, findings: DoctorFinding[]): Promise<void> {
-  const functions = (await client.query<{ proname: string; prosecdef: boolean; owner: string; config: string[] | null; runtime_owns: boolean }>(
-    `select p.proname, p.prosecdef, pg_get_userbyid(p.proowner) as owner, p.proconfig as config,
+  const functions = (await client.query<{ proname: string; prosecdef: boolean; owner: string; volatile: string; body: string; runtime_owns: boolean }>(
+    `select p.proname, p.prosecdef, pg_get_userbyid(p.proowner) as owner, p.provolatile::text as volatile, p.prosrc as body,
             pg_has_role($2, p.proowner, 'MEMBER') as runtime_owns
        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
       where n.nspname = $1 and p.proname in ('tenant', 'writable_tenant') and p.pronargs = 0`,
     [GUARD_SCHEMA, runtimeRole],
   )).rows
+  const expected: Record<string, { body: string; volatile: string }> = {
+    tenant: { body: TENANT_FUNCTION_BODY, volatile: 's' },
+    writable_tenant: { body: WRITABLE_TENANT_FUNCTION_BODY, volatile: 'v' },
+  }
   for (const name of ['tenant', 'writable_tenant']) {
     const fn = functions.find((f) => f.proname === name)
     if (fn === undefined) {
       findings.push({ severity: 'error', check: 'guard.missing', message: `The scope guard function ${GUARD_SCHEMA}.${name}() is missing.`, fix: 'Run install() of the isolation model.' })
       continue
     }
-    if (!fn.prosecdef || !(fn.config ?? []).some((c) => c.startsWith('search_path='))) {
-      findings.push({ severity: 'error', check: 'guard.altered', message: `${GUARD_SCHEMA}.${name}() is not SECURITY DEFINER with a pinned search_path.`, fix: 'Run install() of the isolation model.' })
+    if (!fn.prosecdef || fn.body !== expected[name]?.body || fn.volatile !== expected[name]?.volatile) {
+      findings.push({ severity: 'error', check: 'guard.altered', message: `${GUARD_SCHEMA}.${name}() is not the SECURITY DEFINER function install() writes (it was changed, or written by another Tenantry version).`, fix: 'Run install() of the isolation model.' })
     }
     if (fn.runtime_owns) {
       findings.push({ severity: 'error', check: 'guard.owner', message: `Runtime role "${runtimeRole}" owns ${GUARD_SCHEMA}.${name}() (or is a member of its owner "${fn.owner}"), so it could replace it.`, fix: `alter function ${pg.escapeIdentifier(GUARD_SCHEMA)}.${pg.escapeIdentifier(name)}() owner to <the owner of the control plane>` })

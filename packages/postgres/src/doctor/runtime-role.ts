@@ -33,7 +33,9 @@ interface RoleRow { rolname: string; rolsuper: boolean; rolbypassrls: boolean; r
  *   `ownedTables`, or a role that can read the scope signing key; on PGlite,
  *   always a superuser session, it is a warning;
  * - `role.temporary`: the runtime role may create temporary objects, which
- *   outlive a transaction on a pooled connection.
+ *   outlive a transaction on a pooled connection;
+ * - `role.create`: the runtime role may create objects in a schema (one there
+ *   could stand in for a function, operator or table your queries name).
  */
 export async function checkRuntimeRole(
   client: Queryable,
@@ -70,6 +72,18 @@ export async function checkRuntimeRole(
       severity: 'error', check: 'role.temporary',
       message: `Runtime role "${role}" may create temporary tables; one left on a pooled connection would be read, or shadow a table, in the next tenant's transaction.`,
       fix: 'revoke temporary on database <this database> from public (install() does it, and grants TEMPORARY back to the owner)',
+    })
+  }
+
+  const creatable = (await client.query<{ nspname: string }>(
+    `select nspname from pg_namespace where has_schema_privilege($1, oid, 'CREATE') and nspname not like 'pg\\_temp\\_%' and nspname not like 'pg\\_toast\\_temp\\_%' order by 1`,
+    [role],
+  )).rows
+  for (const { nspname } of creatable) {
+    findings.push({
+      severity: 'error', check: 'role.create',
+      message: `Runtime role "${role}" may create objects in schema "${nspname}": a function or operator there could stand in for one your queries or policies call.`,
+      fix: `revoke create on schema ${q(nspname)} from public, ${q(role)}`,
     })
   }
 

@@ -8,6 +8,8 @@ export interface RoutedConnection {
   readonly binding: ScopeBinding
   /** Gives the connection back; `destroy` closes it instead (after a failed rollback or reset). */
   release(destroy: boolean): void
+  /** Called when the database refused the scope token (its key may have been retired): re-read the key. */
+  scopeRefused?(): void
 }
 
 /**
@@ -29,14 +31,16 @@ export interface ConnectionRoute {
  * @example
  * const route = databaseRoute({ owner: target.pool, runtime: () => runtime.pool(), binding })
  */
-export function databaseRoute(options: { owner: pg.Pool; runtime: () => Promise<pg.Pool>; binding: ScopeBinding }): ConnectionRoute {
-  const { owner, runtime, binding } = options
+export function databaseRoute(options: { owner: pg.Pool; runtime: () => Promise<pg.Pool>; binding: ScopeBinding; scopeRefused?: () => void }): ConnectionRoute {
+  const { owner, runtime, binding, scopeRefused } = options
   return {
     async acquire(scope) {
       const pool = scope?.kind === 'tenant' ? await runtime() : owner
       binding.settingsFor(scope)
       const client = await pool.connect()
-      return { client, binding, release: (destroy) => client.release(destroy) }
+      return scopeRefused === undefined
+        ? { client, binding, release: (destroy) => client.release(destroy) }
+        : { client, binding, release: (destroy) => client.release(destroy), scopeRefused }
     },
   }
 }

@@ -10,6 +10,7 @@ import {
 } from 'kysely'
 import type pg from 'pg'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
+import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
@@ -130,13 +131,19 @@ export class TenantConnection implements DatabaseConnection {
 
   /** One statement with nothing to pipeline: node-postgres' own path, the cheapest. */
   async #single<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.client.query(compiled.sql, compiled.parameters as unknown[]).catch(databaseError)
+    const result = await this.client.query(compiled.sql, compiled.parameters as unknown[]).catch((error: unknown) => this.#failed(error))
     this.#count(1, 1, 0)
     return toQueryResult({ command: result.command, rowCount: result.rowCount, rows: result.rows })
   }
 
+  /** Maps the database's error; a refused scope token makes the model re-read its key. */
+  #failed(error: unknown): never {
+    if ((error as { code?: unknown }).code === INVALID_SCOPE_SQLSTATE) this.routed.scopeRefused?.()
+    return databaseError(error)
+  }
+
   async #run(statements: readonly PipelineStatement[]): Promise<StatementResult> {
-    const result = await runPipeline(this.client, statements).catch(databaseError)
+    const result = await runPipeline(this.client, statements).catch((error: unknown) => this.#failed(error))
     this.#count(1, statements.length, 0)
     return result
   }
@@ -161,7 +168,7 @@ export class TenantConnection implements DatabaseConnection {
       await runPipeline(this.client, [{ sql: 'rollback' }]).catch(() => {
         this.discarded = true
       })
-      databaseError(error)
+      this.#failed(error)
     }
     this.#count(1, statements.length, 1)
     this.#inTransaction = true
@@ -303,7 +310,10 @@ export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: S
         return Promise.reject(new TenantryError('INTERNAL', 'This scoped client was used after its withClient() callback ended; do all its work inside the callback'))
       }
       if (scopeKeyOf(currentScope()) !== connection.scopeKey) return Promise.reject(scopeMismatch(scope, currentScope()))
-      return (routed.client.query as (t: unknown, v?: unknown) => Promise<pg.QueryResult>)(text, values).catch(databaseError)
+      return (routed.client.query as (t: unknown, v?: unknown) => Promise<pg.QueryResult>)(text, values).catch((error: unknown) => {
+        if ((error as { code?: unknown }).code === INVALID_SCOPE_SQLSTATE) routed.scopeRefused?.()
+        return databaseError(error)
+      })
     }) as ScopedClient['query'],
   }
   try {

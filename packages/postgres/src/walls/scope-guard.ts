@@ -45,6 +45,11 @@ export class ScopeGuard {
     return this.#signer
   }
 
+  /** Asks the loaded signer to read the newest key (after the database refused one of its tokens). */
+  refreshSoon(): void {
+    void this.#signer?.then((signer) => signer.refreshSoon(), () => undefined)
+  }
+
   /** The loaded signer, or undefined before `signer()` resolved. */
   loaded(): Promise<ScopeSigner> | undefined {
     return this.#signer

@@ -48,17 +48,29 @@ export async function ensureScopeKey(client: Queryable): Promise<void> {
 }
 
 /**
- * Adds a new signing key and retires the others after `graceSeconds`: signers
- * switch to the new key the next time they refresh (within `keyRefreshMs`, 5
- * minutes by default), and tokens signed with an old key stay valid until it
- * retires. Run from one process, e.g. a scheduled job.
+ * Tokens stay valid this long after their key is retired by a rotation: the
+ * token lifetime (15 minutes) plus the signers' key refresh (5 minutes).
+ */
+export const MIN_ROTATION_GRACE_SECONDS = 1200
+
+/**
+ * Adds a new signing key and retires the others after `graceSeconds` (at least
+ * 20 minutes): signers switch to the new key the next time they refresh (within
+ * 5 minutes), and tokens signed with an old key stay valid until it retires.
+ * With `immediate: true` (a key that leaked) the old keys retire at once: every
+ * instance's tenant queries fail (QUERY_REFUSED) until its signer has read the
+ * new key, which a refused query triggers. Run from one process, e.g. a
+ * scheduled job.
  *
  * @example
- * await rotateScopeKey(adminPool, { graceSeconds: 3600 })
+ * await rotateScopeKey(adminPool)                       // routine rotation
+ * await rotateScopeKey(adminPool, { immediate: true })  // the key leaked
  */
-export async function rotateScopeKey(pool: pg.Pool, options: { graceSeconds?: number } = {}): Promise<number> {
-  const grace = options.graceSeconds ?? 3600
-  if (!Number.isInteger(grace) || grace < 0) throw new TenantryError('VALIDATION_FAILED', 'graceSeconds must be a whole number of seconds (0 or more)')
+export async function rotateScopeKey(pool: pg.Pool, options: { graceSeconds?: number; immediate?: boolean } = {}): Promise<number> {
+  const grace = options.immediate === true ? 0 : options.graceSeconds ?? MIN_ROTATION_GRACE_SECONDS
+  if (!Number.isInteger(grace) || (options.immediate !== true && grace < MIN_ROTATION_GRACE_SECONDS)) {
+    throw new TenantryError('VALIDATION_FAILED', `graceSeconds must be a whole number of seconds, at least ${MIN_ROTATION_GRACE_SECONDS} (tokens signed just before the rotation live that long); pass { immediate: true } to retire the old keys at once`)
+  }
   const client = await pool.connect()
   try {
     await client.query('begin')

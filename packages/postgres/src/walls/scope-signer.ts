@@ -83,6 +83,15 @@ export class ScopeSigner {
     return token
   }
 
+  /**
+   * Reads the newest key now (in the background; the current key serves
+   * meanwhile). Called when the database refused a token of this signer: the key
+   * may have been retired by an immediate rotation.
+   */
+  refreshSoon(): void {
+    this.#refresh()
+  }
+
   /** Reads the newest key again in the background; the current one serves meanwhile. */
   #refresh(): void {
     if (this.#refreshing !== undefined) return

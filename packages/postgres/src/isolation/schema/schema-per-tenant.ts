@@ -98,7 +98,7 @@ export class SchemaPerTenantIsolation {
 
   /** Where this model's queries run: tenant scopes on the runtime pool, the system scope on the owner's. */
   route(): ConnectionRoute {
-    return databaseRoute({ owner: this.target.pool, runtime: () => this.ready(), binding: this.binding() })
+    return databaseRoute({ owner: this.target.pool, runtime: () => this.ready(), binding: this.binding(), scopeRefused: () => this.guard.refreshSoon() })
   }
 
   /** Opens the runtime pool and loads the scope signer; tenant queries wait for it once. */

@@ -164,7 +164,7 @@ export class SharedSchemaIsolation {
 
   /** Where this model's queries run: tenant scopes on the runtime pool with the scope settings, the system scope on the owner's. */
   route(): ConnectionRoute {
-    return databaseRoute({ owner: this.target.pool, runtime: () => this.ready(), binding: this.binding() })
+    return databaseRoute({ owner: this.target.pool, runtime: () => this.ready(), binding: this.binding(), scopeRefused: () => this.guard.refreshSoon() })
   }
 
   /** Transaction settings: the runtime role if switched, the pinned search_path and the signed scope (after `ready()`). */
