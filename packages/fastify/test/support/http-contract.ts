@@ -143,6 +143,12 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
       expectError(await get({ path: '/api/whoami', host: `localhost:${port}`, headers: bearer(fixture.acme.key) }), 400, 'TENANT_NOT_IDENTIFIED')
     })
 
+    it('resolves before it authenticates: without a key, 404 for an unknown tenant and 403 for a suspended one (docs/security.md)', async () => {
+      expectError(await get({ path: '/api/whoami', host: 'nobody-here.localhost' }), 404, 'TENANT_NOT_FOUND')
+      expectError(await get({ path: '/api/whoami', host: `${fixture.initech.slug}.localhost` }), 403, 'TENANT_SUSPENDED')
+      expectError(await get({ path: '/api/whoami', host: `${fixture.acme.slug}.localhost` }), 401, 'UNAUTHENTICATED')
+    })
+
     it('runs excluded routes with no tenant and no key', async () => {
       for (const path of ['/healthz', '/admin/ping']) {
         const answer = await get({ path, host: `${fixture.acme.slug}.localhost` })
