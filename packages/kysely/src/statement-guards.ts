@@ -35,6 +35,14 @@ const PLAIN_FUNCTIONS: ReadonlySet<string> = new Set([
   'current_date', 'current_timestamp', 'localtimestamp', 'gen_random_uuid', 'random', 'extract', 'age', 'cardinality',
 ])
 
+/** Aggregates a builder query may call (`eb.fn.count`, `eb.fn.agg('string_agg', …)`) without touching the session. */
+const PLAIN_AGGREGATES: ReadonlySet<string> = new Set([
+  'count', 'sum', 'avg', 'min', 'max', 'array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg',
+  'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or', 'stddev', 'stddev_pop', 'stddev_samp', 'variance', 'var_pop', 'var_samp',
+  'percentile_cont', 'percentile_disc', 'mode', 'row_number', 'rank', 'dense_rank', 'percent_rank', 'cume_dist', 'ntile',
+  'lag', 'lead', 'first_value', 'last_value', 'nth_value',
+])
+
 /** What a walk over a tenant query found. */
 export interface StatementFacts {
   /** It holds SQL the plugin cannot read, or a call that may change session state. */
@@ -53,8 +61,9 @@ const ANALYZE = /\banaly[sz]e\b/i
  * - `EXPLAIN ANALYZE`: it runs the query and reports the rows the tenant
  *   filter removed, that is how many rows other tenants hold: QUERY_REFUSED
  *   (plain EXPLAIN, with estimates only, is allowed);
- * - raw fragments and calls of functions not known to be side-effect free mark
- *   the query opaque.
+ * - raw fragments, and calls of functions or aggregates not known to be free of
+ *   side effects (their names are written into the SQL as given), mark the
+ *   query opaque.
  *
  * In the system scope (`scope: 'system'`) nothing is refused; the walk only
  * reports.
@@ -90,6 +99,10 @@ export function inspectStatement(node: OperationNode, allowedSchemas: readonly s
         break
       case 'FunctionNode':
         if (typeof candidate.func !== 'string' || !PLAIN_FUNCTIONS.has(candidate.func.toLowerCase())) opaque = true
+        break
+      // Its name is written into the SQL as given, like a function's.
+      case 'AggregateFunctionNode':
+        if (typeof candidate.func !== 'string' || !PLAIN_AGGREGATES.has(candidate.func.toLowerCase())) opaque = true
         break
     }
     for (const key in item) {

@@ -267,6 +267,8 @@ describe('compiled-query stamps', () => {
     assert.equal(opaque((k) => k.selectFrom('projects').select(sql<string>`now()`.as('t'))), true)
     assert.equal(opaque((k) => k.selectFrom('projects').select((eb) => eb.fn('set_config', [sql.lit('a.b'), sql.lit('c'), sql.lit(false)]).as('x'))), true)
     assert.equal(opaque((k) => k.selectFrom('projects').select((eb) => eb.fn('pg_catalog.lower', ['name']).as('x'))), true)
+    assert.equal(opaque((k) => k.selectFrom('projects').select((eb) => [eb.fn.agg<string>('string_agg', ['name', sql.lit(',')]).as('s'), eb.fn.max('name').as('m')])), false)
+    assert.equal(opaque((k) => k.selectFrom('projects').select((eb) => eb.fn.agg<string>('set_config', [eb.val('TimeZone'), eb.val('UTC'), eb.val(false)]).as('x'))), true)
     assert.equal(compiledStampOf(runWithTenant(acme, () => trusted(sql`select 1`).compile(stamping)))?.opaque, true)
   })
 

@@ -41,7 +41,10 @@ for (const backend of testBackends()) {
       const { table, shared } = await installed(options)
       const breaking = breakIt(table)
       if (breaking) await database.pool.query(breaking)
-      return errorsOf(await shared.doctor())
+      const checks = errorsOf(await shared.doctor())
+      // A broken table would be another model's unprotected table in the next test.
+      await database.pool.query(`drop table ${table} cascade`)
+      return checks
     }
 
     it('passes a table that install() set up', async () => {
@@ -230,9 +233,13 @@ for (const backend of testBackends()) {
         const { table, shared } = await installed()
         await database.pool.query(`create function ${table}_count() returns bigint language sql security definer as $$ select count(*) from ${table} $$`)
         assert.deepEqual(errorsOf(await shared.doctor()), ['function.definer'])
-        const trusting = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role, trustedFunctions: [`public.${table}_count`] })
+        const trusting = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role, trustedFunctions: [`public.${table}_count()`] })
         assert.deepEqual(errorsOf(await trusting.doctor()), [])
-        await database.pool.query(`drop function ${table}_count()`)
+        // Trust is by signature: an overload of the same name is not trusted.
+        await database.pool.query(`create function ${table}_count(int) returns bigint language sql security definer as $$ select count(*) from ${table} $$`)
+        assert.deepEqual(errorsOf(await trusting.doctor()), ['function.definer'])
+        assert.throws(() => new SharedSchemaIsolation(database, { tables: [table], trustedFunctions: [`public.${table}_count`] }), { code: 'VALIDATION_FAILED' })
+        await database.pool.query(`drop function ${table}_count(); drop function ${table}_count(int)`)
       })
 
       it('protects the partitions of a tenant table too, so one read directly is still scoped', async () => {

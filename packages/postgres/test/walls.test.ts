@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { currentTenant, isTenantryError, runAsSystem, runWithTenant, type IsolationModelName, type ScopedTenant } from '@tenantry/core'
 import { trusted } from '@tenantry/kysely'
-import { ScopeGuard, SharedSchemaIsolation, TenantData, addScopeKey, rotateScopeKey, signScopeToken, type DoctorReport } from '@tenantry/postgres'
+import { ScopeGuard, SharedSchemaIsolation, TenantData, addScopeKey, rotateScopeKey, signScopeToken, tenantRoleName, type DoctorReport } from '@tenantry/postgres'
 import { sql, type Generated, type Kysely } from 'kysely'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
 import { openModels, type TestModels } from './support/models.ts'
@@ -294,8 +294,8 @@ for (const backend of testBackends()) {
       it('runs database tenants as the runtime role, which owns nothing and cannot drop or create', async () => {
         const who = await runWithTenant(t.da!, () => trusted(sql<{ who: string; owner: string; path: string }>`
           select current_user as who, (select tableowner from pg_tables where tablename = 'projects') as owner, current_setting('search_path') as path`).execute(db))
-        assert.equal(who.rows[0]?.who, role)
-        assert.notEqual(who.rows[0]?.owner, role)
+        assert.equal(who.rows[0]?.who, tenantRoleName(role, t.da!))
+        assert.notEqual(who.rows[0]?.owner, who.rows[0]?.who)
         assert.equal(who.rows[0]?.path, 'public, pg_temp')
         await assert.rejects(runWithTenant(t.da!, () => trusted(sql`drop table projects`).execute(db)), /must be owner|permission denied/)
         await assert.rejects(runWithTenant(t.da!, () => trusted(sql`create temporary table x (a int)`).execute(db)), /permission denied/)

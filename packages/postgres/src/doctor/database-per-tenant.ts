@@ -1,6 +1,5 @@
 import type { ScopedTenant } from '@tenantry/core'
 import type pg from 'pg'
-import type { DatabaseProvisioner } from '../isolation/database/provisioners.ts'
 import type { DatabaseKey } from '../pool-router/contract.ts'
 import type { PoolRouter } from '../pool-router/pool-router.ts'
 import { checkReachableObjects } from './reachable-objects.ts'
@@ -10,42 +9,37 @@ import { checkRuntimeRole } from './runtime-role.ts'
 /** What doctor needs of a database-per-tenant model. */
 export interface DatabaseDoctorSubject {
   readonly router: PoolRouter
-  readonly provisioner: DatabaseProvisioner
-  readonly runtimeRole: string
   readonly searchPath: readonly string[]
+  readonly trustedFunctions: readonly string[]
   keyOf(tenant: ScopedTenant): DatabaseKey
+  /** The role a tenant's transactions run as. */
+  roleOf(tenant: ScopedTenant): string
 }
 
 /**
- * Checks the database model: on every server, the runtime login (not superuser,
- * not BYPASSRLS, nothing privileged it can switch to); in each tenant database
- * given (`tenants`), that the runtime role exists there, owns no table, may
- * create no temporary object, and can reach no definer function or remote link.
+ * Checks the database model's tenants given (`tenants`; connecting to every
+ * tenant database of a large fleet is the migrator's job, not a boot check): in
+ * each one, that the tenant's role exists there, is safe (see
+ * `checkRuntimeRole`), owns no table, may connect to no other tenant's
+ * database, and can reach no definer function or remote link.
  */
 export async function doctorDatabasePerTenant(subject: DatabaseDoctorSubject, options: { tenants?: readonly ScopedTenant[] } = {}): Promise<DoctorReport> {
   const findings: DoctorFinding[] = []
-  const role = subject.runtimeRole
-  const { servers, admin } = subject.provisioner
-  if (servers !== undefined && admin !== undefined) {
-    for (const server of servers) {
-      const own: DoctorFinding[] = []
-      await admin(server, (client) => checkRuntimeRole(client, { backend: 'postgres', role, mode: 'login', login: role }, [], own, { temporary: false }))
-      findings.push(...own.map((f) => ({ ...f, message: `Server "${server}": ${f.message}` })))
-    }
-  }
-  for (const tenant of options.tenants ?? []) {
+  const tenants = options.tenants ?? []
+  const databases = tenants.map((t) => subject.keyOf(t).database)
+  for (const tenant of tenants) {
     const own: DoctorFinding[] = []
-    await subject.router.withClient(subject.keyOf(tenant), (client) => checkTenantDatabase(client, subject, own))
+    const key = subject.keyOf(tenant)
+    await subject.router.withClient(key, (client) => checkTenantDatabase(client, subject, subject.roleOf(tenant), databases.filter((d) => d !== key.database), own))
     findings.push(...own.map((f) => ({ ...f, message: `Tenant "${tenant.slug}": ${f.message}` })))
   }
   return reportOf(findings)
 }
 
-async function checkTenantDatabase(client: pg.ClientBase, subject: DatabaseDoctorSubject, findings: DoctorFinding[]): Promise<void> {
-  const role = subject.runtimeRole
+async function checkTenantDatabase(client: pg.ClientBase, subject: DatabaseDoctorSubject, role: string, others: readonly string[], findings: DoctorFinding[]): Promise<void> {
   const exists = (await client.query('select 1 from pg_roles where rolname = $1', [role])).rowCount === 1
   if (!exists) {
-    findings.push({ severity: 'error', check: 'role.missing', message: `Runtime role "${role}" does not exist in this database.`, fix: 'Run the tenant\'s migrations (they install its grants), or DatabasePerTenantIsolation.installWalls()' })
+    findings.push({ severity: 'error', check: 'role.missing', message: `The tenant's role "${role}" does not exist.`, fix: 'Provision the tenant again, or run its migrations (they install its grants)' })
     return
   }
   const tables = (await client.query<{ oid: number; name: string; owner: string; runtime_owns: boolean }>(
@@ -58,7 +52,18 @@ async function checkTenantDatabase(client: pg.ClientBase, subject: DatabaseDocto
   const backend = subject.router.backend
   await checkRuntimeRole(client, { backend, role, mode: subject.router.separateLogins ? 'login' : 'switch', login }, tables.map((t) => ({ table: t.name, owner: t.owner })), findings)
   for (const table of tables.filter((t) => t.runtime_owns)) {
-    findings.push({ severity: 'error', check: 'role.owner', table: table.name, message: `Runtime role "${role}" owns ${table.name} (or is a member of its owner "${table.owner}").`, fix: `alter table ${table.name} owner to <the owner that runs migrations>` })
+    findings.push({ severity: 'error', check: 'role.owner', table: table.name, message: `The tenant's role "${role}" owns ${table.name} (or is a member of its owner "${table.owner}").`, fix: `alter table ${table.name} owner to <the owner that runs migrations>` })
   }
-  await checkReachableObjects(client, role, tables.map((t) => t.oid), [], findings)
+  // Another tenant's database the role may connect to (it would still need grants there; CONNECT alone is too much).
+  const reachable = (await client.query<{ datname: string }>(
+    `select datname from pg_database
+      where not datistemplate and datname <> current_database() and has_database_privilege($1, oid, 'CONNECT')
+        and (datname = any($2::text[]) or datname ~ '^tenant_[0-9a-f]{32}$')
+      order by 1 limit 20`,
+    [role, others],
+  )).rows
+  for (const { datname } of reachable) {
+    findings.push({ severity: 'error', check: 'role.other_databases', message: `The tenant's role "${role}" may connect to database "${datname}", another tenant's.`, fix: `revoke connect on database "${datname}" from public, "${role}"` })
+  }
+  await checkReachableObjects(client, role, tables.map((t) => t.oid), subject.trustedFunctions, findings)
 }

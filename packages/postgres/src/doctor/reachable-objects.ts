@@ -15,8 +15,12 @@ const q = (identifier: string): string => pg.escapeIdentifier(identifier)
  * - `view.materialized`: a materialized view over a protected table: its rows
  *   were copied when it was refreshed, with no policy at all;
  * - `function.definer`: a SECURITY DEFINER function the runtime role may call
- *   (outside pg_catalog and the guard), unless listed as trusted: it runs as its
- *   owner;
+ *   (outside pg_catalog, but the two guard functions), unless its exact
+ *   signature is listed as trusted: it runs as its owner;
+ * - `function.leakproof`: a LEAKPROOF function outside pg_catalog (it may see
+ *   rows before the policy filters them);
+ * - `largeobject.reachable`: the large-object functions (large objects are
+ *   per database, readable by whoever owns them: the one runtime role);
  * - `extension.remote`: dblink functions or a foreign server the runtime role
  *   may use, which reach other databases.
  *
@@ -64,21 +68,61 @@ export async function checkReachableObjects(
     }
   }
 
+  // Only the two guard functions are Tenantry's own; anything else in their schema is not.
   const definers = (await client.query<{ schema: string; name: string; signature: string }>(
     `select n.nspname as schema, p.proname as name, p.oid::regprocedure::text as signature
        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-      where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema', $2)
+      where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
+        and not (n.nspname = $2 and p.proname in ('tenant', 'writable_tenant') and p.pronargs = 0)
         and has_function_privilege($1, p.oid, 'EXECUTE')
       order by 1, 2`,
     [runtimeRole, GUARD_SCHEMA],
   )).rows
-  const trusted = new Set(trustedFunctions)
+  // Trusted by exact signature (as regprocedure writes it), so an overload is not trusted by name.
+  const trusted = new Set(
+    trustedFunctions.length === 0
+      ? []
+      : (await client.query<{ signature: string | null }>('select to_regprocedure(f)::text as signature from unnest($1::text[]) as f', [trustedFunctions])).rows
+        .map((r) => r.signature)
+        .filter((s): s is string => s !== null),
+  )
   for (const fn of definers) {
-    if (trusted.has(`${fn.schema}.${fn.name}`)) continue
+    if (trusted.has(fn.signature)) continue
     findings.push({
       severity: 'error', check: 'function.definer', table: `${fn.schema}.${fn.name}`,
       message: `SECURITY DEFINER function ${fn.signature} runs as its owner and runtime role "${runtimeRole}" may call it: it can return rows the tenant policy would hide.`,
-      fix: `revoke execute on function ${fn.signature} from public, ${q(runtimeRole)}; or alter function ${fn.signature} security invoker; or, once reviewed as tenant-safe, list "${fn.schema}.${fn.name}" in trustedFunctions`,
+      fix: `revoke execute on function ${fn.signature} from public, ${q(runtimeRole)}; or alter function ${fn.signature} security invoker; or, once reviewed as tenant-safe, list "${fn.signature}" in trustedFunctions`,
+    })
+  }
+
+  // A LEAKPROOF function may run before the tenant policy's filter; one that is not
+  // truly leak-proof can report other tenants' values (in an error, say).
+  const leakproof = (await client.query<{ signature: string }>(
+    `select p.oid::regprocedure::text as signature from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where p.proleakproof and n.nspname not in ('pg_catalog', 'information_schema') and has_function_privilege($1, p.oid, 'EXECUTE')
+      order by 1`,
+    [runtimeRole],
+  )).rows
+  for (const fn of leakproof) {
+    findings.push({
+      severity: 'error', check: 'function.leakproof',
+      message: `Function ${fn.signature} is marked LEAKPROOF, so PostgreSQL may run it on rows before the tenant policy filters them: if it can raise or log its arguments, it shows other tenants' values.`,
+      fix: `alter function ${fn.signature} not leakproof`,
+    })
+  }
+
+  const largeObjects = (await client.query<{ ok: boolean; stored: boolean }>(
+    `select exists (select 1 from pg_proc p where p.pronamespace = 'pg_catalog'::regnamespace
+                      and (p.proname like 'lo\\_%' or p.proname in ('loread', 'lowrite')) and has_function_privilege($1, p.oid, 'EXECUTE')) as ok,
+            exists (select 1 from pg_largeobject_metadata) as stored`,
+    [runtimeRole],
+  )).rows[0]
+  if (largeObjects?.ok) {
+    // Only stored large objects can leak: with none, it is a warning (a managed server may not let you revoke).
+    findings.push({
+      severity: largeObjects.stored ? 'error' : 'warning', check: 'largeobject.reachable',
+      message: `Runtime role "${runtimeRole}" may use large objects, which belong to the database, not a tenant: one tenant's SQL could read or delete another's${largeObjects.stored ? ', and this database holds some' : ''}.`,
+      fix: 'Run install() as a superuser (it revokes the lo_* functions from PUBLIC), or revoke them yourself; keep tenant data out of large objects',
     })
   }
 

@@ -34,8 +34,10 @@ interface RoleRow { rolname: string; rolsuper: boolean; rolbypassrls: boolean; r
  *   always a superuser session, it is a warning;
  * - `role.temporary`: the runtime role may create temporary objects, which
  *   outlive a transaction on a pooled connection;
- * - `role.create`: the runtime role may create objects in a schema (one there
- *   could stand in for a function, operator or table your queries name).
+ * - `role.create`: the runtime role may create schemas, or objects in a schema
+ *   (one there could stand in for a function, operator or table your queries name);
+ * - `role.settings`: the runtime role or its login has session defaults
+ *   (`ALTER ROLE … SET`), which every login starts with.
  */
 export async function checkRuntimeRole(
   client: Queryable,
@@ -79,6 +81,14 @@ export async function checkRuntimeRole(
     `select nspname from pg_namespace where has_schema_privilege($1, oid, 'CREATE') and nspname not like 'pg\\_temp\\_%' and nspname not like 'pg\\_toast\\_temp\\_%' order by 1`,
     [role],
   )).rows
+  const onDatabase = (await client.query<{ ok: boolean }>("select has_database_privilege($1, current_database(), 'CREATE') as ok", [role])).rows[0]
+  if (onDatabase?.ok) {
+    findings.push({
+      severity: 'error', check: 'role.create',
+      message: `Runtime role "${role}" may create schemas in this database: a function or operator in one could stand in for one your queries call.`,
+      fix: `revoke create on database <this database> from public, ${q(role)}`,
+    })
+  }
   for (const { nspname } of creatable) {
     findings.push({
       severity: 'error', check: 'role.create',
@@ -87,11 +97,33 @@ export async function checkRuntimeRole(
     })
   }
 
+  const settings = (await client.query<{ rolname: string; setconfig: string[] }>(
+    `select r.rolname, s.setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+      where r.rolname = any($1::name[]) and (s.setdatabase = 0 or s.setdatabase = (select oid from pg_database where datname = current_database()))`,
+    [[...new Set([role, subject.login])]],
+  )).rows
+  for (const row of settings) {
+    findings.push({
+      severity: 'error', check: 'role.settings',
+      message: `Role "${row.rolname}" has session defaults (${row.setconfig.join(', ')}): every login of it starts with them, and a tenant's SQL may have set them (ALTER ROLE current_user SET …).`,
+      fix: `alter role ${q(row.rolname)} reset all`,
+    })
+  }
+
   await checkEscape(client, subject, ownerOf, findings)
 }
 
 async function checkEscape(client: Queryable, subject: RuntimeSubject, ownerOf: readonly { table: string; owner: string }[], findings: DoctorFinding[]): Promise<void> {
   const login = subject.login
+  if (login !== subject.role) {
+    const member = (await client.query<{ ok: boolean }>(
+      "select pg_has_role($1, $2, 'MEMBER') or coalesce((select rolsuper from pg_roles where rolname = $1), false) as ok",
+      [login, subject.role],
+    )).rows[0]
+    if (member?.ok !== true) {
+      findings.push({ severity: 'error', check: 'role.not_member', message: `Tenant transactions log in as "${login}", which cannot switch to the runtime role "${subject.role}": every tenant query would fail.`, fix: `grant ${q(subject.role)} to ${q(login)}` })
+    }
+  }
   const reachable = (await client.query<RoleRow & { reads_keys: boolean }>(
     `select r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb, r.rolreplication,
             coalesce(to_regclass('tenantry.scope_keys') is not null and has_table_privilege(r.oid, 'tenantry.scope_keys', 'SELECT'), false) as reads_keys

@@ -14,6 +14,8 @@ export interface SchemaDoctorSubject {
   readonly runtimeRole: string
   readonly runtime: RuntimeAccess
   readonly trustedFunctions: readonly string[]
+  /** The schemas' sequences are granted to the runtime role on purpose (serial columns). */
+  readonly sequenceGrants: boolean
 }
 
 interface SchemaRow { schema: string; tenant_id: string }
@@ -101,25 +103,72 @@ export async function doctorSchemaPerTenant(subject: SchemaDoctorSubject): Promi
       findings.push({ severity: 'error', check: first.check, message: `…and ${list.length - LIST_LIMIT} more tables with the same problem.`, fix: first.fix })
     }
   }
+  await checkSequences(pool, subject, schemas.map((s) => s.schema), findings)
   await checkReachableObjects(pool, role, tables.map((t) => t.oid), subject.trustedFunctions, findings)
   return reportOf(findings)
 }
 
-/** The tenant schemas: placements in the catalog (if there is one here), and `tenant_<32 hex>` schemas. */
+/**
+ * Sequences have no row-level security, and one runtime role serves every tenant
+ * schema: a grant on one lets any tenant's SQL advance it (and count another
+ * tenant's rows). Identity columns need no grant; a `serial` one does.
+ */
+async function checkSequences(pool: pg.Pool, subject: SchemaDoctorSubject, schemas: readonly string[], findings: DoctorFinding[]): Promise<void> {
+  const role = subject.runtimeRole
+  const reachable = (await pool.query<{ n: number }>(
+    `select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind = 'S' and n.nspname = any($1::text[]) and (has_sequence_privilege($2, c.oid, 'USAGE') or has_sequence_privilege($2, c.oid, 'SELECT'))`,
+    [schemas, role],
+  )).rows[0]?.n ?? 0
+  if (reachable > 0) {
+    findings.push({
+      severity: subject.sequenceGrants ? 'warning' : 'error', check: 'sequence.reachable',
+      message: `Runtime role "${role}" may use ${reachable} sequence(s) of tenant schemas: any tenant's SQL could advance another tenant's ids, or count its rows.`,
+      fix: 'Use generated always as identity columns (they need no grant) and run the tenants\' walls again without sequenceGrants',
+    })
+  }
+  if (subject.sequenceGrants) return
+  const serial = (await pool.query<{ name: string }>(
+    `select c.oid::regclass::text || '.' || a.attname as name
+       from pg_attrdef d join pg_class c on c.oid = d.adrelid join pg_namespace n on n.oid = c.relnamespace
+       join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+      where n.nspname = any($1::text[]) and pg_get_expr(d.adbin, d.adrelid) like 'nextval(%'
+      order by 1 limit ${LIST_LIMIT}`,
+    [schemas],
+  )).rows
+  for (const { name } of serial) {
+    findings.push({
+      severity: 'error', check: 'sequence.serial', table: name,
+      message: `Column ${name} takes its default from a sequence (serial): inserts need a grant on it, which would let every tenant advance it.`,
+      fix: 'Make it generated always (or by default) as identity; or, accepting the risk, pass sequenceGrants: true',
+    })
+  }
+}
+
+/**
+ * The tenant schemas: placements in the catalog (if there is one here),
+ * `tenant_<32 hex>` schemas, and any schema whose tables carry the tenant
+ * policy. Where they disagree on a schema's tenant, the catalog wins, then the
+ * name: a policy naming another tenant is what doctor is there to catch.
+ */
 async function tenantSchemas(pool: pg.Pool): Promise<SchemaRow[]> {
   const hasCatalog = (await pool.query<{ ok: boolean }>("select to_regclass('tenantry.tenants') is not null as ok")).rows[0]?.ok === true
   const fromCatalog = hasCatalog
-    ? `select coalesce(placement->>'schema', 'tenant_' || replace(id::text, '-', '')) as schema, id::text as tenant_id
+    ? `select coalesce(placement->>'schema', 'tenant_' || replace(id::text, '-', '')), id::text, 1
          from tenantry.tenants where isolation = 'schema' and status <> 'deleted'
-       union `
+       union all `
     : ''
   return (await pool.query<SchemaRow>(
     `select distinct on (schema) schema, tenant_id from (
        ${fromCatalog}
-       select nspname, regexp_replace(substr(nspname, 8), '^(.{8})(.{4})(.{4})(.{4})(.{12})$', '\\1-\\2-\\3-\\4-\\5')
+       select nspname, regexp_replace(substr(nspname, 8), '^(.{8})(.{4})(.{4})(.{4})(.{12})$', '\\1-\\2-\\3-\\4-\\5'), 2
          from pg_namespace where nspname ~ '^tenant_[0-9a-f]{32}$'
-     ) s(schema, tenant_id)
-     where to_regnamespace(quote_ident(schema)) is not null
-     order by schema`,
+       union all
+       select n.nspname, substring(pg_get_expr(p.polqual, p.polrelid) from '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'), 3
+         from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
+        where p.polname = '${SCHEMA_TENANT_POLICY}'
+     ) s(schema, tenant_id, priority)
+     where to_regnamespace(quote_ident(schema)) is not null and tenant_id is not null
+     order by schema, priority`,
   )).rows
 }

@@ -90,6 +90,21 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
     findings.push({ severity: 'error', check: 'search_path.missing', message: `Schema "${name}" of the tenant search_path does not exist; every tenant query would fail.`, fix: `create schema ${q(name)}, or remove it from searchPath` })
   }
 
+  // A relation named like a tenant table in another schema of the search_path could be
+  // read instead of it by unqualified SQL the plugin cannot see into.
+  const shadows = (await pool.query<{ name: string }>(
+    `select n.nspname || '.' || c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relname = any($1::text[]) and n.nspname = any($2::text[]) and n.nspname <> $3 and c.relkind in ('r', 'p', 'v', 'm', 'f')`,
+    [options.tables, options.searchPath, options.schema],
+  )).rows
+  for (const { name } of shadows) {
+    findings.push({
+      severity: 'error', check: 'search_path.shadow', table: name,
+      message: `${name} has a tenant table's name and its schema is on the tenant search_path: SQL naming the table unqualified may read it, with no tenant policy.`,
+      fix: `rename or drop ${name}, or take its schema off searchPath`,
+    })
+  }
+
   const oids = present.map((t) => t.oid as number)
   const policies = (await pool.query<PolicyRow>(
     `select p.polrelid::int as oid, p.polname, p.polpermissive as permissive, p.polcmd::text as cmd, p.polroles = '{0}'::oid[] as public_only,
@@ -154,6 +169,23 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
       }
     }
     await checkReachableObjects(pool, role, oids, options.trustedFunctions, findings)
+    // What the runtime role can read with no policy at all must be a global table, on purpose.
+    const unprotected = (await pool.query<{ name: string }>(
+      `select n.nspname || '.' || c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('r', 'p', 'f') and not c.relrowsecurity
+          and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'
+          and has_table_privilege($1, c.oid, 'SELECT')
+          and not (n.nspname = $2 and c.relname = any($3::text[]))
+        order by 1 limit 50`,
+      [role, options.schema, [...options.tables, ...options.globalTables]],
+    )).rows
+    for (const { name } of unprotected) {
+      findings.push({
+        severity: 'error', check: 'table.unprotected', table: name,
+        message: `Runtime role "${role}" can read ${name}, which has no row-level security and is neither a tenant table nor a global one of this model.`,
+        fix: `list it in globalTables if every tenant may read all of it, or in tables (with ${options.tenantColumn}); otherwise revoke select on ${name} from ${q(role)}, public`,
+      })
+    }
   } else if (!rls) {
     findings.push({ severity: 'warning', check: 'rls.off', message: 'Row-level security is off: the Kysely plugin is the only wall between tenants.' })
   }

@@ -1,5 +1,6 @@
-import type { Scope } from '@tenantry/core'
+import { TenantryError, type Scope } from '@tenantry/core'
 import type pg from 'pg'
+import { holdClient, type TransactionStatus } from './held-client.ts'
 import type { ScopeBinding } from './scope-binding.ts'
 
 /** A connection checked out for one scope, and the settings each transaction on it needs. */
@@ -10,6 +11,8 @@ export interface RoutedConnection {
   release(destroy: boolean): void
   /** Called when the database refused the scope token (its key may have been retired): re-read the key. */
   scopeRefused?(): void
+  /** The server's transaction status after the last exchange on this connection. */
+  transactionStatus(): TransactionStatus | undefined
 }
 
 /**
@@ -31,16 +34,62 @@ export interface ConnectionRoute {
  * @example
  * const route = databaseRoute({ owner: target.pool, runtime: () => runtime.pool(), binding })
  */
-export function databaseRoute(options: { owner: pg.Pool; runtime: () => Promise<pg.Pool>; binding: ScopeBinding; scopeRefused?: () => void }): ConnectionRoute {
-  const { owner, runtime, binding, scopeRefused } = options
+export function databaseRoute(options: {
+  owner: pg.Pool
+  runtime: () => Promise<pg.Pool>
+  binding: ScopeBinding
+  scopeRefused?: () => void
+  /** The runtime pool logs in as a role Tenantry manages: refuse a login that brings session defaults. */
+  checkLoginDefaults?: boolean
+}): ConnectionRoute {
+  const { owner, runtime, binding, scopeRefused, checkLoginDefaults = false } = options
   return {
     async acquire(scope) {
-      const pool = scope?.kind === 'tenant' ? await runtime() : owner
+      const tenant = scope?.kind === 'tenant'
+      const pool = tenant ? await runtime() : owner
       binding.settingsFor(scope)
-      const client = await pool.connect()
-      return scopeRefused === undefined
-        ? { client, binding, release: (destroy) => client.release(destroy) }
-        : { client, binding, release: (destroy) => client.release(destroy), scopeRefused }
+      const held = tenant && checkLoginDefaults ? await freshRuntimeClient(pool) : holdClient(await pool.connect())
+      const routed: RoutedConnection = {
+        client: held.client,
+        binding,
+        release: (destroy) => held.release(destroy),
+        transactionStatus: () => held.transactionStatus(),
+      }
+      return scopeRefused === undefined ? routed : { ...routed, scopeRefused }
     },
   }
+}
+
+const inspected = new WeakSet<object>()
+
+/**
+ * A runtime connection whose login brought no session defaults of its own. A
+ * tenant's SQL may run `ALTER ROLE current_user SET …` (any role may set its own
+ * defaults): every later login of that role would start with them (another
+ * tenant's time zone, a read-only default, a statement timeout), and `reset all`
+ * goes back to them. So the first checkout of each connection looks: if the
+ * login role has defaults, they are removed and the connection is closed, and
+ * another is taken.
+ */
+async function freshRuntimeClient(pool: pg.Pool): Promise<ReturnType<typeof holdClient>> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const held = holdClient(await pool.connect())
+    if (inspected.has(held.client)) return held
+    try {
+      const row = (await held.client.query<{ dirty: boolean }>(
+        `select exists (select 1 from pg_catalog.pg_db_role_setting s
+                         where s.setrole operator(pg_catalog.=) (select r.oid from pg_catalog.pg_roles r where r.rolname operator(pg_catalog.=) session_user)) as dirty`,
+      )).rows[0]
+      if (row?.dirty !== true) {
+        inspected.add(held.client)
+        return held
+      }
+      await held.client.query('alter role session_user reset all')
+    } catch (error) {
+      held.release(true)
+      throw error
+    }
+    held.release(true)
+  }
+  throw new TenantryError('ISOLATION_MISCONFIGURED', 'The runtime login keeps getting session defaults (ALTER ROLE … SET) that Tenantry removes; see docs/security.md')
 }

@@ -31,18 +31,20 @@ const statementCache = new Map<string, string>()
  *
  * @example
  * setConfigSql([{ name: 'search_path', schemas: ['"tenant_1"'] }])
- * // select set_config($1, $2::regnamespace::text || ', pg_temp', true)
+ * // select pg_catalog.set_config($1, $2::pg_catalog.regnamespace::pg_catalog.text operator(pg_catalog.||) ', ' operator(pg_catalog.||) 'pg_temp', true)
  */
 export function setConfigSql(settings: readonly ScopeSetting[]): string {
   const shape = settings.map((s) => (s.schemas === undefined ? 'v' : `s${s.schemas.length}`)).join(',')
   let sql = statementCache.get(shape)
   if (sql === undefined) {
     let n = 0
+    // Fully qualified: this statement is parsed with the session's search_path, before
+    // it pins one, so an unqualified name could resolve to a function a tenant made.
     const calls = settings.map((s) => {
       const name = `$${++n}`
-      if (s.schemas === undefined) return `set_config(${name}, $${++n}, true)`
-      const schemas = s.schemas.map(() => `$${++n}::regnamespace::text`)
-      return `set_config(${name}, ${[...schemas, "'pg_temp'"].join(" || ', ' || ")}, true)`
+      if (s.schemas === undefined) return `pg_catalog.set_config(${name}, $${++n}, true)`
+      const schemas = s.schemas.map(() => `$${++n}::pg_catalog.regnamespace::pg_catalog.text`)
+      return `pg_catalog.set_config(${name}, ${[...schemas, "'pg_temp'"].join(" operator(pg_catalog.||) ', ' operator(pg_catalog.||) ")}, true)`
     })
     sql = `select ${calls.join(', ')}`
     statementCache.set(shape, sql)

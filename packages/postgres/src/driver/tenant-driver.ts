@@ -49,11 +49,12 @@ function toQueryResult<R>(result: StatementResult): QueryResult<R> {
 /**
  * Statements that put a connection back as a fresh login left it, run before it
  * is reused when a query on it held SQL the plugin could not see into (a raw
- * fragment, a trusted statement, a raw client): session settings
- * (`set_config(…, false)`), a role set for the session, cursors, LISTENs,
- * session advisory locks and temporary objects never reach the next checkout.
+ * fragment, a trusted statement, a raw client): a transaction left open, session
+ * settings (`set_config(…, false)`), a role set for the session, cursors,
+ * LISTENs, session advisory locks, temporary objects and sequence state
+ * (`lastval()`) never reach the next checkout.
  */
-export const SESSION_RESET_SQL = 'reset all; reset role; close all; unlisten *; select pg_advisory_unlock_all(); discard temp'
+export const SESSION_RESET_SQL = 'rollback; reset all; reset role; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences'
 
 /**
  * One pooled connection, checked out for one scope and refusing every other.
@@ -70,6 +71,8 @@ export class TenantConnection implements DatabaseConnection {
   readonly #options: TenantDriverOptions
   /** Inside an explicit transaction. */
   #inTransaction = false
+  /** SQL in a statement ended the explicit transaction early: nothing more runs in it. */
+  #transactionEnded = false
   /** Closed instead of reused: a failed rollback, or a failed session reset. */
   discarded = false
   /** Ran SQL that may have changed session state: reset before it serves anyone else. */
@@ -121,12 +124,32 @@ export class TenantConnection implements DatabaseConnection {
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const scope = this.#scopeInForce()
     this.#guard(compiled, scope)
-    if (this.#inTransaction) return this.#single(compiled)
+    if (this.#inTransaction) {
+      if (this.#transactionEnded) throw transactionEndedError()
+      const result = await this.#single<R>(compiled)
+      // SQL in the statement may have ended the transaction (a trusted `commit`): the
+      // statements after it would run outside it, without the scope's settings.
+      if (this.routed.transactionStatus() === 'I') {
+        this.#transactionEnded = true
+        throw transactionEndedError()
+      }
+      return result
+    }
     const settings = this.routed.binding.settingsFor(scope)
-    if (settings.length === 0) return this.#single(compiled)
-    const results = await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters }])
-    this.#count(0, 0, 1)
-    return toQueryResult(results)
+    const result = settings.length === 0
+      ? await this.#single<R>(compiled)
+      : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters }]))
+    if (settings.length > 0) this.#count(0, 0, 1)
+    // SQL in the statement may have opened a transaction (a trusted `begin`) that would
+    // outlive the statement and its settings: undo it.
+    if (this.routed.transactionStatus() !== 'I' && this.routed.transactionStatus() !== undefined) {
+      this.touched = true
+      await runPipeline(this.client, [{ sql: 'rollback' }]).catch(() => {
+        this.discarded = true
+      })
+      throw new TenantryError('QUERY_REFUSED', 'SQL in this statement opened a transaction that would outlive it; it was rolled back. Use db.transaction() for transactions')
+    }
+    return result
   }
 
   /** One statement with nothing to pipeline: node-postgres' own path, the cheapest. */
@@ -186,6 +209,7 @@ export class TenantConnection implements DatabaseConnection {
       throw error
     } finally {
       this.#inTransaction = false
+      this.#transactionEnded = false
     }
   }
 
@@ -209,13 +233,18 @@ export class TenantConnection implements DatabaseConnection {
     if (this.touched && !this.discarded) {
       try {
         await this.client.query(SESSION_RESET_SQL)
-        this.#count(1, 6, 0)
+        this.#count(1, 9, 0)
       } catch {
         this.discarded = true
       }
     }
-    this.routed.release(this.discarded)
+    const status = this.routed.transactionStatus()
+    this.routed.release(this.discarded || (status !== undefined && status !== 'I'))
   }
+}
+
+function transactionEndedError(): TenantryError {
+  return new TenantryError('QUERY_REFUSED', 'SQL in a statement ended this transaction early (a commit or rollback in raw SQL); nothing more runs in it. Let db.transaction() commit')
 }
 
 function preamble(settings: readonly ScopeSetting[]): PipelineStatement {
@@ -310,10 +339,20 @@ export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: S
         return Promise.reject(new TenantryError('INTERNAL', 'This scoped client was used after its withClient() callback ended; do all its work inside the callback'))
       }
       if (scopeKeyOf(currentScope()) !== connection.scopeKey) return Promise.reject(scopeMismatch(scope, currentScope()))
-      return (routed.client.query as (t: unknown, v?: unknown) => Promise<pg.QueryResult>)(text, values).catch((error: unknown) => {
-        if ((error as { code?: unknown }).code === INVALID_SCOPE_SQLSTATE) routed.scopeRefused?.()
-        return databaseError(error)
-      })
+      return (routed.client.query as (t: unknown, v?: unknown) => Promise<pg.QueryResult>)(text, values).then(
+        (result) => {
+          // A `commit` or `rollback` in the SQL ended the scope's transaction: what followed would run without it.
+          if (routed.transactionStatus() === 'I') {
+            open = false
+            throw transactionEndedError()
+          }
+          return result
+        },
+        (error: unknown) => {
+          if ((error as { code?: unknown }).code === INVALID_SCOPE_SQLSTATE) routed.scopeRefused?.()
+          return databaseError(error)
+        },
+      )
     }) as ScopedClient['query'],
   }
   try {

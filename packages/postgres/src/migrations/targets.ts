@@ -5,6 +5,7 @@
  */
 import { TenantryError, type Tenant } from '@tenantry/core'
 import pg from 'pg'
+import { holdClient } from '../driver/held-client.ts'
 import type { PostgresTarget } from '../driver/target.ts'
 import { databaseKeyOf, type DatabasePerTenantIsolation } from '../isolation/database/database-per-tenant.ts'
 import { schemaOf, type SchemaPerTenantIsolation } from '../isolation/schema/schema-per-tenant.ts'
@@ -50,27 +51,8 @@ export interface MigrationTarget {
   readonly enter?: (client: pg.ClientBase) => Promise<void>
 }
 
-/**
- * A connection checked out for a target. pg-pool stops listening for a
- * checked-out client's errors, so a connection the server closes while a step
- * awaits other work would crash the process: listen while it is held (the
- * failure surfaces at the next query), and drop it as broken.
- */
-export function heldConnection(client: pg.PoolClient): TargetConnection {
-  let lost = false
-  const onError = (): void => { lost = true }
-  client.on('error', onError)
-  return {
-    client,
-    release(broken) {
-      client.off('error', onError)
-      client.release(broken || lost)
-    },
-  }
-}
-
 function poolConnection(pool: pg.Pool): () => Promise<TargetConnection> {
-  return async () => heldConnection(await pool.connect())
+  return async () => holdClient(await pool.connect())
 }
 
 export function controlTarget(control: PostgresTarget): MigrationTarget {
@@ -100,8 +82,8 @@ export function databaseTenantTarget(databases: DatabasePerTenantIsolation, tena
   return {
     set: 'tenant', key: tenant.id, model: 'database', tenant, ledger: 'local',
     label: `tenant ${tenant.slug} (database ${key.server ? `${key.server}/` : ''}${key.database})`,
-    connect: async () => heldConnection(await databases.router.acquire(key)),
-    afterUp: (client) => databases.installWalls(client),
+    connect: async () => holdClient(await databases.router.acquire(key)),
+    afterUp: (client) => databases.installWalls(client, tenant),
   }
 }
 

@@ -9,6 +9,8 @@ import type { DatabasePool } from './database-pool.ts'
 export interface DatabaseStats {
   readonly server: string
   readonly database: string
+  /** The role its connections log in as; absent for the server's own login. */
+  readonly login?: string
   /** Connections holding a permit: opening, idle, checked out or closing. */
   readonly openConnections: number
   readonly checkedOut: number
@@ -88,6 +90,7 @@ export function snapshot(
     databases.push({
       server: pool.key.server,
       database: pool.key.database,
+      ...(pool.key.login === undefined ? {} : { login: pool.key.login }),
       openConnections: pool.held,
       checkedOut: pool.busy.size,
       idle: pool.idle.length,

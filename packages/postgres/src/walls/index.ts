@@ -5,4 +5,4 @@ export {
 export { MIN_ROTATION_GRACE_SECONDS, addScopeKey, ensureScopeKey, rotateScopeKey, signScopeToken, type ScopeKey } from './scope-keys.ts'
 export { ScopeSigner, type ScopeSignerOptions } from './scope-signer.ts'
 export { ScopeGuard } from './scope-guard.ts'
-export { RuntimeAccess, ensureRole, installLoginPassword, readStoredPassword, withLogin, type RuntimeLogin } from './runtime-login.ts'
+export { RuntimeAccess, ensureRole, ensureRuntimeLoginsTable, installLoginPassword, readStoredPassword, withLogin, type RuntimeLogin } from './runtime-login.ts'

@@ -84,10 +84,14 @@ export class RuntimeAccess {
     }
   }
 
-  /** True when each tenant transaction must switch to the runtime role (the login is someone else). */
+  /**
+   * True when each tenant transaction must switch to the runtime role: in switch
+   * mode, with a login that is another role, and with a pool you gave (whoever it
+   * logs in as, the role it switches to is the one doctor checks).
+   */
   get switchesRole(): boolean {
     if (this.mode === 'switch') return true
-    return this.loginUser !== undefined && this.loginUser !== this.role
+    return this.loginUser !== this.role
   }
 
   /** Whether install() keeps a generated password for the login. */
@@ -103,7 +107,8 @@ export class RuntimeAccess {
    * connecting role switch to the runtime role. Idempotent; run as the owner.
    */
   async install(client: Queryable): Promise<void> {
-    await ensureRole(client, this.role, { login: this.mode === 'login' && this.loginUser === this.role })
+    // With a pool you gave, the role's LOGIN is yours to decide (the pool may log in as it).
+    await ensureRole(client, this.role, { login: this.loginUser === undefined && this.mode === 'login' ? 'keep' : this.mode === 'login' && this.loginUser === this.role })
     if (this.mode === 'switch') {
       await grantToOwner(client, this.role)
     } else if (this.loginUser !== undefined) {
@@ -117,6 +122,7 @@ export class RuntimeAccess {
         execute format('revoke temporary on database %I from public', current_database());
         execute format('grant temporary on database %I to %I', current_database(), current_user);
       end $$`)
+    await revokeLargeObjects(client)
   }
 
   /** The pool tenant transactions run on (opened on first use in login mode). */
@@ -200,6 +206,23 @@ interface SharedPool { readonly pool: Promise<pg.Pool>; refs: number }
 /** Login pools by the target pool they derive from, and by login. */
 const sharedPools = new WeakMap<pg.Pool, Map<string, SharedPool>>()
 
+/**
+ * Takes the large-object functions from PUBLIC (the owner keeps them): large
+ * objects belong to the database, readable by their owner, and every tenant
+ * runs as the one runtime role. Only a superuser may change them (they are
+ * PostgreSQL's own); for anyone else this does nothing and doctor reports it.
+ */
+async function revokeLargeObjects(client: Queryable): Promise<void> {
+  await client.query(`do $$ declare f regprocedure; begin
+      if not exists (select 1 from pg_roles where rolname = current_user and rolsuper) then return; end if;
+      for f in select p.oid::regprocedure from pg_proc p
+                where p.pronamespace = 'pg_catalog'::regnamespace and (p.proname like 'lo\\_%' or p.proname in ('loread', 'lowrite'))
+      loop
+        execute format('revoke execute on function %s from public', f);
+      end loop;
+    end $$`)
+}
+
 /** Makes the connecting role (unless superuser) a member of `role`. */
 async function grantToOwner(client: Queryable, role: string): Promise<void> {
   await client.query(`do $$ begin
@@ -209,14 +232,20 @@ async function grantToOwner(client: Queryable, role: string): Promise<void> {
     end $$`)
 }
 
-/** Creates `role` if missing and gives it safe attributes (never superuser, BYPASSRLS, CREATEDB, CREATEROLE or REPLICATION). */
-export async function ensureRole(client: Queryable, role: string, options: { login: boolean }): Promise<void> {
-  const attributes = `${options.login ? 'login' : 'nologin'} nosuperuser nobypassrls nocreatedb nocreaterole noreplication`
+/**
+ * Creates `role` if missing and gives it safe attributes (never superuser,
+ * BYPASSRLS, CREATEDB, CREATEROLE or REPLICATION); LOGIN as asked, or as it is
+ * with `'keep'` (a new role gets NOLOGIN).
+ */
+export async function ensureRole(client: Queryable, role: string, options: { login: boolean | 'keep' }): Promise<void> {
+  const login = options.login === 'keep' ? '' : options.login ? 'login ' : 'nologin '
+  const attributes = `${login}nosuperuser nobypassrls nocreatedb nocreaterole noreplication`
+  const loginDiffers = options.login === 'keep' ? 'false' : `rolcanlogin <> ${options.login}`
   await client.query(`do $$ begin
       if not exists (select 1 from pg_roles where rolname = ${pg.escapeLiteral(role)}) then
-        create role ${pg.escapeIdentifier(role)} ${attributes};
+        create role ${pg.escapeIdentifier(role)} ${options.login === 'keep' ? 'nologin ' : ''}${attributes};
       elsif exists (select 1 from pg_roles where rolname = ${pg.escapeLiteral(role)}
-                     and (rolsuper or rolbypassrls or rolcreatedb or rolcreaterole or rolreplication or rolcanlogin <> ${options.login})) then
+                     and (rolsuper or rolbypassrls or rolcreatedb or rolcreaterole or rolreplication or ${loginDiffers})) then
         alter role ${pg.escapeIdentifier(role)} ${attributes};
       end if;
     exception when duplicate_object then null;
@@ -234,19 +263,12 @@ export async function ensureRole(client: Queryable, role: string, options: { log
  * @example
  * await installLoginPassword(adminClient, 'tenantry_app', 'stored')
  */
-export async function installLoginPassword(client: Queryable, role: string, password: string | undefined): Promise<void> {
+export async function installLoginPassword(client: Queryable, role: string, password: string | undefined, options: { grantToOwner?: boolean } = {}): Promise<void> {
   // The owner sees the login's sessions in pg_stat_activity (offboarding waits for them).
-  await grantToOwner(client, role)
+  if (options.grantToOwner !== false) await grantToOwner(client, role)
   let value = password
   if (password === STORED) {
-    await client.query('create schema if not exists tenantry')
-    await client.query('revoke all on schema tenantry from public')
-    await client.query(`create table if not exists tenantry.runtime_logins (
-       role name primary key,
-       password text not null,
-       updated_at timestamptz not null default now()
-     )`)
-    await client.query('revoke all on tenantry.runtime_logins from public')
+    await ensureRuntimeLoginsTable(client)
     await client.query(
       'insert into tenantry.runtime_logins (role, password) values ($1, $2) on conflict (role) do nothing',
       [role, randomBytes(24).toString('base64url')],
@@ -254,6 +276,24 @@ export async function installLoginPassword(client: Queryable, role: string, pass
     value = await readStoredPassword(client, role)
   }
   if (value !== undefined) await client.query(`alter role ${pg.escapeIdentifier(role)} password ${pg.escapeLiteral(value)}`)
+}
+
+/**
+ * The table of generated login passwords, in the `tenantry` schema of the
+ * database the owner's connection names; no other role can read it.
+ *
+ * @example
+ * await ensureRuntimeLoginsTable(adminClient)
+ */
+export async function ensureRuntimeLoginsTable(client: Queryable): Promise<void> {
+  await client.query('create schema if not exists tenantry')
+  await client.query('revoke all on schema tenantry from public')
+  await client.query(`create table if not exists tenantry.runtime_logins (
+     role name primary key,
+     password text not null,
+     updated_at timestamptz not null default now()
+   )`)
+  await client.query('revoke all on tenantry.runtime_logins from public')
 }
 
 /**

@@ -1,13 +1,15 @@
 import { TenantryError, assertServing, isUuid, type Scope, type ScopedTenant, type TenantPlacement } from '@tenantry/core'
 import type { Kysely } from 'kysely'
 import pg from 'pg'
+import { holdClient } from '../../driver/held-client.ts'
 import type { ConnectionRoute } from '../../driver/route.ts'
 import type { ScopeBinding, ScopeSetting } from '../../driver/scope-binding.ts'
 import { assertHealthy, type DoctorReport } from '../../doctor/report.ts'
 import { doctorDatabasePerTenant } from '../../doctor/database-per-tenant.ts'
 import type { DriverStats } from '../../driver/tenant-driver.ts'
 import type { DatabaseKey } from '../../pool-router/contract.ts'
-import { ensureRole, installLoginPassword } from '../../walls/runtime-login.ts'
+import { DEFAULT_SERVER } from '../../pool-router/contract.ts'
+import { ensureRole, ensureRuntimeLoginsTable, installLoginPassword } from '../../walls/runtime-login.ts'
 import type { PoolRouter } from '../../pool-router/pool-router.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
 import type { DatabaseProvisioner } from './provisioners.ts'
@@ -20,21 +22,26 @@ export interface DatabasePerTenantOptions {
   /** Server new tenants are placed on when provision() is not told. Default: the default server. */
   readonly defaultServer?: string
   /**
-   * The role tenant transactions run as in every tenant database: not the
-   * owner, not superuser, no TEMPORARY. On PostgreSQL the router logs in as it
-   * (the key's `login`); on PGlite each transaction switches to it. Default
-   * `tenantry_app`.
+   * The prefix of the role each tenant's transactions run as: every tenant
+   * database has a role of its own, `<runtimeRole>_<tenant id, 32 hex>`, which
+   * may connect to that database only, owns nothing there, and may not create
+   * temporary objects. On PostgreSQL the router logs in as it (the key's
+   * `login`); on PGlite each transaction switches to it. So even SQL that
+   * changes its own role's password or settings reaches no other tenant.
+   * Default `tenantry_app` (at most 30 characters).
    */
   readonly runtimeRole?: string
   /**
-   * The runtime login's password on every server, set by install(): `'stored'`
-   * (default: generated once per server and kept in the server database's
-   * `tenantry.runtime_logins`, where `serverDatabases` reads it), a string, or
-   * `'none'` (trust or certificate authentication).
+   * How each tenant role logs in on PostgreSQL: `'stored'` (default: provision()
+   * generates a password, sets it, and keeps it in `tenantry.runtime_logins` of
+   * the server's own database, where `serverDatabases` reads it) or `'none'`
+   * (trust or certificate authentication: no password is set).
    */
-  readonly runtimePassword?: string
+  readonly runtimePassword?: 'stored' | 'none'
   /** Schemas of a tenant transaction's search_path (pg_temp is put last). Default `['public']`. */
   readonly searchPath?: readonly string[]
+  /** SECURITY DEFINER functions a tenant role may call in its database, reviewed, by signature (`'public.f(integer)'`). */
+  readonly trustedFunctions?: readonly string[]
 }
 
 /** Runs DDL and seed statements in a newly provisioned tenant database. */
@@ -49,6 +56,18 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
 export function tenantDatabaseName(tenant: Pick<ScopedTenant, 'id'>): string {
   if (!isUuid(tenant.id)) throw new TenantryError('VALIDATION_FAILED', 'tenant.id must be a UUID to derive a database name')
   return `tenant_${tenant.id.replaceAll('-', '').toLowerCase()}`
+}
+
+/**
+ * The role a tenant's transactions run as in its own database:
+ * `<prefix>_<tenant id without dashes>`.
+ *
+ * @example
+ * tenantRoleName('tenantry_app', tenant) // 'tenantry_app_3ecc5e81e3ac4b59bd5d090df4e65279'
+ */
+export function tenantRoleName(prefix: string, tenant: Pick<ScopedTenant, 'id'>): string {
+  if (!isUuid(tenant.id)) throw new TenantryError('VALIDATION_FAILED', 'tenant.id must be a UUID to derive its role name')
+  return `${prefix}_${tenant.id.replaceAll('-', '').toLowerCase()}`
 }
 
 /** Where a tenant's database is: its placement's server and database, or the derived name. */
@@ -105,15 +124,19 @@ export class DatabasePerTenantIsolation {
   readonly provisioner: DatabaseProvisioner
   readonly defaultServer: string | undefined
   readonly runtimeRole: string
-  readonly runtimePassword: string
+  readonly runtimePassword: 'stored' | 'none'
   readonly searchPath: readonly string[]
+  readonly trustedFunctions: readonly string[]
   readonly stats: DriverStats = newDriverStats()
 
   constructor(options: DatabasePerTenantOptions) {
     if (!options?.router || !options.provisioner) throw new TenantryError('VALIDATION_FAILED', 'DatabasePerTenantIsolation needs a router and a provisioner')
     const runtimeRole = options.runtimeRole ?? 'tenantry_app'
     const searchPath = options.searchPath ?? ['public']
-    if (!IDENTIFIER.test(runtimeRole)) throw new TenantryError('VALIDATION_FAILED', 'runtimeRole must be a plain identifier')
+    if (!IDENTIFIER.test(runtimeRole) || runtimeRole.length > 30) throw new TenantryError('VALIDATION_FAILED', 'runtimeRole must be a plain identifier of at most 30 characters (each tenant\'s role adds its id)')
+    if (options.runtimePassword !== undefined && options.runtimePassword !== 'stored' && options.runtimePassword !== 'none') {
+      throw new TenantryError('VALIDATION_FAILED', "runtimePassword must be 'stored' or 'none'")
+    }
     if (!Array.isArray(searchPath) || searchPath.length === 0 || !searchPath.every((s) => IDENTIFIER.test(s) && s !== 'pg_temp')) {
       throw new TenantryError('VALIDATION_FAILED', 'searchPath must list at least one schema (plain identifiers; pg_temp is added last)')
     }
@@ -123,13 +146,14 @@ export class DatabasePerTenantIsolation {
     this.runtimeRole = runtimeRole
     this.runtimePassword = options.runtimePassword ?? 'stored'
     this.searchPath = [...searchPath]
+    this.trustedFunctions = [...(options.trustedFunctions ?? [])]
   }
 
   /** Scopes may query only as a tenant: a system scope has no database here. */
   binding(): ScopeBinding {
     const switchRole = !this.router.separateLogins
     const path: ScopeSetting = { name: 'search_path', schemas: this.searchPath.map((s) => pg.escapeIdentifier(s)) }
-    const tenantSettings: readonly ScopeSetting[] = switchRole ? [{ name: 'role', value: this.runtimeRole }, path] : [path]
+    const roleOf = (tenant: ScopedTenant): string => tenantRoleName(this.runtimeRole, tenant)
     return {
       settingsFor(scope: Scope | undefined): readonly ScopeSetting[] {
         if (scope?.kind !== 'tenant') {
@@ -138,7 +162,7 @@ export class DatabasePerTenantIsolation {
             : 'A system scope has no database in the database-per-tenant model; enter each tenant with runWithTenant(tenant, fn, { switch: true })')
         }
         assertServing(scope.tenant)
-        return tenantSettings
+        return switchRole ? [{ name: 'role', value: roleOf(scope.tenant) }, path] : [path]
       },
     }
   }
@@ -150,8 +174,8 @@ export class DatabasePerTenantIsolation {
       acquire: async (scope) => {
         binding.settingsFor(scope)
         const tenant = (scope as Extract<Scope, { kind: 'tenant' }>).tenant
-        const client = await this.router.acquire({ ...databaseKeyOf(tenant), login: this.runtimeRole })
-        return { client, binding, release: (destroy) => client.release(destroy) }
+        const held = holdClient(await this.router.acquire({ ...databaseKeyOf(tenant), login: tenantRoleName(this.runtimeRole, tenant) }))
+        return { client: held.client, binding, release: (destroy) => held.release(destroy), transactionStatus: () => held.transactionStatus() }
       },
     }
   }
@@ -162,33 +186,55 @@ export class DatabasePerTenantIsolation {
   }
 
   /**
-   * Creates the runtime login on every server the provisioner knows (roles are
-   * cluster-wide: LOGIN, not superuser, not BYPASSRLS, nothing to create), with
-   * its password. Idempotent; a no-op for PGlite, whose tenant databases get the
-   * role when they are provisioned.
+   * Prepares every server the provisioner knows for tenant roles (the table that
+   * keeps their passwords). Idempotent; a no-op for PGlite. Tenant roles
+   * themselves are made by provision().
    */
   async install(): Promise<void> {
     const { servers, admin } = this.provisioner
-    if (servers === undefined || admin === undefined) return
+    if (servers === undefined || admin === undefined || this.runtimePassword === 'none') return
     for (const server of servers) {
       await admin(server, async (client) => {
-        await client.query('begin')
+        await client.query("select pg_advisory_lock(hashtext('tenantry.database.install'))")
         try {
-          await client.query("select pg_advisory_xact_lock(hashtext('tenantry.database.install'))")
-          await ensureRole(client, this.runtimeRole, { login: true })
-          await installLoginPassword(client, this.runtimeRole, this.runtimePassword === 'none' ? undefined : this.runtimePassword)
-          await client.query('commit')
-        } catch (error) {
-          await client.query('rollback').catch(() => undefined)
-          throw error
+          await ensureRuntimeLoginsTable(client)
+        } finally {
+          await client.query("select pg_advisory_unlock(hashtext('tenantry.database.install'))")
         }
       })
     }
   }
 
   /** The grants a tenant database needs (see `installDatabaseWalls`); run by provision() and after migrations. */
-  async installWalls(client: pg.ClientBase): Promise<void> {
-    await installDatabaseWalls(client, { runtimeRole: this.runtimeRole, schemas: this.searchPath, createRole: !this.router.separateLogins })
+  async installWalls(client: pg.ClientBase, tenant: ScopedTenant): Promise<void> {
+    await installDatabaseWalls(client, { runtimeRole: tenantRoleName(this.runtimeRole, tenant), schemas: this.searchPath, createRole: !this.router.separateLogins })
+  }
+
+  /**
+   * The tenant's role on its server (roles are cluster-wide): LOGIN with its own
+   * password, safe attributes, CONNECT on its database only. PGlite gets it in
+   * installWalls (each database is its own cluster).
+   */
+  async #createTenantRole(key: DatabaseKey, role: string): Promise<void> {
+    const { admin } = this.provisioner
+    if (admin === undefined || !this.router.separateLogins) return
+    await admin(key.server ?? DEFAULT_SERVER, async (client) => {
+      await ensureRole(client, role, { login: true })
+      await installLoginPassword(client, role, this.runtimePassword === 'none' ? undefined : 'stored', { grantToOwner: false })
+      const database = pg.escapeIdentifier(key.database)
+      await client.query(`revoke connect, temporary on database ${database} from public`)
+      await client.query(`grant connect on database ${database} to ${pg.escapeIdentifier(role)}`)
+    })
+  }
+
+  /** Drops the tenant's role and forgets its password (after its database is gone). */
+  async #dropTenantRole(key: DatabaseKey, role: string): Promise<void> {
+    const { admin } = this.provisioner
+    if (admin === undefined || !this.router.separateLogins) return
+    await admin(key.server ?? DEFAULT_SERVER, async (client) => {
+      await client.query(`drop role if exists ${pg.escapeIdentifier(role)}`)
+      await client.query('delete from tenantry.runtime_logins where role = $1', [role]).catch(() => undefined)
+    })
   }
 
   /**
@@ -199,34 +245,41 @@ export class DatabasePerTenantIsolation {
     const server = options.server ?? tenant.placement?.server ?? this.defaultServer
     const database = tenant.placement?.database ?? tenantDatabaseName(tenant)
     const key: DatabaseKey = server === undefined ? { database } : { server, database }
+    const role = tenantRoleName(this.runtimeRole, tenant)
     await this.provisioner.create(key)
     // The router may remember this database as missing from an earlier request.
     await this.router.evict(key)
     try {
+      await this.#createTenantRole(key, role)
       await this.router.withClient(key, async (client) => {
         await client.query('begin')
         if (setup) await setup(client)
-        await this.installWalls(client)
+        await this.installWalls(client, tenant)
         await client.query('commit')
       })
     } catch (error) {
       await this.router.evict(key)
       await this.provisioner.drop(key).catch(() => undefined)
+      await this.#dropTenantRole(key, role).catch(() => undefined)
       throw error
     }
     return { ...(tenant.placement ?? {}), ...key }
   }
 
-  /** Closes the tenant's connections and drops its database. */
+  /** Closes the tenant's connections, drops its database and its role. */
   async deprovision(tenant: ScopedTenant): Promise<void> {
     const key = databaseKeyOf(tenant)
     await this.router.evict(key)
     await this.provisioner.drop(key)
+    await this.#dropTenantRole(key, tenantRoleName(this.runtimeRole, tenant))
   }
 
-  /** Checks the runtime login on every server (and, given tenants, their databases); see docs/doctor.md. */
+  /** Checks the tenants' databases given (their roles, grants, what their roles can reach); see docs/doctor.md. */
   doctor(options: { tenants?: readonly ScopedTenant[] } = {}): Promise<DoctorReport> {
-    return doctorDatabasePerTenant({ router: this.router, provisioner: this.provisioner, runtimeRole: this.runtimeRole, searchPath: this.searchPath, keyOf: databaseKeyOf }, options)
+    return doctorDatabasePerTenant({
+      router: this.router, searchPath: this.searchPath, trustedFunctions: this.trustedFunctions,
+      keyOf: databaseKeyOf, roleOf: (tenant) => tenantRoleName(this.runtimeRole, tenant),
+    }, options)
   }
 
   /** Runs doctor() and throws ISOLATION_MISCONFIGURED when it finds an error. */

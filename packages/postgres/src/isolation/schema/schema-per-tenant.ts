@@ -24,8 +24,15 @@ export interface SchemaPerTenantOptions {
   readonly runtimeRole?: string
   /** How tenant transactions reach it (see `RuntimeLogin`): on PostgreSQL a pool that logs in as it. */
   readonly runtimeLogin?: RuntimeLogin
-  /** SECURITY DEFINER functions the runtime role may call, reviewed as tenant-safe (`schema.name`). */
+  /** SECURITY DEFINER functions the runtime role may call, reviewed as tenant-safe, by signature (`'public.f(integer)'`). */
   readonly trustedFunctions?: readonly string[]
+  /**
+   * Grant the runtime role the sequences of every tenant schema, for `serial`
+   * columns. Off by default: one role serves every schema, so any tenant's SQL
+   * could then advance (and count) another tenant's sequence. Use
+   * `generated always as identity`, which needs no grant.
+   */
+  readonly sequenceGrants?: boolean
 }
 
 /** Runs DDL and seed statements inside a newly provisioned tenant schema. */
@@ -72,19 +79,22 @@ export class SchemaPerTenantIsolation {
   readonly runtime: RuntimeAccess
   readonly guard: ScopeGuard
   readonly trustedFunctions: readonly string[]
+  readonly sequenceGrants: boolean
   readonly stats: DriverStats = newDriverStats()
   #signer: ScopeSigner | undefined
 
   constructor(target: PostgresTarget, options: SchemaPerTenantOptions = {}) {
-    const role = (options as { runtimeRole?: string | null }).runtimeRole ?? 'tenantry_app'
+    const given = (options as { runtimeRole?: unknown }).runtimeRole
+    const role = given === undefined ? 'tenantry_app' : given
     if (typeof role !== 'string' || !IDENTIFIER.test(role)) {
-      throw new TenantryError('VALIDATION_FAILED', 'Invalid schema-per-tenant options: runtimeRole must be a plain identifier')
+      throw new TenantryError('VALIDATION_FAILED', 'Invalid schema-per-tenant options: runtimeRole must be a plain identifier (tenant transactions always run as a runtime role)')
     }
     this.target = target
     this.runtimeRole = role
     this.runtime = new RuntimeAccess(target, { role, login: options.runtimeLogin })
     this.guard = new ScopeGuard(target)
     this.trustedFunctions = [...(options.trustedFunctions ?? [])]
+    this.sequenceGrants = options.sequenceGrants === true
   }
 
   /**
@@ -98,7 +108,13 @@ export class SchemaPerTenantIsolation {
 
   /** Where this model's queries run: tenant scopes on the runtime pool, the system scope on the owner's. */
   route(): ConnectionRoute {
-    return databaseRoute({ owner: this.target.pool, runtime: () => this.ready(), binding: this.binding(), scopeRefused: () => this.guard.refreshSoon() })
+    return databaseRoute({
+      owner: this.target.pool,
+      runtime: () => this.ready(),
+      binding: this.binding(),
+      scopeRefused: () => this.guard.refreshSoon(),
+      checkLoginDefaults: this.runtime.mode === 'login' && this.runtime.loginUser !== undefined,
+    })
   }
 
   /** Opens the runtime pool and loads the scope signer; tenant queries wait for it once. */
@@ -155,7 +171,7 @@ export class SchemaPerTenantIsolation {
 
   /** Puts the tenant schema's tables behind their walls (see `installSchemaWalls`); for migrations that add tables. */
   async installWalls(client: Queryable, tenant: ScopedTenant): Promise<void> {
-    await installSchemaWalls(client, schemaOf(tenant), tenant.id, this.runtimeRole)
+    await installSchemaWalls(client, schemaOf(tenant), tenant.id, this.runtimeRole, { sequences: this.sequenceGrants })
   }
 
   /** Drops the tenant's schema and everything in it. */

@@ -24,14 +24,15 @@ export function schemaPolicyExpression(tenantId: string): string {
 /**
  * Puts every table of a tenant's schema behind its walls: ENABLE and FORCE row
  * level security with the schema's tenant policy (tables that already have it
- * are left alone, so no lock is taken on them), and the runtime role's grants,
- * for the tables there now and those added later. Idempotent; runs inside the
- * provisioning or migration transaction.
+ * are left alone, so no lock is taken on them), then the runtime role's grants
+ * on them (and on the schema's sequences only with `sequences: true`: one role
+ * serves every schema, so a grant lets any tenant advance the sequence).
+ * Idempotent; runs inside the provisioning or migration transaction.
  *
  * @example
  * await installSchemaWalls(client, 'tenant_0d4…', tenant.id, 'tenantry_app')
  */
-export async function installSchemaWalls(client: Queryable, schema: string, tenantId: string, runtimeRole: string): Promise<void> {
+export async function installSchemaWalls(client: Queryable, schema: string, tenantId: string, runtimeRole: string, options: { sequences?: boolean } = {}): Promise<void> {
   const expression = schemaPolicyExpression(tenantId)
   const quoted = pg.escapeIdentifier(schema)
   const role = pg.escapeIdentifier(runtimeRole)
@@ -49,10 +50,13 @@ export async function installSchemaWalls(client: Queryable, schema: string, tena
         execute format('create policy ${SCHEMA_TENANT_POLICY} on %s as permissive for all to public using (%s) with check (%s)', t, ${pg.escapeLiteral(expression)}, ${pg.escapeLiteral(expression)});
       end loop;
     end $$`)
+  // Grants follow the walls, table by table: no default privileges, so a table added
+  // later is out of the runtime role's reach until its walls are installed with it.
   await client.query(`grant usage on schema ${quoted} to ${role}`)
   await client.query(`grant select, insert, update, delete on all tables in schema ${quoted} to ${role}`)
-  await client.query(`grant usage, select on all sequences in schema ${quoted} to ${role}`)
-  // Tables a later migration adds to this schema get the same grants (their policy comes with the migration's walls).
-  await client.query(`alter default privileges in schema ${quoted} grant select, insert, update, delete on tables to ${role}`)
-  await client.query(`alter default privileges in schema ${quoted} grant usage, select on sequences to ${role}`)
+  if (options.sequences === true) await client.query(`grant usage, select on all sequences in schema ${quoted} to ${role}`)
+  else await client.query(`revoke all on all sequences in schema ${quoted} from ${role}`)
+  // Earlier versions granted new tables by default; the walls grant them now.
+  await client.query(`alter default privileges in schema ${quoted} revoke all on tables from ${role}`)
+  await client.query(`alter default privileges in schema ${quoted} revoke all on sequences from ${role}`)
 }

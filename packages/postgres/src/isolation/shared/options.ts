@@ -39,7 +39,8 @@ export interface SharedSchemaOptions {
   readonly searchPath?: readonly string[]
   /**
    * SECURITY DEFINER functions the runtime role may call, reviewed as
-   * tenant-safe (`schema.name`); doctor refuses any other it can reach.
+   * tenant-safe, by signature (`'public.count_notes(integer)'`); doctor
+   * refuses any other it can reach, overloads of these included.
    */
   readonly trustedFunctions?: readonly string[]
   /** Default: both walls up. */
@@ -59,7 +60,8 @@ export interface ResolvedSharedSchemaOptions {
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
-const QUALIFIED = /^[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}$/
+/** `schema.name(argument types)`, as `regprocedure` reads it. */
+const SIGNATURE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}\([^()]*\)$/
 
 /** Validates options up front, so misconfiguration fails at start. */
 export function resolveSharedSchemaOptions(options: SharedSchemaOptions): ResolvedSharedSchemaOptions {
@@ -77,10 +79,13 @@ export function resolveSharedSchemaOptions(options: SharedSchemaOptions): Resolv
   })
   const schema = options.schema ?? 'public'
   const tenantColumn = options.tenantColumn ?? 'tenant_id'
+  if ((options as { runtimeRole?: unknown }).runtimeRole === null) {
+    issues.push({ path: 'runtimeRole', message: 'cannot be null: tenant transactions always run as a runtime role (to log in as your own safe role, pass runtimeLogin: { pool })' })
+  }
   const runtimeRole = options.runtimeRole ?? 'tenantry_app'
   if (!IDENTIFIER.test(schema)) issues.push({ path: 'schema', message: 'must be a plain identifier' })
   if (!IDENTIFIER.test(tenantColumn)) issues.push({ path: 'tenantColumn', message: 'must be a plain identifier' })
-  if (typeof runtimeRole !== 'string' || !IDENTIFIER.test(runtimeRole)) issues.push({ path: 'runtimeRole', message: 'must be a plain identifier' })
+  if (runtimeRole !== null && (typeof runtimeRole !== 'string' || !IDENTIFIER.test(runtimeRole))) issues.push({ path: 'runtimeRole', message: 'must be a plain identifier' })
   if ((options as { tenantSetting?: unknown }).tenantSetting !== undefined) {
     issues.push({ path: 'tenantSetting', message: 'is gone: the tenant scope is a signed token Tenantry sets (see docs/security.md)' })
   }
@@ -89,8 +94,8 @@ export function resolveSharedSchemaOptions(options: SharedSchemaOptions): Resolv
     issues.push({ path: 'searchPath', message: 'must list at least one schema (plain identifiers; pg_temp is added last by Tenantry)' })
   }
   const trustedFunctions = options.trustedFunctions ?? []
-  if (!Array.isArray(trustedFunctions) || !trustedFunctions.every((f) => typeof f === 'string' && QUALIFIED.test(f))) {
-    issues.push({ path: 'trustedFunctions', message: 'must be a list of schema-qualified function names ("schema.name")' })
+  if (!Array.isArray(trustedFunctions) || !trustedFunctions.every((f) => typeof f === 'string' && SIGNATURE.test(f))) {
+    issues.push({ path: 'trustedFunctions', message: 'must be a list of function signatures ("schema.name(argument types)"), so no overload is trusted by its name alone' })
   }
   const walls: SharedWalls = { plugin: options.walls?.plugin ?? true, rls: options.walls?.rls ?? true }
   if (!walls.plugin && !walls.rls) issues.push({ path: 'walls', message: 'at least one wall (plugin or rls) must be up' })

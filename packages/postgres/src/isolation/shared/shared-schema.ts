@@ -164,7 +164,13 @@ export class SharedSchemaIsolation {
 
   /** Where this model's queries run: tenant scopes on the runtime pool with the scope settings, the system scope on the owner's. */
   route(): ConnectionRoute {
-    return databaseRoute({ owner: this.target.pool, runtime: () => this.ready(), binding: this.binding(), scopeRefused: () => this.guard.refreshSoon() })
+    return databaseRoute({
+      owner: this.target.pool,
+      runtime: () => this.ready(),
+      binding: this.binding(),
+      scopeRefused: () => this.guard.refreshSoon(),
+      checkLoginDefaults: this.runtime.mode === 'login' && this.runtime.loginUser !== undefined,
+    })
   }
 
   /** Transaction settings: the runtime role if switched, the pinned search_path and the signed scope (after `ready()`). */
