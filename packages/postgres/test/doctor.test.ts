@@ -93,6 +93,16 @@ for (const backend of testBackends()) {
         await database.pool.query(`revoke create on schema public from ${role}`)
       })
 
+      it('refuses a runtime role that may create schemas in the database', async () => {
+        assert.deepEqual(await checksAfter(() => `do $$ begin execute format('grant create on database %I to ${role}', current_database()); end $$`), ['role.create'])
+        await database.pool.query(`do $$ begin execute format('revoke create on database %I from ${role}', current_database()); end $$`)
+      })
+
+      it('refuses session defaults on the runtime role (every login would start with them)', async () => {
+        assert.deepEqual(await checksAfter(() => `alter role ${role} set statement_timeout = '1s'`), ['role.settings'])
+        await database.pool.query(`alter role ${role} reset all`)
+      })
+
       it('judges a role switch by what the login could switch back to', async () => {
         const { shared } = await installed({ runtimeLogin: 'switch' })
         const report = await shared.doctor()
@@ -242,6 +252,50 @@ for (const backend of testBackends()) {
         await database.pool.query(`drop function ${table}_count(); drop function ${table}_count(int)`)
       })
 
+      it('refuses a definer function in the guard\'s schema that is not the guard', async () => {
+        assert.deepEqual(await checksAfter((t) => `create function tenantry_guard.peek() returns bigint language sql security definer as $$ select count(*) from public.${t} $$`), ['function.definer'])
+        await database.pool.query('drop function tenantry_guard.peek()')
+      })
+
+      it('refuses a LEAKPROOF function the runtime role may call', async () => {
+        assert.deepEqual(await checksAfter(() => `create function chatty(text) returns boolean language sql immutable leakproof as $$ select true $$`), ['function.leakproof'])
+        await database.pool.query('drop function chatty(text)')
+      })
+
+      it('refuses a table that shadows a tenant table on the search_path', async () => {
+        const { table, shared } = await installed()
+        await database.pool.query(`create schema ext_${table}; create table ext_${table}.${table} (id int)`)
+        const shadowed = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role, searchPath: [`ext_${table}`, 'public'] })
+        assert.deepEqual(errorsOf(await shadowed.doctor()), ['search_path.shadow'])
+        assert.deepEqual(errorsOf(await shared.doctor()), [], 'not on the search_path, it shadows nothing')
+        await database.pool.query(`drop schema ext_${table} cascade`)
+      })
+
+      it('refuses a table the runtime role reads with no policy, unless it is a global table', async () => {
+        const { table, shared } = await installed()
+        await database.pool.query(`create table ${table}_loose (secret text); grant select on ${table}_loose to ${role}`)
+        assert.deepEqual(errorsOf(await shared.doctor()), ['table.unprotected'])
+        const withGlobal = new SharedSchemaIsolation(database, { tables: [table], globalTables: [`${table}_loose`], runtimeRole: role })
+        assert.deepEqual(errorsOf(await withGlobal.doctor()), [])
+        await database.pool.query(`drop table ${table}_loose`)
+      })
+
+      it('warns of large objects the runtime role could use, and refuses them once some are stored', async () => {
+        const { shared } = await installed()
+        await database.pool.query(`grant execute on function lo_get(oid) to public`)
+        try {
+          const none = await shared.doctor()
+          assert.deepEqual(none.findings.filter((f) => f.check === 'largeobject.reachable').map((f) => f.severity), ['warning'])
+          if (backend.name === 'postgres') {
+            const { rows } = await database.pool.query<{ oid: number }>(`select lo_from_bytea(0, 'x') as oid`)
+            assert.ok(errorsOf(await shared.doctor()).includes('largeobject.reachable'))
+            await database.pool.query('select lo_unlink($1)', [rows[0]!.oid])
+          }
+        } finally {
+          await database.pool.query('revoke execute on function lo_get(oid) from public')
+        }
+      })
+
       it('protects the partitions of a tenant table too, so one read directly is still scoped', async () => {
         const table = `t${++tableNo}`
         await database.pool.query(`create table ${table} (id int generated always as identity, tenant_id uuid not null, body text, primary key (tenant_id, id)) partition by hash (tenant_id);
@@ -323,6 +377,24 @@ for (const backend of testBackends()) {
         assert.deepEqual(errorsOf(await schemas.doctor()), ['rls.disabled', 'rls.not_forced', 'rls.policy'])
         await schemas.installWalls(database.pool, b)
         assert.deepEqual(errorsOf(await schemas.doctor()), [])
+      })
+
+      it('refuses sequences of tenant schemas the runtime role may use, and serial columns that would need them', async () => {
+        const schema = a.placement!.schema!
+        await database.pool.query(`alter table ${schema}.projects add column n serial`)
+        assert.deepEqual(errorsOf(await schemas.doctor()), ['sequence.serial'])
+        await database.pool.query(`grant usage on sequence ${schema}.projects_n_seq to ${role}`)
+        assert.deepEqual(errorsOf(await schemas.doctor()), ['sequence.reachable', 'sequence.serial'])
+        await database.pool.query(`alter table ${schema}.projects drop column n`)
+        assert.deepEqual(errorsOf(await schemas.doctor()), [])
+      })
+
+      it('finds a tenant schema by its walls when no catalog names it', async () => {
+        const custom: ScopedTenant = { ...tenant('schema-custom'), placement: { schema: `custom_${tableNo}` } }
+        await schemas.provision(custom, async (c) => { await c.query('create table projects (id int generated always as identity primary key)') })
+        await database.pool.query(`create table custom_${tableNo}.added (id int); grant select on custom_${tableNo}.added to ${role}`)
+        assert.deepEqual(errorsOf(await schemas.doctor()), ['rls.disabled', 'rls.not_forced', 'rls.policy'])
+        await database.pool.query(`drop schema custom_${tableNo} cascade`)
       })
 
       it('refuses a view over a tenant schema the runtime role can read', async () => {

@@ -233,14 +233,19 @@ for (const backend of testBackends()) {
         other.push(one)
         await one.install()
         const scoped = one.kysely<DB>()
+        await runWithTenant(t.a!, () => scoped.selectFrom('notes').select((eb) => [
+          // An aggregate's name is written into the SQL as given: it counts as SQL the plugin cannot read.
+          eb.fn.agg<string>('set_config', [eb.val('statement_timeout'), eb.val('4321ms'), eb.val(false)]).as('timeout'),
+        ]).execute())
         await runWithTenant(t.a!, () => scoped.selectFrom('notes').select([
           sql<string>`set_config('TimeZone', 'Pacific/Kiritimati', false)`.as('tz'),
           sql<string>`set_config('tenantry.scope', current_setting('tenantry.scope'), false)`.as('scope'),
           sql<string>`set_config('search_path', 'pg_catalog', false)`.as('path'),
         ]).limit(1).execute())
-        const seen = await runWithTenant(t.b!, () => trusted(sql<{ tz: string; bodies: string }>`
-          select current_setting('TimeZone') as tz, (select string_agg(body, ',' order by body) from notes) as bodies`).execute(scoped))
+        const seen = await runWithTenant(t.b!, () => trusted(sql<{ tz: string; timeout: string; bodies: string }>`
+          select current_setting('TimeZone') as tz, current_setting('statement_timeout') as timeout, (select string_agg(body, ',' order by body) from notes) as bodies`).execute(scoped))
         assert.notEqual(seen.rows[0]?.tz, 'Pacific/Kiritimati')
+        assert.notEqual(seen.rows[0]?.timeout, '4321ms')
         assert.equal(seen.rows[0]?.bodies, 'b one,b two')
         const pool = await one.ready()
         const client = await pool.connect()
@@ -253,6 +258,99 @@ for (const backend of testBackends()) {
           client.release()
         }
       })
+    })
+
+    describe('4b. what a tenant\'s SQL can leave on a connection or its login', () => {
+      it('refuses a transaction opened by SQL in a statement, and rolls it back', async () => {
+        await assert.rejects(runWithTenant(t.b!, () => trusted(sql`begin`).execute(db)), isCode('QUERY_REFUSED'))
+        await runWithTenant(t.b!, () => db.insertInto('notes').values({ body: 'b three' }).execute())
+        // Another tenant's rollback finds no transaction of B's to undo.
+        await runWithTenant(t.a!, () => trusted(sql`rollback`).execute(db)).catch(() => undefined)
+        const stored = await database.pool.query('select count(*)::int as n from notes where tenant_id = $1 and body = $2', [t.b!.id, 'b three'])
+        assert.equal(stored.rows[0].n, 1, 'B\'s insert was committed, not held in a transaction another tenant could roll back')
+        await database.pool.query('delete from notes where body = $1', ['b three'])
+      })
+
+      it('refuses statements after SQL ended the scope\'s own transaction', async () => {
+        await assert.rejects(runWithTenant(t.a!, () => db.transaction().execute(async (trx) => {
+          await trusted(sql`commit`).execute(trx)
+          return trx.selectFrom('notes').selectAll().execute()
+        })), isCode('QUERY_REFUSED'))
+        const data = new TenantData({ shared, schema: models.schemas, database: models.databases })
+        await assert.rejects(runWithTenant(t.a!, () => data.withClient(async (client) => {
+          await client.query('commit')
+          return client.query('select * from notes')
+        })), isCode('QUERY_REFUSED'))
+        assert.equal((await runWithTenant(t.a!, () => db.selectFrom('notes').selectAll().execute())).length, 2)
+      })
+
+      it('calls only PostgreSQL\'s own set_config in the scope\'s preamble, whatever the session\'s search_path', async () => {
+        await database.pool.query(`create schema evil; create table evil.loot (name text, value text);
+          create function evil.set_config(text, text, boolean) returns text language sql as $$ insert into evil.loot values ($1, $2); select pg_catalog.set_config($1, $2, $3) $$;
+          grant usage on schema evil to public; grant insert on evil.loot to public; grant execute on function evil.set_config(text, text, boolean) to public`)
+        try {
+          const pool = await shared.ready()
+          const clients = await Promise.all(Array.from({ length: backend.name === 'postgres' ? 3 : 1 }, () => pool.connect()))
+          for (const client of clients) await client.query(`select pg_catalog.set_config('search_path', 'evil, pg_catalog', false)`)
+          for (const client of clients) client.release()
+          for (let i = 0; i < clients.length; i++) await runWithTenant(t.b!, () => db.selectFrom('notes').selectAll().execute())
+          const loot = await database.pool.query('select count(*)::int as n from evil.loot')
+          assert.equal(loot.rows[0].n, 0, 'no token reached a function the session\'s search_path put first')
+        } finally {
+          await database.pool.query('drop schema evil cascade')
+        }
+      })
+
+      if (backend.name === 'postgres') {
+        it('cleans a login whose role a tenant gave session defaults (ALTER ROLE current_user SET …) before any other tenant uses it', async () => {
+          const single = uniqueName('tenantry_single')
+          roles.push(single)
+          const one = new SharedSchemaIsolation(database, { tables: ['notes'], runtimeRole: single, runtimeLogin: { max: 1 } })
+          other.push(one)
+          await one.install()
+          const scoped = one.kysely<DB>()
+          await runWithTenant(t.a!, () => trusted(sql`alter role current_user set default_transaction_read_only = on`).execute(scoped))
+          // A new login of the role: here, after the one connection is closed.
+          const pool = await one.ready()
+          const client = await pool.connect()
+          client.release(true)
+          await runWithTenant(t.b!, () => scoped.insertInto('notes').values({ body: 'b writes' }).execute())
+          const settings = await database.pool.query(`select count(*)::int as n from pg_db_role_setting where setrole = $1::regrole`, [single])
+          assert.equal(settings.rows[0].n, 0)
+          await database.pool.query('delete from notes where body = $1', ['b writes'])
+        })
+
+        it('survives another tenant\'s SQL terminating its connection mid-transaction', async () => {
+          const pids: number[] = []
+          const victim = runWithTenant(t.b!, () => db.transaction().execute(async (trx) => {
+            const own = await trusted(sql<{ pid: number }>`select pg_backend_pid() as pid`).execute(trx)
+            pids.push(own.rows[0]!.pid)
+            await new Promise((resolve) => setTimeout(resolve, 300))
+            return trx.selectFrom('notes').selectAll().execute()
+          }))
+          while (pids.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+          await runWithTenant(t.a!, () => trusted(sql`select pg_terminate_backend(${pids[0]!})`).execute(db))
+          await assert.rejects(victim)
+          assert.equal((await runWithTenant(t.b!, () => db.selectFrom('notes').selectAll().execute())).length, 2, 'the pool serves B again')
+        })
+      }
+
+      it('gives no tenant another tenant schema\'s sequence, nor large objects', async () => {
+        const sequence = `${t.sb!.placement!.schema!}.projects_id_seq`
+        await assert.rejects(runWithTenant(t.sa!, () => trusted(sql`select nextval(${sequence})`).execute(db)), /permission denied/)
+        await assert.rejects(runWithTenant(t.a!, () => trusted(sql`select lo_from_bytea(0, 'a secret')`).execute(db)), /permission denied/)
+      })
+
+      if (backend.name === 'postgres') {
+        it('gives each database tenant a role of its own, which may connect to its own database only', async () => {
+          const own = tenantRoleName(role, t.da!)
+          const access = await database.pool.query<{ own: boolean; other: boolean }>(
+            `select has_database_privilege($1, $2, 'CONNECT') as own, has_database_privilege($1, $3, 'CONNECT') as other`,
+            [own, t.da!.placement!.database!, t.db!.placement!.database!],
+          )
+          assert.deepEqual(access.rows[0], { own: true, other: false })
+        })
+      }
     })
 
     describe('5. the stamp covers the SQL and the parameters', () => {

@@ -84,7 +84,7 @@ async function freshRuntimeClient(pool: pg.Pool): Promise<ReturnType<typeof hold
         inspected.add(held.client)
         return held
       }
-      await held.client.query('alter role session_user reset all')
+      await held.client.query('begin read write; alter role session_user reset all; commit')
     } catch (error) {
       held.release(true)
       throw error
