@@ -23,7 +23,7 @@ export interface SaasOptions {
   readonly logger?: Logger
   /** Create acme, globex and initech when the catalog has never had a tenant. Default true. */
   readonly seedDemo?: boolean
-  /** Runtime role of the shared and schema models (tests use a unique one). Default `tenantry_app`. */
+  /** Runtime role of every isolation model (tests use a unique one); database tenants get roles prefixed by it. Default `tenantry_app`. */
   readonly runtimeRole?: string
   /** Cache lifetimes of tenant resolution. */
   readonly cache?: { readonly tenantTtlMs?: number; readonly apiKeyTtlMs?: number }

@@ -224,6 +224,24 @@ for (const backend of testBackends()) {
       assert.equal(idx.rowCount, 1)
     })
 
+    it('puts a table made by a non-transactional last step behind its walls in the same run', async () => {
+      const m5 = defineMigration({ id: '0005_slow', up: 'select 1', checksum: 'slow-v1' })
+      const m6 = defineMigration({ id: '0006_noop', up: 'select 1', checksum: 'noop-v1' })
+      const index = defineMigration({ id: '0007_index', up: 'create index concurrently if not exists t0001_name_idx on t0001 (name)', down: 'drop index concurrently if exists t0001_name_idx', transaction: false, checksum: 'index-v1' })
+      const m8 = defineMigration({ id: '0008_after', up: 'create table t0008 (id int)', down: 'drop table t0008', checksum: 't0008-v1' })
+      const last = defineMigration({ id: '0009_alone', up: 'create table t0009 (id int generated always as identity)', down: 'drop table t0009', transaction: false, checksum: 't0009-v1' })
+      await fleet.migrator([...v3, m4, m5, m6, index, m8, last]).migrate({ continueOnError: true })
+      const globex = tenants.find((t) => t.slug === 'globex')!
+      const walls = await fleet.database.pool.query<{ forced: boolean; policies: number }>(
+        `select c.relforcerowsecurity as forced, (select count(*)::int from pg_policy p where p.polrelid = c.oid) as policies
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = 't0009'`,
+        [globex.placement.schema],
+      )
+      assert.deepEqual(walls.rows, [{ forced: true, policies: 1 }])
+      const down = await fleet.migrator([...v3, m4, m5, m6, index, m8, last]).down({ to: '0008_after', scope: { kind: 'all' }, continueOnError: true })
+      assert.deepEqual(down.failed.map((f) => f.target.tenant?.slug).sort(), ['dropped', 'ghost'])
+    })
+
     it('records a failed down step beside its applied row, and clears it when the target succeeds', async () => {
       const m5 = defineMigration({ id: '0005_slow', up: 'select 1', checksum: 'slow-v1' })
       const index = defineMigration({ id: '0007_index', up: 'create index concurrently if not exists t0001_name_idx on t0001 (name)', down: 'drop index concurrently if exists t0001_name_idx', transaction: false, checksum: 'index-v1' })

@@ -23,11 +23,11 @@ export const errorCatalogue = {
   },
   TENANT_SUSPENDED: {
     status: 403,
-    description: 'The tenant exists but is not active (suspended, provisioning, offboarding).',
+    description: 'The tenant exists but is not active (suspended, provisioning, offboarding); a write by a tenant whose offboarding fenced it is refused by the database the same way.',
   },
   TENANT_MISMATCH: {
     status: 403,
-    description: 'A key, token, header or row value names another tenant than the one in scope.',
+    description: 'A key, token, header or row value names another tenant than the one in scope, or a connection, transaction or compiled query of one scope is used in another.',
   },
   UNAUTHENTICATED: {
     status: 401,
@@ -47,7 +47,7 @@ export const errorCatalogue = {
   },
   QUERY_REFUSED: {
     status: 500,
-    description: 'A query shape the tenant scope cannot make safe: raw SQL or MERGE at the root, an UPDATE of tenant_id, an INSERT without a column list.',
+    description: 'A query the tenant scope cannot make safe or will not run: raw SQL or MERGE at the root, an UPDATE of tenant_id, EXPLAIN ANALYZE, a compiled query whose SQL or parameters were changed, a transaction opened or ended by SQL inside a statement, or a scope token the database refused (changed by SQL in the statement, or expired).',
   },
   ISOLATION_MISCONFIGURED: {
     status: 500,

@@ -186,15 +186,24 @@ async function runAlone(target: MigrationTarget, client: pg.ClientBase, ledger: 
   const started = performance.now()
   await pointAt(target, client, false)
   try {
+    // For the session, as the search_path: the step runs outside a transaction.
+    if (target.enter) await target.enter(client, false)
     await runStep(direction === 'up' ? migration.up : (migration.down as NonNullable<Migration['down']>), contextOf(target, client))
   } finally {
     if (target.schema !== undefined) await client.query('reset search_path')
+    if (target.enter) await client.query(`select pg_catalog.set_config('tenantry.scope', '', false)`)
   }
   const after = direction === 'up' ? [...applied, { id: migration.id, checksum: migration.checksum }].sort(byId) : applied.filter((a) => a.id !== migration.id)
   await client.query('begin')
   try {
-    if (direction === 'up') await ledger.record(client, migration, performance.now() - started)
-    else await ledger.remove(client, migration.id)
+    if (direction === 'up') {
+      // What the step made gets its walls now, not only after a later transactional step.
+      if (target.afterUp) {
+        await pointAt(target, client, true)
+        await target.afterUp(client)
+      }
+      await ledger.record(client, migration, performance.now() - started)
+    } else await ledger.remove(client, migration.id)
     await ledger.settle(client, after)
     await client.query('commit')
   } catch (error) {

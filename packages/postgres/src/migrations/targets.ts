@@ -48,7 +48,7 @@ export interface MigrationTarget {
    * signed scope, so a migration that reads or writes rows sees the tenant's
    * rows under FORCE row-level security even when the owner is no superuser.
    */
-  readonly enter?: (client: pg.ClientBase) => Promise<void>
+  readonly enter?: (client: pg.ClientBase, local?: boolean) => Promise<void>
 }
 
 function poolConnection(pool: pg.Pool): () => Promise<TargetConnection> {
@@ -73,7 +73,7 @@ export function schemaTenantTarget(schemas: SchemaPerTenantIsolation, tenant: Te
     set: 'tenant', key: tenant.id, model: 'schema', tenant, schema: schemaOf(tenant), ledger: 'control',
     label: `tenant ${tenant.slug} (schema)`, connect: poolConnection(schemas.target.pool),
     afterUp: (client) => schemas.installWalls(client, tenant),
-    enter: (client) => schemas.guard.enter(client, tenant.id),
+    enter: (client, local = true) => schemas.guard.enter(client, tenant.id, local),
   }
 }
 

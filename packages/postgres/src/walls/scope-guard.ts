@@ -55,9 +55,13 @@ export class ScopeGuard {
     return this.#signer
   }
 
-  /** Sets `tenantId`'s scope for the rest of `client`'s transaction (owner-side work under FORCE RLS: purge, migrations). */
-  async enter(client: Queryable, tenantId: string): Promise<void> {
+  /**
+   * Sets `tenantId`'s scope for the rest of `client`'s transaction, or with
+   * `local: false` for its session (owner-side work under FORCE RLS: purge,
+   * migrations; a session scope must be cleared by the caller).
+   */
+  async enter(client: Queryable, tenantId: string, local = true): Promise<void> {
     const signer = await this.signer(client)
-    await client.query('select set_config($1, $2, true)', [SCOPE_SETTING, signer.tokenFor(tenantId)])
+    await client.query('select pg_catalog.set_config($1, $2, $3)', [SCOPE_SETTING, signer.tokenFor(tenantId), local])
   }
 }
