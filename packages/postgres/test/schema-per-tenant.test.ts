@@ -121,10 +121,12 @@ for (const backend of testBackends()) {
       }
     })
 
-    it('grants the runtime role the tables a later migration adds to a tenant schema', async () => {
+    it('keeps a table added to a tenant schema out of reach until its walls are installed with it', async () => {
       await runAsSystem('test: migration', async () => {
         await database.pool.query(`create table "${acme.placement!.schema!}".labels (id int primary key, name text)`)
       })
+      await assert.rejects(runWithTenant(acme, () => trusted(sql`select count(*)::int as n from labels`).execute(db)), /permission denied/)
+      await schemas.installWalls(database.pool, acme)
       const rows = await runWithTenant(acme, () => trusted(sql<{ n: number }>`select count(*)::int as n from labels`).execute(db))
       assert.deepEqual(rows.rows, [{ n: 0 }])
     })

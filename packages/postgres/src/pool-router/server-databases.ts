@@ -127,7 +127,10 @@ export function serverDatabases(servers: Readonly<Record<string, string | pg.Cli
         admin.on('error', ignore)
         await admin.connect()
         try {
-          return await readStoredPassword(admin, login)
+          const stored = await readStoredPassword(admin, login)
+          // A tenant role is made with its database: no password, no tenant there.
+          if (stored === undefined) throw new TenantryError('TENANT_PLACEMENT_MISSING', `No login "${login}" is provisioned on server "${server}"; provision the tenant before serving it.`)
+          return stored
         } finally {
           await endClient(admin, 100)
         }

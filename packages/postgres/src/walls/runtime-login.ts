@@ -163,7 +163,10 @@ export class RuntimeAccess {
 
   async #connect(user: string, login: { password?: string; max?: number }): Promise<pg.Pool> {
     let password = login.password
-    if (this.#storedPassword) password = await readStoredPassword(this.target.pool, user)
+    if (this.#storedPassword) {
+      password = await readStoredPassword(this.target.pool, user)
+      if (password === undefined) throw new TenantryError('ISOLATION_MISCONFIGURED', `No stored password for the runtime login "${user}"; run install() of the isolation model first`)
+    }
     const base = this.target.pool.options as pg.PoolConfig
     const pool = new pg.Pool({ ...withLogin(base, user, password), max: login.max ?? base.max ?? 10, allowExitOnIdle: true })
     // An idle connection the server drops (restart, a forced drop) must not crash the process.
@@ -298,18 +301,20 @@ export async function ensureRuntimeLoginsTable(client: Queryable): Promise<void>
 
 /**
  * The password `installLoginPassword(…, 'stored')` keeps for a login role, read
- * by a role that may (the owner).
+ * by a role that may (the owner); undefined when none is stored for it. Throws
+ * ISOLATION_MISCONFIGURED when the table itself is missing (install() never ran).
  *
  * @example
  * const password = await readStoredPassword(adminPool, 'tenantry_app')
  */
-export async function readStoredPassword(client: Queryable, role: string): Promise<string> {
-  const row = (await client.query<{ password: string }>('select password from tenantry.runtime_logins where role = $1', [role]).catch((error: unknown) => {
-    if ((error as { code?: string }).code === '42P01' || (error as { code?: string }).code === '3F000') return { rows: [] }
+export async function readStoredPassword(client: Queryable, role: string): Promise<string | undefined> {
+  try {
+    const row = (await client.query<{ password: string }>('select password from tenantry.runtime_logins where role = $1', [role])).rows[0]
+    return row?.password
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01' || (error as { code?: string }).code === '3F000') {
+      throw new TenantryError('ISOLATION_MISCONFIGURED', `No table of stored login passwords (tenantry.runtime_logins) in this database; run install() of the isolation model first`, { cause: error })
+    }
     throw error
-  })).rows[0]
-  if (row === undefined) {
-    throw new TenantryError('ISOLATION_MISCONFIGURED', `No stored password for the runtime login "${role}"; run install() of the isolation model first`)
   }
-  return row.password
 }
