@@ -1,16 +1,41 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import { errorCatalogue, httpStatusOf, TenantryError, validationError } from '@tenantry/core'
+import { errorCatalogue, httpErrorResponse, httpStatusOf, TenantryError, validationError, type ErrorEntry } from '@tenantry/core'
 
 const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8')
-const documented = new Map<string, number>()
-for (const match of doc.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)) documented.set(match[1]!, Number(match[2]))
+const documented = new Map<string, [number, string, string]>()
+for (const match of doc.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| ([a-z-]+) \| (.*) \|$/gm)) documented.set(match[1]!, [Number(match[2]), match[3]!, match[4]!])
 
 describe('error catalogue', () => {
-  it('documents every code with its status in docs/errors.md, and nothing else', () => {
-    const inCode = new Map(Object.entries(errorCatalogue).map(([code, entry]) => [code, entry.status]))
-    assert.deepEqual([...documented.entries()].sort(), [...inCode.entries()].sort())
+  it('documents every code with its status, its body and its description in docs/errors.md, and nothing else', () => {
+    const inCode = new Map(Object.entries(errorCatalogue).map(([code, entry]) => [code, [entry.status, entry.exposure, entry.description]]))
+    assert.deepEqual([...documented.keys()].sort(), [...inCode.keys()].sort())
+    for (const [code, [status, exposure, description]] of documented) {
+      const entry = errorCatalogue[code as keyof typeof errorCatalogue]
+      assert.deepEqual([status, exposure], [entry.status, entry.exposure], code)
+      assert.equal(description, entry.description, code)
+    }
+  })
+
+  it('answers every code over HTTP as the catalogue says: its status, and a body as exposed as it allows', () => {
+    for (const [code, entry] of Object.entries(errorCatalogue) as [keyof typeof errorCatalogue, ErrorEntry][]) {
+      const raised = new TenantryError(code, 'secret detail: relation "t_acme" on db-7', { headers: { 'Retry-After': '2' } })
+      const answer = httpErrorResponse(raised)
+      assert.equal(answer.status, entry.status, code)
+      if (entry.exposure === 'internal') {
+        assert.equal(entry.status, 500, `${code}: an internal code answers 500`)
+        assert.deepEqual(answer.body.error, { code: 'INTERNAL', message: answer.body.error.message }, code)
+        assert.doesNotMatch(answer.body.error.message, /secret/, code)
+      } else if (entry.exposure === 'generic') {
+        assert.deepEqual(answer.body.error, { code, message: entry.publicMessage }, code)
+        assert.equal(answer.headers['Retry-After'], '2', `${code} keeps its headers`)
+      } else {
+        assert.equal(answer.body.error.code, code)
+        assert.equal(answer.body.error.message, raised.message)
+      }
+      assert.equal(answer.internal, entry.exposure !== 'as-is', code)
+    }
   })
 
   it('holds the HTTP contract of the reference SaaS', () => {
@@ -27,5 +52,53 @@ describe('error catalogue', () => {
     const error = validationError([{ path: 'name', message: 'must be a string' }])
     assert.equal(error.status, 400)
     assert.deepEqual(error.toJSON().error.details, [{ path: 'name', message: 'must be a string' }])
+  })
+})
+
+describe('httpErrorResponse', () => {
+  it('answers a TenantryError with its status, headers and body', () => {
+    const r = httpErrorResponse(new TenantryError('RATE_LIMITED', 'slow down', { headers: { 'Retry-After': '3' } }))
+    assert.deepEqual(r, { status: 429, headers: { 'Retry-After': '3' }, body: { error: { code: 'RATE_LIMITED', message: 'slow down' } }, internal: false })
+  })
+
+  it('maps framework client errors to VALIDATION_FAILED, 401 to UNAUTHENTICATED, 404 to NOT_FOUND', () => {
+    for (const status of [400, 413, 415]) {
+      const r = httpErrorResponse(new Error('Body is too large'), status)
+      assert.equal(r.status, 400)
+      assert.equal(r.body.error.code, 'VALIDATION_FAILED')
+      assert.deepEqual(r.body.error.details, [{ path: 'request', message: 'Body is too large' }])
+    }
+    assert.equal(httpErrorResponse(new Error('no'), 401).body.error.code, 'UNAUTHENTICATED')
+    assert.equal(httpErrorResponse(new Error('no'), 404).body.error.code, 'NOT_FOUND')
+  })
+
+  it('answers anything else with 500 INTERNAL and a message that tells nothing', () => {
+    const r = httpErrorResponse(new Error('duplicate key value violates unique constraint "secret_idx"'))
+    assert.equal(r.status, 500)
+    assert.equal(r.internal, true)
+    assert.equal(r.body.error.code, 'INTERNAL')
+    assert.doesNotMatch(JSON.stringify(r.body), /secret_idx/)
+    assert.equal(httpErrorResponse(new Error('x'), 403).body.error.code, 'INTERNAL')
+  })
+
+  it('lets only the codes exposed as-is reach the body with their message; internal ones become a generic 500 INTERNAL', () => {
+    for (const c of ['QUERY_REFUSED', 'ISOLATION_MISCONFIGURED', 'TENANT_PLACEMENT_MISSING', 'TENANT_CONTEXT_MISSING', 'MIGRATION_FAILED', 'SCOPE_MISMATCH'] as const) {
+      const r = httpErrorResponse(new TenantryError(c, 'relation "secret_table" in schema t_acme: select * from secret_table', { details: [{ path: 'sql', message: 'select 1' }] }))
+      assert.equal(r.status, 500, c)
+      assert.equal(r.internal, true, c)
+      assert.deepEqual(r.body, { error: { code: 'INTERNAL', message: 'Internal server error; the error was logged' } }, c)
+    }
+    for (const c of ['TENANT_DATABASE_UNAVAILABLE', 'CONNECTION_BUDGET_EXHAUSTED', 'MIGRATION_LOCKED'] as const) {
+      const r = httpErrorResponse(new TenantryError(c, 'database "tenant_initech" on 10.0.0.7:5432 refused the connection'))
+      assert.equal(r.status, c === 'MIGRATION_LOCKED' ? 409 : 503, c)
+      assert.equal(r.body.error.code, c)
+      assert.doesNotMatch(r.body.error.message, /initech|10\.0\.0\.7|5432/, c)
+      assert.equal(r.internal, true, c)
+    }
+    const overloaded = httpErrorResponse(new TenantryError('OVERLOADED', 'The tenant is at its concurrency limit', { headers: { 'Retry-After': '1' } }))
+    assert.equal(overloaded.status, 503)
+    assert.equal(overloaded.body.error.code, 'OVERLOADED')
+    assert.equal(overloaded.internal, false)
+    assert.equal(httpErrorResponse(new TenantryError('INTERNAL', 'boom')).internal, true)
   })
 })

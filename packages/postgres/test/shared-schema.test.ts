@@ -111,7 +111,7 @@ for (const backend of testBackends()) {
 
     it('never runs a query compiled for one tenant in another tenant\'s scope', async () => {
       const compiled = runWithTenant(acme, () => db.selectFrom('notes').selectAll().compile())
-      await assert.rejects(runWithTenant(globex, () => db.executeQuery(compiled)), isCode('TENANT_MISMATCH'))
+      await assert.rejects(runWithTenant(globex, () => db.executeQuery(compiled)), isCode('SCOPE_MISMATCH'))
       const ok = await runWithTenant(acme, () => db.executeQuery(compiled))
       assert.equal(ok.rows.length, 2)
     })
@@ -125,7 +125,7 @@ for (const backend of testBackends()) {
         runWithTenant(acme, () =>
           db.transaction().execute((trx) => runWithTenant(globex, () => trx.selectFrom('notes').selectAll().execute(), { switch: true })),
         ),
-        isCode('TENANT_MISMATCH'),
+        isCode('SCOPE_MISMATCH'),
       )
     })
 

@@ -73,14 +73,14 @@ for (const backend of testBackends()) {
           const b = t[second]!
           await runWithTenant(a, () => db.connection().execute(async (conn) => {
             assert.ok((await conn.selectFrom(tableOf(first)).selectAll().execute()).length > 0)
-            await assert.rejects(runWithTenant(b, () => conn.selectFrom(tableOf(second)).selectAll().execute(), { switch: true }), isCode('TENANT_MISMATCH'))
+            await assert.rejects(runWithTenant(b, () => conn.selectFrom(tableOf(second)).selectAll().execute(), { switch: true }), isCode('SCOPE_MISMATCH'))
             await assert.rejects(
               runWithTenant(b, () => (tableOf(second) === 'notes'
                 ? conn.insertInto('notes').values({ body: 'smuggled' }).execute()
                 : conn.insertInto('projects').values({ name: 'smuggled' }).execute()), { switch: true }),
-              isCode('TENANT_MISMATCH'),
+              isCode('SCOPE_MISMATCH'),
             )
-            await assert.rejects(runAsSystem('test: pinned connection', () => conn.selectFrom('notes').selectAll().execute()), isCode('TENANT_MISMATCH'))
+            await assert.rejects(runAsSystem('test: pinned connection', () => conn.selectFrom('notes').selectAll().execute()), isCode('SCOPE_MISMATCH'))
           }))
           for (const slug of [first, second]) {
             const smuggled = await runWithTenant(t[slug]!, () => (tableOf(slug) === 'notes'
@@ -94,7 +94,7 @@ for (const backend of testBackends()) {
       it('refuses the same through each model\'s own kysely()', async () => {
         for (const [model, first, second] of [[shared.kysely<DB>(), 'a', 'b'], [models.schemas.kysely<DB>(), 'sa', 'sb'], [models.databases.kysely<DB>(), 'da', 'db']] as const) {
           await runWithTenant(t[first]!, () => model.connection().execute(async (conn) => {
-            await assert.rejects(runWithTenant(t[second]!, () => conn.selectFrom(tableOf(second)).selectAll().execute(), { switch: true }), isCode('TENANT_MISMATCH'))
+            await assert.rejects(runWithTenant(t[second]!, () => conn.selectFrom(tableOf(second)).selectAll().execute(), { switch: true }), isCode('SCOPE_MISMATCH'))
           }))
         }
       })
@@ -104,7 +104,7 @@ for (const backend of testBackends()) {
         let kept: { query(text: string): Promise<unknown> } | undefined
         await runWithTenant(t.a!, () => data.withClient(async (client) => {
           kept = client
-          await assert.rejects(runWithTenant(t.b!, () => client.query('select * from notes'), { switch: true }), isCode('TENANT_MISMATCH'))
+          await assert.rejects(runWithTenant(t.b!, () => client.query('select * from notes'), { switch: true }), isCode('SCOPE_MISMATCH'))
         }))
         await assert.rejects(runWithTenant(t.a!, () => kept!.query('select * from notes')), isCode('INTERNAL'))
       })

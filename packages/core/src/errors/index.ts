@@ -1,4 +1,4 @@
-export { errorCatalogue, httpStatusOf, type TenantryErrorCode } from './catalogue.ts'
+export { errorCatalogue, httpStatusOf, type ErrorEntry, type ErrorExposure, type TenantryErrorCode } from './catalogue.ts'
 export {
   TenantryError,
   isTenantryError,
@@ -6,3 +6,4 @@ export {
   type TenantryErrorOptions,
   type ValidationIssue,
 } from './tenantry-error.ts'
+export { httpErrorResponse, routeNotFound, type HttpErrorResponse } from './http.ts'

@@ -4,7 +4,7 @@
  * and how an error becomes a response.
  */
 import type { AdmissionTicket, TenantAdmission } from '../admission/index.ts'
-import { TenantryError, isTenantryError, type TenantryErrorCode } from '../errors/index.ts'
+import { TenantryError } from '../errors/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 import type { TenantRequest } from './request.ts'
 import type { TenantResolution } from './resolution.ts'
@@ -105,91 +105,4 @@ export function createTenantGate<T extends Tenant>(options: TenantHttpOptions<T>
       }
     },
   }
-}
-
-/** A response an adapter sends for an error. */
-export interface HttpErrorResponse {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: ReturnType<TenantryError['toJSON']>
-  /**
-   * True for INTERNAL and every code outside the HTTP contract (the retryable 503s
-   * included, whose message was replaced): log the original error; the body says
-   * nothing of it. False for the contract's codes, OVERLOADED's 503 included.
-   */
-  readonly internal: boolean
-}
-
-/** Statuses a framework uses for bad input (JSON, size, media type): all VALIDATION_FAILED per the contract. */
-const INPUT_STATUSES = new Set([400, 411, 413, 414, 415, 422, 431])
-
-/**
- * The response for any error: a TenantryError of the HTTP contract's table
- * (DESIGN §4: TENANT_*, UNAUTHENTICATED, VALIDATION_FAILED, NOT_FOUND, CONFLICT,
- * RATE_LIMITED, OVERLOADED) answers with its own status, headers and body;
- * TENANT_DATABASE_UNAVAILABLE and CONNECTION_BUDGET_EXHAUSTED keep their 503 and
- * code with a generic message (no database names); any other TenantryError
- * (QUERY_REFUSED, ISOLATION_MISCONFIGURED, ...) is 500 INTERNAL; a framework's client error (`clientStatus`: bad JSON, body
- * too large, unsupported media type) is VALIDATION_FAILED (400), a 401 is
- * UNAUTHENTICATED, a 404 is NOT_FOUND; everything else is 500 INTERNAL with a
- * generic message.
- *
- * @example
- * const { status, headers, body, internal } = httpErrorResponse(error, error.statusCode)
- * if (internal) log.error(error)
- */
-export function httpErrorResponse(error: unknown, clientStatus?: number, details?: unknown): HttpErrorResponse {
-  let mapped: TenantryError
-  if (isTenantryError(error)) mapped = bodySafe(error)
-  else if (clientStatus === 404) mapped = new TenantryError('NOT_FOUND', 'Not found')
-  else if (clientStatus === 401) mapped = new TenantryError('UNAUTHENTICATED', 'Authentication required')
-  else if (clientStatus !== undefined && INPUT_STATUSES.has(clientStatus)) {
-    const message = error instanceof Error && error.message ? error.message : 'Invalid request'
-    mapped = new TenantryError('VALIDATION_FAILED', message, { details: details ?? [{ path: 'request', message }] })
-  } else mapped = internalError()
-  // From the code, not the status: OVERLOADED is a 503 but no failure of the server.
-  return { status: mapped.status, headers: mapped.headers, body: mapped.toJSON(), internal: !CONTRACT_CODES.has(mapped.code) }
-}
-
-/** The codes of the HTTP contract's error table (DESIGN §4): their messages are written for the caller. */
-const CONTRACT_CODES: ReadonlySet<TenantryErrorCode> = new Set<TenantryErrorCode>([
-  'TENANT_NOT_IDENTIFIED',
-  'TENANT_NOT_FOUND',
-  'TENANT_SUSPENDED',
-  'UNAUTHENTICATED',
-  'TENANT_MISMATCH',
-  'VALIDATION_FAILED',
-  'NOT_FOUND',
-  'CONFLICT',
-  'RATE_LIMITED',
-  'OVERLOADED',
-])
-
-/** Retryable 503s a caller may see by code; their messages name databases and hosts, so they get a generic one. */
-const RETRYABLE_MESSAGES: Readonly<Partial<Record<TenantryErrorCode, string>>> = {
-  TENANT_DATABASE_UNAVAILABLE: "The tenant's database is unavailable; retry later",
-  CONNECTION_BUDGET_EXHAUSTED: 'No database connection is free; retry later',
-}
-
-function internalError(): TenantryError {
-  return new TenantryError('INTERNAL', 'Internal server error; the error was logged')
-}
-
-/** What of a TenantryError may reach a response body: contract codes as they are, the retryable 503s with a generic message, the rest as INTERNAL. */
-function bodySafe(error: TenantryError): TenantryError {
-  if (CONTRACT_CODES.has(error.code)) return error
-  const retryable = RETRYABLE_MESSAGES[error.code]
-  if (retryable !== undefined) return new TenantryError(error.code, retryable, { headers: error.headers })
-  return internalError()
-}
-
-/**
- * The NOT_FOUND response for a request no route matches.
- *
- * @example
- * const { status, body } = routeNotFound('GET', '/nope') // 404, { error: { code: 'NOT_FOUND', message: 'No route GET /nope' } }
- */
-export function routeNotFound(method: string, path: string): HttpErrorResponse {
-  const error = new TenantryError('NOT_FOUND', `No route ${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`)
-  return { status: 404, headers: {}, body: error.toJSON(), internal: false }
 }

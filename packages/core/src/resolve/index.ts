@@ -43,12 +43,4 @@ export {
   type TenantChangeKind,
   type TenantChangeTargets,
 } from './changes.ts'
-export {
-  createTenantGate,
-  httpErrorResponse,
-  routeNotFound,
-  type HttpErrorResponse,
-  type TenantGate,
-  type TenantHttpOptions,
-  type TenantPass,
-} from './http-gate.ts'
+export { createTenantGate, type TenantGate, type TenantHttpOptions, type TenantPass } from './http-gate.ts'

@@ -17,10 +17,10 @@ function describe(scope: Scope | undefined): string {
   return scope.kind === 'tenant' ? `tenant "${scope.tenant.slug}"` : 'the system scope'
 }
 
-/** TENANT_MISMATCH for a connection used in another scope than the one it was checked out for. */
+/** SCOPE_MISMATCH for a connection used in another scope than the one it was checked out for. */
 export function scopeMismatch(acquiredFor: Scope | undefined, now: Scope | undefined): TenantryError {
   return new TenantryError(
-    'TENANT_MISMATCH',
+    'SCOPE_MISMATCH',
     `This connection was checked out for ${describe(acquiredFor)} and cannot run for ${describe(now)}; a connection or transaction serves exactly one scope, so open a new one inside this scope`,
   )
 }

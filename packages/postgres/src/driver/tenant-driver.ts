@@ -118,7 +118,7 @@ export class TenantConnection implements DatabaseConnection {
         'This query was not compiled by the tenant plugin for the current tenant (a hand-built CompiledQuery or one compiled in a system scope); build it with the scoped Kysely instance inside the tenant scope',
       )
     }
-    throw new TenantryError('TENANT_MISMATCH', `This query was compiled for another tenant and cannot run for tenant "${scope.tenant.slug}"; compile it again inside this tenant's scope`)
+    throw new TenantryError('SCOPE_MISMATCH', `This query was compiled for another tenant and cannot run for tenant "${scope.tenant.slug}"; compile it again inside this tenant's scope`)
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
