@@ -385,7 +385,7 @@ for (const backend of testBackends()) {
         for (const client of clients) client.release()
         for (let i = 0; i < clients.length; i++) {
           const rows = await runWithTenant(t.a!, () => trusted(sql<{ path: string; n: number }>`select current_setting('search_path') as path, (select count(*)::int from notes) as n`).execute(db))
-          assert.deepEqual(rows.rows, [{ path: 'public, pg_temp', n: 2 }])
+          assert.deepEqual(rows.rows, [{ path: '"public", pg_temp', n: 2 }])
         }
       })
 
@@ -394,7 +394,7 @@ for (const backend of testBackends()) {
           select current_user as who, (select tableowner from pg_tables where tablename = 'projects') as owner, current_setting('search_path') as path`).execute(db))
         assert.equal(who.rows[0]?.who, tenantRoleName(role, t.da!))
         assert.notEqual(who.rows[0]?.owner, who.rows[0]?.who)
-        assert.equal(who.rows[0]?.path, 'public, pg_temp')
+        assert.equal(who.rows[0]?.path, '"public", pg_temp')
         await assert.rejects(runWithTenant(t.da!, () => trusted(sql`drop table projects`).execute(db)), /must be owner|permission denied/)
         await assert.rejects(runWithTenant(t.da!, () => trusted(sql`create temporary table x (a int)`).execute(db)), /permission denied/)
         assert.deepEqual(errorsOf(await models.databases.doctor({ tenants: [t.da!] })).filter((c) => c !== 'role.escape' || backend.name === 'postgres'), [])

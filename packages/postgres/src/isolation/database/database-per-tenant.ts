@@ -2,6 +2,7 @@ import { TenantryError, assertServing, isUuid, type Scope, type ScopedTenant, ty
 import type { Kysely } from 'kysely'
 import pg from 'pg'
 import { holdClient } from '../../driver/held-client.ts'
+import { pinnedSearchPath } from '../shared/binding.ts'
 import type { ConnectionRoute } from '../../driver/route.ts'
 import type { ScopeBinding, ScopeSetting } from '../../driver/scope-binding.ts'
 import { assertHealthy, type DoctorReport } from '../../doctor/report.ts'
@@ -152,7 +153,7 @@ export class DatabasePerTenantIsolation {
   /** Scopes may query only as a tenant: a system scope has no database here. */
   binding(): ScopeBinding {
     const switchRole = !this.router.separateLogins
-    const path: ScopeSetting = { name: 'search_path', schemas: this.searchPath.map((s) => pg.escapeIdentifier(s)) }
+    const path = pinnedSearchPath(this.searchPath)
     const roleOf = (tenant: ScopedTenant): string => tenantRoleName(this.runtimeRole, tenant)
     return {
       settingsFor(scope: Scope | undefined): readonly ScopeSetting[] {

@@ -132,7 +132,9 @@ export class SchemaPerTenantIsolation {
         if (scope.kind === 'system') return []
         assertServing(scope.tenant)
         if (this.#signer === undefined) throw new TenantryError('INTERNAL', 'The scope signer is not loaded; tenant connections come from route().acquire, which loads it')
-        return tenantTransactionSettings(this.runtime, [schemaOf(scope.tenant)], this.#signer.tokenFor(scope.tenant.id))
+        // The tenant's schema may be missing (not provisioned, dropped): checked in the statement.
+        const path: ScopeSetting = { name: 'search_path', schemas: [pg.escapeIdentifier(schemaOf(scope.tenant))] }
+        return tenantTransactionSettings(this.runtime, path, this.#signer.tokenFor(scope.tenant.id))
       },
     }
   }
