@@ -8,13 +8,21 @@ import {
   type RootOperationNode,
   type UnknownRow,
 } from 'kysely'
-import { assertServing, currentScope, TenantryError, validationError, type ScopedTenant, type ValidationIssue } from '@tenantry/core'
+import { queryScope, validationError, type ScopedTenant, type ValidationIssue } from '@tenantry/core'
 import { refuseQuery } from './refusal.ts'
 import { inspectStatement, refuseSchemaChange } from './statement-guards.ts'
 import { originalOf, stampNode, SYSTEM_STAMP } from './stamps.ts'
 import type { TenantTableRules } from './table-refs.ts'
 import { TenantScopeTransformer } from './transformer.ts'
 import { isTrusted } from './trusted.ts'
+
+/** What the plugin does with one tenant's queries (see `TenantScopePluginOptions.rulesFor`). */
+export interface TenantQueryRules {
+  readonly rewrite: boolean
+  readonly allowedSchemas: readonly string[] | 'any'
+}
+
+const DEFAULT_RULES: TenantQueryRules = Object.freeze({ rewrite: true, allowedSchemas: 'any' })
 
 /**
  * Options of `TenantScopePlugin`.
@@ -39,21 +47,19 @@ export interface TenantScopePluginOptions {
    */
   readonly filter?: boolean
   /**
-   * Which tenants' queries are rewritten at all. Default: every tenant. A process
-   * that serves tenants of several isolation models passes
-   * `(t) => (t.isolation ?? 'shared') === 'shared'`: a schema- or database-per-tenant
-   * tenant's tables carry no tenant column, so its queries are only checked
-   * (refusals) and stamped, never rewritten.
+   * What to do with a tenant's queries, asked once per compile: whether to
+   * rewrite them (`rewrite`), and which schemas they may name explicitly
+   * (`withSchema`, `'schema.table'`): `'any'`, or a list (empty = no qualified
+   * names at all). Default: rewrite every tenant's, any schema. A process that
+   * serves tenants of several isolation models answers per tenant: a schema or
+   * database tenant's tables carry no tenant column, so its queries are only
+   * checked (refusals) and stamped, and where tenants live in schemas of their
+   * own a qualified name could reach another tenant's schema.
+   *
+   * @example
+   * rulesFor: (t) => (t.isolation ?? 'shared') === 'shared' ? { rewrite: true, allowedSchemas: ['public'] } : { rewrite: false, allowedSchemas: [] }
    */
-  readonly appliesTo?: (tenant: ScopedTenant) => boolean
-  /**
-   * The schemas a tenant's queries may name explicitly (`withSchema`,
-   * `'schema.table'`): `'any'`, or a list (empty = no qualified names at all).
-   * Default `'any'`. Where tenants live in schemas of their own, a qualified name
-   * could reach another tenant's schema: `TenantData` allows a shared tenant only
-   * the shared tables' schema, and a schema tenant none.
-   */
-  readonly allowedSchemas?: (tenant: ScopedTenant) => readonly string[] | 'any'
+  readonly rulesFor?: (tenant: ScopedTenant) => TenantQueryRules
 }
 
 /**
@@ -79,19 +85,14 @@ export class TenantScopePlugin implements KyselyPlugin {
   readonly #rules: TenantTableRules
   #shared: TenantScopeTransformer | undefined
 
-  readonly #appliesTo: ((tenant: ScopedTenant) => boolean) | undefined
-  readonly #allowedSchemas: ((tenant: ScopedTenant) => readonly string[] | 'any') | undefined
+  readonly #rulesFor: ((tenant: ScopedTenant) => TenantQueryRules) | undefined
 
   constructor(options: TenantScopePluginOptions) {
     this.#rules = resolveRules(options)
-    if (options.appliesTo !== undefined && typeof options.appliesTo !== 'function') {
-      throw validationError([{ path: 'appliesTo', message: 'must be a function (tenant) => boolean' }])
+    if (options.rulesFor !== undefined && typeof options.rulesFor !== 'function') {
+      throw validationError([{ path: 'rulesFor', message: "must be a function (tenant) => { rewrite, allowedSchemas }" }])
     }
-    this.#appliesTo = options.appliesTo
-    if (options.allowedSchemas !== undefined && typeof options.allowedSchemas !== 'function') {
-      throw validationError([{ path: 'allowedSchemas', message: "must be a function (tenant) => string[] | 'any'" }])
-    }
-    this.#allowedSchemas = options.allowedSchemas
+    this.#rulesFor = options.rulesFor
   }
 
   /** The reusable transformer, or a fresh one if it is mid-transform (re-entry). */
@@ -101,19 +102,12 @@ export class TenantScopePlugin implements KyselyPlugin {
   }
 
   transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
-    const scope = currentScope()
-    if (scope === undefined) {
-      throw new TenantryError(
-        'TENANT_CONTEXT_MISSING',
-        'A query on the tenant-scoped Kysely instance ran outside any scope; run it inside runWithTenant(tenant, fn), or runAsSystem(reason, fn) for audited cross-tenant work',
-      )
-    }
+    const scope = queryScope()
     // A fresh copy per compile, so a stamp is never overwritten by a later compile
     // of the same builder in another scope.
     if (scope.kind === 'system') {
       return stampNode(Object.freeze({ ...node }), { scope: SYSTEM_STAMP, opaque: inspectStatement(node, 'any', 'system').opaque }, node)
     }
-    assertServing(scope.tenant)
     const original = originalOf(node)
     if (RawNode.is(original)) {
       if (!isTrusted(original)) {
@@ -123,11 +117,10 @@ export class TenantScopePlugin implements KyselyPlugin {
     }
     if (MergeQueryNode.is(original)) refuseQuery('MERGE cannot be scoped to the tenant; use INSERT ... ON CONFLICT, UPDATE and DELETE')
     refuseSchemaChange(original)
-    const facts = inspectStatement(original, this.#allowedSchemas?.(scope.tenant) ?? 'any')
+    const rules = this.#rulesFor?.(scope.tenant) ?? DEFAULT_RULES
+    const facts = inspectStatement(original, rules.allowedSchemas)
     const stamp = { scope: scope.tenant.id, opaque: facts.opaque }
-    if (this.#appliesTo !== undefined && !this.#appliesTo(scope.tenant)) {
-      return stampNode(Object.freeze({ ...original }), stamp, original)
-    }
+    if (!rules.rewrite) return stampNode(Object.freeze({ ...original }), stamp, original)
     const scoped = this.#transformer().scope(original, scope.tenant.id, queryId)
     return stampNode(scoped, stamp, original)
   }

@@ -332,13 +332,22 @@ describe('RLS-only mode (filter: false)', () => {
   })
 })
 
-describe('appliesTo: tenants of other isolation models', () => {
-  const mixed = compilingDb(new TenantScopePlugin({ tables: tenantTables, appliesTo: (t) => (t.isolation ?? 'shared') === 'shared' }))
+describe('rulesFor: tenants of other isolation models', () => {
+  let asked = 0
+  const mixed = compilingDb(new TenantScopePlugin({
+    tables: tenantTables,
+    rulesFor: (t) => {
+      asked++
+      return { rewrite: (t.isolation ?? 'shared') === 'shared', allowedSchemas: 'any' }
+    },
+  }))
   const schemaTenant = { ...globex, isolation: 'schema' as const }
 
   it('rewrites the queries of a tenant it applies to', () => {
+    const before = asked
     const compiled = runWithTenant({ ...acme, isolation: 'shared' as const }, () => mixed.selectFrom('projects').selectAll().compile())
     assert.match(compiled.sql, /"projects"\."tenant_id" = \$1/)
+    assert.equal(asked - before, 1, 'the rules are asked once per compile')
   })
 
   it('leaves the queries of other tenants unrewritten but stamped for them', () => {
@@ -351,8 +360,8 @@ describe('appliesTo: tenants of other isolation models', () => {
     assert.throws(() => runWithTenant(schemaTenant, () => sql`select 1`.compile(mixed)), { code: 'QUERY_REFUSED' })
   })
 
-  it('rejects an appliesTo that is not a function', () => {
-    assert.throws(() => new TenantScopePlugin({ tables: tenantTables, appliesTo: 'shared' as never }), { code: 'VALIDATION_FAILED' })
+  it('rejects a rulesFor that is not a function', () => {
+    assert.throws(() => new TenantScopePlugin({ tables: tenantTables, rulesFor: 'shared' as never }), { code: 'VALIDATION_FAILED' })
   })
 })
 
@@ -371,7 +380,7 @@ describe('statement guards', () => {
   it('allows each tenant only the schemas it is given to name', () => {
     const strict = compilingDb(new TenantScopePlugin({
       tables: tenantTables,
-      allowedSchemas: (t) => (t.isolation === 'schema' ? [] : t.isolation === 'database' ? 'any' : ['public']),
+      rulesFor: (t) => ({ rewrite: true, allowedSchemas: t.isolation === 'schema' ? [] : t.isolation === 'database' ? 'any' : ['public'] }),
     }))
     const schemaTenant = { ...globex, isolation: 'schema' as const }
     assert.throws(() => runWithTenant(schemaTenant, () => strict.withSchema('other').selectFrom('projects').selectAll().compile()), { code: 'QUERY_REFUSED' })

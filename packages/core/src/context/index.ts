@@ -4,6 +4,7 @@ export {
   currentScope,
   currentTenant,
   isSystemScope,
+  queryScope,
   runAsSystem,
   runWithTenant,
   tryCurrentTenant,

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { types } from 'node:util'
 import { TenantryError } from '../errors/index.ts'
 import { isUuid } from '../tenant/identifiers.ts'
+import { assertServing } from '../tenant/lifecycle.ts'
 import { tenantStatuses } from '../tenant/model.ts'
 import { recordSystemScope } from './audit.ts'
 import type { Scope, ScopedTenant, SystemScope } from './scope.ts'
@@ -260,6 +261,25 @@ export function currentTenant(): ScopedTenant {
       ? `No tenant in context: this code runs in a system scope ("${scope.reason}"); enter runWithTenant() for tenant work`
       : 'No tenant in context: run this code inside runWithTenant(tenant, fn), or runAsSystem(reason, fn) for audited cross-tenant work',
   )
+}
+
+/**
+ * The scope a query may run in: the system scope, or a tenant that may serve.
+ * The one home of both refusals every data layer makes: no scope at all is
+ * TENANT_CONTEXT_MISSING, a tenant that is not `active` is TENANT_SUSPENDED.
+ *
+ * @example
+ * const scope = queryScope()   // in a driver or plugin, before anything is sent
+ */
+export function queryScope(scope: Scope | undefined = storage.getStore()): Scope {
+  if (scope === undefined) {
+    throw new TenantryError(
+      'TENANT_CONTEXT_MISSING',
+      'A query ran outside any scope; run it inside runWithTenant(tenant, fn), or runAsSystem(reason, fn) for audited cross-tenant work',
+    )
+  }
+  if (scope.kind === 'tenant') assertServing(scope.tenant)
+  return scope
 }
 
 /** True inside runAsSystem(). */

@@ -1,4 +1,4 @@
-import { TenantryError, currentScope, type Scope } from '@tenantry/core'
+import { TenantryError, currentScope, queryScope, type Scope } from '@tenantry/core'
 import { compiledStampOf, tenantStampOf } from '@tenantry/kysely'
 import {
   type CompiledQuery,
@@ -268,7 +268,7 @@ export class TenantDriver implements Driver {
 
   async acquireConnection(): Promise<DatabaseConnection> {
     if (this.#closed) throw new TenantryError('INTERNAL', 'The Tenantry driver was destroyed; create a new Kysely instance')
-    const scope = currentScope()
+    const scope = queryScope()
     const routed = await this.#options.route.acquire(scope)
     return new TenantConnection(routed, this.#options, scope)
   }
@@ -328,7 +328,7 @@ async function savepointCommand(connection: DatabaseConnection, command: string,
  *   client.query('select count(*) from projects')))
  */
 export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: ScopedClient) => Promise<T>, options: { stats?: DriverStats } = {}): Promise<T> {
-  const scope = currentScope()
+  const scope = queryScope()
   const routed = await route.acquire(scope)
   const connection = new TenantConnection(routed, { route, requireStamp: true, stats: options.stats }, scope)
   connection.touched = true

@@ -1,8 +1,10 @@
-import { TenantScopePlugin, type TenantScopePluginOptions } from '@tenantry/kysely'
+import type { ScopedTenant } from '@tenantry/core'
+import { TenantScopePlugin, type TenantQueryRules } from '@tenantry/kysely'
 import { Kysely, type KyselyConfig, type KyselyPlugin } from 'kysely'
 import type { ConnectionRoute } from '../driver/route.ts'
 import { TenantDialect } from '../driver/tenant-dialect.ts'
 import type { DriverStats } from '../driver/tenant-driver.ts'
+import type { ModelQueryRules } from './model.ts'
 
 export interface ScopedKyselyOptions {
   /**
@@ -19,15 +21,23 @@ const NO_TABLES = ['__tenantry_no_tenant_tables__']
 
 /**
  * The one way every isolation model builds its Kysely instance: the tenant plugin
- * last, and the Tenantry driver on the model's connection route.
+ * last, and the Tenantry driver on the model's connection route. `rules` are the
+ * model's (`queryRules()`), or, for several models, the rewritten tables and a
+ * `rulesFor` that answers per tenant.
  */
 export function scopedKysely<DB>(
   route: ConnectionRoute,
-  plugin: Omit<TenantScopePluginOptions, 'tables'> & { readonly tables: readonly string[] },
+  rules: ModelQueryRules | (Omit<ModelQueryRules, 'rewrite' | 'allowedSchemas'> & { readonly rulesFor: (tenant: ScopedTenant) => TenantQueryRules }),
   stats: DriverStats,
   options: ScopedKyselyOptions = {},
 ): Kysely<DB> {
-  const tenantPlugin = new TenantScopePlugin({ ...plugin, tables: plugin.tables.length > 0 ? plugin.tables : NO_TABLES })
+  const rulesFor = 'rulesFor' in rules ? rules.rulesFor : () => rules
+  const tenantPlugin = new TenantScopePlugin({
+    tables: rules.tables.length > 0 ? rules.tables : NO_TABLES,
+    tenantColumn: rules.tenantColumn,
+    filter: rules.filter,
+    rulesFor,
+  })
   const dialect = new TenantDialect({ route, requireStamp: true, stats })
   const config: KyselyConfig = { dialect, plugins: [...(options.plugins ?? []), tenantPlugin] }
   return new Kysely<DB>(options.log ? { ...config, log: options.log } : config)

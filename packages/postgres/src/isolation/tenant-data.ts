@@ -1,18 +1,18 @@
-import { TenantryError, type IsolationModelName, type Scope } from '@tenantry/core'
+import { TenantryError, type IsolationModelName, type Scope, type ScopedTenant } from '@tenantry/core'
 import type { Kysely } from 'kysely'
-import type pg from 'pg'
 import type { ConnectionRoute } from '../driver/route.ts'
 import { withScopedClient, type DriverStats, type ScopedClient } from '../driver/tenant-driver.ts'
-import type { DatabasePerTenantIsolation } from './database/database-per-tenant.ts'
-import type { SchemaPerTenantIsolation } from './schema/schema-per-tenant.ts'
+import type { IsolationModel } from './model.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from './scoped-kysely.ts'
-import type { SharedSchemaIsolation } from './shared/shared-schema.ts'
 
+/** The models one process serves, by name. */
 export interface TenantDataModels {
-  readonly shared?: SharedSchemaIsolation
-  readonly schema?: SchemaPerTenantIsolation
-  readonly database?: DatabasePerTenantIsolation
+  readonly shared?: IsolationModel
+  readonly schema?: IsolationModel
+  readonly database?: IsolationModel
 }
+
+const MODEL_NAMES: readonly IsolationModelName[] = ['shared', 'schema', 'database']
 
 /**
  * One API over the three isolation models: a single Kysely instance whose every
@@ -31,20 +31,53 @@ export interface TenantDataModels {
  * await runWithTenant(tenant, () => db.selectFrom('projects').selectAll().execute())
  */
 export class TenantData {
-  readonly #models: TenantDataModels
-  readonly #routes: Partial<Record<IsolationModelName, ConnectionRoute>>
+  readonly #models: ReadonlyMap<IsolationModelName, IsolationModel>
+  readonly #routes: ReadonlyMap<IsolationModelName, ConnectionRoute>
+  /** The model each scope's tenant was found in: the plugin and the driver ask once between them. */
+  readonly #placed = new WeakMap<ScopedTenant, IsolationModel>()
   readonly stats: DriverStats = newDriverStats()
 
   constructor(models: TenantDataModels) {
-    if (!models?.shared && !models?.schema && !models?.database) {
+    const given = MODEL_NAMES.flatMap((name) => {
+      const model = models?.[name]
+      if (model === undefined) return []
+      if (model.model !== name) throw new TenantryError('VALIDATION_FAILED', `TenantData: the ${name} model given is a ${model.model} model`)
+      return [[name, model] as const]
+    })
+    if (given.length === 0) {
       throw new TenantryError('VALIDATION_FAILED', 'TenantData needs at least one isolation model (shared, schema or database)')
     }
-    this.#models = models
-    this.#routes = {
-      shared: models.shared?.route(),
-      schema: models.schema?.route(),
-      database: models.database?.route(),
+    this.#models = new Map(given)
+    this.#routes = new Map(given.map(([name, model]) => [name, model.route()]))
+  }
+
+  /** The models this process serves. */
+  get models(): readonly IsolationModel[] {
+    return [...this.#models.values()]
+  }
+
+  /**
+   * The model a tenant is placed in; ISOLATION_MISCONFIGURED for one this
+   * process did not configure.
+   *
+   * @example
+   * await data.modelOf(tenant).provision(tenant)
+   */
+  modelOf(tenant: ScopedTenant): IsolationModel {
+    const known = this.#placed.get(tenant)
+    if (known !== undefined) return known
+    const name = tenant.isolation ?? 'shared'
+    const model = this.#models.get(name)
+    if (model === undefined) {
+      throw new TenantryError('ISOLATION_MISCONFIGURED', `Tenant "${tenant.slug}" is placed in the ${name} model, which this process has not configured; pass it to TenantData`)
     }
+    this.#placed.set(tenant, model)
+    return model
+  }
+
+  /** The model of a kind, if this process serves it. */
+  model(name: IsolationModelName): IsolationModel | undefined {
+    return this.#models.get(name)
   }
 
   /** The connection route for the scope in force. */
@@ -53,19 +86,11 @@ export class TenantData {
   }
 
   #routeFor(scope: Scope | undefined): ConnectionRoute {
-    if (scope === undefined) {
-      throw new TenantryError('TENANT_CONTEXT_MISSING', 'No tenant in context: run tenant queries inside runWithTenant(tenant, fn), or runAsSystem(reason, fn) for audited cross-tenant work')
+    // No scope: any route refuses it (TENANT_CONTEXT_MISSING), in one place, the driver's.
+    if (scope === undefined || scope.kind === 'system') {
+      return (this.#routes.get('shared') ?? this.#routes.get('schema') ?? this.#routes.get('database')) as ConnectionRoute
     }
-    if (scope.kind === 'system') {
-      const route = this.#routes.shared ?? this.#routes.schema ?? this.#routes.database
-      return route as ConnectionRoute
-    }
-    const model = scope.tenant.isolation ?? 'shared'
-    const route = this.#routes[model]
-    if (route === undefined) {
-      throw new TenantryError('ISOLATION_MISCONFIGURED', `Tenant "${scope.tenant.slug}" is placed in the ${model} model, which this process has not configured; pass it to TenantData`)
-    }
-    return route
+    return this.#routes.get(this.modelOf(scope.tenant).model) as ConnectionRoute
   }
 
   /**
@@ -81,21 +106,15 @@ export class TenantData {
 
   /** One Kysely instance for tenants of every configured model. */
   kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
-    const shared = this.#models.shared?.pluginOptions()
+    // Only the shared model rewrites: its tables are the plugin's.
+    const shared = this.#models.get('shared')?.queryRules()
     return scopedKysely<DB>(
       this.route(),
       {
         tables: shared?.tables ?? [],
         tenantColumn: shared?.tenantColumn ?? 'tenant_id',
         filter: shared?.filter ?? false,
-        appliesTo: (tenant) => shared !== undefined && (tenant.isolation ?? 'shared') === 'shared',
-        // Tenants of the shared and schema models share one database with the
-        // tenant schemas: a qualified name could reach another tenant's schema.
-        allowedSchemas: (tenant) => {
-          const model = tenant.isolation ?? 'shared'
-          if (model === 'database') return 'any'
-          return model === 'shared' && shared !== undefined ? [shared.schema] : []
-        },
+        rulesFor: (tenant) => this.modelOf(tenant).queryRules(),
       },
       this.stats,
       options,

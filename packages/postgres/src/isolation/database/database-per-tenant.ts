@@ -1,4 +1,4 @@
-import { TenantryError, assertServing, isUuid, type Scope, type ScopedTenant, type TenantPlacement } from '@tenantry/core'
+import { TenantryError, queryScope, type Scope, type ScopedTenant, type Tenant, type TenantPlacement } from '@tenantry/core'
 import type { Kysely } from 'kysely'
 import pg from 'pg'
 import { holdClient } from '../../driver/held-client.ts'
@@ -12,7 +12,10 @@ import type { DatabaseKey } from '../../pool-router/contract.ts'
 import { DEFAULT_SERVER } from '../../pool-router/contract.ts'
 import { ensureRole, ensureRuntimeLoginsTable, installLoginPassword } from '../../walls/runtime-login.ts'
 import type { PoolRouter } from '../../pool-router/pool-router.ts'
+import { databaseTenantTarget, type MigrationTarget } from '../../migrations/targets.ts'
+import type { DoctorOptions, IsolationModel, ModelQueryRules, ProvisionOptions } from '../model.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
+import { databaseKeyOf, tenantDatabaseName, tenantRoleName } from './names.ts'
 import type { DatabaseProvisioner } from './provisioners.ts'
 
 export interface DatabasePerTenantOptions {
@@ -49,34 +52,6 @@ export interface DatabasePerTenantOptions {
 export type DatabaseSetup = (client: pg.ClientBase) => Promise<void>
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
-
-/**
- * The database a tenant gets: `tenant_` and its id without dashes (from the id, so
- * a slug reused after a deletion never reaches the old tenant's data).
- */
-export function tenantDatabaseName(tenant: Pick<ScopedTenant, 'id'>): string {
-  if (!isUuid(tenant.id)) throw new TenantryError('VALIDATION_FAILED', 'tenant.id must be a UUID to derive a database name')
-  return `tenant_${tenant.id.replaceAll('-', '').toLowerCase()}`
-}
-
-/**
- * The role a tenant's transactions run as in its own database:
- * `<prefix>_<tenant id without dashes>`.
- *
- * @example
- * tenantRoleName('tenantry_app', tenant) // 'tenantry_app_3ecc5e81e3ac4b59bd5d090df4e65279'
- */
-export function tenantRoleName(prefix: string, tenant: Pick<ScopedTenant, 'id'>): string {
-  if (!isUuid(tenant.id)) throw new TenantryError('VALIDATION_FAILED', 'tenant.id must be a UUID to derive its role name')
-  return `${prefix}_${tenant.id.replaceAll('-', '').toLowerCase()}`
-}
-
-/** Where a tenant's database is: its placement's server and database, or the derived name. */
-export function databaseKeyOf(tenant: ScopedTenant): DatabaseKey {
-  const database = tenant.placement?.database ?? tenantDatabaseName(tenant)
-  const server = tenant.placement?.server
-  return server === undefined ? { database } : { server, database }
-}
 
 /**
  * The grants of a tenant database, run in it as the owner (at provisioning and
@@ -119,7 +94,9 @@ export async function installDatabaseWalls(client: pg.ClientBase, options: { run
  * await databases.install()
  * await catalog.setPlacement(tenant.id, await databases.provision(tenant, createTables))
  */
-export class DatabasePerTenantIsolation {
+const DATABASE_RULES: ModelQueryRules = Object.freeze({ rewrite: false, allowedSchemas: 'any', tables: Object.freeze([]), tenantColumn: 'tenant_id', filter: false })
+
+export class DatabasePerTenantIsolation implements IsolationModel {
   readonly model = 'database' as const
   readonly router: PoolRouter
   readonly provisioner: DatabaseProvisioner
@@ -156,13 +133,11 @@ export class DatabasePerTenantIsolation {
     const path = pinnedSearchPath(this.searchPath)
     const roleOf = (tenant: ScopedTenant): string => tenantRoleName(this.runtimeRole, tenant)
     return {
-      settingsFor(scope: Scope | undefined): readonly ScopeSetting[] {
-        if (scope?.kind !== 'tenant') {
-          throw new TenantryError('TENANT_CONTEXT_MISSING', scope === undefined
-            ? 'No tenant in context: run tenant queries inside runWithTenant(tenant, fn)'
-            : 'A system scope has no database in the database-per-tenant model; enter each tenant with runWithTenant(tenant, fn, { switch: true })')
+      settingsFor(given: Scope | undefined): readonly ScopeSetting[] {
+        const scope = queryScope(given)
+        if (scope.kind !== 'tenant') {
+          throw new TenantryError('TENANT_CONTEXT_MISSING', 'A system scope has no database in the database-per-tenant model; enter each tenant with runWithTenant(tenant, fn, { switch: true })')
         }
-        assertServing(scope.tenant)
         return switchRole ? [{ name: 'role', value: roleOf(scope.tenant) }, path] : [path]
       },
     }
@@ -183,7 +158,17 @@ export class DatabasePerTenantIsolation {
 
   /** A Kysely instance for this model's tenants (no rewrite; refusals and stamps apply). */
   kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
-    return scopedKysely<DB>(this.route(), { tables: [], appliesTo: () => false }, this.stats, options)
+    return scopedKysely<DB>(this.route(), this.queryRules(), this.stats, options)
+  }
+
+  /** Not rewritten; any schema may be named (a statement cannot reach another database). */
+  queryRules(): ModelQueryRules {
+    return DATABASE_RULES
+  }
+
+  /** The tenant's database, migrated as the owner, with its ledger in the database itself. */
+  migrationTarget(tenant: Tenant): MigrationTarget {
+    return databaseTenantTarget(this, tenant)
   }
 
   /**
@@ -242,7 +227,8 @@ export class DatabasePerTenantIsolation {
    * Creates the tenant's database and runs `setup` in it (one transaction); returns
    * the placement to store in the catalog. A failed setup drops the database again.
    */
-  async provision(tenant: ScopedTenant, setup?: DatabaseSetup, options: { server?: string } = {}): Promise<TenantPlacement> {
+  async provision(tenant: ScopedTenant, setup?: DatabaseSetup | ProvisionOptions, options: ProvisionOptions = {}): Promise<TenantPlacement> {
+    if (typeof setup === 'object') return this.provision(tenant, undefined, setup)
     const server = options.server ?? tenant.placement?.server ?? this.defaultServer
     const database = tenant.placement?.database ?? tenantDatabaseName(tenant)
     const key: DatabaseKey = server === undefined ? { database } : { server, database }
@@ -254,7 +240,7 @@ export class DatabasePerTenantIsolation {
       await this.#createTenantRole(key, role)
       await this.router.withClient(key, async (client) => {
         await client.query('begin')
-        if (setup) await setup(client)
+        if (typeof setup === 'function') await setup(client)
         await this.installWalls(client, tenant)
         await client.query('commit')
       })
@@ -276,7 +262,7 @@ export class DatabasePerTenantIsolation {
   }
 
   /** Checks the tenants' databases given (their roles, grants, what their roles can reach); see docs/doctor.md. */
-  doctor(options: { tenants?: readonly ScopedTenant[] } = {}): Promise<DoctorReport> {
+  doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
     return doctorDatabasePerTenant({
       router: this.router, searchPath: this.searchPath, trustedFunctions: this.trustedFunctions,
       keyOf: databaseKeyOf, roleOf: (tenant) => tenantRoleName(this.runtimeRole, tenant),
@@ -284,9 +270,12 @@ export class DatabasePerTenantIsolation {
   }
 
   /** Runs doctor() and throws ISOLATION_MISCONFIGURED when it finds an error. */
-  async assertSafe(options: { tenants?: readonly ScopedTenant[] } = {}): Promise<DoctorReport> {
+  async assertSafe(options: DoctorOptions = {}): Promise<DoctorReport> {
     const report = await this.doctor(options)
     assertHealthy(report)
     return report
   }
+
+  /** The router's connections are the caller's to close (`router.close()`). */
+  async close(): Promise<void> {}
 }

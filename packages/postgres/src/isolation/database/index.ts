@@ -1,2 +1,3 @@
-export { DatabasePerTenantIsolation, databaseKeyOf, installDatabaseWalls, tenantDatabaseName, tenantRoleName, type DatabasePerTenantOptions, type DatabaseSetup } from './database-per-tenant.ts'
+export { DatabasePerTenantIsolation, installDatabaseWalls, type DatabasePerTenantOptions, type DatabaseSetup } from './database-per-tenant.ts'
+export { databaseKeyOf, tenantDatabaseName, tenantRoleName } from './names.ts'
 export { pgliteProvisioner, serverProvisioner, type DatabaseProvisioner } from './provisioners.ts'

@@ -1,2 +1,3 @@
-export { SchemaPerTenantIsolation, schemaOf, tenantSchemaName, type SchemaPerTenantOptions, type SchemaSetup } from './schema-per-tenant.ts'
+export { SchemaPerTenantIsolation, type SchemaPerTenantOptions, type SchemaSetup } from './schema-per-tenant.ts'
+export { schemaOf, tenantSchemaName } from './names.ts'
 export { SCHEMA_TENANT_POLICY, installSchemaWalls, schemaPolicyExpression } from './schema-walls.ts'

@@ -1,4 +1,4 @@
-import { TenantryError, assertServing, isUuid, type Scope, type ScopedTenant, type TenantPlacement } from '@tenantry/core'
+import { TenantryError, queryScope, type Scope, type ScopedTenant, type Tenant, type TenantPlacement } from '@tenantry/core'
 import pg from 'pg'
 import type { Kysely } from 'kysely'
 import { inTransaction, type Queryable } from '../../catalog/transaction.ts'
@@ -11,8 +11,11 @@ import { doctorSchemaPerTenant } from '../../doctor/schema-per-tenant.ts'
 import { RuntimeAccess, type RuntimeLogin } from '../../walls/runtime-login.ts'
 import { ScopeGuard } from '../../walls/scope-guard.ts'
 import type { ScopeSigner } from '../../walls/scope-signer.ts'
+import { schemaTenantTarget, type MigrationTarget } from '../../migrations/targets.ts'
+import type { IsolationModel, ModelQueryRules } from '../model.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
-import { noScopeError, tenantTransactionSettings } from '../shared/binding.ts'
+import { schemaOf } from './names.ts'
+import { tenantTransactionSettings } from '../shared/binding.ts'
 import { installSchemaWalls } from './schema-walls.ts'
 
 export interface SchemaPerTenantOptions {
@@ -40,22 +43,7 @@ export type SchemaSetup = (client: pg.ClientBase) => Promise<void>
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
 
-/**
- * The schema a tenant gets: `tenant_` and its id without dashes. Derived from the
- * id, not the slug, so a slug freed by a deleted tenant can never reach the old
- * tenant's schema, and a name is always a valid identifier (39 characters).
- */
-export function tenantSchemaName(tenant: Pick<ScopedTenant, 'id'>): string {
-  if (!isUuid(tenant.id)) throw new TenantryError('VALIDATION_FAILED', 'tenant.id must be a UUID to derive a schema name')
-  return `tenant_${tenant.id.replaceAll('-', '').toLowerCase()}`
-}
-
-/** The schema a tenant is placed in: its placement's, or the derived name. */
-export function schemaOf(tenant: ScopedTenant): string {
-  const schema = tenant.placement?.schema ?? tenantSchemaName(tenant)
-  if (!IDENTIFIER.test(schema)) throw new TenantryError('ISOLATION_MISCONFIGURED', `The stored schema name "${schema}" of tenant "${tenant.slug}" is not a plain identifier; fix the tenant's placement in the catalog`)
-  return schema
-}
+const SCHEMA_RULES: ModelQueryRules = Object.freeze({ rewrite: false, allowedSchemas: Object.freeze([]), tables: Object.freeze([]), tenantColumn: 'tenant_id', filter: false })
 
 /**
  * Schema per tenant: each tenant's tables live in its own schema. Every tenant
@@ -72,7 +60,7 @@ export function schemaOf(tenant: ScopedTenant): string {
  * const placement = await schemas.provision(tenant, (c) => c.query('create table projects (…)'))
  * await catalog.setPlacement(tenant.id, placement)
  */
-export class SchemaPerTenantIsolation {
+export class SchemaPerTenantIsolation implements IsolationModel {
   readonly model = 'schema' as const
   readonly target: PostgresTarget
   readonly runtimeRole: string
@@ -103,7 +91,17 @@ export class SchemaPerTenantIsolation {
    * sent with the tenant's search_path and scope in one round trip.
    */
   kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
-    return scopedKysely<DB>(this.route(), { tables: [], appliesTo: () => false, allowedSchemas: () => [] }, this.stats, options)
+    return scopedKysely<DB>(this.route(), this.queryRules(), this.stats, options)
+  }
+
+  /** Not rewritten (the tables carry no tenant column); no schema may be named (it could be another tenant's). */
+  queryRules(): ModelQueryRules {
+    return SCHEMA_RULES
+  }
+
+  /** The tenant's schema, migrated with its ledger in the control plane. */
+  migrationTarget(tenant: Tenant): MigrationTarget {
+    return schemaTenantTarget(this, tenant)
   }
 
   /** Where this model's queries run: tenant scopes on the runtime pool, the system scope on the owner's. */
@@ -127,10 +125,9 @@ export class SchemaPerTenantIsolation {
   /** Transaction settings: the runtime role if switched, the tenant's search_path (checked to exist) and its scope. */
   binding(): ScopeBinding {
     return {
-      settingsFor: (scope: Scope | undefined): readonly ScopeSetting[] => {
-        if (scope === undefined) throw noScopeError()
+      settingsFor: (given: Scope | undefined): readonly ScopeSetting[] => {
+        const scope = queryScope(given)
         if (scope.kind === 'system') return []
-        assertServing(scope.tenant)
         if (this.#signer === undefined) throw new TenantryError('INTERNAL', 'The scope signer is not loaded; tenant connections come from route().acquire, which loads it')
         // The tenant's schema may be missing (not provisioned, dropped): checked in the statement.
         const path: ScopeSetting = { name: 'search_path', schemas: [pg.escapeIdentifier(schemaOf(scope.tenant))] }
@@ -158,14 +155,14 @@ export class SchemaPerTenantIsolation {
    * table there behind the tenant's walls, in one transaction; returns the
    * placement to store in the catalog. Idempotent for the schema.
    */
-  async provision(tenant: ScopedTenant, setup?: SchemaSetup): Promise<TenantPlacement> {
+  async provision(tenant: ScopedTenant, setup?: SchemaSetup | object): Promise<TenantPlacement> {
     const schema = schemaOf(tenant)
     const quoted = pg.escapeIdentifier(schema)
     await inTransaction(this.target.pool, async (client) => {
       await client.query(`create schema if not exists ${quoted}`)
       await client.query(`select set_config('search_path', $1, true)`, [quoted])
       await this.guard.enter(client, tenant.id)
-      if (setup) await setup(client)
+      if (typeof setup === 'function') await setup(client)
       await this.installWalls(client, tenant)
     })
     return { ...(tenant.placement ?? {}), schema }

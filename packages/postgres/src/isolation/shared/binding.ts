@@ -1,14 +1,9 @@
-import { TenantryError, assertServing, type Scope } from '@tenantry/core'
+import { queryScope, type Scope } from '@tenantry/core'
 import pg from 'pg'
 import type { ScopeBinding, ScopeSetting } from '../../driver/scope-binding.ts'
 import { SCOPE_SETTING } from '../../walls/guard-sql.ts'
 import type { RuntimeAccess } from '../../walls/runtime-login.ts'
 import type { ScopeSigner } from '../../walls/scope-signer.ts'
-
-/** TENANT_CONTEXT_MISSING, the one refusal of a query with no scope at all. */
-export function noScopeError(): TenantryError {
-  return new TenantryError('TENANT_CONTEXT_MISSING', 'No tenant in context: run tenant queries inside runWithTenant(tenant, fn), or runAsSystem(reason, fn) for audited cross-tenant work')
-}
 
 /**
  * The settings of a tenant transaction on the shared database (shared and schema
@@ -53,10 +48,9 @@ export function sharedSchemaBinding(options: {
   const path = pinnedSearchPath(options.searchPath)
   return {
     settingsFor(scope: Scope | undefined): readonly ScopeSetting[] {
-      if (scope === undefined) throw noScopeError()
-      if (scope.kind === 'system') return []
-      assertServing(scope.tenant)
-      return tenantTransactionSettings(options.runtime, path, options.rls ? options.signer().tokenFor(scope.tenant.id) : undefined)
+      const checked = queryScope(scope)
+      if (checked.kind === 'system') return []
+      return tenantTransactionSettings(options.runtime, path, options.rls ? options.signer().tokenFor(checked.tenant.id) : undefined)
     },
   }
 }

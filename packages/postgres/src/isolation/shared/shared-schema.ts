@@ -1,4 +1,4 @@
-import { TenantryError, assertUuid, type Tenant } from '@tenantry/core'
+import { TenantryError, assertUuid, type ScopedTenant, type Tenant, type TenantPlacement } from '@tenantry/core'
 import type { Kysely } from 'kysely'
 import pg from 'pg'
 import { inTransaction } from '../../catalog/transaction.ts'
@@ -11,6 +11,8 @@ import { doctorSharedSchema } from '../../doctor/shared-schema.ts'
 import { RuntimeAccess } from '../../walls/runtime-login.ts'
 import { ScopeGuard } from '../../walls/scope-guard.ts'
 import type { ScopeSigner } from '../../walls/scope-signer.ts'
+import type { MigrationTarget } from '../../migrations/targets.ts'
+import type { IsolationModel, ModelQueryRules } from '../model.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
 import { sharedSchemaBinding } from './binding.ts'
 import { resolveSharedSchemaOptions, type ResolvedSharedSchemaOptions, type SharedSchemaOptions } from './options.ts'
@@ -40,7 +42,7 @@ export interface PurgeOptions {
  * const db = shared.kysely<DB>()
  * await runWithTenant(acme, () => db.selectFrom('projects').selectAll().execute())
  */
-export class SharedSchemaIsolation {
+export class SharedSchemaIsolation implements IsolationModel {
   readonly model = 'shared' as const
   readonly options: ResolvedSharedSchemaOptions
   readonly target: PostgresTarget
@@ -51,10 +53,18 @@ export class SharedSchemaIsolation {
   /** Round trips, statements and transactions sent by Kysely instances of this model. */
   readonly stats: DriverStats = newDriverStats()
   #signer: ScopeSigner | undefined
+  readonly #rules: ModelQueryRules
 
   constructor(target: PostgresTarget, options: SharedSchemaOptions) {
     this.target = target
     this.options = resolveSharedSchemaOptions(options)
+    this.#rules = Object.freeze({
+      rewrite: true,
+      allowedSchemas: Object.freeze([this.options.schema]),
+      tables: this.options.tables,
+      tenantColumn: this.options.tenantColumn,
+      filter: this.options.walls.plugin,
+    })
     this.runtime = new RuntimeAccess(target, { role: this.options.runtimeRole, login: this.options.runtimeLogin })
     this.guard = new ScopeGuard(target)
   }
@@ -159,7 +169,7 @@ export class SharedSchemaIsolation {
    * refused outside a scope.
    */
   kysely<DB>(options: ScopedKyselyOptions = {}): Kysely<DB> {
-    return scopedKysely<DB>(this.route(), this.pluginOptions(), this.stats, options)
+    return scopedKysely<DB>(this.route(), this.queryRules(), this.stats, options)
   }
 
   /** Where this model's queries run: tenant scopes on the runtime pool with the scope settings, the system scope on the owner's. */
@@ -196,18 +206,28 @@ export class SharedSchemaIsolation {
     return this.#signer
   }
 
-  /** The tenant plugin's options for this model's tables and walls. */
-  pluginOptions(): { tables: readonly string[]; tenantColumn: string; filter: boolean; schema: string; allowedSchemas: () => readonly string[] } {
-    const schema = this.options.schema
-    return {
-      tables: this.options.tables,
-      tenantColumn: this.options.tenantColumn,
-      filter: this.options.walls.plugin,
-      schema,
-      // Only the tenant tables' own schema may be named: in a database that also
-      // holds per-tenant schemas, another schema could be a tenant's.
-      allowedSchemas: () => [schema],
-    }
+  /**
+   * Rewritten with the tenant predicate (unless the plugin wall is off); only the
+   * tenant tables' own schema may be named: in a database that also holds
+   * per-tenant schemas, another schema could be a tenant's.
+   */
+  queryRules(): ModelQueryRules {
+    return this.#rules
+  }
+
+  /** Shared tenants have no tables of their own: the shared tables are one target (`sharedTarget`). */
+  migrationTarget(): MigrationTarget | undefined {
+    return undefined
+  }
+
+  /** Nothing to create: a shared tenant's rows go in the shared tables. */
+  async provision(tenant: ScopedTenant): Promise<TenantPlacement> {
+    return tenant.placement ?? {}
+  }
+
+  /** The offboarding purge (see `purge`). */
+  async deprovision(tenant: Pick<Tenant, 'id'>): Promise<void> {
+    await this.purge(tenant)
   }
 
   /** Closes the runtime login pool this model opened (not the target's). */
