@@ -45,9 +45,9 @@ async function checkTargets(targets: readonly HttpTarget[]): Promise<void> {
 }
 
 /** The benchmark database and the tenant databases the SaaS made beside it. */
-async function benchDatabases(context: BenchContext, saas: { backend: { catalog: { list(q: { limit: number }): Promise<{ items: readonly { placement: { database?: string } }[] }> } } }): Promise<string[]> {
+async function benchDatabases(context: BenchContext, saas: { tenantry: { catalog: { list(q: { limit: number }): Promise<{ items: readonly { placement: { database?: string } }[] }> } } }): Promise<string[]> {
   const { rows } = await context.backend.target.pool.query<{ db: string }>('select current_database() as db')
-  const { items } = await saas.backend.catalog.list({ limit: 500 })
+  const { items } = await saas.tenantry.catalog.list({ limit: 500 })
   return [rows[0]?.db as string, ...items.flatMap((t) => (t.placement.database === undefined ? [] : [t.placement.database]))]
 }
 

@@ -21,10 +21,11 @@ import { performance } from 'node:perf_hooks'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import {
-  DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog,
-  defineMigration, pgliteDatabases, pgliteProvisioner, pgliteTarget, postgresTarget, serverDatabases, serverProvisioner,
-  type Migration, type MigrationContext, type PostgresTarget,
+  DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog, TenantData, TenantLifecycle,
+  defineMigration, postgresTarget, serverDatabases, serverProvisioner, type Migration, type MigrationContext, type PostgresTarget,
 } from '@tenantry/postgres'
+import { createTenantry } from 'tenantry'
+import { pgliteDatabases, pgliteProvisioner, pgliteTarget } from '@tenantry/postgres/pglite'
 import type { BenchOutcome, Benchmark } from './harness/benchmark.ts'
 import { postgresUrlFromEnv } from './harness/backend.ts'
 import { figure } from './harness/figures.ts'
@@ -87,17 +88,19 @@ async function smallFleet(backend: Parameters<Benchmark['run']>[0]['backend'], s
     }
   }
   backend.atClose(close)
-  const catalog = new TenantCatalog(target)
-  await catalog.install()
   const role = backend.uniqueName('tenantry_bench_small')
   backend.dropRoleAtClose(role)
-  const migrator = new FleetMigrator({
-    control: target, tenantMigrations: set,
-    shared: new SharedSchemaIsolation(target, { tables: ['t01'], runtimeRole: role }),
-    schema: new SchemaPerTenantIsolation(target),
+  // The small fleet as an app sets it up: migrated at start, one tenant created.
+  const small = await createTenantry({
+    database: { target },
+    models: { shared: { tables: ['t01'] }, schema: true },
+    migrations: { tenant: set },
+    runtimeRole: role,
+    doctor: 'off',
   })
-  await migrator.migrate({ scope: { kind: 'shared' } })
-  await migrator.onboard(catalog, { slug: 'only-tenant', name: 'Only tenant', isolation: 'schema' })
+  backend.atClose(() => small.close())
+  await small.tenants.create({ slug: 'only-tenant', name: 'Only tenant', isolation: 'schema' })
+  const migrator = small.migrator
   return {
     run: () => timed(async () => {
       const summary = await migrator.migrate()
@@ -149,8 +152,9 @@ export const benchmark: Benchmark = {
     })
     log('shared tables')
     await migrator(v1).migrate({ scope: { kind: 'shared' } })
+    const lifecycle = new TenantLifecycle({ catalog, data: new TenantData({ shared, schema, database: databases }), migrator: migrator(v1) })
     const onboard = async (slug: string, isolation: 'schema' | 'database'): Promise<void> => {
-      onboarded.push(await migrator(v1).onboard(catalog, { slug, name: slug, isolation }))
+      onboarded.push(await lifecycle.create({ slug, name: slug, isolation }))
     }
     log(`onboarding ${schemaTenants} schema tenants (${TABLES} tables each) and a 1-tenant fleet in another database`)
     const onboardStarted = performance.now()

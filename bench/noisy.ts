@@ -64,24 +64,24 @@ export const benchmark: Benchmark = {
       admission,
     })
     backend.atClose(async () => {
-      const { items } = await saas.backend.catalog.list({ limit: 500 })
-      for (const tenant of items) if (tenant.isolation === 'database') await saas.backend.placements.purge(tenant).catch(() => undefined)
+      const { items } = await saas.tenantry.catalog.list({ limit: 500 })
+      for (const tenant of items) if (tenant.isolation === 'database') await saas.tenantry.tenants.offboard(tenant.id).catch(() => undefined)
       await saas.close()
     })
     await saas.app.listen({ host: '127.0.0.1', port: 0 })
     const port = (saas.app.server.address() as AddressInfo).port
-    log(`SaaS up on ${saas.backend.describe}, rate limit store: ${redisUrl ? 'Redis' : 'memory'}`)
+    log(`SaaS up on ${saas.tenantry.describe}, rate limit store: ${redisUrl ? 'Redis' : 'memory'}`)
 
     // The three demo tenants (one per model) and 17 more in the shared model.
-    for (let i = 3; i < TENANTS; i++) await saas.admin.create({ slug: `tenant-${String(i).padStart(2, '0')}`, name: `Tenant ${i}` })
-    const { items } = await saas.backend.catalog.list({ limit: 100 })
+    for (let i = 3; i < TENANTS; i++) await saas.tenantry.tenants.create({ slug: `tenant-${String(i).padStart(2, '0')}`, name: `Tenant ${i}` })
+    const { items } = await saas.tenantry.catalog.list({ limit: 100 })
     const requests: { slug: string; isolation: string; host: string; authorization: string; path: string }[] = []
     for (const tenant of items) {
       const ids = await runWithTenant(tenant, async () => {
         const rows = Array.from({ length: 20 }, (_, i) => ({ name: `${tenant.slug} project ${i}` }))
-        return (await saas.backend.db.insertInto('projects').values(rows).returning('id').execute()).map((r) => r.id)
+        return (await saas.tenantry.db.insertInto('projects').values(rows).returning('id').execute()).map((r) => r.id)
       })
-      const { key } = await saas.backend.catalog.createApiKey(tenant.id, { name: 'bench' })
+      const { key } = await saas.tenantry.catalog.createApiKey(tenant.id, { name: 'bench' })
       for (const id of ids.slice(0, 5)) {
         requests.push({ slug: tenant.slug, isolation: tenant.isolation, host: `${tenant.slug}.localhost:${port}`, authorization: `Bearer ${key}`, path: `/api/projects/${id}` })
       }
@@ -141,7 +141,7 @@ export const benchmark: Benchmark = {
         figure({ metric: 'noisy_tenant_refused_rate', value: median(refused), unit: 'req/s', better: 'higher', digits: 0 }),
       ],
       notes: [
-        `The reference SaaS (createSaas, ${saas.backend.describe}) with ${TENANTS} tenants: acme (shared, the noisy one), globex (schema), initech (database) and ${TENANTS - 3} more shared tenants; \`GET /api/projects/:id\` with each tenant's own API key and Host.`,
+        `The reference SaaS (createSaas, ${saas.tenantry.describe}) with ${TENANTS} tenants: acme (shared, the noisy one), globex (schema), initech (database) and ${TENANTS - 3} more shared tenants; \`GET /api/projects/:id\` with each tenant's own API key and Host.`,
         `Admission: a sliding-window limit of ${LIMIT} requests per ${WINDOW_MS} ms per tenant (${redisUrl ? 'Redis store' : 'in-memory store'}) and a bulkhead of 4 in flight + 8 queued per tenant.`,
         `Quiet tenants: ${quietTenants} steady streams of ${QUIET_RATE} req/s (evenly spaced, random phase, open loop, keep-alive) from a worker thread; the noisy tenant: ${limitRate * NOISE_FACTOR} req/s (${NOISE_FACTOR}x its limit) from another.`,
         `${rounds} rounds of ${seconds} s per phase, phases alternating which goes first; medians. Quiet p99 alone: ${alone.map((v) => v.toFixed(2)).join(', ')} ms; with the noisy tenant: ${withNoise.map((v) => v.toFixed(2)).join(', ')} ms. Noisy admitted: ${admitted.map((v) => v.toFixed(1)).join(', ')} req/s; refused with 429: ${refused.map((v) => v.toFixed(0)).join(', ')} req/s. Every quiet request got a 2xx answer.`,

@@ -4,7 +4,8 @@
  */
 import { PGlite } from '@electric-sql/pglite'
 import { isTenantryError, runAsSystem, runWithTenant } from '@tenantry/core'
-import { SharedSchemaIsolation, TenantCatalog, pgliteTarget } from '@tenantry/postgres'
+import { SharedSchemaIsolation, TenantCatalog } from '@tenantry/postgres'
+import { pgliteTarget } from '@tenantry/postgres/pglite'
 import { sql, type Generated } from 'kysely'
 
 interface Database {

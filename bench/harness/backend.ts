@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import { pgliteTarget, postgresTarget, type PostgresTarget } from '@tenantry/postgres'
+import { postgresTarget, type PostgresTarget } from '@tenantry/postgres'
+import { pgliteTarget } from '@tenantry/postgres/pglite'
 
 export type BackendName = PostgresTarget['backend']
 

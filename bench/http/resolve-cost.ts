@@ -37,8 +37,8 @@ export async function measureResolveCost(saas: Saas, targets: readonly HttpTarge
   const resolveRuns: number[] = []
   const bothRuns: number[] = []
   for (let run = 0; run < 3; run++) {
-    resolveRuns.push(await timeLoop(iterations, requests, (r) => saas.resolution.resolve(r)))
-    bothRuns.push(await timeLoop(iterations, requests, async (r) => saas.authenticate(r, await saas.resolution.resolve(r))))
+    resolveRuns.push(await timeLoop(iterations, requests, (r) => saas.http.resolution.resolve(r)))
+    bothRuns.push(await timeLoop(iterations, requests, async (r) => saas.http.authenticate!(r, await saas.http.resolution.resolve(r))))
   }
   const median = (values: number[]): number => values.sort((a, b) => a - b)[1] as number
   return { resolveUs: median(resolveRuns), resolveAndKeyUs: median(bothRuns), iterations }

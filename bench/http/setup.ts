@@ -80,25 +80,25 @@ export async function prepareHttpBench(context: BenchContext, projectsPerTenant:
   })
   backend.atClose(async () => {
     // The database tenant's database lives beside the benchmark database.
-    const { items } = await saas.backend.catalog.list({ limit: 500 })
-    for (const tenant of items) if (tenant.isolation === 'database') await saas.backend.placements.purge(tenant).catch(() => undefined)
+    const { items } = await saas.tenantry.catalog.list({ limit: 500 })
+    for (const tenant of items) if (tenant.isolation === 'database') await saas.tenantry.tenants.offboard(tenant.id).catch(() => undefined)
     await saas.close()
   })
-  log(`SaaS up on ${saas.backend.describe}`)
+  log(`SaaS up on ${saas.tenantry.describe}`)
 
   const targets: HttpTarget[] = []
   const tenantPort = await listen(saas.app)
   for (const { slug, isolation } of MODELS) {
-    const tenant = await saas.backend.catalog.requireBySlug(slug)
+    const tenant = await saas.tenantry.catalog.requireBySlug(slug)
     const ids: string[] = []
     await runWithTenant(tenant, async () => {
       for (let done = 0; done < projectsPerTenant; done += 500) {
         const rows = Array.from({ length: Math.min(500, projectsPerTenant - done) }, (_, i) => ({ name: `${slug} project ${done + i}` }))
-        const inserted = await saas.backend.db.insertInto('projects').values(rows).returning('id').execute()
+        const inserted = await saas.tenantry.db.insertInto('projects').values(rows).returning('id').execute()
         ids.push(...inserted.map((r) => r.id))
       }
     })
-    const { key } = await saas.backend.catalog.createApiKey(tenant.id, { name: 'bench' })
+    const { key } = await saas.tenantry.catalog.createApiKey(tenant.id, { name: 'bench' })
     targets.push({
       name: isolation,
       port: tenantPort,
@@ -110,7 +110,7 @@ export async function prepareHttpBench(context: BenchContext, projectsPerTenant:
   }
 
   // The baseline: the same route on acme's rows, no tenancy at all.
-  const plain = new Kysely<SaasDatabase>({ dialect: new PostgresDialect({ pool: saas.backend.target.pool }) })
+  const plain = new Kysely<SaasDatabase>({ dialect: new PostgresDialect({ pool: saas.tenantry.target.pool }) })
   const baseline = createFastify(logger)
   installRequestLogging(baseline)
   baseline.get('/api/projects/:id', async (request, reply) => {

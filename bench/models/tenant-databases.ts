@@ -2,15 +2,8 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import {
-  pgliteDatabases,
-  pgliteProvisioner,
-  pgliteTarget,
-  serverDatabases,
-  serverProvisioner,
-  type DatabaseProvisioner,
-  type TenantDatabases,
-} from '@tenantry/postgres'
+import { serverDatabases, serverProvisioner, type DatabaseProvisioner, type TenantDatabases } from '@tenantry/postgres'
+import { pgliteDatabases, pgliteProvisioner, pgliteTarget } from '@tenantry/postgres/pglite'
 import pg from 'pg'
 import type { BackendName, BenchBackend } from '../harness/backend.ts'
 import { ROWS_PER_TENANT, fillTenantItems } from './tenant-items.ts'

@@ -4,9 +4,13 @@
  * or the test fails: CI must never pass by skipping the server).
  */
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import { pgliteTarget, postgresTarget, type PostgresTarget } from '@tenantry/postgres'
+import { PoolRouter, postgresTarget, serverDatabases, serverProvisioner, type DatabaseProvisioner, type PostgresTarget } from '@tenantry/postgres'
+import { pgliteDatabases, pgliteProvisioner, pgliteTarget } from '@tenantry/postgres/pglite'
 
 export interface TestDatabase extends PostgresTarget {
   /** Connection string (PostgreSQL only). */
@@ -108,4 +112,37 @@ export async function dropRoles(db: TestDatabase, roles: readonly string[]): Pro
     await db.pool.query(`drop owned by ${role} cascade`).catch(() => undefined)
     await db.pool.query(`drop role if exists ${role}`).catch(() => undefined)
   }
+}
+
+/** The tenant databases of the database model beside a test database. */
+export interface TestTenantDatabases {
+  readonly router: PoolRouter
+  readonly provisioner: DatabaseProvisioner
+  /** The PGlite tenant databases' folder. */
+  readonly dataDir: string | undefined
+  /** Closes the router and removes the PGlite folder (a PostgreSQL tenant database is dropped by its test). */
+  close(): Promise<void>
+}
+
+/**
+ * Where a test's database tenants go: PGlite folders in a temporary directory,
+ * or databases on the test's PostgreSQL server.
+ */
+export async function tenantDatabases(
+  backend: TestBackend, database: TestDatabase, options: { readonly budget?: number; readonly template?: () => Promise<Blob> } = {},
+): Promise<TestTenantDatabases> {
+  if (backend.name === 'pglite') {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tenantry-models-'))
+    const router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: options.budget ?? 4 })
+    const provisioner = options.template ? pgliteProvisioner({ dataDir, template: options.template }) : pgliteProvisioner({ dataDir })
+    return {
+      router, provisioner, dataDir,
+      async close() {
+        await router.close()
+        await rm(dataDir, { recursive: true, force: true })
+      },
+    }
+  }
+  const router = new PoolRouter({ databases: serverDatabases({ default: database.url! }), budget: options.budget ?? 8 })
+  return { router, provisioner: serverProvisioner({ default: database.url! }), dataDir: undefined, close: () => router.close() }
 }

@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { AddressInfo } from 'node:net'
-import { isTenantryError } from '@tenantry/core'
+import { TenantryError, isTenantryError } from '@tenantry/core'
 import { startBanner } from './banner.ts'
 import { loadConfig, resolveAdminToken } from './config/index.ts'
 import { createSaas, type Saas } from './saas.ts'
@@ -16,6 +16,21 @@ function explain(error: unknown): string {
     return `${error.code}: ${error.message}${details}`
   }
   return error instanceof Error ? (error.stack ?? error.message) : String(error)
+}
+
+/** A port in use or not ours to take is one line that names PORT, not a stack trace. */
+function listenProblem(error: unknown, config: { host: string; port: number }): unknown {
+  const code = (error as { code?: string } | undefined)?.code
+  if (code === 'EADDRINUSE') {
+    return new TenantryError('CONFLICT', `PORT ${config.port} is already in use on ${config.host}: stop what is listening there, or start with another port (PORT=${config.port === 3000 ? 3001 : 3000} npm start)`)
+  }
+  if (code === 'EACCES') {
+    return new TenantryError('CONFLICT', `PORT ${config.port} on ${config.host} needs privileges this process lacks: use a port above 1023 (PORT=3000 npm start)`)
+  }
+  if (code === 'EADDRNOTAVAIL') {
+    return new TenantryError('CONFLICT', `HOST ${config.host} is not an address of this machine: use HOST=127.0.0.1 or HOST=0.0.0.0`)
+  }
+  return error
 }
 
 async function main(): Promise<void> {
@@ -50,10 +65,10 @@ async function main(): Promise<void> {
     await saas.app.listen({ host: config.host, port: config.port })
   } catch (error) {
     await saas.close().catch(() => undefined)
-    throw error
+    throw listenProblem(error, config)
   }
   const port = (saas.app.server.address() as AddressInfo).port
-  const tenants = await saas.admin.list()
+  const { items: tenants } = await saas.tenantry.tenants.list({ limit: 500 })
   console.log(
     startBanner({
       config,
@@ -61,7 +76,7 @@ async function main(): Promise<void> {
       token,
       tenants,
       seeded: saas.seeded,
-      backend: saas.backend.describe,
+      backend: saas.tenantry.describe,
       // Since the process started: what a new user waits for after typing npm start.
       readySeconds: performance.now() / 1000,
       cwd: process.cwd(),
@@ -70,6 +85,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`The reference SaaS could not start.\n${explain(error)}`)
+  console.error(`The reference SaaS could not start: ${explain(error)}`)
   process.exit(1)
 })

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { databaseFolderName } from '@tenantry/postgres'
+import { databaseFolderName } from '@tenantry/postgres/pglite'
 import { testBackends } from '../../../test/support/backends.ts'
 import { codeOf, startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
 
-const TENANT_KEYS = ['created_at', 'domains', 'id', 'isolation', 'name', 'plan', 'slug', 'status']
+const TENANT_KEYS = ['created_at', 'domains', 'id', 'isolation', 'name', 'plan', 'settings', 'slug', 'status']
 
 for (const backend of testBackends()) {
   describe(`admin API over HTTP on ${backend.name}`, () => {
@@ -26,7 +26,7 @@ for (const backend of testBackends()) {
 
     /** Where a tenant's data physically is, to prove a purge. */
     async function dataOf(tenant: { id: string; isolation: string; placement: { schema?: string; database?: string } }): Promise<string> {
-      const pool = s.saas.backend.target.pool
+      const pool = s.saas.tenantry.target.pool
       if (tenant.isolation === 'shared') {
         const { rows } = await pool.query<{ n: string }>(
           "select (select count(*) from projects where tenant_id = $1) + (select count(*) from tasks where tenant_id = $1) as n",
@@ -128,16 +128,93 @@ for (const backend of testBackends()) {
     })
 
     it('patches name, plan and settings; refuses unknown fields', async () => {
-      const r = await s.admin('/tenants/plain', { method: 'PATCH', body: { name: 'Plain Inc', plan: 'team', settings: { seats: 5 } } })
+      const r = await s.admin('/tenants/plain', { method: 'PATCH', body: { name: 'Plain Inc', plan: 'pro', settings: { seats: 5 } } })
       assert.equal(r.status, 200, r.text)
       assert.equal(r.body.name, 'Plain Inc')
-      assert.equal(r.body.plan, 'team')
-      assert.equal((await s.saas.backend.catalog.requireBySlug('plain')).settings.seats, 5)
+      assert.equal(r.body.plan, 'pro')
+      assert.deepEqual(r.body.settings, { seats: 5 })
+      assert.deepEqual((await s.admin('/tenants/plain')).body.settings, { seats: 5 })
+      assert.equal((await s.saas.tenantry.catalog.requireBySlug('plain')).settings.seats, 5)
       assert.equal(codeOf(await s.admin('/tenants/plain', { method: 'PATCH', body: { slug: 'renamed' } })), 'VALIDATION_FAILED')
       assert.equal(codeOf(await s.admin('/tenants/plain', { method: 'PATCH', body: { settings: [1, 2] } })), 'VALIDATION_FAILED')
       // The tenant API sees the new name at once (the lookup cache was told).
       const key = await s.keyFor('plain')
       assert.equal((await s.call('/api/me', { host: 'plain', key })).body.tenant.name, 'Plain Inc')
+    })
+
+    it('refuses a plan the deployment does not define and ill-typed settings, naming the plans; nothing is written', async () => {
+      const before = await s.admin('/tenants/plain')
+      const unknown = await s.admin('/tenants/plain', { method: 'PATCH', body: { plan: 'gold' } })
+      assert.equal(unknown.status, 400)
+      assert.equal(unknown.body.error.code, 'VALIDATION_FAILED')
+      assert.match(unknown.body.error.message, /free, pro, enterprise/)
+      assert.deepEqual(unknown.body.error.details, [{ path: 'plan', message: 'must be one of the plans this deployment defines: free, pro, enterprise' }])
+      const created = await s.admin('/tenants', { method: 'POST', body: { slug: 'gold-plated', name: 'Gold', plan: 'gold' } })
+      assert.equal(codeOf(created), 'VALIDATION_FAILED')
+      assert.equal(await s.saas.tenantry.catalog.getBySlug('gold-plated'), undefined)
+      for (const settings of [{ rateLimit: { limit: -1 } }, { rateLimit: 'fast' }, { bulkhead: { maxConcurrent: 0 } }, { rateLimit: { perSecond: 5 } }]) {
+        const r = await s.admin('/tenants/plain', { method: 'PATCH', body: { settings } })
+        assert.equal(codeOf(r), 'VALIDATION_FAILED', JSON.stringify(settings))
+        assert.ok(r.body.error.details.every((d: { path: string }) => d.path.startsWith('settings.')), r.text)
+      }
+      assert.deepEqual((await s.admin('/tenants/plain')).body, before.body)
+    })
+
+    it('refuses a body with __proto__, constructor or prototype keys, saying why; nothing is written', async () => {
+      const before = await s.admin('/tenants/plain')
+      for (const text of [
+        '{"settings":{"__proto__":{"admin":true}}}',
+        '{"settings":{"nested":{"constructor":{"prototype":{"x":1}}}}}',
+        '{"__proto__":{"plan":"enterprise"}}',
+      ]) {
+        const r = await s.admin('/tenants/plain', { method: 'PATCH', body: text })
+        assert.equal(r.status, 400, text)
+        assert.equal(r.body.error.code, 'VALIDATION_FAILED')
+        assert.match(r.body.error.message, /__proto__|constructor|prototype/, r.text)
+        assert.doesNotMatch(r.body.error.message, /Object\.prototype|poison/i, 'the message is about the request, not the parser')
+      }
+      assert.deepEqual((await s.admin('/tenants/plain')).body, before.body)
+      assert.equal(({} as Record<string, unknown>).admin, undefined)
+    })
+
+    it('lists a tenant\'s API keys without secrets, and revokes one: 401 at once, 404 for another tenant\'s or an unknown id', async () => {
+      const made = await s.admin('/tenants/initech/api-keys', { method: 'POST', body: { name: 'to revoke' } })
+      const key = made.body.key as string
+      assert.equal((await s.call('/api/me', { host: 'initech', key })).status, 200)
+      const listed = await s.admin('/tenants/initech/api-keys')
+      assert.equal(listed.status, 200)
+      const mine = listed.body.items.find((k: { id: string }) => k.id === made.body.id)
+      assert.deepEqual(Object.keys(mine).sort(), ['created_at', 'id', 'last_used_at', 'name', 'prefix', 'revoked_at'])
+      assert.equal(mine.name, 'to revoke')
+      assert.equal(mine.revoked_at, null)
+      assert.ok(key.includes(mine.prefix))
+      assert.ok(!listed.text.includes(key), 'the secret is never listed')
+      assert.equal(codeOf(await s.admin(`/tenants/acme/api-keys/${made.body.id}`, { method: 'DELETE' })), 'NOT_FOUND')
+      assert.equal(codeOf(await s.admin('/tenants/initech/api-keys/00000000-0000-4000-8000-000000000000', { method: 'DELETE' })), 'NOT_FOUND')
+      assert.equal(codeOf(await s.admin('/tenants/initech/api-keys/not-a-uuid', { method: 'DELETE' })), 'NOT_FOUND')
+      assert.equal((await s.call('/api/me', { host: 'initech', key })).status, 200, 'a refused revoke changed nothing')
+      const revoked = await s.admin(`/tenants/initech/api-keys/${made.body.id}`, { method: 'DELETE' })
+      assert.equal(revoked.status, 204)
+      assert.equal(codeOf(await s.call('/api/me', { host: 'initech', key })), 'UNAUTHENTICATED')
+      const after = (await s.admin('/tenants/initech/api-keys')).body.items.find((k: { id: string }) => k.id === made.body.id)
+      assert.match(after.revoked_at, /^\d{4}-\d\d-\d\dT/)
+      assert.equal(codeOf(await s.admin('/tenants/nobody-here/api-keys')), 'TENANT_NOT_FOUND')
+    })
+
+    it('adds a custom domain (it resolves at once; 409 when taken) and removes it (it stops resolving)', async () => {
+      const key = await s.keyFor('globex')
+      const added = await s.admin('/tenants/globex/domains', { method: 'POST', body: { domain: 'globex.example.net' } })
+      assert.equal(added.status, 201, added.text)
+      assert.deepEqual(Object.keys(added.body).sort(), TENANT_KEYS)
+      assert.ok(added.body.domains.includes('globex.example.net'))
+      assert.equal((await s.call('/api/me', { host: 'globex.example.net', key })).body.tenant.slug, 'globex')
+      assert.equal(codeOf(await s.admin('/tenants/acme/domains', { method: 'POST', body: { domain: 'globex.example.net' } })), 'CONFLICT')
+      assert.equal(codeOf(await s.admin('/tenants/acme/domains', { method: 'POST', body: { domain: 'Not A Domain' } })), 'VALIDATION_FAILED')
+      assert.equal(codeOf(await s.admin('/tenants/acme/domains/globex.example.net', { method: 'DELETE' })), 'NOT_FOUND')
+      const removed = await s.admin('/tenants/globex/domains/globex.example.net', { method: 'DELETE' })
+      assert.equal(removed.status, 204)
+      assert.equal(codeOf(await s.call('/api/me', { host: 'globex.example.net', key })), 'TENANT_NOT_FOUND')
+      assert.ok(!(await s.admin('/tenants/globex')).body.domains.includes('globex.example.net'))
     })
 
     it('creates API keys: 201 {id, key}, each key working for its tenant only', async () => {
@@ -180,7 +257,7 @@ for (const backend of testBackends()) {
         const oldKey = await s.keyFor(slug)
         const project = (await s.call('/api/projects', { host: slug, key: oldKey, method: 'POST', body: { name: 'Old secret' } })).body
         const task = (await s.call(`/api/projects/${project.id}/tasks`, { host: slug, key: oldKey, method: 'POST', body: { title: 'Old task' } })).body
-        const old = await s.saas.backend.catalog.requireBySlug(slug)
+        const old = await s.saas.tenantry.catalog.requireBySlug(slug)
         assert.notEqual(await dataOf(old), isolation === 'shared' ? 'rows:0' : `${isolation === 'schema' ? 'schema' : 'database'}:false`)
 
         const deleted = await s.admin(`/tenants/${slug}`, { method: 'DELETE' })
@@ -229,11 +306,11 @@ for (const backend of testBackends()) {
       // Nothing is created without the token.
       const sneaky = await s.call('/admin/api/tenants', { method: 'POST', body: { slug: 'sneaky', name: 'Sneaky' } })
       assert.equal(sneaky.status, 401)
-      assert.equal(await s.saas.backend.catalog.getBySlug('sneaky'), undefined)
+      assert.equal(await s.saas.tenantry.catalog.getBySlug('sneaky'), undefined)
     })
 
     it('keeps the shared tables behind FORCE row-level security with the Tenantry policy', async () => {
-      const pool = s.saas.backend.target.pool
+      const pool = s.saas.tenantry.target.pool
       const { rows } = await pool.query<{ relname: string; rls: boolean; forced: boolean; policies: string }>(
         `select c.relname, c.relrowsecurity as rls, c.relforcerowsecurity as forced,
                 (select count(*) from pg_policy p where p.polrelid = c.oid)::text as policies

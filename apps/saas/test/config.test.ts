@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isTenantryError } from '@tenantry/core'
-import { adminTokenFile, decodeCursor, encodeCursor, loadConfig, loadTenantMigrations, resolveAdminToken } from '@tenantry/saas'
+import { loadMigrations } from '@tenantry/postgres'
+import { adminTokenFile, decodeCursor, encodeCursor, loadConfig, tenantMigrationsDir, resolveAdminToken } from '@tenantry/saas'
 
 describe('loadConfig', () => {
   it('defaults to 127.0.0.1:3000, base domain localhost, PGlite in ./.tenantry, in-memory caches', () => {
@@ -122,7 +123,7 @@ describe('list cursors', () => {
 
 describe('tenant migrations', () => {
   it('are found in file-name order, each with up() and down()', async () => {
-    const migrations = await loadTenantMigrations()
+    const migrations = await loadMigrations(tenantMigrationsDir)
     assert.ok(migrations.length >= 1)
     assert.equal(migrations[0]?.id, '0001_projects_tasks')
     assert.deepEqual(migrations.map((m) => m.id), [...migrations.map((m) => m.id)].sort())

@@ -51,9 +51,13 @@ for (const backend of testBackends()) {
 
 describe('default bulkhead of the reference SaaS', () => {
   it('runs at most 4 requests of a tenant at once (under the 10-connection pool), queues 16 more, refuses the rest', async () => {
-    const { defaultAdmission } = await import('../src/fair-share.ts')
     const { isTenantryError } = await import('@tenantry/core')
-    const { admission, close } = await defaultAdmission({})
+    const { createTenantry } = await import('tenantry')
+    const { saasTenantryConfig } = await import('../src/tenantry-config.ts')
+    // The SaaS's own limits config, on a throwaway in-memory database.
+    const tenantry = await createTenantry({ ...saasTenantryConfig({ databaseUrl: undefined, dataDir: 'memory', baseDomain: 'localhost' }), models: { shared: { tables: ['projects', 'tasks'] } } })
+    const admission = tenantry.admission!
+    const close = () => tenantry.close()
     const tenant = { id: 'bulkhead-test-tenant', slug: 'bulkheadtest', name: 'B', status: 'active', plan: 'free', isolation: 'shared', placement: {}, settings: {}, createdAt: new Date(), updatedAt: new Date() } as const
     const granted: { release(): void }[] = []
     const refused: unknown[] = []

@@ -330,9 +330,9 @@ for (const backend of testBackends()) {
         const created = await s.admin('/tenants', { method: 'POST', body: { slug: 'broken', name: 'Broken', isolation: 'schema' } })
         assert.equal(created.status, 201)
         const key = await s.keyFor('broken')
-        const tenant = await s.saas.backend.catalog.requireBySlug('broken')
+        const tenant = await s.saas.tenantry.catalog.requireBySlug('broken')
         // Break the tenant behind the app's back: its tasks table disappears.
-        await s.saas.backend.target.pool.query(`drop table "${tenant.placement.schema}".tasks`)
+        await s.saas.tenantry.target.pool.query(`drop table "${tenant.placement.schema}".tasks`)
         const r = await s.call('/api/stats', { host: 'broken', key })
         assert.equal(r.status, 500)
         assert.equal(r.body.error.code, 'INTERNAL')
@@ -372,7 +372,7 @@ for (const backend of testBackends()) {
         for (const id of [marker, `${marker}-2`]) {
           const lines = s.logs.filter((l) => l.request_id === id)
           assert.ok(lines.length >= 1, `no log line for ${id}`)
-          for (const line of lines) assert.deepEqual(line.tenant, { id: (await s.saas.backend.catalog.requireBySlug('initech')).id, slug: 'initech' }, JSON.stringify(line))
+          for (const line of lines) assert.deepEqual(line.tenant, { id: (await s.saas.tenantry.catalog.requireBySlug('initech')).id, slug: 'initech' }, JSON.stringify(line))
         }
         const all = JSON.stringify(s.logs)
         for (const secret of [...Object.values(keys), s.adminToken]) assert.ok(!all.includes(secret), 'a secret reached the logs')

@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander'
 import { isTenantryError } from '@tenantry/core'
+import { doctorCommand } from './commands/doctor.ts'
+import { keysCommand } from './commands/keys.ts'
 import { migrateCommand } from './commands/migrate.ts'
+import { tenantsCommand } from './commands/tenants.ts'
 import type { CliIo } from './io.ts'
 
 /** The `tenantry` command line. */
@@ -12,7 +15,14 @@ export function createProgram(io: CliIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) })
   program.addCommand(migrateCommand(io))
-  for (const command of program.commands) command.exitOverride()
+  program.addCommand(tenantsCommand(io))
+  program.addCommand(keysCommand(io))
+  program.addCommand(doctorCommand(io))
+  const exitOverride = (command: Command): void => {
+    command.exitOverride()
+    for (const child of command.commands) exitOverride(child)
+  }
+  exitOverride(program)
   return program
 }
 

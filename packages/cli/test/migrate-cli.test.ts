@@ -1,57 +1,16 @@
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
-import type { TenantryConfig } from '../src/index.ts'
+import { runTenantry } from './support/run-cli.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { createTenantry, type Tenantry, type TenantryConfig } from '../src/index.ts'
 
-const root = fileURLToPath(new URL('../../..', import.meta.url))
 const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url))
 const config = join(fixtures, 'fleet.config.ts')
-const main = join(root, 'packages/cli/src/main.ts')
-
-interface Run { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
-
-/** Starts `tenantry <args>` as its own process, the way a user runs it. */
-function tenantry(args: readonly string[], env: Record<string, string>): { child: ChildProcess; done: Promise<Run>; lines: AsyncIterable<string> } {
-  const child = spawn(process.execPath, ['--conditions=tenantry-source', '--import', 'tsx', main, ...args, '--config', config], {
-    cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  let err = ''
-  const waiters: ((line: string) => void)[] = []
-  const queue: string[] = []
-  let partial = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
-    out += chunk
-    partial += chunk
-    const parts = partial.split('\n')
-    partial = parts.pop() ?? ''
-    for (const line of parts) {
-      const waiter = waiters.shift()
-      if (waiter) waiter(line)
-      else queue.push(line)
-    }
-  })
-  child.stderr!.on('data', (chunk: Buffer) => { err += chunk })
-  const done = new Promise<Run>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out, err })))
-  const lines: AsyncIterable<string> = {
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        const next = queue.shift() ?? (await Promise.race([
-          new Promise<string>((resolve) => waiters.push(resolve)),
-          done.then(() => undefined),
-        ]))
-        if (next === undefined) return
-        yield next
-      }
-    },
-  }
-  return { child, done, lines }
-}
+const tenantry = (args: readonly string[], env: Record<string, string>) => runTenantry([...args, '--config', config], env)
 
 for (const backend of testBackends()) {
   describe(`tenantry migrate (CLI processes) on ${backend.name}`, () => {
@@ -62,14 +21,15 @@ for (const backend of testBackends()) {
     const slugs = Array.from({ length: 7 }, (_, i) => `schema-${i}`).concat(['db-0', 'db-1'])
     const targets = slugs.length + 1 // and the shared tables
 
-    async function inProcess<T>(migrations: 'v1' | 'v2', work: (config: TenantryConfig) => Promise<T>): Promise<T> {
+    async function inProcess<T>(migrations: 'v1' | 'v2', work: (tenantry: Tenantry) => Promise<T>): Promise<T> {
       Object.assign(process.env, env, { TENANTRY_TEST_MIGRATIONS: join(fixtures, migrations) })
-      const made = (await import(config)).default as () => Promise<TenantryConfig>
-      const loaded = await made()
+      const made = (await import(config)).default as () => TenantryConfig
+      // As an app starts: migrates the fleet, installs the walls, runs doctor.
+      const tenantry = await createTenantry(made())
       try {
-        return await work(loaded)
+        return await work(tenantry)
       } finally {
-        await loaded.close?.()
+        await tenantry.close()
       }
     }
 
@@ -81,11 +41,9 @@ for (const backend of testBackends()) {
         dataDir = await mkdtemp(join(tmpdir(), 'tenantry-cli-'))
         env = { TENANTRY_TEST_DATA_DIR: dataDir, TENANTRY_TEST_ROLE: role }
       }
-      await inProcess('v1', async ({ migrator, catalog }) => {
-        await catalog!.install()
-        assert.equal((await migrator.migrate({ scope: { kind: 'shared' } })).ok, true)
-        await migrator.onboard(catalog!, { slug: 'acme', name: 'Acme', isolation: 'shared' })
-        for (const slug of slugs) await migrator.onboard(catalog!, { slug, name: slug, isolation: slug.startsWith('db') ? 'database' : 'schema' })
+      await inProcess('v1', async ({ tenants }) => {
+        await tenants.create({ slug: 'acme', name: 'Acme', isolation: 'shared' })
+        for (const slug of slugs) await tenants.create({ slug, name: slug, isolation: slug.startsWith('db') ? 'database' : 'schema' })
       })
     })
 
@@ -93,8 +51,9 @@ for (const backend of testBackends()) {
       if (database) {
         const dbs = await database.pool.query<{ database: string }>(`select placement->>'database' as database from tenantry.tenants where isolation = 'database'`)
         for (const row of dbs.rows) await database.pool.query(`drop database if exists "${row.database}" with (force)`).catch(() => undefined)
-        await database.pool.query(`drop owned by ${role} cascade`).catch(() => undefined)
-        await database.pool.query(`drop role if exists ${role}`).catch(() => undefined)
+        // The runtime role and the tenant databases' own roles (`<role>_<tenant id>`).
+        const roles = await database.pool.query<{ rolname: string }>(`select rolname from pg_roles where rolname = $1 or rolname like $2`, [role, `${role}\\_%`])
+        await dropRoles(database, roles.rows.map((r) => r.rolname))
         await database.close()
       }
       if (dataDir) await rm(dataDir, { recursive: true, force: true })

@@ -1,6 +1,6 @@
 /** The Fastify plugin: resolve, authenticate and admit each tenant request, then run its handler in the tenant's scope. */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { createTenantGate, runWithTenant, type Tenant, type TenantHttpOptions, type TenantRequest } from '@tenantry/core'
+import { createTenantGate, isTenantryError, runWithTenant, type Tenant, type TenantHttpOptions, type TenantRequest } from '@tenantry/core'
 import { tenantryErrorHandler, tenantryNotFoundHandler } from './error-handler.ts'
 
 declare module 'fastify' {
@@ -17,9 +17,15 @@ declare module 'fastify' {
 }
 
 export interface TenantryFastifyOptions extends TenantHttpOptions {
-  /** Install `tenantryErrorHandler` on the app; default true. */
+  /**
+   * Install `tenantryErrorHandler` as the app's error handler: every error,
+   * Tenantry's and the app's, answers `{error:{code,message}}` with the
+   * catalogue's status. Default false: the app's own handler (or Fastify's) is
+   * left in place; Tenantry's refusals reach it as TenantryErrors with `status`
+   * and `code`, their headers (`Retry-After`, `WWW-Authenticate`) already set.
+   */
   readonly errorHandler?: boolean
-  /** Install `tenantryNotFoundHandler` on the app; default true. */
+  /** Install `tenantryNotFoundHandler` as the app's not-found handler. Default false: the app's own is left in place. */
   readonly notFoundHandler?: boolean
 }
 
@@ -53,8 +59,9 @@ function isTenantRoute(request: FastifyRequest, excludes: (path: string) => bool
  * response ends or the client goes away), sets `request.tenant`, and runs the
  * handler inside `runWithTenant(tenant)` so `currentTenant()` works in the
  * handler and in everything it awaits. Routes under `exclude` prefixes, or with
- * `config: { tenant: false }`, and unknown routes run with no tenant. Installs
- * `tenantryErrorHandler` and a NOT_FOUND handler unless told not to. Options are
+ * `config: { tenant: false }`, and unknown routes run with no tenant. The app's
+ * error and not-found handlers stay the app's unless `errorHandler: true` /
+ * `notFoundHandler: true` ask the plugin to install Tenantry's. Options are
  * checked at register time.
  *
  * @example
@@ -62,6 +69,7 @@ function isTenantRoute(request: FastifyRequest, excludes: (path: string) => bool
  *   resolution,
  *   authenticate: apiKeyAuthenticator(new CachedApiKeyVerifier(catalog)),
  *   exclude: ['/admin', '/healthz'],
+ *   errorHandler: true,      // optional: every error in Tenantry's JSON shape
  * })
  * app.get('/api/me', async () => ({ slug: currentTenant().slug }))
  */
@@ -69,8 +77,8 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
   const gate = createTenantGate(options, 'tenantryFastify')
   app.decorateRequest('tenant', undefined)
   app.decorateRequest('tenantAuth', undefined)
-  if (options.errorHandler !== false) app.setErrorHandler(tenantryErrorHandler)
-  if (options.notFoundHandler !== false) app.setNotFoundHandler(tenantryNotFoundHandler)
+  if (options.errorHandler === true) app.setErrorHandler(tenantryErrorHandler)
+  if (options.notFoundHandler === true) app.setNotFoundHandler(tenantryNotFoundHandler)
 
   // onRequest: refuse before the body is read (an unknown tenant or key costs no parsing).
   app.addHook('onRequest', function resolveTenant(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) {
@@ -94,6 +102,8 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
       },
       (error: Error) => {
         reply.raw.removeListener('close', abort)
+        // Whatever handler answers, the refusal's headers (Retry-After, WWW-Authenticate) go with it.
+        if (isTenantryError(error) && Object.keys(error.headers).length > 0) void reply.headers(error.headers)
         done(error)
       },
     )

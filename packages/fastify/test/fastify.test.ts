@@ -18,7 +18,7 @@ describe('fastify: plugin specifics', () => {
   before(async () => {
     fixture = await memoryFixture()
     app = Fastify({ logger: false })
-    await app.register(tenantryFastify, { ...fixture.options })
+    await app.register(tenantryFastify, { ...fixture.options, errorHandler: true, notFoundHandler: true })
     app.get('/api/public', { config: { tenant: false } }, async () => ({ tenant: tryCurrentTenant()?.slug ?? null }))
     app.addHook('preHandler', async (request) => {
       // A later async hook still sees the tenant.
@@ -77,6 +77,44 @@ describe('fastify: plugin specifics', () => {
       }, (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
       await bad.close()
     }
+  })
+
+  it("leaves the app's own error and not-found handlers alone; refusals reach them with status, code and headers", async () => {
+    const own = Fastify({ logger: false })
+    const seen: string[] = []
+    own.setErrorHandler((error: Error & { status?: number; code?: string }, _request, reply) => {
+      seen.push(String(error.code))
+      void reply.code(error.status ?? 500).send({ mine: true, code: error.code })
+    })
+    own.setNotFoundHandler((_request, reply) => void reply.code(404).send({ mine: 'nothing here' }))
+    await own.register(tenantryFastify, { ...fixture.options })
+    own.get('/api/whoami', async () => ({ slug: currentTenant().slug }))
+    own.get('/api/boom', async () => {
+      throw new Error('app failure')
+    })
+    const unknown = await own.inject({ url: '/api/whoami', headers: { host: 'nobody.localhost' } })
+    assert.equal(unknown.statusCode, 404)
+    assert.deepEqual(unknown.json(), { mine: true, code: 'TENANT_NOT_FOUND' })
+    const noKey = await own.inject({ url: '/api/whoami', headers: { host: 'acme.localhost' } })
+    assert.equal(noKey.statusCode, 401)
+    assert.deepEqual(noKey.json(), { mine: true, code: 'UNAUTHENTICATED' })
+    assert.match(String(noKey.headers['www-authenticate']), /^Bearer/, 'the refusal keeps its headers under the app handler')
+    const boom = await own.inject({ url: '/api/boom', headers: { host: 'acme.localhost', ...acme().headers } })
+    assert.equal(boom.statusCode, 500)
+    assert.deepEqual(boom.json(), { mine: true })
+    assert.deepEqual((await own.inject({ url: '/no/such/route' })).json(), { mine: 'nothing here' })
+    assert.deepEqual(seen, ['TENANT_NOT_FOUND', 'UNAUTHENTICATED', 'undefined'])
+    assert.deepEqual((await own.inject({ url: '/api/whoami', headers: { host: 'acme.localhost', ...acme().headers } })).json(), { slug: 'acme' })
+    await own.close()
+
+    // Without any handler of its own, Fastify's default still answers with the catalogue's status.
+    const plain = Fastify({ logger: false })
+    await plain.register(tenantryFastify, { ...fixture.options })
+    plain.get('/api/whoami', async () => ({ slug: currentTenant().slug }))
+    const refused = await plain.inject({ url: '/api/whoami', headers: { host: 'acme.localhost' } })
+    assert.equal(refused.statusCode, 401)
+    assert.equal(refused.json().code, 'UNAUTHENTICATED')
+    await plain.close()
   })
 
   it('works without authenticate', async () => {

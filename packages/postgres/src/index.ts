@@ -2,7 +2,7 @@
  * @tenantry/postgres: the catalog, the isolation models, RLS, doctor and the
  * pipelined tenant driver, on PostgreSQL and on embedded PGlite.
  */
-export { pgliteTarget, postgresTarget, type PostgresBackend, type PostgresTarget, type TargetOptions } from './driver/target.ts'
+export { postgresTarget, type PostgresBackend, type PostgresTarget, type TargetOptions } from './driver/target.ts'
 export { runPipeline, type PipelineStatement, type StatementResult } from './driver/pipelined-query.ts'
 export { databaseRoute, type ConnectionRoute, type RoutedConnection } from './driver/route.ts'
 export { TenantDialect } from './driver/tenant-dialect.ts'
@@ -18,3 +18,5 @@ export * from './isolation/database/index.ts'
 export { TenantData, type TenantDataModels } from './isolation/tenant-data.ts'
 export * from './migrations/index.ts'
 export * from './walls/index.ts'
+export * from './lifecycle/index.ts'
+export type { DoctorOptions, IsolationModel, ModelQueryRules, ProvisionOptions } from './isolation/model.ts'

@@ -14,17 +14,9 @@ import { after, before, describe, it } from 'node:test'
 import { PGlite } from '@electric-sql/pglite'
 import type { IsolationModelName, ScopedTenant } from '@tenantry/core'
 import {
-  DatabasePerTenantIsolation,
-  PoolRouter,
-  SchemaPerTenantIsolation,
-  SharedSchemaIsolation,
-  TenantData,
-  databaseFolderName,
-  pgliteDatabases,
-  pgliteProvisioner,
-  serverDatabases,
-  serverProvisioner,
+  DatabasePerTenantIsolation, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantData, serverDatabases, serverProvisioner,
 } from '@tenantry/postgres'
+import { databaseFolderName, pgliteDatabases, pgliteProvisioner } from '@tenantry/postgres/pglite'
 import { checkTenantIsolation, formatConformanceFailures, type ConformanceReport, type TenantIsolationCheckOptions } from '@tenantry/postgres/testing'
 import type pg from 'pg'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'

@@ -18,16 +18,9 @@ import { after, before, describe, it } from 'node:test'
 import { PGlite } from '@electric-sql/pglite'
 import type { ScopedTenant } from '@tenantry/core'
 import {
-  DatabasePerTenantIsolation,
-  PoolRouter,
-  SchemaPerTenantIsolation,
-  SharedSchemaIsolation,
-  TenantData,
-  pgliteDatabases,
-  pgliteProvisioner,
-  serverDatabases,
-  serverProvisioner,
+  DatabasePerTenantIsolation, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantData, serverDatabases, serverProvisioner,
 } from '@tenantry/postgres'
+import { pgliteDatabases, pgliteProvisioner } from '@tenantry/postgres/pglite'
 import { Kysely, PostgresDialect } from 'kysely'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
 import { openModels, type TestModels } from './support/models.ts'

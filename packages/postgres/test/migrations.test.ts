@@ -187,20 +187,23 @@ for (const backend of testBackends()) {
       assert.match(status.failures[0]!.error, /does not exist; provision the tenant/)
     })
 
-    it('deprovisions: purges a shared tenant\'s rows only, drops a schema tenant\'s schema, forgets both ledgers', async () => {
+    it('offboards: purges a shared tenant\'s rows only, drops a schema tenant\'s schema, forgets both ledgers', async () => {
       const m5 = defineMigration({ id: '0005_slow', up: 'select 1', checksum: 'slow-v1' })
       const set = [...v3, m4, m5]
       const [keep, gone, dropped] = await fleet.onboard(set, [['keep', 'shared'], ['gone', 'shared'], ['dropped', 'schema']])
       const db = fleet.shared.kysely<{ t0001: { id: Generated<number>; name: string; tenant_id: Generated<string> } }>()
       for (const tenant of [keep!, gone!]) await runWithTenant(tenant, () => db.insertInto('t0001').values([{ name: 'a' }, { name: 'b' }]).execute())
-      await fleet.migrator(set).deprovision(gone!)
-      await fleet.migrator(set).deprovision(dropped!)
+      await fleet.lifecycle(set).offboard(gone!.id)
+      await fleet.lifecycle(set).offboard(dropped!.id)
       assert.equal((await runWithTenant(keep!, () => db.selectFrom('t0001').selectAll().execute())).length, 2)
       assert.equal((await runWithTenant(gone!, () => db.selectFrom('t0001').selectAll().execute())).length, 0)
       const schema = await fleet.database.pool.query('select 1 from pg_namespace where nspname = $1', [dropped!.placement.schema])
       assert.equal(schema.rowCount, 0)
       const ledger = await fleet.database.pool.query(`select 1 from tenantry.migrations where target = $1 union all select 1 from tenantry.migration_heads where target = $1`, [dropped!.id])
       assert.equal(ledger.rowCount, 0)
+      // Offboarded tenants are deleted in the catalog: the fleet no longer visits them.
+      assert.equal(await fleet.catalog.getById(dropped!.id), undefined)
+      assert.equal(await fleet.catalog.getById(gone!.id), undefined)
     })
 
     it('runs a migration marked transaction: false alone, outside a transaction', async () => {
@@ -217,7 +220,7 @@ for (const backend of testBackends()) {
       const set = [...v3, m4, m5, m6, index, m8]
       const summary = await fleet.migrator(set).migrate({ continueOnError: true })
       // Concurrent targets finish in any order.
-      assert.deepEqual(summary.failed.map((f) => f.target.tenant?.slug).sort(), ['dropped', 'ghost'], summary.failed.map((f) => f.error?.message).join('\n'))
+      assert.deepEqual(summary.failed.map((f) => f.target.tenant?.slug).sort(), ['ghost'], summary.failed.map((f) => f.error?.message).join('\n'))
       const globex = tenants.find((t) => t.slug === 'globex')!
       assert.ok((await fleet.tablesOf(globex)).includes('t0008'))
       const idx = await fleet.database.pool.query('select 1 from pg_indexes where schemaname = $1 and indexname = $2', [globex.placement.schema, 't0001_name_idx'])
@@ -239,7 +242,7 @@ for (const backend of testBackends()) {
       )
       assert.deepEqual(walls.rows, [{ forced: true, policies: 1 }])
       const down = await fleet.migrator([...v3, m4, m5, m6, index, m8, last]).down({ to: '0008_after', scope: { kind: 'all' }, continueOnError: true })
-      assert.deepEqual(down.failed.map((f) => f.target.tenant?.slug).sort(), ['dropped', 'ghost'])
+      assert.deepEqual(down.failed.map((f) => f.target.tenant?.slug).sort(), ['ghost'])
     })
 
     it('records a failed down step beside its applied row, and clears it when the target succeeds', async () => {

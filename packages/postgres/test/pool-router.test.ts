@@ -9,11 +9,11 @@ import { isTenantryError, type TenantryErrorCode } from '@tenantry/core'
 import pg from 'pg'
 import {
   PoolRouter,
-  pgliteDatabases,
   serverDatabases,
   type PoolRouterOptions,
   type TenantDatabases,
 } from '../src/pool-router/index.ts'
+import { pgliteDatabases } from '../src/pglite/index.ts'
 import { uniqueName } from '../../../test/support/backends.ts'
 import { startThrowawayServer, throwawayServerUnsupported, type ThrowawayServer } from '../../../test/support/second-server.ts'
 

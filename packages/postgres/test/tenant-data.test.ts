@@ -6,16 +6,9 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isTenantryError, runWithTenant, type IsolationModelName, type ScopedTenant } from '@tenantry/core'
 import {
-  DatabasePerTenantIsolation,
-  PoolRouter,
-  SchemaPerTenantIsolation,
-  SharedSchemaIsolation,
-  TenantData,
-  pgliteDatabases,
-  pgliteProvisioner,
-  serverDatabases,
-  serverProvisioner,
+  DatabasePerTenantIsolation, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantData, serverDatabases, serverProvisioner,
 } from '@tenantry/postgres'
+import { pgliteDatabases, pgliteProvisioner } from '@tenantry/postgres/pglite'
 import type { Generated, Kysely } from 'kysely'
 import pg from 'pg'
 import { startThrowawayServer, type ThrowawayServer } from '../../../test/support/second-server.ts'

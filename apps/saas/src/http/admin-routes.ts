@@ -1,10 +1,11 @@
-import type { TenantRecord } from '@tenantry/postgres'
+import type { ApiKeyInfo, TenantLifecycle, TenantRecord } from '@tenantry/postgres'
 import type { FastifyInstance } from 'fastify'
-import type { TenantAdministration } from '../tenants/administration.ts'
 import { adminGuard } from './admin-guard.ts'
-import { apiKeyInput, emptyInput, newTenantInput, parseInput, slugParams, tenantPatchInput } from './validation.ts'
+import {
+  apiKeyInput, domainInput, domainParams, emptyInput, keyParams, newTenantInput, parseInput, slugParams, tenantPatchInput,
+} from './validation.ts'
 
-/** A tenant as the admin API shows it (DESIGN §4). */
+/** A tenant as the admin API shows it (docs/reference-saas.md). */
 export interface TenantView {
   readonly id: string
   readonly slug: string
@@ -13,6 +14,7 @@ export interface TenantView {
   readonly plan: string
   readonly isolation: string
   readonly domains: readonly string[]
+  readonly settings: Readonly<Record<string, unknown>>
   readonly created_at: string
 }
 
@@ -25,50 +27,76 @@ export function tenantView(tenant: TenantRecord): TenantView {
     plan: tenant.plan,
     isolation: tenant.isolation,
     domains: [...tenant.domains],
+    settings: tenant.settings,
     created_at: tenant.createdAt.toISOString(),
+  }
+}
+
+/** An API key as the admin API shows it: never its secret. */
+export function apiKeyView(key: ApiKeyInfo): Record<string, string | null> {
+  return {
+    id: key.id,
+    name: key.name ?? null,
+    prefix: key.prefix,
+    created_at: key.createdAt.toISOString(),
+    last_used_at: key.lastUsedAt?.toISOString() ?? null,
+    revoked_at: key.revokedAt?.toISOString() ?? null,
   }
 }
 
 /** Not tenant routes: the Tenantry plugin leaves them alone. */
 const notTenant = { config: { tenant: false } }
 
+async function everyTenant(tenants: TenantLifecycle): Promise<TenantRecord[]> {
+  const all: TenantRecord[] = []
+  let cursor: string | undefined
+  do {
+    const page = await tenants.list(cursor === undefined ? { limit: 500 } : { limit: 500, cursor })
+    all.push(...page.items)
+    cursor = page.nextCursor
+  } while (cursor !== undefined)
+  return all
+}
+
 /**
- * The admin (control-plane) API under /admin/api, exactly as DESIGN §4 lists it.
+ * The admin (control-plane) API under /admin/api (docs/reference-saas.md): every
+ * route goes through Tenantry's tenant lifecycle, which checks the plan and
+ * settings against the deployment's plans before anything is written.
  *
  * @example
- * await app.register(adminRoutes, { prefix: '/admin/api', admin, token, baseDomain: 'localhost' })
+ * await app.register(adminRoutes, { prefix: '/admin/api', tenants: tenantry.tenants, token, baseDomain: 'localhost' })
  */
 export async function adminRoutes(
   app: FastifyInstance,
-  options: { admin: TenantAdministration; token: string; baseDomain: string },
+  options: { tenants: TenantLifecycle; token: string; baseDomain: string },
 ): Promise<void> {
-  const { admin } = options
+  const { tenants } = options
   app.addHook('onRequest', adminGuard(options))
 
-  app.get('/tenants', notTenant, async () => ({ items: (await admin.list()).map(tenantView) }))
+  app.get('/tenants', notTenant, async () => ({ items: (await everyTenant(tenants)).map(tenantView) }))
 
   app.post('/tenants', notTenant, async (request, reply) => {
     const input = parseInput(newTenantInput, request.body, 'body')
-    const tenant = await admin.create(input)
+    const tenant = await tenants.create(input)
     request.log.info({ tenant: { id: tenant.id, slug: tenant.slug }, isolation: tenant.isolation }, 'tenant created')
     return reply.code(201).send(tenantView(tenant))
   })
 
   app.get('/tenants/:slug', notTenant, async (request) => {
     const { slug } = parseInput(slugParams, request.params, 'params')
-    return tenantView(await admin.get(slug))
+    return tenantView(await tenants.get(slug))
   })
 
   app.patch('/tenants/:slug', notTenant, async (request) => {
     const { slug } = parseInput(slugParams, request.params, 'params')
     const patch = parseInput(tenantPatchInput, request.body, 'body')
-    return tenantView(await admin.update(slug, patch))
+    return tenantView(await tenants.update(slug, patch))
   })
 
   app.post('/tenants/:slug/suspend', notTenant, async (request) => {
     const { slug } = parseInput(slugParams, request.params, 'params')
     parseInput(emptyInput, request.body ?? {}, 'body')
-    const tenant = await admin.suspend(slug)
+    const tenant = await tenants.suspend(slug)
     request.log.info({ tenant: { id: tenant.id, slug: tenant.slug } }, 'tenant suspended')
     return tenantView(tenant)
   })
@@ -76,14 +104,14 @@ export async function adminRoutes(
   app.post('/tenants/:slug/resume', notTenant, async (request) => {
     const { slug } = parseInput(slugParams, request.params, 'params')
     parseInput(emptyInput, request.body ?? {}, 'body')
-    const tenant = await admin.resume(slug)
+    const tenant = await tenants.resume(slug)
     request.log.info({ tenant: { id: tenant.id, slug: tenant.slug } }, 'tenant resumed')
     return tenantView(tenant)
   })
 
   app.delete('/tenants/:slug', notTenant, async (request, reply) => {
     const { slug } = parseInput(slugParams, request.params, 'params')
-    const tenant = await admin.delete(slug)
+    const tenant = await tenants.offboard(slug)
     request.log.info({ tenant: { id: tenant.id, slug: tenant.slug } }, 'tenant deleted and its data purged')
     return reply.code(204).send()
   })
@@ -91,8 +119,35 @@ export async function adminRoutes(
   app.post('/tenants/:slug/api-keys', notTenant, async (request, reply) => {
     const { slug } = parseInput(slugParams, request.params, 'params')
     const { name } = parseInput(apiKeyInput, request.body ?? {}, 'body')
-    const created = await admin.createApiKey(slug, name)
+    const created = await tenants.createApiKey(slug, name === undefined ? {} : { name })
     request.log.info({ tenant: { slug }, keyId: created.id }, 'api key created')
     return reply.code(201).send({ id: created.id, key: created.key })
+  })
+
+  app.get('/tenants/:slug/api-keys', notTenant, async (request) => {
+    const { slug } = parseInput(slugParams, request.params, 'params')
+    return { items: (await tenants.listApiKeys(slug)).map(apiKeyView) }
+  })
+
+  app.delete('/tenants/:slug/api-keys/:id', notTenant, async (request, reply) => {
+    const { slug, id } = parseInput(keyParams, request.params, 'params')
+    await tenants.revokeApiKey(slug, id)
+    request.log.info({ tenant: { slug }, keyId: id }, 'api key revoked')
+    return reply.code(204).send()
+  })
+
+  app.post('/tenants/:slug/domains', notTenant, async (request, reply) => {
+    const { slug } = parseInput(slugParams, request.params, 'params')
+    const { domain } = parseInput(domainInput, request.body, 'body')
+    const tenant = await tenants.addDomain(slug, domain)
+    request.log.info({ tenant: { id: tenant.id, slug: tenant.slug }, domain }, 'domain added')
+    return reply.code(201).send(tenantView(tenant))
+  })
+
+  app.delete('/tenants/:slug/domains/:domain', notTenant, async (request, reply) => {
+    const { slug, domain } = parseInput(domainParams, request.params, 'params')
+    await tenants.removeDomain(slug, domain)
+    request.log.info({ tenant: { slug }, domain }, 'domain removed')
+    return reply.code(204).send()
   })
 }

@@ -1,40 +1,26 @@
-import {
-  CachedApiKeyVerifier,
-  CachedTenantDirectory,
-  TenantResolution,
-  apiKeyAuthenticator,
-  applyTenantChange,
-  customDomainResolver,
-  headerResolver,
-  subdomainResolver,
-  type TenantAdmission,
-} from '@tenantry/core'
+import { forbiddenKeys, validationError, type CachedApiKeyVerifier, type CachedTenantDirectory, type TenantAdmission, type TenantHttpOptions } from '@tenantry/core'
 import { tenantryFastify } from '@tenantry/fastify'
-import type { TenantCatalog, TenantRecord } from '@tenantry/postgres'
+import type { TenantRecord } from '@tenantry/postgres'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { Kysely } from 'kysely'
+import type { Tenantry } from 'tenantry'
 import { Projects } from '../data/projects.ts'
 import type { SaasDatabase } from '../data/schema.ts'
 import { Tasks } from '../data/tasks.ts'
-import type { TenantAdministration } from '../tenants/administration.ts'
 import { adminRoutes } from './admin-routes.ts'
 import { installRequestLogging, requestIdOf } from './logging.ts'
 import { tenantRoutes } from './tenant-routes.ts'
 
 export interface SaasAppOptions {
-  readonly catalog: TenantCatalog
-  readonly db: Kysely<SaasDatabase>
-  readonly admin: TenantAdministration
+  /** The scoped database, the tenants' lifecycle, and resolution for the adapter. */
+  readonly tenantry: Pick<Tenantry<SaasDatabase>, 'db' | 'tenants' | 'http' | 'directory' | 'apiKeys'>
   /** The admin API's bearer token. */
   readonly adminToken: string
   /** Tenants are `<slug>.<baseDomain>`; the bare base domain serves the admin API. */
   readonly baseDomain: string
   readonly logger: Logger
-  /** Rate limit / bulkhead per tenant (`tenantAdmission(...)`); none by default. */
+  /** Rate limit / bulkhead per tenant (`tenantry.admission`, or your own); none by default. */
   readonly admission?: TenantAdmission | undefined
-  /** How long a resolved tenant and a verified key are served from memory. */
-  readonly cache?: { readonly tenantTtlMs?: number; readonly apiKeyTtlMs?: number }
 }
 
 /** The app and the caches behind tenant resolution (for invalidation from elsewhere, e.g. Redis). */
@@ -42,10 +28,8 @@ export interface SaasApp {
   readonly app: FastifyInstance
   readonly directory: CachedTenantDirectory<TenantRecord>
   readonly apiKeys: CachedApiKeyVerifier
-  /** How the app finds each request's tenant (subdomain, custom domain, X-Tenant-ID). */
-  readonly resolution: TenantResolution<TenantRecord>
-  /** How the app checks each tenant request's API key. */
-  readonly authenticate: ReturnType<typeof apiKeyAuthenticator>
+  /** What the Fastify adapter was given: resolution (subdomain, custom domain, X-Tenant-ID), API-key authentication, admission. */
+  readonly http: TenantHttpOptions<TenantRecord>
 }
 
 /**
@@ -57,7 +41,7 @@ export interface SaasApp {
  * const app = createFastify(createLogger({ level: 'info' }))
  */
 export function createFastify(logger: Logger): FastifyInstance {
-  return Fastify({
+  const app = Fastify({
     // pino 9 (ours) and Fastify's bundled pino differ only in types.
     loggerInstance: logger as unknown as FastifyBaseLogger,
     // One line per response, written by installRequestLogging with the tenant on it.
@@ -81,6 +65,28 @@ export function createFastify(logger: Logger): FastifyInstance {
       socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
     },
   })
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody)
+  return app
+}
+
+/**
+ * JSON bodies, with honest refusals: text that is not JSON says where it
+ * breaks; a `__proto__`, `constructor` or `prototype` key anywhere is named as
+ * such (Fastify's own parser calls that "not valid JSON").
+ */
+function parseJsonBody(_request: unknown, body: string | Buffer, done: (error: Error | null, value?: unknown) => void): void {
+  const text = typeof body === 'string' ? body : body.toString('utf8')
+  if (text.trim() === '') return done(validationError([{ path: 'body', message: "is empty, but content-type is application/json: send a JSON value or no content-type" }]))
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    return done(validationError([{ path: 'body', message: `is not valid JSON (${(error as Error).message})` }]))
+  }
+  const forbidden = forbiddenKeys(value, 'body')
+  if (forbidden.length > 0) return done(validationError(forbidden))
+  done(null, value)
 }
 
 /**
@@ -89,48 +95,24 @@ export function createFastify(logger: Logger): FastifyInstance {
  * the admin API on the bare host, and /healthz. Not listening yet.
  *
  * @example
- * const { app } = await buildSaasApp({ catalog, db, admin, adminToken, baseDomain: 'localhost', logger })
+ * const { app } = await buildSaasApp({ tenantry, adminToken, baseDomain: 'localhost', logger })
  * await app.listen({ host: '127.0.0.1', port: 3000 })
  */
 export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
   const app = createFastify(options.logger)
-
-  const directory = new CachedTenantDirectory<TenantRecord>(options.catalog, { ttlMs: options.cache?.tenantTtlMs ?? 30_000 })
-  const apiKeys = new CachedApiKeyVerifier(options.catalog, { ttlMs: options.cache?.apiKeyTtlMs ?? 10_000 })
-  // Every committed catalog change in this process drops what the caches hold for
-  // the tenant at once (other instances hear of it through Redis, see saas.ts).
-  const offCatalog = options.catalog.onChange((change) => applyTenantChange(change, { directory, apiKeys }))
-  // A deleted tenant's record no longer lists its domains: forget those too.
-  const offAdmin = options.admin.onChange((tenant, kind) => {
-    directory.invalidateTenant(tenant.id)
-    directory.invalidateSlug(tenant.slug)
-    for (const domain of tenant.domains) directory.invalidateDomain(domain)
-    if (kind === 'deleted') apiKeys.invalidateTenant(tenant.id)
-  })
-  app.addHook('onClose', async () => {
-    offCatalog()
-    offAdmin()
-  })
-
-  const resolution = new TenantResolution<TenantRecord>({
-    resolvers: [
-      subdomainResolver({ baseDomains: [options.baseDomain] }),
-      customDomainResolver({ excludeBaseDomains: [options.baseDomain] }),
-      headerResolver(),
-    ],
-    directory,
-  })
-  const authenticate = apiKeyAuthenticator(apiKeys)
-  await app.register(tenantryFastify, {
-    resolution,
-    authenticate,
+  const { tenantry } = options
+  // Every catalog change reaches these caches at once (other instances' through Redis): createTenantry keeps them current.
+  const http: TenantHttpOptions<TenantRecord> = {
+    resolution: tenantry.http.resolution,
+    ...(tenantry.http.authenticate === undefined ? {} : { authenticate: tenantry.http.authenticate }),
     ...(options.admission === undefined ? {} : { admission: options.admission }),
-    exclude: ['/admin', '/healthz'],
-  })
+  }
+  // The SaaS answers every error and unknown route in Tenantry's shape, so the plugin takes both handlers.
+  await app.register(tenantryFastify, { ...http, exclude: ['/admin', '/healthz'], errorHandler: true, notFoundHandler: true })
   installRequestLogging(app)
 
   app.get('/healthz', { config: { tenant: false } }, async () => ({ ok: true }))
-  await app.register(adminRoutes, { prefix: '/admin/api', admin: options.admin, token: options.adminToken, baseDomain: options.baseDomain })
-  await app.register(tenantRoutes, { prefix: '/api', projects: new Projects(options.db), tasks: new Tasks(options.db) })
-  return { app, directory, apiKeys, resolution, authenticate }
+  await app.register(adminRoutes, { prefix: '/admin/api', tenants: tenantry.tenants, token: options.adminToken, baseDomain: options.baseDomain })
+  await app.register(tenantRoutes, { prefix: '/api', projects: new Projects(tenantry.db), tasks: new Tasks(tenantry.db) })
+  return { app, directory: tenantry.directory, apiKeys: tenantry.apiKeys, http }
 }

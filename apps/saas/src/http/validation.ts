@@ -90,6 +90,8 @@ const PLAN = /^[a-z0-9][a-z0-9_-]{0,31}$/
 const plan = z.string({ invalid_type_error: 'must be a string' }).regex(PLAN, 'must be 1-32 lowercase letters, digits, "-" or "_"')
 const tenantName = text(200)
 
+const domain = z.string({ invalid_type_error: 'must be a string' }).refine(isDomainName, 'must be a lowercase domain name such as app.example.com')
+
 /** `:slug` of the admin API; the slug rules themselves are the catalog's. */
 export const slugParams = z.object({ slug: z.string().min(1).max(63) }).strict()
 
@@ -101,7 +103,7 @@ export const newTenantInput = z
     plan: plan.optional(),
     isolation: z.enum(['shared', 'schema', 'database'], { errorMap: () => ({ message: 'must be one of shared, schema, database' }) }).optional(),
     domains: z
-      .array(z.string().refine(isDomainName, 'must be a lowercase domain name such as app.example.com'))
+      .array(domain)
       .max(20, 'must list at most 20 domains')
       .optional(),
   })
@@ -113,6 +115,15 @@ const settings = z
 
 /** PATCH /admin/api/tenants/:slug. */
 export const tenantPatchInput = z.object({ name: tenantName.optional(), plan: plan.optional(), settings: settings.optional() }).strict()
+
+/** `:slug/api-keys/:id` of the admin API: a key id is a UUID (anything else names no key: NOT_FOUND, as an unknown one). */
+export const keyParams = z.object({ slug: z.string().min(1).max(63), id: z.string().min(1).max(100) }).strict()
+
+/** POST /admin/api/tenants/:slug/domains. */
+export const domainInput = z.object({ domain }).strict()
+
+/** `:slug/domains/:domain` of the admin API. */
+export const domainParams = z.object({ slug: z.string().min(1).max(63), domain: z.string().min(1).max(253) }).strict()
 
 /** POST /admin/api/tenants/:slug/api-keys (the body may be absent). */
 export const apiKeyInput = z.object({ name: text(200).optional() }).strict()

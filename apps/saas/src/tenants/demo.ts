@@ -1,11 +1,11 @@
-import type { IsolationModelName } from '@tenantry/core'
+import { runWithTenant, type IsolationModelName } from '@tenantry/core'
 import type { TenantCatalog } from '@tenantry/postgres'
+import type { Tenantry } from 'tenantry'
 import { Projects } from '../data/projects.ts'
+import type { SaasDatabase } from '../data/schema.ts'
 import { Tasks } from '../data/tasks.ts'
-import type { SaasBackend } from '../backend/index.ts'
-import type { TenantAdministration } from './administration.ts'
 
-/** The three demo tenants of DESIGN §4, one per isolation model. */
+/** The three demo tenants (docs/reference-saas.md), one per isolation model. */
 export const demoTenants: readonly { slug: string; name: string; isolation: IsolationModelName; project: string; tasks: string[] }[] = [
   { slug: 'acme', name: 'Acme Corp', isolation: 'shared', project: 'Rocket skates', tasks: ['Order more rockets', 'Test on the canyon road'] },
   { slug: 'globex', name: 'Globex Corporation', isolation: 'schema', project: 'Doomsday device', tasks: ['Find a volcano', 'Hire henchmen'] },
@@ -25,15 +25,15 @@ async function neverHadTenants(catalog: TenantCatalog): Promise<boolean> {
  * Returns the slugs it created.
  *
  * @example
- * const created = await seedDemoTenants(backend, admin)   // ['acme', 'globex', 'initech'] the first time
+ * const created = await seedDemoTenants(tenantry)   // ['acme', 'globex', 'initech'] the first time
  */
-export async function seedDemoTenants(backend: Pick<SaasBackend, 'catalog' | 'db'>, admin: TenantAdministration): Promise<string[]> {
-  if (!(await neverHadTenants(backend.catalog))) return []
-  const projects = new Projects(backend.db)
-  const tasks = new Tasks(backend.db)
+export async function seedDemoTenants(tenantry: Pick<Tenantry<SaasDatabase>, 'catalog' | 'db' | 'tenants'>): Promise<string[]> {
+  if (!(await neverHadTenants(tenantry.catalog))) return []
+  const projects = new Projects(tenantry.db)
+  const tasks = new Tasks(tenantry.db)
   for (const demo of demoTenants) {
-    await admin.create({ slug: demo.slug, name: demo.name, isolation: demo.isolation })
-    await admin.asTenant(demo.slug, async () => {
+    const tenant = await tenantry.tenants.create({ slug: demo.slug, name: demo.name, isolation: demo.isolation })
+    await runWithTenant(tenant, async () => {
       const project = await projects.create({ name: demo.project })
       for (const title of demo.tasks) await tasks.create(project.id, { title })
     })

@@ -127,8 +127,8 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
     if (saas !== undefined) {
       if (backend.name === 'postgres' && shared === undefined) {
         // Tenant databases live beside the test database on the server: drop them.
-        const { items } = await saas.backend.catalog.list({ limit: 500 })
-        for (const tenant of items) if (tenant.isolation === 'database') await saas.backend.placements.purge(tenant).catch(() => undefined)
+        const { items } = await saas.tenantry.catalog.list({ limit: 500 })
+        for (const tenant of items) if (tenant.isolation === 'database') await saas.tenantry.tenants.offboard(tenant.id).catch(() => undefined)
       }
       await saas.close()
     }

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { TenantryError } from '@tenantry/core'
 import type { MigrationRunSummary, MigrationScope, MigrationStatus } from '@tenantry/postgres'
-import { loadConfig, type TenantryConfig } from '../config.ts'
+import { withTenantry } from '../config.ts'
 import { progressView } from '../progress.ts'
 import type { CliIo } from '../io.ts'
 
@@ -25,15 +25,6 @@ function scopeOf(flags: ScopeFlags): MigrationScope {
   if (flags.tenant !== undefined) return { kind: 'tenant', slug: flags.tenant }
   if (flags.shared) return { kind: 'shared' }
   return { kind: 'all' }
-}
-
-async function withConfig<T>(configPath: string | undefined, work: (config: TenantryConfig) => Promise<T>): Promise<T> {
-  const config = await loadConfig(configPath)
-  try {
-    return await work(config)
-  } finally {
-    await config.close?.()
-  }
 }
 
 /** Renders `migrate status` as a table: migration x applied / pending / failed, then failures. */
@@ -83,7 +74,7 @@ export function migrateCommand(io: CliIo): Command {
     .option('--json', 'print the summary as JSON')
     .action(async (flags: ScopeFlags & { config?: string; concurrency?: number; canary?: number; continueOnError?: boolean; wait?: number | true; plain?: boolean; progressEvery?: number; json?: boolean }) => {
       const scope = scopeOf(flags)
-      await withConfig(flags.config, async ({ migrator }) => {
+      await withTenantry(flags.config, 'connect', async ({ migrator }) => {
         const view = progressView({ out: flags.json ? io.err : io.out, err: io.err, plain: flags.plain || flags.json, lineEveryMs: flags.progressEvery })
         const summary = await migrator.migrate({
           scope,
@@ -114,7 +105,7 @@ export function migrateCommand(io: CliIo): Command {
         throw new TenantryError('VALIDATION_FAILED', 'migrate down needs a scope: --tenant <slug>, --shared, or --all for every target')
       }
       const scope = scopeOf(flags)
-      await withConfig(flags.config ?? migrate.opts<{ config?: string }>().config, async ({ migrator }) => {
+      await withTenantry(flags.config ?? migrate.opts<{ config?: string }>().config, 'connect', async ({ migrator }) => {
         const view = progressView({ out: io.out, err: io.err, plain: true })
         const summary = await migrator.down({
           to: flags.to === '0' ? null : flags.to, scope, concurrency: flags.concurrency, continueOnError: flags.continueOnError,
@@ -130,7 +121,7 @@ export function migrateCommand(io: CliIo): Command {
     .option('-c, --config <file>', 'config module')
     .option('--json', 'print the status as JSON')
     .action(async (flags: { config?: string; json?: boolean }) => {
-      await withConfig(flags.config ?? migrate.opts<{ config?: string }>().config, async ({ migrator }) => {
+      await withTenantry(flags.config ?? migrate.opts<{ config?: string }>().config, 'connect', async ({ migrator }) => {
         const status = await migrator.status()
         io.out.write(`${flags.json ? JSON.stringify(status) : formatStatus(status)}\n`)
         if (status.failures.length) io.exitCode(1)

@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache'
 import { TenantryError } from '../errors/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 import { positiveInteger } from './cache-options.ts'
-import { headerValues, type TenantRequest } from './request.ts'
+import { headerValues, type TenantRequest, type TenantResolver } from './request.ts'
 
 /** Whose key a presented key is. */
 export interface ApiKeyOwner {
@@ -197,5 +197,55 @@ export function apiKeyAuthenticator(
       throw new TenantryError('TENANT_MISMATCH', `This API key belongs to another tenant than "${tenant.slug}"`)
     }
     return { keyId: owner.keyId }
+  }
+}
+
+/** An API-key resolver and the `authenticate` that goes with it. */
+export interface ApiKeyTenancy {
+  /** Identifies the tenant from the presented key alone: put it in `TenantResolution`'s resolvers. */
+  readonly resolver: TenantResolver
+  /** Accepts the request only with a valid key of the resolved tenant (see `apiKeyAuthenticator`). */
+  readonly authenticate: (request: TenantRequest, tenant: Tenant) => Promise<ApiKeyAuthentication>
+}
+
+/**
+ * Tenancy by API key alone, for APIs whose callers are machines: the key names
+ * its tenant, so no subdomain or header is needed. The resolver answers with the
+ * key's tenant; a request without a key is left to the other resolvers
+ * (`undefined`), and a key that is unknown or revoked is UNAUTHENTICATED at once
+ * (a credential that does not verify never falls through to a host's tenant).
+ * `authenticate` then checks the key against the resolved tenant, so a host or
+ * header naming another tenant than the key's is TENANT_MISMATCH. The key is
+ * verified once per request (the resolver's answer is reused).
+ *
+ * @example
+ * const keys = apiKeyTenancy(new CachedApiKeyVerifier(catalog))
+ * const resolution = new TenantResolution({ resolvers: [keys.resolver], directory })
+ * await app.register(tenantryFastify, { resolution, authenticate: keys.authenticate })
+ */
+export function apiKeyTenancy(verifier: ApiKeyVerifier, options: ApiKeyAuthenticatorOptions = {}): ApiKeyTenancy {
+  const authenticateKey = apiKeyAuthenticator(verifier, options)
+  const header = options.header?.toLowerCase()
+  const verified = new WeakMap<TenantRequest, { readonly key: string; readonly owner: ApiKeyOwner }>()
+  // The resolver and authenticate see the same request object; the key is read again to be sure it is the same one.
+  return {
+    resolver: {
+      name: 'api-key',
+      async identify(request) {
+        const key = presentedKey(request, header)
+        if (key === undefined) return undefined
+        const owner = await verifier.verifyApiKey(key)
+        if (owner === undefined) throw new TenantryError('UNAUTHENTICATED', 'Unknown or revoked API key', { headers: challenge })
+        verified.set(request, { key, owner })
+        return { by: 'id', id: owner.tenantId }
+      },
+    },
+    async authenticate(request, tenant) {
+      const known = verified.get(request)
+      const key = presentedKey(request, header)
+      if (known === undefined || key !== known.key) return authenticateKey(request, tenant)
+      if (known.owner.tenantId !== tenant.id) throw new TenantryError('TENANT_MISMATCH', `This API key belongs to another tenant than "${tenant.slug}"`)
+      return { keyId: known.owner.keyId }
+    },
   }
 }

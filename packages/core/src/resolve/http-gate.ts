@@ -13,8 +13,11 @@ import type { TenantResolution } from './resolution.ts'
 export interface TenantHttpOptions<T extends Tenant = Tenant> {
   /** Finds the tenant of each request. */
   readonly resolution: TenantResolution<T>
-  /** Checks the caller against the resolved tenant (e.g. `apiKeyAuthenticator(keys)`); its result is kept as `tenantAuth`. */
-  readonly authenticate?: (request: TenantRequest, tenant: T) => Promise<unknown>
+  /**
+   * Checks the caller against the resolved tenant (e.g. `apiKeyAuthenticator(keys)`); its result is kept as `tenantAuth`.
+   * (A method, so a function written for your tenant record type, such as `TenantRecord`, fits every adapter.)
+   */
+  authenticate?(request: TenantRequest, tenant: T): Promise<unknown>
   /** Rate limit / bulkhead, asked after authentication. */
   readonly admission?: TenantAdmission
   /** Path prefixes that are not tenant routes (`['/admin', '/healthz']`): matched per path segment. */

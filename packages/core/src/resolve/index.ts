@@ -29,7 +29,9 @@ export { CachedTenantDirectory, type CachedTenantDirectoryOptions, type TenantCa
 export {
   CachedApiKeyVerifier,
   apiKeyAuthenticator,
+  apiKeyTenancy,
   type ApiKeyAuthentication,
+  type ApiKeyTenancy,
   type ApiKeyAuthenticatorOptions,
   type ApiKeyOwner,
   type ApiKeyVerifier,

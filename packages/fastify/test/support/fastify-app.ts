@@ -7,7 +7,7 @@ import type { RunningApp } from './http-contract.ts'
 
 export async function startFastify(options: TenantHttpOptions): Promise<RunningApp> {
   const app = Fastify({ logger: false })
-  await app.register(tenantryFastify, options)
+  await app.register(tenantryFastify, { ...options, errorHandler: true, notFoundHandler: true })
   const whoami = async (request: { tenant: { slug: string } | undefined; tenantAuth: unknown }) => {
     await sleep(Math.random() * 5)
     await new Promise((resolve) => setImmediate(resolve))

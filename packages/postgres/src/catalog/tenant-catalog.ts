@@ -18,6 +18,7 @@ import {
   patchTenant,
   placeTenant,
   transitionTenant,
+  type TransitionedTenant,
   type TenantListQuery,
   type TenantPage,
 } from './tenants.ts'
@@ -85,6 +86,13 @@ export class TenantCatalog {
   async #changed(kind: TenantChangeKind, write: Promise<TenantRecord>, extra: Partial<TenantChange> = {}): Promise<TenantRecord> {
     const tenant = await write
     await this.#changes.emit({ kind, tenantId: tenant.id, slug: tenant.slug, domains: tenant.domains, ...extra })
+    return tenant
+  }
+
+  /** A status change's event names the domains a deletion released, so every cache forgets them. */
+  async #transitioned(kind: TenantChangeKind, write: Promise<TransitionedTenant>): Promise<TenantRecord> {
+    const { tenant, releasedDomains } = await write
+    await this.#changes.emit({ kind, tenantId: tenant.id, slug: tenant.slug, domains: [...tenant.domains, ...releasedDomains] })
     return tenant
   }
 
@@ -201,7 +209,7 @@ export class TenantCatalog {
    * await catalog.transition(id, 'suspended', { actor: 'billing', reason: 'unpaid invoice' })
    */
   transition(id: string, to: TenantStatus, options?: Attribution): Promise<TenantRecord> {
-    return this.#changed(to === 'deleted' ? 'tenant.deleted' : 'tenant.status_changed', transitionTenant(this.#pool, id, to, options, this.#defaultActor))
+    return this.#transitioned(to === 'deleted' ? 'tenant.deleted' : 'tenant.status_changed', transitionTenant(this.#pool, id, to, options, this.#defaultActor))
   }
 
   /**
@@ -212,7 +220,7 @@ export class TenantCatalog {
    * await catalog.activate(t.id)
    */
   activate(id: string, options?: Attribution): Promise<TenantRecord> {
-    return this.#changed('tenant.status_changed', transitionTenant(this.#pool, id, 'active', options, this.#defaultActor, { status: 'provisioning', step: 'activate' }))
+    return this.#transitioned('tenant.status_changed', transitionTenant(this.#pool, id, 'active', options, this.#defaultActor, { status: 'provisioning', step: 'activate' }))
   }
 
   /**
@@ -222,7 +230,7 @@ export class TenantCatalog {
    * await catalog.suspend(id, { reason: 'abuse report #42' })
    */
   suspend(id: string, options?: Attribution): Promise<TenantRecord> {
-    return this.#changed('tenant.status_changed', transitionTenant(this.#pool, id, 'suspended', options, this.#defaultActor))
+    return this.#transitioned('tenant.status_changed', transitionTenant(this.#pool, id, 'suspended', options, this.#defaultActor))
   }
 
   /**
@@ -232,7 +240,7 @@ export class TenantCatalog {
    * await catalog.resume(id)
    */
   resume(id: string, options?: Attribution): Promise<TenantRecord> {
-    return this.#changed('tenant.status_changed', transitionTenant(this.#pool, id, 'active', options, this.#defaultActor, { status: 'suspended', step: 'resume' }))
+    return this.#transitioned('tenant.status_changed', transitionTenant(this.#pool, id, 'active', options, this.#defaultActor, { status: 'suspended', step: 'resume' }))
   }
 
   /**
@@ -242,7 +250,7 @@ export class TenantCatalog {
    * await catalog.beginOffboarding(id)
    */
   beginOffboarding(id: string, options?: Attribution): Promise<TenantRecord> {
-    return this.#changed('tenant.status_changed', transitionTenant(this.#pool, id, 'offboarding', options, this.#defaultActor))
+    return this.#transitioned('tenant.status_changed', transitionTenant(this.#pool, id, 'offboarding', options, this.#defaultActor))
   }
 
   /**
@@ -255,7 +263,7 @@ export class TenantCatalog {
    * await catalog.markDeleted(id)
    */
   markDeleted(id: string, options?: Attribution): Promise<TenantRecord> {
-    return this.#changed('tenant.deleted', transitionTenant(this.#pool, id, 'deleted', options, this.#defaultActor))
+    return this.#transitioned('tenant.deleted', transitionTenant(this.#pool, id, 'deleted', options, this.#defaultActor))
   }
 
   /**

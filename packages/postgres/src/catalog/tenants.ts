@@ -194,7 +194,7 @@ export async function transitionTenant(
   optionsInput: unknown,
   defaultActor: string | undefined,
   expectedFrom?: { readonly status: TenantStatus; readonly step: string },
-): Promise<TenantRecord> {
+): Promise<TransitionedTenant> {
   assertUuid(id, 'id')
   assertStatus(to, 'to')
   const { actor, reason } = attribute(parseAttribution(assertOptions(optionsInput, 'options', ['actor', 'reason'])), defaultActor)
@@ -208,17 +208,25 @@ export async function transitionTenant(
     }
     assertTransition(from, to)
     const details: Record<string, unknown> = { slug, from, to }
+    let releasedDomains: string[] = []
     if (to === 'deleted') {
       // A deleted tenant holds nothing: its slug (partial index), domains and keys are released.
       const domains = await client.query<{ domain: string }>('delete from tenantry.domains where tenant_id = $1 returning domain', [id])
       const keys = await client.query('update tenantry.api_keys set revoked_at = now() where tenant_id = $1 and revoked_at is null', [id])
-      details.releasedDomains = domains.rows.map((r) => r.domain).sort()
+      releasedDomains = domains.rows.map((r) => r.domain).sort()
+      details.releasedDomains = releasedDomains
       details.revokedKeys = keys.rowCount ?? 0
     }
     const updated = await updateTenant(client, to === 'deleted' ? 'status = $2, deleted_at = now()' : 'status = $2', [id, to])
     await writeAudit(client, { action: 'tenant.status_changed', tenantId: id, actor, reason, details })
-    return updated
+    return { tenant: updated, releasedDomains }
   })
+}
+
+/** A tenant after a status change, and the domains a deletion released (caches must forget them). */
+export interface TransitionedTenant {
+  readonly tenant: TenantRecord
+  readonly releasedDomains: readonly string[]
 }
 
 export async function placeTenant(pool: pg.Pool, id: unknown, placementInput: unknown, optionsInput: unknown, defaultActor: string | undefined): Promise<TenantRecord> {

@@ -193,6 +193,9 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
 }
 
 async function expectedPolicy(pool: pg.Pool, column: string, findings: DoctorFinding[]): Promise<PolicyText | undefined> {
+  // No guard yet (install() never ran): guard.missing says so; the policies cannot be compared with anything.
+  const guard = (await pool.query<{ present: boolean }>("select to_regnamespace('tenantry_guard') is not null as present")).rows[0]
+  if (guard?.present !== true) return undefined
   const { using, check } = tenantPolicyExpressions(column)
   const text = await probePolicyText(pool, column, using, check)
   if (text === undefined) {

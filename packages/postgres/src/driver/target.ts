@@ -1,5 +1,3 @@
-import type { PGlite } from '@electric-sql/pglite'
-import { createPgConfig } from '@electric-sql/pglite/node-postgres'
 import pg from 'pg'
 
 /** Which engine a pool talks to. PGlite is PostgreSQL compiled to WASM, in process. */
@@ -36,15 +34,3 @@ export interface TargetOptions {
   readonly onIdleError?: (error: Error) => void
 }
 
-/**
- * A target for an embedded PGlite instance. PGlite is a single connection, so the
- * pool holds one client and queries queue for it. The instance stays the caller's
- * to close, and must not be used by anything else at the same time.
- *
- * @example
- * const target = pgliteTarget(await PGlite.create('./.tenantry/db'))
- */
-export function pgliteTarget(pglite: PGlite): PostgresTarget {
-  const config = createPgConfig(pglite) as unknown as pg.PoolConfig
-  return { backend: 'pglite', pool: new pg.Pool({ ...config, max: 1 }) }
-}

@@ -1,7 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { TenantryError, type IsolationModelName, type Tenant, type TenantPlacement } from '@tenantry/core'
-import type { TenantCatalog } from '../catalog/tenant-catalog.ts'
-import type { TenantRecord } from '../catalog/rows.ts'
+import { TenantryError, type IsolationModelName, type Tenant } from '@tenantry/core'
 import type { PostgresTarget } from '../driver/target.ts'
 import type { DatabasePerTenantIsolation } from '../isolation/database/database-per-tenant.ts'
 import type { SchemaPerTenantIsolation } from '../isolation/schema/schema-per-tenant.ts'
@@ -14,7 +12,7 @@ import {
 } from './ledger.ts'
 import { digestOf, type Migration, type MigrationSetName } from './migration.ts'
 import { runPool } from './run-pool.ts'
-import { controlTarget, databaseTenantTarget, schemaTenantTarget, sharedTarget, type MigrationTarget } from './targets.ts'
+import { controlTarget, sharedTarget, type MigrationTarget } from './targets.ts'
 
 export interface FleetMigratorOptions {
   /** The control-plane database (where the catalog is). Shared and schema-model tables must be in it too. */
@@ -169,7 +167,7 @@ export class FleetMigrator {
         tally.add(outcome, options)
         if (outcome.status === 'failed' && !options.continueOnError) return tally.summary(started, tenants.length)
       }
-      const targets = tenants.map((t) => this.#tenantTarget(t))
+      const targets = tenants.flatMap((t) => this.#tenantTarget(t) ?? [])
       const canary = Math.max(0, Math.min(options.canary ?? 0, targets.length))
       const concurrency = this.#concurrency(options.concurrency)
       if (canary > 0) {
@@ -209,7 +207,7 @@ export class FleetMigrator {
       if (this.#options.shared && scope.kind !== 'tenant') targets.push(sharedTarget(this.#options.shared))
       if (scope.kind !== 'shared') {
         const tenants = await migratedTenants(pool, scope.kind === 'tenant' ? { slug: scope.slug } : undefined)
-        targets.push(...tenants.map((t) => this.#tenantTarget(t)))
+        targets.push(...tenants.flatMap((t) => this.#tenantTarget(t) ?? []))
       }
       emit(options.onEvent, { type: 'plan', phase: 'tenants', targets: targets.length })
       const run = await runPool(targets, this.#concurrency(options.concurrency), (t) => rollbackTarget(t, this.#tenant, options.to, pool), {
@@ -254,63 +252,24 @@ export class FleetMigrator {
   }
 
   /**
-   * Creates a new tenant's schema or database and applies every tenant
-   * migration to it; returns the placement to store in the catalog. A failure
-   * drops what was created. Shared-model tenants need nothing (their tables
-   * are the shared ones).
+   * Applies every pending tenant migration to one tenant's own schema or
+   * database (a new tenant, right after its model provisioned it): what
+   * `TenantLifecycle` calls. A shared tenant has no target of its own: its
+   * outcome is `current`.
    *
    * @example
-   * const tenant = await catalog.create({ slug: 'globex', name: 'Globex', isolation: 'schema' }, { activate: false })
-   * await catalog.setPlacement(tenant.id, await migrator.provision(tenant))
-   * await catalog.activate(tenant.id)
+   * const outcome = await migrator.migrateTenant({ ...tenant, placement })
+   * if (outcome.status === 'failed') throw outcome.error
    */
-  async provision(tenant: Tenant, options: { readonly server?: string } = {}): Promise<TenantPlacement> {
+  async migrateTenant(tenant: Tenant): Promise<TargetOutcome> {
     await this.#checkTopology()
-    const model = tenant.isolation
-    if (model === 'shared') return tenant.placement ?? {}
-    const isolation = model === 'schema' ? this.#options.schema : this.#options.database
-    if (isolation === undefined) throw this.#unconfigured(tenant)
-    const placement = model === 'schema'
-      ? await (isolation as SchemaPerTenantIsolation).provision(tenant)
-      : await (isolation as DatabasePerTenantIsolation).provision(tenant, undefined, options)
-    const placed: Tenant = { ...tenant, placement }
-    const outcome = await this.#migrateTenant(this.#tenantTarget(placed))
-    if (outcome.status === 'failed') {
-      await this.deprovision(placed).catch(() => undefined)
-      throw outcome.error
-    }
-    return placement
+    const target = this.#tenantTarget(tenant)
+    if (target === undefined) return { target: sharedTarget(this.#options.shared as SharedSchemaIsolation), status: 'current', done: [], durationMs: 0 }
+    return this.#migrateTenant(target)
   }
 
-  /**
-   * Onboards a tenant: creates it in the catalog (provisioning), provisions its
-   * schema or database at the latest migration, stores the placement and
-   * activates it. A failure marks nothing active and drops what was created.
-   */
-  async onboard(catalog: TenantCatalog, input: unknown, options: { readonly server?: string; readonly actor?: string } = {}): Promise<TenantRecord> {
-    const created = await catalog.create(input, { activate: false, actor: options.actor })
-    let placed: Tenant | undefined
-    try {
-      const placement = await this.provision(created, { server: options.server })
-      placed = { ...created, placement }
-      await catalog.setPlacement(created.id, placement, { actor: options.actor })
-      return await catalog.activate(created.id, { actor: options.actor })
-    } catch (error) {
-      if (placed !== undefined) await this.deprovision(placed).catch(() => undefined)
-      await catalog.beginOffboarding(created.id, { actor: options.actor }).then(() => catalog.markDeleted(created.id, { actor: options.actor })).catch(() => undefined)
-      throw error
-    }
-  }
-
-  /**
-   * Purges a tenant's data (offboarding): its rows from the shared tables, or
-   * its schema or database dropped; and forgets its ledger. Idempotent.
-   */
-  async deprovision(tenant: Tenant): Promise<void> {
-    const isolation = tenant.isolation === 'shared' ? this.#options.shared : tenant.isolation === 'schema' ? this.#options.schema : this.#options.database
-    if (isolation === undefined) throw this.#unconfigured(tenant)
-    if (isolation.model === 'shared') await isolation.purge(tenant)
-    else await isolation.deprovision(tenant)
+  /** Forgets a tenant's migration ledger (its schema or database is gone). Idempotent. */
+  async forget(tenant: Pick<Tenant, 'id'>): Promise<void> {
     await forgetTarget(this.#options.control.pool, 'tenant', tenant.id)
   }
 
@@ -323,9 +282,10 @@ export class FleetMigrator {
     return migrateTarget(target, this.#tenant, this.#options.control.pool)
   }
 
-  #tenantTarget(tenant: Tenant): MigrationTarget {
-    if (tenant.isolation === 'schema' && this.#options.schema) return schemaTenantTarget(this.#options.schema, tenant)
-    if (tenant.isolation === 'database' && this.#options.database) return databaseTenantTarget(this.#options.database, tenant)
+  /** The tenant's own migration target; undefined for a shared tenant. */
+  #tenantTarget(tenant: Tenant): MigrationTarget | undefined {
+    const model = tenant.isolation === 'shared' ? this.#options.shared : tenant.isolation === 'schema' ? this.#options.schema : this.#options.database
+    if (model !== undefined) return model.migrationTarget(tenant)
     const error = this.#unconfigured(tenant)
     return {
       set: 'tenant', key: tenant.id, model: tenant.isolation, tenant, ledger: 'control', label: `tenant ${tenant.slug} (${tenant.isolation})`,

@@ -24,4 +24,3 @@ export {
 export type { PoolRouterOptions } from './options.ts'
 export type { DatabaseStats, PoolRouterStats } from './stats.ts'
 export { serverDatabases, type LoginPasswords } from './server-databases.ts'
-export { databaseFolderName, pgliteDatabases, type PgliteDatabasesOptions } from './pglite-databases.ts'

@@ -4,7 +4,7 @@
  */
 import type { IsolationModelName } from '@tenantry/core'
 import {
-  DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog,
+  DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog, TenantLifecycle,
   defineMigration, type Migration, type MigrationContext, type TenantRecord,
 } from '@tenantry/postgres'
 import { dropRoles, uniqueName, type TestBackend, type TestDatabase } from '../../../../test/support/backends.ts'
@@ -34,6 +34,8 @@ export interface Fleet {
   readonly databases: DatabasePerTenantIsolation
   readonly router: PoolRouter
   migrator(tenantMigrations: readonly Migration[], controlMigrations?: readonly Migration[]): FleetMigrator
+  /** The lifecycle at the given migrations (create, offboard). */
+  lifecycle(tenantMigrations: readonly Migration[]): TenantLifecycle
   /** Onboards tenants at the given migrations. */
   onboard(migrations: readonly Migration[], tenants: readonly [string, IsolationModelName][]): Promise<TenantRecord[]>
   /** Tables of a tenant's schema or database, or of the shared schema. */
@@ -55,10 +57,11 @@ export async function createFleet(backend: TestBackend, sharedTables: readonly s
   const fleet: Fleet = {
     database, catalog, shared, schema, databases, router,
     migrator: (tenantMigrations, controlMigrations) => new FleetMigrator({ control: database, tenantMigrations, controlMigrations, shared, schema, database: databases }),
+    lifecycle: (tenantMigrations) => new TenantLifecycle({ catalog, data: models.tenantry.data, migrator: fleet.migrator(tenantMigrations) }),
     async onboard(migrations, tenants) {
-      const migrator = fleet.migrator(migrations)
+      const lifecycle = fleet.lifecycle(migrations)
       const out: TenantRecord[] = []
-      for (const [slug, isolation] of tenants) out.push(await migrator.onboard(catalog, { slug, name: slug, isolation }))
+      for (const [slug, isolation] of tenants) out.push(await lifecycle.create({ slug, name: slug, isolation }))
       onboarded.push(...out)
       return out
     },

@@ -1,23 +1,19 @@
 /**
  * The three isolation models on one test database (PGlite or PostgreSQL), with
  * one runtime role unique to the run, installed: what a test of several models
- * starts from.
+ * starts from. Built by createTenantry, as an application builds them.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import {
-  DatabasePerTenantIsolation, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation,
-  pgliteDatabases, pgliteProvisioner, serverDatabases, serverProvisioner,
-  type SharedSchemaOptions,
-} from '@tenantry/postgres'
-import type { TestBackend, TestDatabase } from '../../../../test/support/backends.ts'
+import type { DatabasePerTenantIsolation, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, SharedSchemaOptions } from '@tenantry/postgres'
+import { createTenantry, type Tenantry } from 'tenantry'
+import { tenantDatabases, type TestBackend, type TestDatabase } from '../../../../test/support/backends.ts'
 
 export interface TestModels {
   readonly shared: SharedSchemaIsolation | undefined
   readonly schemas: SchemaPerTenantIsolation
   readonly databases: DatabasePerTenantIsolation
   readonly router: PoolRouter
+  /** What built them. */
+  readonly tenantry: Tenantry
   /** The PGlite tenant databases' folder. */
   readonly dataDir: string | undefined
   /** Closes the models' pools and the router, and removes the PGlite folder. */
@@ -37,34 +33,30 @@ export interface TestModelsOptions {
 }
 
 export async function openModels(backend: TestBackend, database: TestDatabase, options: TestModelsOptions): Promise<TestModels> {
-  const { role } = options
-  let shared: SharedSchemaIsolation | undefined
-  if (options.shared) {
-    shared = new SharedSchemaIsolation(database, { ...options.shared, runtimeRole: role })
-    if (options.installShared !== false) await shared.install()
-  }
-  const schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
-  await schemas.install()
-  let dataDir: string | undefined
-  let router: PoolRouter
-  let databases: DatabasePerTenantIsolation
-  if (backend.name === 'pglite') {
-    dataDir = await mkdtemp(join(tmpdir(), 'tenantry-models-'))
-    router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: options.budget ?? 4 })
-    const provisioner = options.pgliteTemplate ? pgliteProvisioner({ dataDir, template: options.pgliteTemplate }) : pgliteProvisioner({ dataDir })
-    databases = new DatabasePerTenantIsolation({ router, provisioner, runtimeRole: role })
-  } else {
-    router = new PoolRouter({ databases: serverDatabases({ default: database.url! }), budget: options.budget ?? 8 })
-    databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: database.url! }), runtimeRole: role })
-  }
-  await databases.install()
+  const tenantDbs = await tenantDatabases(backend, database, {
+    ...(options.budget === undefined ? {} : { budget: options.budget }),
+    ...(options.pgliteTemplate === undefined ? {} : { template: options.pgliteTemplate }),
+  })
+  const tenantry = await createTenantry({
+    database: { target: database, router: tenantDbs.router, provisioner: tenantDbs.provisioner },
+    models: { ...(options.shared ? { shared: options.shared } : {}), schema: true, database: true },
+    runtimeRole: options.role,
+    migrate: false,
+    install: false,
+    doctor: 'off',
+  }).catch(async (error: unknown) => {
+    await tenantDbs.close()
+    throw error
+  })
+  const { shared, schema, database: databases } = tenantry.models
+  if (shared !== undefined && options.installShared !== false) await shared.install()
+  await schema!.install()
+  await databases!.install()
   return {
-    shared, schemas, databases, router, dataDir,
+    shared, schemas: schema!, databases: databases!, router: tenantDbs.router, tenantry, dataDir: tenantDbs.dataDir,
     async close() {
-      await shared?.close()
-      await schemas.close()
-      await router.close()
-      if (dataDir) await rm(dataDir, { recursive: true, force: true })
+      await tenantry.close()
+      await tenantDbs.close()
     },
   }
 }

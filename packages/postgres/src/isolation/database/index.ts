@@ -1,3 +1,3 @@
 export { DatabasePerTenantIsolation, installDatabaseWalls, type DatabasePerTenantOptions, type DatabaseSetup } from './database-per-tenant.ts'
 export { databaseKeyOf, tenantDatabaseName, tenantRoleName } from './names.ts'
-export { pgliteProvisioner, serverProvisioner, type DatabaseProvisioner } from './provisioners.ts'
+export { serverProvisioner, type DatabaseProvisioner } from './provisioners.ts'

@@ -1,11 +1,6 @@
-import { existsSync } from 'node:fs'
-import { mkdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import { TenantryError } from '@tenantry/core'
 import pg from 'pg'
 import { DEFAULT_SERVER, type DatabaseKey } from '../../pool-router/contract.ts'
-import { databaseFolderName } from '../../pool-router/pglite-databases.ts'
 
 /** Creates and drops tenant databases (the serving side is the PoolRouter). */
 export interface DatabaseProvisioner {
@@ -67,25 +62,3 @@ export function serverProvisioner(admins: Readonly<Record<string, string | pg.Cl
   }
 }
 
-/**
- * Provisions PGlite databases as folders under `dataDir` (the layout
- * `pgliteDatabases` serves), optionally from a `dumpDataDir()` template, which
- * takes about a second instead of several for a fresh cluster.
- */
-export function pgliteProvisioner(options: { dataDir: string; template?: () => Promise<Blob> }): DatabaseProvisioner {
-  let template: Promise<Blob> | undefined
-  return {
-    async create(key) {
-      const folder = join(options.dataDir, databaseFolderName(key.database))
-      if (existsSync(folder)) throw new TenantryError('CONFLICT', `Tenant database "${key.database}" already exists`)
-      await mkdir(options.dataDir, { recursive: true })
-      template ??= options.template?.()
-      const loadDataDir = template ? await template : undefined
-      const lite = await PGlite.create(folder, loadDataDir ? { loadDataDir } : {})
-      await lite.close()
-    },
-    async drop(key) {
-      await rm(join(options.dataDir, databaseFolderName(key.database)), { recursive: true, force: true })
-    },
-  }
-}

@@ -82,9 +82,27 @@ export class SharedSchemaIsolation implements IsolationModel {
   /** `install()` inside a transaction the caller holds (a migration's, so new tables never commit without their walls). */
   async installIn(client: pg.ClientBase): Promise<void> {
     await client.query("select pg_advisory_xact_lock(hashtext('tenantry.shared.install'))")
+    await this.#assertTablesExist(client)
     await this.guard.install(client)
     await this.runtime.install(client)
     for (const statement of sharedSchemaInstallStatements(this.options)) await client.query(statement)
+  }
+
+  /** Every tenant and global table must exist before its walls can: name the missing ones and say what to do. */
+  async #assertTablesExist(client: pg.ClientBase): Promise<void> {
+    const { schema, tables, globalTables } = this.options
+    const names = [...tables, ...globalTables]
+    const { rows } = await client.query<{ name: string }>(
+      'select t.name from unnest($2::text[]) with ordinality as t(name, n) where pg_catalog.to_regclass(pg_catalog.quote_ident($1) || \'.\' || pg_catalog.quote_ident(t.name)) is null order by t.n',
+      [schema, names],
+    )
+    if (rows.length === 0) return
+    const missing = rows.map((r) => `${schema}.${r.name}`)
+    throw new TenantryError(
+      'ISOLATION_MISCONFIGURED',
+      `The shared model's table${missing.length === 1 ? '' : 's'} ${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist yet, so ${missing.length === 1 ? 'its' : 'their'} walls cannot be installed: create ${missing.length === 1 ? 'it' : 'them'} with your tenant migrations (\`tenantry migrate\`, or createTenantry with migrations), or remove ${missing.length === 1 ? 'it' : 'them'} from the model's tables.`,
+      { details: missing.map((table) => ({ path: 'tables', message: `${table} does not exist` })) },
+    )
   }
 
   /**

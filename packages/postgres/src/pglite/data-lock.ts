@@ -35,7 +35,7 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim())
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new TenantryError('CONFLICT', `The data folder ${dataDir} is in use by process ${pid}; stop it first, or set TENANTRY_DATA_DIR to another folder`)
+        throw new TenantryError('CONFLICT', `The data folder ${dataDir} is in use by process ${pid}; stop that process first, or give this one another data folder (the reference SaaS: TENANTRY_DATA_DIR)`)
       }
       await rm(file, { force: true })
     }

@@ -1,0 +1,204 @@
+import { fileURLToPath } from 'node:url'
+import {
+  PlanRegistry, TenantryError, type CachedApiKeyVerifier, type CachedTenantDirectory, type IsolationModelName, type TenantAdmission, type TenantHttpOptions,
+} from '@tenantry/core'
+import {
+  FleetMigrator, TenantCatalog, TenantData, TenantLifecycle, loadMigrations, migrationSet,
+  type DoctorFinding, type IsolationModel, type Migration, type MigrationRunSummary, type PoolRouter, type PostgresTarget, type TenantRecord,
+} from '@tenantry/postgres'
+import type { Kysely } from 'kysely'
+import { checkConfig, type MigrationSource, type TenantryConfig } from './config.ts'
+import { buildModels, closeModels, type BuiltModels } from './models.ts'
+import { buildAccess, httpOptions } from './resolution.ts'
+import { startSharedState } from './shared-state.ts'
+import { openStorage } from './storage.ts'
+
+/** A doctor finding and the model it is about. */
+export interface ModelFinding extends DoctorFinding {
+  readonly model: IsolationModelName
+}
+
+/** What `tenantry.doctor()` found across every model: `ok` unless some finding is an error. */
+export interface TenantryDoctorReport {
+  readonly ok: boolean
+  readonly findings: readonly ModelFinding[]
+}
+
+/**
+ * A running Tenantry: the scoped database, the tenants' life, the migrator,
+ * and what the HTTP adapters need. Made by `createTenantry`.
+ */
+export interface Tenantry<DB = any> {
+  /** One Kysely instance for every tenant, whatever its model: each query goes where the tenant in context lives, walled in. */
+  readonly db: Kysely<DB>
+  /** Create, suspend, resume, offboard tenants; their API keys and domains. */
+  readonly tenants: TenantLifecycle
+  /** The control plane's tenant records and audit trail. */
+  readonly catalog: TenantCatalog
+  /** Fleet migrations: `migrate()`, `down()`, `status()`. */
+  readonly migrator: FleetMigrator
+  /** The isolation models in use, behind one API. */
+  readonly data: TenantData
+  /** Each model in use, by name, for what is particular to it (`models.shared.tenantTables`, a model's own doctor). */
+  readonly models: BuiltModels
+  /** The control database. */
+  readonly target: PostgresTarget
+  /** The tenant databases' router (database model only). */
+  readonly router: PoolRouter | undefined
+  /** The plans tenants may be on, when the config names them. */
+  readonly plans: PlanRegistry | undefined
+  /**
+   * What the HTTP adapters take: resolution, authentication, admission.
+   *
+   * @example
+   * await app.register(tenantryFastify, { ...tenantry.http, exclude: ['/healthz'] })
+   */
+  readonly http: TenantHttpOptions<TenantRecord>
+  /** The cached tenant lookups behind `http.resolution`; kept current on every catalog change. */
+  readonly directory: CachedTenantDirectory<TenantRecord>
+  readonly apiKeys: CachedApiKeyVerifier
+  /** Rate limits and bulkheads, when plans or `limits` ask for them. */
+  readonly admission: TenantAdmission | undefined
+  /** The migration run of this start, when `migrate` was on. */
+  readonly migration: MigrationRunSummary | undefined
+  /** Where the data is (no passwords), for a start banner. */
+  readonly describe: string
+  /** Runs doctor on every model: roles, walls, policies, reachable objects. */
+  doctor(): Promise<TenantryDoctorReport>
+  /** Stops everything this Tenantry opened: caches, Redis, pools, embedded databases. Idempotent. */
+  close(): Promise<void>
+}
+
+async function migrationsOf(source: MigrationSource | undefined): Promise<readonly Migration[]> {
+  if (source === undefined) return []
+  if (typeof source === 'string') return loadMigrations(source)
+  if (source instanceof URL) return loadMigrations(fileURLToPath(source))
+  return migrationSet(source)
+}
+
+function modelList(models: BuiltModels): IsolationModel[] {
+  return [models.shared, models.schema, models.database].filter((m): m is NonNullable<typeof m> => m !== undefined)
+}
+
+async function doctorOf(models: BuiltModels): Promise<TenantryDoctorReport> {
+  const findings: ModelFinding[] = []
+  for (const model of modelList(models)) {
+    const report = await model.doctor()
+    for (const finding of report.findings) findings.push({ model: model.model, ...finding })
+  }
+  return { ok: !findings.some((f) => f.severity === 'error'), findings }
+}
+
+function refuse(report: TenantryDoctorReport): TenantryError {
+  const errors = report.findings.filter((f) => f.severity === 'error')
+  return new TenantryError(
+    'ISOLATION_MISCONFIGURED',
+    `Tenantry doctor refused this database (${errors.length} problem${errors.length === 1 ? '' : 's'}): ${errors.map((e) => `[${e.model}] ${e.message}`).join(' ')} Run \`tenantry doctor\` for the fixes.`,
+    { details: errors },
+  )
+}
+
+const defaultWarning = (message: string): void => process.emitWarning(message, { code: 'TENANTRY' })
+
+/**
+ * Sets Tenantry up from one config, in the right order: opens the databases
+ * (PostgreSQL, or embedded PGlite with no server), installs the catalog, runs
+ * the fleet's migrations (waiting for another instance's run), installs each
+ * model's walls (runtime role, scope guard, RLS policies, grants), runs doctor
+ * and refuses an unsafe setup with ISOLATION_MISCONFIGURED, then starts the
+ * resolution caches (kept current on every change, across instances with
+ * Redis) and the per-plan limits. Every problem in the config is reported at
+ * once, before anything is opened (VALIDATION_FAILED).
+ *
+ * @example
+ * import { createTenantry, runWithTenant } from 'tenantry'
+ * const tenantry = await createTenantry<Database>({
+ *   database: process.env.DATABASE_URL ?? { embedded: './.tenantry' },
+ *   models: { shared: { tables: ['projects'] }, schema: true },
+ *   migrations: { tenant: './migrations/tenant' },
+ * })
+ * const acme = await tenantry.tenants.create({ slug: 'acme', name: 'Acme' })
+ * await runWithTenant(acme, () => tenantry.db.selectFrom('projects').selectAll().execute())
+ * await tenantry.close()
+ */
+export async function createTenantry<DB = any>(config: TenantryConfig): Promise<Tenantry<DB>> {
+  checkConfig(config)
+  const warn = config.onWarning ?? defaultWarning
+  const plans = config.plans === undefined
+    ? undefined
+    : config.plans instanceof PlanRegistry
+      ? config.plans
+      : new PlanRegistry(config.plans, config.defaultPlan === undefined ? {} : { defaultPlan: config.defaultPlan })
+  const [tenantMigrations, controlMigrations] = await Promise.all([migrationsOf(config.migrations?.tenant), migrationsOf(config.migrations?.control)])
+  const storage = await openStorage(config)
+  const closers: (() => Promise<void>)[] = [() => storage.close()]
+  const closeAll = async (): Promise<void> => {
+    for (const close of [...closers].reverse()) await close().catch(() => undefined)
+  }
+  try {
+    const models = buildModels(config, storage)
+    closers.push(() => closeModels(models))
+    const catalog = new TenantCatalog({ target: storage.target, defaultActor: config.actor ?? 'tenantry' })
+    const migrator = new FleetMigrator({
+      control: storage.target,
+      tenantMigrations,
+      controlMigrations,
+      ...(models.shared === undefined ? {} : { shared: models.shared }),
+      ...(models.schema === undefined ? {} : { schema: models.schema }),
+      ...(models.database === undefined ? {} : { database: models.database }),
+    })
+    let migration: MigrationRunSummary | undefined
+    if (config.install !== false) await catalog.install()
+    if (config.migrate !== false) {
+      migration = await migrator.migrate({ waitForLockMs: 120_000, continueOnError: true })
+      if (!migration.ok) {
+        const failures = migration.failed.map((f) => `${f.target.label}: ${f.error?.message ?? 'unknown error'}`)
+        throw new TenantryError('MIGRATION_FAILED', `Migrations failed at start: ${failures.join('; ')}. \`tenantry migrate status\` lists them.`, { details: failures })
+      }
+    }
+    if (config.install !== false) for (const model of modelList(models)) await model.install()
+    const doctorMode = config.doctor ?? 'refuse'
+    if (doctorMode !== 'off') {
+      const report = await doctorOf(models)
+      if (!report.ok && doctorMode === 'refuse') throw refuse(report)
+      for (const finding of report.findings) if (finding.severity === 'error') warn(`Tenantry doctor [${finding.model}] ${finding.check}: ${finding.message}`)
+    }
+    const data = new TenantData(models)
+    const tenants = new TenantLifecycle({
+      catalog,
+      data,
+      migrator,
+      ...(plans === undefined ? {} : { plans }),
+      ...(config.defaultIsolation === undefined ? {} : { defaultIsolation: config.defaultIsolation }),
+    })
+    const access = buildAccess(config, catalog)
+    const shared = await startSharedState(config, catalog, access, plans, warn)
+    closers.push(() => shared.close())
+    let closing: Promise<void> | undefined
+    return {
+      db: data.kysely<DB>(),
+      tenants,
+      catalog,
+      migrator,
+      data,
+      models,
+      target: storage.target,
+      router: storage.router,
+      plans,
+      http: httpOptions(access, shared.admission),
+      directory: access.directory,
+      apiKeys: access.apiKeys,
+      admission: shared.admission,
+      migration,
+      describe: storage.describe,
+      doctor: () => doctorOf(models),
+      close() {
+        closing ??= closeAll()
+        return closing
+      },
+    }
+  } catch (error) {
+    await closeAll()
+    throw error
+  }
+}

@@ -1,0 +1,1 @@
+export { TenantLifecycle, type CreateOptions, type TenantLifecycleOptions } from './tenant-lifecycle.ts'
