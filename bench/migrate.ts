@@ -20,14 +20,12 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import {
-  DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog, TenantData, TenantLifecycle,
-  defineMigration, postgresTarget, serverDatabases, serverProvisioner, type Migration, type MigrationContext, type PostgresTarget,
-} from '@tenantry/postgres'
+import { FleetMigrator, defineMigration, postgresTarget, type Migration, type MigrationContext, type PostgresTarget, type TenantRecord } from '@tenantry/postgres'
 import { createTenantry } from 'tenantry'
-import { pgliteDatabases, pgliteProvisioner, pgliteTarget } from '@tenantry/postgres/pglite'
+import { pgliteTarget } from '@tenantry/postgres/pglite'
 import type { BenchOutcome, Benchmark } from './harness/benchmark.ts'
 import { postgresUrlFromEnv } from './harness/backend.ts'
+import { benchDatabaseUrl } from './http/setup.ts'
 import { figure } from './harness/figures.ts'
 
 const TABLES = 10
@@ -63,12 +61,13 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 /** A second, one-tenant fleet in a database of its own: the baseline of (a). */
 async function smallFleet(backend: Parameters<Benchmark['run']>[0]['backend'], set: readonly Migration[]): Promise<{ run: () => Promise<number> }> {
-  let target: PostgresTarget
+  // On the same footing as the big fleet: an embedded folder on PGlite, a database of its own on PostgreSQL.
+  let database: string | { embedded: string }
   let close: () => Promise<void>
   if (backend.name === 'pglite') {
-    const lite = await PGlite.create()
-    target = pgliteTarget(lite)
-    close = async () => { await target.pool.end(); await lite.close() }
+    const dataDir = await mkdtemp(join(tmpdir(), 'tenantry-bench-small-'))
+    database = { embedded: dataDir }
+    close = () => rm(dataDir, { recursive: true, force: true })
   } else {
     const adminUrl = postgresUrlFromEnv()!
     const name = backend.uniqueName('tenantry_bench_small')
@@ -78,27 +77,28 @@ async function smallFleet(backend: Parameters<Benchmark['run']>[0]['backend'], s
     await admin.end()
     const url = new URL(adminUrl)
     url.pathname = `/${name}`
-    target = postgresTarget({ connectionString: url.toString(), max: 4 })
+    database = url.toString()
     close = async () => {
-      await target.pool.end()
       const drop = new pg.Client({ connectionString: adminUrl })
       await drop.connect()
       await drop.query(`drop database if exists ${name} with (force)`)
       await drop.end()
     }
   }
-  backend.atClose(close)
   const role = backend.uniqueName('tenantry_bench_small')
   backend.dropRoleAtClose(role)
   // The small fleet as an app sets it up: migrated at start, one tenant created.
   const small = await createTenantry({
-    database: { target },
+    database,
     models: { shared: { tables: ['t01'] }, schema: true },
     migrations: { tenant: set },
     runtimeRole: role,
     doctor: 'off',
   })
-  backend.atClose(() => small.close())
+  backend.atClose(async () => {
+    await small.close()
+    await close()
+  })
   await small.tenants.create({ slug: 'only-tenant', name: 'Only tenant', isolation: 'schema' })
   const migrator = small.migrator
   return {
@@ -114,47 +114,37 @@ export const benchmark: Benchmark = {
   summary: 'fleet migrations: no-op cost at 1,000 tenants vs 1; add a column + index to 1,000 schemas and 100 databases vs one tenant x N / concurrency',
   defaults: (backend) => ({ rounds: 7, seconds: 0, warmupSeconds: 0, concurrency: backend === 'pglite' ? 1 : 8 }),
   async run({ backend, settings, quick, log }): Promise<BenchOutcome> {
-    const control = backend.target
     const schemaTenants = quick ? 20 : Number(process.env.TENANTRY_BENCH_TENANTS ?? 1000)
     const databaseTenants = quick ? 3 : backend.name === 'pglite' ? 10 : 100
     const concurrency = backend.name === 'pglite' ? 1 : settings.concurrency
-    const catalog = new TenantCatalog(control)
-    await catalog.install()
     const role = backend.uniqueName('tenantry_bench_app')
     backend.dropRoleAtClose(role)
-    const shared = new SharedSchemaIsolation(control, { tables: ['t01'], runtimeRole: role })
-    const schema = new SchemaPerTenantIsolation(control)
-    let dataDir: string | undefined
-    let router: PoolRouter
-    let databases: DatabasePerTenantIsolation
-    if (backend.name === 'pglite') {
-      dataDir = await mkdtemp(join(tmpdir(), 'tenantry-bench-migrate-'))
-      router = new PoolRouter({ databases: pgliteDatabases({ dataDir }), budget: 4 })
-      databases = new DatabasePerTenantIsolation({ router, provisioner: pgliteProvisioner({ dataDir }) })
-    } else {
-      const url = postgresUrlFromEnv()
-      if (!url) throw new Error('migrate on PostgreSQL needs TENANTRY_PG_URL (or DATABASE_URL) to create tenant databases')
-      router = new PoolRouter({ databases: serverDatabases({ default: url }), budget: concurrency * 2 })
-      databases = new DatabasePerTenantIsolation({ router, provisioner: serverProvisioner({ default: url }) })
-    }
-    const onboarded: { id: string; isolation: string; placement: object }[] = []
-    backend.atClose(async () => {
-      for (const tenant of onboarded.filter((t) => t.isolation === 'database')) await databases.deprovision(tenant as never).catch(() => undefined)
-      await router.close()
-      if (dataDir) await rm(dataDir, { recursive: true, force: true })
-    })
     const v1 = Array.from({ length: TABLES }, (_, i) => tableMigration(i + 1))
     const v2 = [...v1, addColumn]
-    const migrator = (set: readonly Migration[]) => new FleetMigrator({ control, tenantMigrations: set, shared, schema, database: databases })
+    // The fleet as an app sets it up: the bench's database (PGlite: an embedded folder), the three models, v1 at start.
+    let dataDir: string | undefined
+    if (backend.name === 'pglite') dataDir = await mkdtemp(join(tmpdir(), 'tenantry-bench-migrate-'))
+    const fleet = await createTenantry({
+      database: dataDir !== undefined ? { embedded: dataDir } : { url: await benchDatabaseUrl({ backend }), poolSize: concurrency + 2 },
+      models: { shared: { tables: ['t01'] }, schema: true, database: { budget: Math.max(4, concurrency * 2) } },
+      migrations: { tenant: v1 },
+      runtimeRole: role,
+      doctor: 'off',
+    })
+    const onboarded: TenantRecord[] = []
+    backend.atClose(async () => {
+      for (const tenant of onboarded.filter((t) => t.isolation === 'database')) await fleet.tenants.offboard(tenant.id).catch(() => undefined)
+      await fleet.close()
+      if (dataDir) await rm(dataDir, { recursive: true, force: true })
+    })
+    const control = fleet.target
+    const migrator = (set: readonly Migration[]) => new FleetMigrator({ control, tenantMigrations: set, ...fleet.models })
     const noopBig = async (): Promise<number> => timed(async () => {
-      const summary = await migrator(v1).migrate({ concurrency })
+      const summary = await fleet.migrator.migrate({ concurrency })
       if (summary.visited !== 0) throw new Error(`a no-op run of the whole fleet visited ${summary.visited} targets`)
     })
-    log('shared tables')
-    await migrator(v1).migrate({ scope: { kind: 'shared' } })
-    const lifecycle = new TenantLifecycle({ catalog, data: new TenantData({ shared, schema, database: databases }), migrator: migrator(v1) })
     const onboard = async (slug: string, isolation: 'schema' | 'database'): Promise<void> => {
-      onboarded.push(await lifecycle.create({ slug, name: slug, isolation }))
+      onboarded.push(await fleet.tenants.create({ slug, name: slug, isolation }))
     }
     log(`onboarding ${schemaTenants} schema tenants (${TABLES} tables each) and a 1-tenant fleet in another database`)
     const onboardStarted = performance.now()

@@ -45,7 +45,7 @@ async function listen(app: FastifyInstance): Promise<number> {
 }
 
 /** The database URL of the harness's throwaway PostgreSQL database. */
-export async function benchDatabaseUrl(context: BenchContext): Promise<string> {
+export async function benchDatabaseUrl(context: Pick<BenchContext, 'backend'>): Promise<string> {
   const admin = postgresUrlFromEnv()
   if (admin === undefined) throw new Error('http on PostgreSQL needs TENANTRY_PG_URL (or DATABASE_URL)')
   const { rows } = await context.backend.target.pool.query<{ db: string }>('select current_database() as db')
