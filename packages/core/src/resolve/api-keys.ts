@@ -1,9 +1,9 @@
 /** API-key authentication for tenant routes, framework-neutral, with a cache keyed by the key's hash. */
 import { createHash } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
 import { TenantryError } from '../errors/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 import { positiveInteger } from './cache-options.ts'
+import { LookupCache } from './lookup-cache.ts'
 import { headerValues, type TenantRequest, type TenantResolver } from './request.ts'
 
 /** Whose key a presented key is. */
@@ -31,10 +31,6 @@ export interface CachedApiKeyVerifierOptions {
   readonly negativeMax?: number
 }
 
-interface KeyEntry {
-  readonly owner: ApiKeyOwner | undefined
-}
-
 function keyHash(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('base64url')
 }
@@ -52,12 +48,7 @@ function keyHash(key: string): string {
  */
 export class CachedApiKeyVerifier implements ApiKeyVerifier {
   readonly #source: ApiKeyVerifier
-  readonly #valid: LRUCache<string, KeyEntry>
-  readonly #unknown: LRUCache<string, KeyEntry>
-  readonly #inflight = new Map<string, Promise<ApiKeyOwner | undefined>>()
-  #generation = 0
-  #hits = 0
-  #misses = 0
+  readonly #cache: LookupCache<ApiKeyOwner>
 
   constructor(source: ApiKeyVerifier, options: CachedApiKeyVerifierOptions = {}) {
     if (typeof source?.verifyApiKey !== 'function') {
@@ -66,78 +57,42 @@ export class CachedApiKeyVerifier implements ApiKeyVerifier {
       })
     }
     this.#source = source
-    this.#valid = new LRUCache({
+    this.#cache = new LookupCache<ApiKeyOwner>({
       max: positiveInteger(options.max, 'CachedApiKeyVerifier: max', 10_000),
-      ttl: positiveInteger(options.ttlMs, 'CachedApiKeyVerifier: ttlMs', 10_000),
-    })
-    this.#unknown = new LRUCache({
-      max: positiveInteger(options.negativeMax, 'CachedApiKeyVerifier: negativeMax', 1_000),
-      ttl: positiveInteger(options.negativeTtlMs, 'CachedApiKeyVerifier: negativeTtlMs', 2_000),
+      ttlMs: positiveInteger(options.ttlMs, 'CachedApiKeyVerifier: ttlMs', 10_000),
+      negativeMax: positiveInteger(options.negativeMax, 'CachedApiKeyVerifier: negativeMax', 1_000),
+      negativeTtlMs: positiveInteger(options.negativeTtlMs, 'CachedApiKeyVerifier: negativeTtlMs', 2_000),
     })
   }
 
   /** Whose key this is (undefined for an unknown or revoked key), from memory when cached. */
   verifyApiKey(key: string): Promise<ApiKeyOwner | undefined> {
-    const hash = keyHash(key)
-    const entry = this.#valid.get(hash) ?? this.#unknown.get(hash)
-    if (entry !== undefined) {
-      this.#hits++
-      return Promise.resolve(entry.owner)
-    }
-    this.#misses++
-    const inflight = this.#inflight.get(hash)
-    if (inflight !== undefined) return inflight
-    const generation = this.#generation
-    const flight = this.#source.verifyApiKey(key).then(
-      (owner) => {
-        if (this.#inflight.get(hash) === flight) this.#inflight.delete(hash)
-        if (generation === this.#generation) {
-          const value = owner === undefined ? undefined : { keyId: owner.keyId, tenantId: owner.tenantId }
-          ;(value === undefined ? this.#unknown : this.#valid).set(hash, { owner: value })
-        }
-        return owner
-      },
-      (error: unknown) => {
-        if (this.#inflight.get(hash) === flight) this.#inflight.delete(hash)
-        throw error
-      },
-    )
-    this.#inflight.set(hash, flight)
-    return flight
+    return this.#cache.get(keyHash(key), async () => {
+      const owner = await this.#source.verifyApiKey(key)
+      // Only what it needs: never the source's whole record.
+      return owner === undefined ? undefined : { keyId: owner.keyId, tenantId: owner.tenantId }
+    })
   }
 
   /** Forgets a key (call it when the key is revoked). */
   invalidateKey(keyId: string): void {
-    this.#drop((owner) => owner.keyId === keyId)
+    this.#cache.deleteWhere((owner) => owner.keyId === keyId)
   }
 
   /** Forgets every key of a tenant (call it when the tenant is deleted). */
   invalidateTenant(tenantId: string): void {
-    this.#drop((owner) => owner.tenantId === tenantId)
+    this.#cache.deleteWhere((owner) => owner.tenantId === tenantId)
   }
 
   /** Forgets everything. */
   clear(): void {
-    this.#bump()
-    this.#valid.clear()
-    this.#unknown.clear()
+    this.#cache.clear()
   }
 
   /** Hit and miss counters and the number of cached keys. */
   stats(): { readonly hits: number; readonly misses: number; readonly size: number } {
-    return { hits: this.#hits, misses: this.#misses, size: this.#valid.size + this.#unknown.size }
-  }
-
-  #bump(): void {
-    this.#generation++
-    this.#inflight.clear()
-  }
-
-  #drop(matches: (owner: ApiKeyOwner) => boolean): void {
-    this.#bump()
-    const stale: string[] = []
-    for (const [hash, entry] of this.#valid.entries()) if (entry.owner !== undefined && matches(entry.owner)) stale.push(hash)
-    for (const hash of stale) this.#valid.delete(hash)
+    const stats = this.#cache.stats()
+    return { hits: stats.hits + stats.negativeHits, misses: stats.misses, size: stats.size }
   }
 }
 

@@ -5,21 +5,10 @@ import { isSlug, isUuid } from '../tenant/identifiers.ts'
 import { assertServing } from '../tenant/lifecycle.ts'
 import type { Tenant } from '../tenant/model.ts'
 import { CachedTenantDirectory, type CachedTenantDirectoryOptions } from './cached-directory.ts'
-import { describeIdentifier, identifierKey, type TenantIdentifier, type TenantRequest, type TenantResolver } from './request.ts'
+import type { TenantDirectory } from './directory.ts'
 
-/**
- * Where resolution looks tenants up. `TenantCatalog` from `@tenantry/postgres`
- * fits as is; wrap it in `CachedTenantDirectory` for production. Deleted tenants
- * must come back as `undefined` (a `deleted` status is treated the same).
- *
- * @example
- * const directory: TenantDirectory = new CachedTenantDirectory(catalog)
- */
-export interface TenantDirectory<T extends Tenant = Tenant> {
-  getBySlug(slug: string): Promise<T | undefined>
-  getById(id: string): Promise<T | undefined>
-  getByDomain(domain: string): Promise<T | undefined>
-}
+export type { TenantDirectory } from './directory.ts'
+import { describeIdentifier, identifierKey, type TenantIdentifier, type TenantRequest, type TenantResolver } from './request.ts'
 
 /** One resolver's answer, as `identifyAll` reports it. */
 export interface ResolverAnswer {

@@ -1,15 +1,10 @@
 import type { ScopedTenant } from '@tenantry/core'
 import { trusted } from '@tenantry/kysely'
 import { sql, type RawBuilder } from 'kysely'
-import { asTenant, type AnyDb, type Row } from './kit-state.ts'
+import { asTenant } from './kit-state.ts'
+import type { AnyDb, CatalogClient, CatalogReader, Row } from './shapes.ts'
 
-/**
- * Anything that runs a parameterized query and returns rows: a `pg.Pool`, a
- * `pg.Client` or `pg.PoolClient`, or your own wrapper.
- */
-export interface CatalogClient {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>
-}
+export type { CatalogClient, CatalogReader } from './shapes.ts'
 
 /**
  * Where the kit reads the structure of the tenant tables (pg_catalog), and a row of
@@ -26,8 +21,6 @@ export interface CatalogSource {
   readonly schema?: string
 }
 
-/** Runs one catalog query and returns its rows. */
-export type CatalogReader = <R = Row>(text: string, values: readonly unknown[]) => Promise<R[]>
 
 /** Reads through a pool or client. */
 export function clientReader(client: CatalogClient): CatalogReader {

@@ -1,13 +1,12 @@
 import { runWithTenant, type ScopedTenant } from '@tenantry/core'
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely'
-import type { TableShape } from './introspect.ts'
+import type { AnyDb, AnyEb, Row, TableShape } from './shapes.ts'
+
+export type { AnyDb, AnyEb, Row } from './shapes.ts'
 import type { CheckLog } from './report.ts'
 import { isComparable, planRow, type SampleRowFactory } from './sample-rows.ts'
 
 // Kysely<any>: the kit works on whatever schema the user has.
-export type AnyDb = Kysely<any>
-export type AnyEb = ExpressionBuilder<any, any>
-export type Row = Record<string, unknown>
 
 /** Rows the kit wrote, per tenant label and table, so that it can check and remove them. */
 export class WrittenRows {

@@ -1,5 +1,5 @@
 import { isTenantryError } from '@tenantry/core'
-import type { TableShape } from './introspect.ts'
+import type { TableShape } from './shapes.ts'
 import { describeError, sqlStateOf } from './report.ts'
 import { isComparable, replacementValue } from './sample-rows.ts'
 import { asTenant, foreignRows, knownRows, matchAs, planRowFor, preview, rowText, type AnyEb, type KitState, type Row } from './kit-state.ts'

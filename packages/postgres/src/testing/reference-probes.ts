@@ -1,5 +1,5 @@
 import type { JoinBuilder } from 'kysely'
-import type { ForeignKeyShape, TableShape } from './introspect.ts'
+import type { ForeignKeyShape, TableShape } from './shapes.ts'
 import { leakDetail } from './probes.ts'
 import { describeError, sqlStateOf } from './report.ts'
 import { asTenant, columnsVisibleTo, foreignRows, knownRows, planRowFor, preview, type AnyEb, type KitState, type Row } from './kit-state.ts'

@@ -1,6 +1,6 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto'
 import type { ScopedTenant } from '@tenantry/core'
-import type { ColumnShape, TableShape } from './introspect.ts'
+import type { ColumnShape, TableShape } from './shapes.ts'
 
 /**
  * What a sample-row factory is told about the row the kit is about to write.
