@@ -2,34 +2,32 @@
  * Two tenants, one table, embedded PGlite: `npm run example`.
  * Shows the tenant context, both walls of the shared model, doctor, and what is refused.
  */
-import { PGlite } from '@electric-sql/pglite'
-import { isTenantryError, runAsSystem, runWithTenant } from '@tenantry/core'
-import { SharedSchemaIsolation, TenantCatalog } from '@tenantry/postgres'
-import { pgliteTarget } from '@tenantry/postgres/pglite'
+import { isTenantryError } from '@tenantry/core'
 import { sql, type Generated } from 'kysely'
+import { createTenantry, runAsSystem, runWithTenant } from 'tenantry'
 
 interface Database {
   // tenant_id is Generated: Tenantry fills it in on every insert.
   projects: { id: Generated<string>; tenant_id: Generated<string>; name: string }
 }
 
-const lite = await PGlite.create()
-const target = pgliteTarget(lite)
+const tenantry = await createTenantry<Database>({
+  database: { embedded: 'memory' },
+  models: { shared: { tables: ['projects'] } },
+  migrations: {
+    tenant: [{
+      id: '0001_projects',
+      up: 'create table projects (id uuid primary key default gen_random_uuid(), tenant_id uuid not null, name text not null); create index on projects (tenant_id)',
+    }],
+  },
+})
 try {
-  const catalog = new TenantCatalog(target)
-  await catalog.install()
-  const acme = await catalog.create({ slug: 'acme', name: 'Acme Corp' })
-  const globex = await catalog.create({ slug: 'globex', name: 'Globex' })
+  const report = await tenantry.doctor()
+  console.log(`doctor: ${report.ok ? 'ok' : 'REFUSED'} (${report.findings.length} warning(s): ${report.findings.map((f) => f.check).join(', ') || 'none'})`)
+  const acme = await tenantry.tenants.create({ slug: 'acme', name: 'Acme Corp' })
+  const globex = await tenantry.tenants.create({ slug: 'globex', name: 'Globex' })
+  const db = tenantry.db
 
-  await target.pool.query(`
-    create table projects (id uuid primary key default gen_random_uuid(), tenant_id uuid not null, name text not null);
-    create index on projects (tenant_id);`)
-  const shared = new SharedSchemaIsolation(target, { tables: ['projects'] })
-  await shared.install()
-  const report = await shared.assertSafe()
-  console.log(`doctor: ok (${report.findings.length} warning(s): ${report.findings.map((f) => f.check).join(', ') || 'none'})`)
-
-  const db = shared.kysely<Database>()
   await runWithTenant(acme, () => db.insertInto('projects').values([{ name: 'Rocket skates' }, { name: 'Giant magnet' }]).execute())
   await runWithTenant(globex, () => db.insertInto('projects').values({ name: 'Doomsday device' }).execute())
 
@@ -60,6 +58,5 @@ try {
   const total = await runAsSystem('example: count all projects', () => db.selectFrom('projects').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow())
   console.log(`system scope (audited) counts ${total.n} projects across tenants`)
 } finally {
-  await target.pool.end()
-  await lite.close()
+  await tenantry.close()
 }

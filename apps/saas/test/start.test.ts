@@ -146,6 +146,15 @@ for (const backend of testBackends()) {
       const project = await call(port, `/api/projects/${projectId}`, { host: `initech.localhost:${port}`, token: key.body.key })
       assert.equal(project.status, 200)
       assert.equal(project.body.name, 'TPS reports')
+
+      // Another start on the port this one holds: one line that names PORT, no stack trace.
+      if (backend.name === 'postgres') {
+        const clash = start({ ...env, PORT: String(port) })
+        assert.equal(await clash.exited, 1)
+        const lines = clash.output().trim().split('\n').filter((l) => !/^\{/.test(l))
+        assert.deepEqual(lines.length, 1, clash.output())
+        assert.match(lines[0]!, new RegExp(`^The reference SaaS could not start: CONFLICT: PORT ${port} is already in use on 127\\.0\\.0\\.1: .*PORT=`))
+      }
       assert.equal(await stop(again), 0)
     })
   })

@@ -1,11 +1,10 @@
 import type { IsolationModelName, ScopedTenant, Tenant, TenantPlacement } from '@tenantry/core'
-import type { TenantQueryRules } from '@tenantry/kysely'
 import type { Kysely } from 'kysely'
 import type { ConnectionRoute } from '../driver/route.ts'
 import type { DriverStats } from '../driver/tenant-driver.ts'
 import type { DoctorReport } from '../doctor/report.ts'
 import type { MigrationTarget } from '../migrations/targets.ts'
-import type { ScopedKyselyOptions } from './scoped-kysely.ts'
+import type { ModelQueryRules, ScopedKyselyOptions } from './scoped-kysely.ts'
 
 /** Where a tenant of a model is provisioned (the database model: on which server). */
 export interface ProvisionOptions {
@@ -50,13 +49,4 @@ export interface IsolationModel {
   kysely<DB>(options?: ScopedKyselyOptions): Kysely<DB>
   /** Closes the pools the model opened (not the target's). */
   close(): Promise<void>
-}
-
-/** The plugin's rules for a model's tenants, and the tables it rewrites for them. */
-export interface ModelQueryRules extends TenantQueryRules {
-  /** The tenant tables and column, when `rewrite`. */
-  readonly tables: readonly string[]
-  readonly tenantColumn: string
-  /** false: RLS-only (values and refusals, no predicates). */
-  readonly filter: boolean
 }

@@ -4,7 +4,15 @@ import { Kysely, type KyselyConfig, type KyselyPlugin } from 'kysely'
 import type { ConnectionRoute } from '../driver/route.ts'
 import { TenantDialect } from '../driver/tenant-dialect.ts'
 import type { DriverStats } from '../driver/tenant-driver.ts'
-import type { ModelQueryRules } from './model.ts'
+
+/** The plugin's rules for a model's tenants, and the tables it rewrites for them. */
+export interface ModelQueryRules extends TenantQueryRules {
+  /** The tenant tables and column, when `rewrite`. */
+  readonly tables: readonly string[]
+  readonly tenantColumn: string
+  /** false: RLS-only (values and refusals, no predicates). */
+  readonly filter: boolean
+}
 
 export interface ScopedKyselyOptions {
   /**

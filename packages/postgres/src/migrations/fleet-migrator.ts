@@ -12,7 +12,7 @@ import {
 } from './ledger.ts'
 import { digestOf, type Migration, type MigrationSetName } from './migration.ts'
 import { runPool } from './run-pool.ts'
-import { controlTarget, sharedTarget, type MigrationTarget } from './targets.ts'
+import { controlTarget, type MigrationTarget } from './targets.ts'
 
 export interface FleetMigratorOptions {
   /** The control-plane database (where the catalog is). Shared and schema-model tables must be in it too. */
@@ -204,7 +204,7 @@ export class FleetMigrator {
         throw new TenantryError('VALIDATION_FAILED', `Tenant "${(scope as { slug: string }).slug}" is in the shared model: its tables are every shared tenant's; roll them back with the shared scope (--shared) if that is what you mean`)
       }
       const targets: MigrationTarget[] = []
-      if (this.#options.shared && scope.kind !== 'tenant') targets.push(sharedTarget(this.#options.shared))
+      if (this.#options.shared && scope.kind !== 'tenant') targets.push(this.#options.shared.sharedTablesTarget())
       if (scope.kind !== 'shared') {
         const tenants = await migratedTenants(pool, scope.kind === 'tenant' ? { slug: scope.slug } : undefined)
         targets.push(...tenants.flatMap((t) => this.#tenantTarget(t) ?? []))
@@ -264,7 +264,7 @@ export class FleetMigrator {
   async migrateTenant(tenant: Tenant): Promise<TargetOutcome> {
     await this.#checkTopology()
     const target = this.#tenantTarget(tenant)
-    if (target === undefined) return { target: sharedTarget(this.#options.shared as SharedSchemaIsolation), status: 'current', done: [], durationMs: 0 }
+    if (target === undefined) return { target: (this.#options.shared as SharedSchemaIsolation).sharedTablesTarget(), status: 'current', done: [], durationMs: 0 }
     return this.#migrateTenant(target)
   }
 
@@ -275,7 +275,7 @@ export class FleetMigrator {
 
   #migrateShared(): Promise<TargetOutcome> {
     const shared = this.#options.shared as SharedSchemaIsolation
-    return migrateTarget(sharedTarget(shared, this.#options.installSharedWalls !== false), this.#tenant, this.#options.control.pool)
+    return migrateTarget(shared.sharedTablesTarget(this.#options.installSharedWalls !== false), this.#tenant, this.#options.control.pool)
   }
 
   #migrateTenant(target: MigrationTarget): Promise<TargetOutcome> {

@@ -7,12 +7,7 @@ import { TenantryError, type Tenant } from '@tenantry/core'
 import pg from 'pg'
 import { holdClient } from '../driver/held-client.ts'
 import type { PostgresTarget } from '../driver/target.ts'
-import type { DatabasePerTenantIsolation } from '../isolation/database/database-per-tenant.ts'
-import { databaseKeyOf } from '../isolation/database/names.ts'
-import { schemaOf } from '../isolation/schema/names.ts'
-import type { SchemaPerTenantIsolation } from '../isolation/schema/schema-per-tenant.ts'
-import type { SharedSchemaIsolation } from '../isolation/shared/shared-schema.ts'
-import { CONTROL_TARGET, SHARED_TARGET } from './ledger.ts'
+import { CONTROL_TARGET } from './ledger.ts'
 import type { MigrationModel, MigrationSetName } from './migration.ts'
 
 /** A checked-out connection to a target, given back with `release`. */
@@ -53,40 +48,13 @@ export interface MigrationTarget {
   readonly enter?: (client: pg.ClientBase, local?: boolean) => Promise<void>
 }
 
-function poolConnection(pool: pg.Pool): () => Promise<TargetConnection> {
+/** Connections of a target from a pool. */
+export function poolConnection(pool: pg.Pool): () => Promise<TargetConnection> {
   return async () => holdClient(await pool.connect())
 }
 
 export function controlTarget(control: PostgresTarget): MigrationTarget {
   return { set: 'control', key: CONTROL_TARGET, model: 'control', ledger: 'control', label: 'control plane', connect: poolConnection(control.pool) }
-}
-
-export function sharedTarget(shared: SharedSchemaIsolation, installWalls = true): MigrationTarget {
-  const schema = shared.options.schema
-  return {
-    set: 'tenant', key: SHARED_TARGET, model: 'shared', schema, ledger: 'control', label: `shared tables (schema ${schema})`,
-    connect: poolConnection(shared.target.pool),
-    afterUp: installWalls ? (client) => shared.installIn(client) : undefined,
-  }
-}
-
-export function schemaTenantTarget(schemas: SchemaPerTenantIsolation, tenant: Tenant): MigrationTarget {
-  return {
-    set: 'tenant', key: tenant.id, model: 'schema', tenant, schema: schemaOf(tenant), ledger: 'control',
-    label: `tenant ${tenant.slug} (schema)`, connect: poolConnection(schemas.target.pool),
-    afterUp: (client) => schemas.installWalls(client, tenant),
-    enter: (client, local = true) => schemas.guard.enter(client, tenant.id, local),
-  }
-}
-
-export function databaseTenantTarget(databases: DatabasePerTenantIsolation, tenant: Tenant): MigrationTarget {
-  const key = databaseKeyOf(tenant)
-  return {
-    set: 'tenant', key: tenant.id, model: 'database', tenant, ledger: 'local',
-    label: `tenant ${tenant.slug} (database ${key.server ? `${key.server}/` : ''}${key.database})`,
-    connect: async () => holdClient(await databases.router.acquire(key)),
-    afterUp: (client) => databases.installWalls(client, tenant),
-  }
 }
 
 /**

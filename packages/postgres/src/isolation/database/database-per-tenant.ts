@@ -12,9 +12,9 @@ import type { DatabaseKey } from '../../pool-router/contract.ts'
 import { DEFAULT_SERVER } from '../../pool-router/contract.ts'
 import { ensureRole, ensureRuntimeLoginsTable, installLoginPassword } from '../../walls/runtime-login.ts'
 import type { PoolRouter } from '../../pool-router/pool-router.ts'
-import { databaseTenantTarget, type MigrationTarget } from '../../migrations/targets.ts'
-import type { DoctorOptions, IsolationModel, ModelQueryRules, ProvisionOptions } from '../model.ts'
-import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
+import type { MigrationTarget } from '../../migrations/targets.ts'
+import type { DoctorOptions, IsolationModel, ProvisionOptions } from '../model.ts'
+import { newDriverStats, scopedKysely, type ModelQueryRules, type ScopedKyselyOptions } from '../scoped-kysely.ts'
 import { databaseKeyOf, tenantDatabaseName, tenantRoleName } from './names.ts'
 import type { DatabaseProvisioner } from './provisioners.ts'
 
@@ -168,7 +168,13 @@ export class DatabasePerTenantIsolation implements IsolationModel {
 
   /** The tenant's database, migrated as the owner, with its ledger in the database itself. */
   migrationTarget(tenant: Tenant): MigrationTarget {
-    return databaseTenantTarget(this, tenant)
+    const key = databaseKeyOf(tenant)
+    return {
+      set: 'tenant', key: tenant.id, model: 'database', tenant, ledger: 'local',
+      label: `tenant ${tenant.slug} (database ${key.server ? `${key.server}/` : ''}${key.database})`,
+      connect: async () => holdClient(await this.router.acquire(key)),
+      afterUp: (client) => this.installWalls(client, tenant),
+    }
   }
 
   /**

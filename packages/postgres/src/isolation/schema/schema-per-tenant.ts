@@ -11,9 +11,9 @@ import { doctorSchemaPerTenant } from '../../doctor/schema-per-tenant.ts'
 import { RuntimeAccess, type RuntimeLogin } from '../../walls/runtime-login.ts'
 import { ScopeGuard } from '../../walls/scope-guard.ts'
 import type { ScopeSigner } from '../../walls/scope-signer.ts'
-import { schemaTenantTarget, type MigrationTarget } from '../../migrations/targets.ts'
-import type { IsolationModel, ModelQueryRules } from '../model.ts'
-import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
+import { poolConnection, type MigrationTarget } from '../../migrations/targets.ts'
+import type { IsolationModel } from '../model.ts'
+import { newDriverStats, scopedKysely, type ModelQueryRules, type ScopedKyselyOptions } from '../scoped-kysely.ts'
 import { schemaOf } from './names.ts'
 import { tenantTransactionSettings } from '../shared/binding.ts'
 import { installSchemaWalls } from './schema-walls.ts'
@@ -101,7 +101,12 @@ export class SchemaPerTenantIsolation implements IsolationModel {
 
   /** The tenant's schema, migrated with its ledger in the control plane. */
   migrationTarget(tenant: Tenant): MigrationTarget {
-    return schemaTenantTarget(this, tenant)
+    return {
+      set: 'tenant', key: tenant.id, model: 'schema', tenant, schema: schemaOf(tenant), ledger: 'control',
+      label: `tenant ${tenant.slug} (schema)`, connect: poolConnection(this.target.pool),
+      afterUp: (client) => this.installWalls(client, tenant),
+      enter: (client, local = true) => this.guard.enter(client, tenant.id, local),
+    }
   }
 
   /** Where this model's queries run: tenant scopes on the runtime pool, the system scope on the owner's. */

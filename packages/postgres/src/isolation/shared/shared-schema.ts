@@ -11,9 +11,10 @@ import { doctorSharedSchema } from '../../doctor/shared-schema.ts'
 import { RuntimeAccess } from '../../walls/runtime-login.ts'
 import { ScopeGuard } from '../../walls/scope-guard.ts'
 import type { ScopeSigner } from '../../walls/scope-signer.ts'
-import type { MigrationTarget } from '../../migrations/targets.ts'
-import type { IsolationModel, ModelQueryRules } from '../model.ts'
-import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from '../scoped-kysely.ts'
+import { SHARED_TARGET } from '../../migrations/ledger.ts'
+import { poolConnection, type MigrationTarget } from '../../migrations/targets.ts'
+import type { IsolationModel } from '../model.ts'
+import { newDriverStats, scopedKysely, type ModelQueryRules, type ScopedKyselyOptions } from '../scoped-kysely.ts'
 import { sharedSchemaBinding } from './binding.ts'
 import { resolveSharedSchemaOptions, type ResolvedSharedSchemaOptions, type SharedSchemaOptions } from './options.ts'
 import { sharedSchemaInstallStatements } from './rls.ts'
@@ -233,9 +234,23 @@ export class SharedSchemaIsolation implements IsolationModel {
     return this.#rules
   }
 
-  /** Shared tenants have no tables of their own: the shared tables are one target (`sharedTarget`). */
+  /** Shared tenants have no tables of their own: the shared tables are one target (`sharedTablesTarget`). */
   migrationTarget(): MigrationTarget | undefined {
     return undefined
+  }
+
+  /**
+   * The shared tables as one migration target, with its ledger in the control
+   * plane; after a run that applied something, the walls go up on every table
+   * in the same transaction (unless `installWalls` is false).
+   */
+  sharedTablesTarget(installWalls = true): MigrationTarget {
+    const schema = this.options.schema
+    return {
+      set: 'tenant', key: SHARED_TARGET, model: 'shared', schema, ledger: 'control', label: `shared tables (schema ${schema})`,
+      connect: poolConnection(this.target.pool),
+      afterUp: installWalls ? (client) => this.installIn(client) : undefined,
+    }
   }
 
   /** Nothing to create: a shared tenant's rows go in the shared tables. */

@@ -1,0 +1,212 @@
+/**
+ * The published packages as a user gets them: every public package is built
+ * and packed (`npm pack`), and the tarballs are installed into fresh apps
+ * outside the workspace (compiled output, no `tenantry-source` condition, no
+ * workspace links). There:
+ * (a) the README's "In your code" snippet runs verbatim on embedded PGlite, with
+ *     the app's own kysely of another 0.28 patch, installed once (no second copy);
+ * (b) a PostgreSQL-only app (no PGlite installed) type-checks with
+ *     `skipLibCheck: false` under node16, nodenext and bundler resolution, and
+ *     asking it for an embedded database says which package to install;
+ * (c) a CommonJS app (NestJS's default tsconfig, and `module: node16`) loads the
+ *     ESM packages, on this Node and on the oldest Node the engines allow;
+ * (d) each tarball carries its README, LICENSE, types and only what it should.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const root = fileURLToPath(new URL('..', import.meta.url))
+const PUBLIC = ['core', 'kysely', 'postgres', 'redis', 'fastify', 'express', 'hono', 'cli'] as const
+/** A kysely the app picks itself: another patch of 0.28 than the one the workspace locks. */
+const APP_KYSELY = '0.28.8'
+/** The oldest Node the packages' engines allow. */
+const OLDEST_NODE = '20.0.0'
+
+async function sh(command: string, args: readonly string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
+  try {
+    const { stdout, stderr } = await run(command, [...args], { cwd, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 })
+    return stdout + stderr
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string }
+    throw new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`)
+  }
+}
+
+/** The first ```ts block after the heading, exactly as the README has it. */
+export async function readmeSnippet(heading: string): Promise<string> {
+  const readme = await readFile(join(root, 'README.md'), 'utf8')
+  const at = readme.indexOf(`\n## ${heading}\n`)
+  assert.ok(at >= 0, `README has a "## ${heading}" section`)
+  const match = /```ts\n([\s\S]*?)```/.exec(readme.slice(at))
+  assert.ok(match, `the "${heading}" section has a ts block`)
+  return match[1]!
+}
+
+describe('the packed packages, installed into fresh apps', { timeout: 20 * 60_000 }, () => {
+  let work: string
+  const tarballs = new Map<string, string>()
+
+  /** An app in its own folder: package.json, then the tarballs (as file: dependencies) and `extra` from the registry. */
+  async function app(name: string, packageJson: Record<string, unknown>, packages: readonly string[], extra: readonly string[]): Promise<string> {
+    const dir = join(work, name)
+    await mkdir(dir, { recursive: true })
+    const local = Object.fromEntries([...tarballs].filter(([pkg]) => packages.includes(pkg)).map(([pkg, file]) => [pkg, `file:${file}`]))
+    // overrides: the packages' dependencies on each other resolve to these tarballs too, never to the registry.
+    const overrides = Object.fromEntries([...tarballs].map(([pkg, file]) => [pkg, `file:${file}`]))
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, ...packageJson, dependencies: local, overrides }, null, 2))
+    await sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...extra], dir)
+    return dir
+  }
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'tenantry-packages-'))
+    await sh('npm', ['run', '-s', 'build'], root)
+    const packs = join(work, 'tarballs')
+    await mkdir(packs)
+    const out = await sh('npm', ['pack', '--json', '--pack-destination', packs, ...PUBLIC.map((p) => `--workspace=packages/${p}`)], root)
+    const listed = JSON.parse(out.slice(out.indexOf('['))) as { name: string; filename: string }[]
+    for (const entry of listed) tarballs.set(entry.name, join(packs, entry.filename))
+    assert.equal(tarballs.size, PUBLIC.length)
+  })
+
+  after(async () => {
+    if (work) await rm(work, { recursive: true, force: true })
+  })
+
+  it('packs README, LICENSE, types and compiled code into every tarball, and no tests', async () => {
+    for (const [name, file] of tarballs) {
+      const listing = (await sh('tar', ['-tzf', file], work)).split('\n').filter(Boolean)
+      for (const needed of ['package/README.md', 'package/LICENSE', 'package/package.json', 'package/dist/index.js', 'package/dist/index.d.ts']) {
+        assert.ok(listing.includes(needed), `${name} lacks ${needed}`)
+      }
+      assert.ok(!listing.some((f) => /\.test\.ts$|\/test\//.test(f)), `${name} ships tests`)
+      const manifest = JSON.parse(await sh('tar', ['-xzOf', file, 'package/package.json'], work)) as Record<string, any>
+      for (const field of ['description', 'repository', 'engines', 'license', 'types', 'exports']) assert.ok(manifest[field], `${name} has ${field}`)
+      assert.equal(manifest.engines.node, `>=${OLDEST_NODE}`)
+    }
+    const cli = await sh('tar', ['-tzf', tarballs.get('tenantry')!], work)
+    assert.match(cli, /package\/bin\/tenantry\.mjs/)
+  })
+
+  it("(a) runs the README's snippet verbatim on embedded PGlite, with the app's own kysely, one copy of it", async () => {
+    const dir = await app('embedded-app', { type: 'module' }, ['tenantry', '@tenantry/core', '@tenantry/kysely', '@tenantry/postgres'],
+      [`kysely@${APP_KYSELY}`, 'pg', '@electric-sql/pglite', 'tsx'])
+    await writeFile(join(dir, 'app.mts'), await readmeSnippet('In your code'))
+    const output = await sh('npx', ['tsx', 'app.mts'], dir)
+    assert.match(output, /Launch/)
+    const kyselys = JSON.parse(await sh('npm', ['ls', 'kysely', '--all', '--json'], dir)) as Record<string, any>
+    const versions = new Set<string>()
+    const walk = (node: Record<string, any>): void => {
+      for (const [name, child] of Object.entries<Record<string, any>>(node.dependencies ?? {})) {
+        if (name === 'kysely') versions.add(child.version)
+        walk(child)
+      }
+    }
+    walk(kyselys)
+    assert.deepEqual([...versions], [APP_KYSELY], 'one kysely, the app\'s')
+  })
+
+  it('(b) type-checks a PostgreSQL-only app with skipLibCheck: false under node16, nodenext and bundler; no PGlite anywhere', async () => {
+    const dir = await app('postgres-app', { type: 'module' },
+      ['tenantry', '@tenantry/core', '@tenantry/kysely', '@tenantry/postgres', '@tenantry/fastify'],
+      [`kysely@${APP_KYSELY}`, 'pg', 'fastify', 'typescript@5', '@types/node@20'])
+    await assert.rejects(readdir(join(dir, 'node_modules/@electric-sql')), 'PGlite is not installed with the packages')
+    await writeFile(join(dir, 'app.ts'), `
+import Fastify from 'fastify'
+import type { Generated, Kysely } from 'kysely'
+import { createTenantry, runWithTenant, isTenantryError, type Tenantry } from 'tenantry'
+import { tenantryFastify } from '@tenantry/fastify'
+import { currentTenant } from '@tenantry/core'
+import { TenantCatalog, type PostgresTarget } from '@tenantry/postgres'
+
+interface Database { projects: { id: Generated<number>; name: string } }
+
+export async function main(url: string | undefined): Promise<string> {
+  if (url === undefined) {
+    // No PGlite here: asking for the embedded database says what to install.
+    try {
+      await createTenantry({ database: { embedded: 'memory' }, models: { shared: { tables: ['projects'] } } })
+      return 'unexpected: embedded started'
+    } catch (error) {
+      return isTenantryError(error, 'VALIDATION_FAILED') ? error.message : String(error)
+    }
+  }
+  const tenantry: Tenantry<Database> = await createTenantry<Database>({ database: url, models: { schema: true } })
+  const db: Kysely<Database> = tenantry.db
+  const target: PostgresTarget = tenantry.target
+  const catalog: TenantCatalog = tenantry.catalog
+  const app = Fastify()
+  await app.register(tenantryFastify, { ...tenantry.http, exclude: ['/healthz'] })
+  app.get('/api/me', async () => ({ tenant: currentTenant().slug }))
+  await runWithTenant({ id: '00000000-0000-4000-8000-000000000000', slug: 'x', status: 'active', isolation: 'schema' }, async () => void db)
+  await app.close()
+  await tenantry.close()
+  return [typeof target.pool.query, typeof catalog.list].join()
+}
+`)
+    const configs = {
+      node16: { module: 'node16', moduleResolution: 'node16' },
+      nodenext: { module: 'nodenext', moduleResolution: 'nodenext' },
+      bundler: { module: 'esnext', moduleResolution: 'bundler' },
+    }
+    for (const [label, options] of Object.entries(configs)) {
+      await writeFile(join(dir, `tsconfig.${label}.json`), JSON.stringify({
+        compilerOptions: { ...options, target: 'es2022', strict: true, skipLibCheck: false, noEmit: true, types: ['node'] },
+        files: ['app.ts'],
+      }))
+      await sh('npx', ['tsc', '-p', `tsconfig.${label}.json`], dir).catch((error: Error) => assert.fail(`${label}: ${error.message}`))
+      // And the newest TypeScript, as a new project gets it.
+      await sh('npx', ['-y', '-p', 'typescript@latest', 'tsc', '-p', `tsconfig.${label}.json`], dir).catch((error: Error) => assert.fail(`${label}, typescript@latest: ${error.message}`))
+    }
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, skipLibCheck: false, outDir: 'out', types: ['node'] }, files: ['app.ts'] }))
+    await sh('npx', ['tsc', '-p', 'tsconfig.json'], dir)
+    const message = await sh(process.execPath, ['--input-type=module', '-e', "const { main } = await import('./out/app.js'); console.log(await main(undefined))"], dir)
+    assert.match(message, /needs PGlite: npm install @electric-sql\/pglite/)
+  })
+
+  it('(c) a CommonJS app loads the ESM packages: NestJS\'s default tsconfig on this Node, module node16 on the oldest Node the engines allow', async () => {
+    const dir = await app('commonjs-app', {}, ['tenantry', '@tenantry/core', '@tenantry/kysely', '@tenantry/postgres'],
+      [`kysely@${APP_KYSELY}`, 'pg', '@electric-sql/pglite', 'typescript@5', '@types/node@20'])
+    await writeFile(join(dir, 'main.ts'), `
+async function bootstrap(): Promise<void> {
+  const { createTenantry, runWithTenant } = await import('tenantry')
+  const tenantry = await createTenantry({
+    database: { embedded: 'memory' },
+    models: { shared: { tables: ['notes'] } },
+    migrations: { tenant: [{ id: '0001', up: 'create table notes (tenant_id uuid not null, id int generated always as identity, body text, primary key (tenant_id, id))' }] },
+  })
+  const acme = await tenantry.tenants.create({ slug: 'acme', name: 'Acme' })
+  await runWithTenant(acme, () => tenantry.db.insertInto('notes').values({ body: 'from commonjs' }).execute())
+  const rows = await runWithTenant(acme, () => tenantry.db.selectFrom('notes').select('body').execute())
+  console.log(JSON.stringify(rows))
+  await tenantry.close()
+}
+bootstrap().catch((error) => { console.error(error); process.exit(1) })
+`)
+    // NestJS's default (TypeScript 5): module commonjs, node10 resolution (reads the types fallback); import() becomes require().
+    await writeFile(join(dir, 'tsconfig.nest.json'), JSON.stringify({
+      compilerOptions: { module: 'commonjs', moduleResolution: 'node', target: 'es2021', strict: true, skipLibCheck: false, esModuleInterop: true, outDir: 'nest', types: ['node'] },
+      files: ['main.ts'],
+    }))
+    await writeFile(join(dir, 'tsconfig.node16.json'), JSON.stringify({
+      compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, skipLibCheck: false, outDir: 'node16', types: ['node'] },
+      files: ['main.ts'],
+    }))
+    await sh('npx', ['tsc', '-p', 'tsconfig.nest.json'], dir)
+    await sh('npx', ['tsc', '-p', 'tsconfig.node16.json'], dir)
+    assert.match(await readFile(join(dir, 'nest/main.js'), 'utf8'), /require\(['"]tenantry['"]\)/, 'the NestJS build requires the ESM package')
+    assert.match(await readFile(join(dir, 'node16/main.js'), 'utf8'), /import\(['"]tenantry['"]\)/, 'the node16 build keeps import()')
+    // This Node (20.19+ loads ESM with require()).
+    assert.match(await sh(process.execPath, ['nest/main.js'], dir), /from commonjs/)
+    assert.match(await sh(process.execPath, ['node16/main.js'], dir), /from commonjs/)
+    // The oldest Node the engines name, which has no require() of ESM: import() works there.
+    assert.match(await sh('npx', ['-y', `node@${OLDEST_NODE}`, 'node16/main.js'], dir), /from commonjs/)
+  })
+})
