@@ -13,9 +13,8 @@ import {
   SchemaPerTenantIsolation,
   SharedSchemaIsolation,
   TenantData,
-  setConfigSql,
-  type ScopeBinding,
 } from '@tenantry/postgres'
+import { setConfigSql, type ScopeBinding } from '@tenantry/postgres/internal'
 import { Kysely, PostgresDialect } from 'kysely'
 import type { BenchContext } from '../harness/benchmark.ts'
 import { figure, type Figure } from '../harness/figures.ts'

@@ -1,16 +1,15 @@
 /**
  * @tenantry/postgres: the catalog, the isolation models, RLS, doctor and the
- * pipelined tenant driver, on PostgreSQL and on embedded PGlite.
+ * pipelined tenant driver, on PostgreSQL and on embedded PGlite. Most apps need
+ * only `createTenantry` from `tenantry`; the building blocks the models are made
+ * of are in `@tenantry/postgres/internal` (no semver promise).
  */
 export { postgresTarget, type PostgresBackend, type PostgresTarget, type TargetOptions } from './driver/target.ts'
-export { runPipeline, type PipelineStatement, type StatementResult } from './driver/pipelined-query.ts'
-export { databaseRoute, type ConnectionRoute, type RoutedConnection } from './driver/route.ts'
-export { TenantDialect } from './driver/tenant-dialect.ts'
-export { SESSION_RESET_SQL, TenantDriver, withScopedClient, type DriverStats, type ScopedClient, type TenantDriverOptions } from './driver/tenant-driver.ts'
-export { setConfigSql, type ScopeBinding, type ScopeSetting } from './driver/scope-binding.ts'
+export type { ConnectionRoute, RoutedConnection } from './driver/route.ts'
+export type { DriverStats } from './driver/tenant-driver.ts'
 export * from './isolation/shared/index.ts'
 export * from './isolation/schema/index.ts'
-export { scopedKysely, newDriverStats, type ModelQueryRules, type ScopedKyselyOptions } from './isolation/scoped-kysely.ts'
+export type { ModelQueryRules, ScopedKyselyOptions } from './isolation/scoped-kysely.ts'
 export * from './doctor/index.ts'
 export * from './catalog/index.ts'
 export * from './pool-router/index.ts'

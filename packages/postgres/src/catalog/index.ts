@@ -11,7 +11,7 @@
 export { TenantCatalog } from './tenant-catalog.ts'
 export type { CatalogChangeListener } from './changes.ts'
 export type { CreateApiKeyOptions, CreateTenantOptions, TenantCatalogOptions } from './catalog-options.ts'
-export { installCatalogSchema, catalogSchemaVersion, catalogLockKey, type CatalogInstallResult } from './schema.ts'
+export type { CatalogInstallResult } from './schema.ts'
 export { apiKeyPrefix, type CreatedApiKey, type VerifiedApiKey } from './api-keys.ts'
 export type { AuditEntry, AuditQuery, CatalogAuditAction } from './audit.ts'
 export type { Attribution } from './arguments.ts'

@@ -4,6 +4,5 @@ export {
   FleetMigrator, type DownOptions, type FleetMigratorOptions, type MigrateOptions, type MigrationEvent, type MigrationRunSummary,
   type MigrationScope, type MigrationStatus, type MigrationStatusRow,
 } from './fleet-migrator.ts'
-export { acquireFleetLock, migrationLockKey, type FleetLock, type FleetLockOptions } from './fleet-lock.ts'
 export type { TargetOutcome } from './apply.ts'
 export type { MigrationTarget } from './targets.ts'

@@ -1,3 +1,2 @@
 export { SchemaPerTenantIsolation, type SchemaPerTenantOptions, type SchemaSetup } from './schema-per-tenant.ts'
-export { schemaOf, tenantSchemaName } from './names.ts'
-export { SCHEMA_TENANT_POLICY, installSchemaWalls, schemaPolicyExpression } from './schema-walls.ts'
+export { tenantSchemaName } from './names.ts'
