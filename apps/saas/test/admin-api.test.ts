@@ -9,8 +9,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { databaseFolderName } from '@tenantry/postgres/pglite'
-import { testBackends } from '../../../test/support/backends.ts'
-import { codeOf, startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
+import { testBackends, codeOf } from '@tenantry/test-kit'
+import { startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
 
 const TENANT_KEYS = ['created_at', 'domains', 'id', 'isolation', 'name', 'plan', 'settings', 'slug', 'status']
 

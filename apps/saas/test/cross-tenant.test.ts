@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { testBackends } from '../../../test/support/backends.ts'
-import { codeOf, startSaasUnderTest, type Answer, type SaasUnderTest } from './support/saas-under-test.ts'
+import { testBackends, codeOf, type HttpAnswer as Answer } from '@tenantry/test-kit'
+import { startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
 
 const TENANTS = ['acme', 'globex', 'initech'] as const
 type Slug = (typeof TENANTS)[number]

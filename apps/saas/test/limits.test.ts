@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { testBackends } from '../../../test/support/backends.ts'
-import { codeOf, startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
+import { testBackends, codeOf } from '@tenantry/test-kit'
+import { startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
 
 for (const backend of testBackends()) {
   describe(`default rate limits of the reference SaaS on ${backend.name}`, () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { testBackends } from '../../../test/support/backends.ts'
+import { testBackends } from '@tenantry/test-kit'
 import { startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
 
 function raw(port: number, request: string): Promise<{ status: number; body: any }> {

@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { testBackends } from '../../../test/support/backends.ts'
-import { codeOf, startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
+import { testBackends, codeOf } from '@tenantry/test-kit'
+import { startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
 
 const redisUrl = process.env.TENANTRY_REDIS_URL
 const postgres = testBackends().find((b) => b.name === 'postgres')

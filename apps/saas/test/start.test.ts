@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
-import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
+import { testBackends, type TestDatabase } from '@tenantry/test-kit'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { TenantryError, type TenantAdmission } from '@tenantry/core'
-import { testBackends } from '../../../test/support/backends.ts'
-import { codeOf, startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
+import { testBackends, codeOf } from '@tenantry/test-kit'
+import { startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import { isTenantryError, runWithTenant, type TenantRequest } from '@tenantry/core'
 import type { Generated } from 'kysely'
 import { createTenantry, type Tenantry, type TenantryConfig } from '../src/index.ts'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 
 interface Db {
   notes: { id: Generated<number>; body: string }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { runTenantry } from './support/run-cli.ts'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 import { createTenantry, type Tenantry, type TenantryConfig } from '../src/index.ts'
 
 const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url))

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createTenantry, type TenantryConfig } from '../src/index.ts'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 import { runTenantry, type Run } from './support/run-cli.ts'
 
 const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url))

@@ -17,18 +17,15 @@ import {
   type ScopedTenant,
   type Tenant,
 } from '@tenantry/core'
+import { expectCode } from '@tenantry/test-kit'
 
 const tenant = (slug: string): ScopedTenant => ({ id: randomUUID(), slug, status: 'active' })
 const acme = tenant('acme')
 const globex = tenant('globex')
 
-function assertCode(fn: () => unknown, code: string): void {
-  assert.throws(fn, (e: unknown) => isTenantryError(e) && e.code === code)
-}
-
 describe('tenant context', () => {
   it('throws TENANT_CONTEXT_MISSING from currentTenant() outside any scope', () => {
-    assertCode(() => currentTenant(), 'TENANT_CONTEXT_MISSING')
+    assert.throws(() => currentTenant(), expectCode('TENANT_CONTEXT_MISSING'))
     assert.equal(tryCurrentTenant(), undefined)
     assert.equal(currentScope(), undefined)
   })
@@ -95,7 +92,7 @@ describe('tenant context', () => {
 
   it('refuses to enter another tenant inside a tenant scope unless switch is asked for', () => {
     runWithTenant(acme, () => {
-      assertCode(() => runWithTenant(globex, () => 1), 'TENANT_CONTEXT_CONFLICT')
+      assert.throws(() => runWithTenant(globex, () => 1), expectCode('TENANT_CONTEXT_CONFLICT'))
       assert.equal(runWithTenant(acme, () => currentTenant().slug), 'acme')
       assert.equal(runWithTenant(globex, () => currentTenant().slug, { switch: true }), 'globex')
       assert.equal(currentTenant().slug, 'acme')
@@ -104,9 +101,9 @@ describe('tenant context', () => {
 
   it('rejects a malformed tenant with VALIDATION_FAILED before running anything', () => {
     let ran = false
-    assertCode(() => runWithTenant({ id: 'not-a-uuid', slug: 'x', status: 'active' }, () => { ran = true }), 'VALIDATION_FAILED')
-    assertCode(() => runWithTenant({ id: randomUUID(), slug: '', status: 'active' }, () => { ran = true }), 'VALIDATION_FAILED')
-    assertCode(() => runWithTenant({ id: randomUUID(), slug: 'x', status: 'zombie' as never }, () => { ran = true }), 'VALIDATION_FAILED')
+    assert.throws(() => runWithTenant({ id: 'not-a-uuid', slug: 'x', status: 'active' }, () => { ran = true }), expectCode('VALIDATION_FAILED'))
+    assert.throws(() => runWithTenant({ id: randomUUID(), slug: '', status: 'active' }, () => { ran = true }), expectCode('VALIDATION_FAILED'))
+    assert.throws(() => runWithTenant({ id: randomUUID(), slug: 'x', status: 'zombie' as never }, () => { ran = true }), expectCode('VALIDATION_FAILED'))
     assert.equal(ran, false)
   })
 
@@ -235,7 +232,7 @@ describe("the scope's tenant is a deep-frozen private copy", () => {
     a.domains.push('tasks.acme.org')
     assert.deepEqual(runWithTenant(a, () => scoped().domains), ['tasks.acme.com', 'tasks.acme.org'])
     a.settings.cache = new Map()
-    assertCode(() => runWithTenant(a, () => 1), 'VALIDATION_FAILED')
+    assert.throws(() => runWithTenant(a, () => 1), expectCode('VALIDATION_FAILED'))
   })
 
   it('still runs a nested runWithTenant with the same tenant object', () => {
@@ -302,7 +299,7 @@ describe('system scope', () => {
     })
     try {
       const scopeKind = await runAsSystem('usage report', () => {
-        assertCode(() => currentTenant(), 'TENANT_CONTEXT_MISSING')
+        assert.throws(() => currentTenant(), expectCode('TENANT_CONTEXT_MISSING'))
         assert.equal(events.length, 1, 'recorded before the work ran')
         return currentScope()?.kind
       }, { actor: 'cron' })

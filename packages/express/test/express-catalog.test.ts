@@ -1,4 +1,4 @@
-import { catalogContract } from '../../fastify/test/support/catalog-contract.ts'
+import { catalogContract } from '@tenantry/test-kit'
 import { startExpress } from './support/express-app.ts'
 
 catalogContract('express', startExpress)

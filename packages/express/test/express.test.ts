@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isTenantryError } from '@tenantry/core'
 import { tenantryExpress } from '../src/index.ts'
-import { httpContract } from '../../fastify/test/support/http-contract.ts'
-import { memoryFixture } from '../../fastify/test/support/memory-fixture.ts'
+import { httpContract, memoryFixture } from '@tenantry/test-kit'
 import { startExpress } from './support/express-app.ts'
 
 httpContract('express', startExpress, memoryFixture)

@@ -1,4 +1,4 @@
-import { catalogContract } from './support/catalog-contract.ts'
+import { catalogContract } from '@tenantry/test-kit'
 import { startFastify } from './support/fastify-app.ts'
 
 catalogContract('fastify', startFastify)

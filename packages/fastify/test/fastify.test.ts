@@ -3,10 +3,8 @@ import { after, before, describe, it } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { TenantResolution, currentTenant, headerResolver, isTenantryError, tryCurrentTenant } from '@tenantry/core'
 import { tenantryFastify } from '../src/index.ts'
-import { call } from './support/http-client.ts'
-import { httpContract } from './support/http-contract.ts'
+import { call, httpContract, memoryFixture } from '@tenantry/test-kit'
 import { startFastify } from './support/fastify-app.ts'
-import { memoryFixture } from './support/memory-fixture.ts'
 
 httpContract('fastify', startFastify, memoryFixture)
 
@@ -43,29 +41,29 @@ describe('fastify: plugin specifics', () => {
   it('lets a route opt out with config: { tenant: false }', async () => {
     const answer = await call(port, { path: '/api/public', host: 'localhost' })
     assert.equal(answer.status, 200, answer.text)
-    assert.deepEqual(answer.json, { tenant: null })
+    assert.deepEqual(answer.body, { tenant: null })
   })
 
   it('applies app-wide: later hooks and routes in child plugins see the tenant', async () => {
-    assert.deepEqual((await call(port, { path: '/api/hooked', ...acme() })).json, { seen: 'acme' })
-    assert.deepEqual((await call(port, { path: '/api/child', ...acme() })).json, { slug: 'acme' })
+    assert.deepEqual((await call(port, { path: '/api/hooked', ...acme() })).body, { seen: 'acme' })
+    assert.deepEqual((await call(port, { path: '/api/child', ...acme() })).body, { slug: 'acme' })
   })
 
   it('maps schema validation to 400 VALIDATION_FAILED with details', async () => {
     const answer = await call(port, { method: 'POST', path: '/api/typed', ...acme(), body: { name: 'far too long', extra: 1 } })
     assert.equal(answer.status, 400, answer.text)
-    assert.equal(answer.json.error.code, 'VALIDATION_FAILED')
-    assert.ok(Array.isArray(answer.json.error.details) && answer.json.error.details.length > 0)
-    assert.match(answer.json.error.details[0].path, /^body/)
+    assert.equal(answer.body.error.code, 'VALIDATION_FAILED')
+    assert.ok(Array.isArray(answer.body.error.details) && answer.body.error.details.length > 0)
+    assert.match(answer.body.error.details[0].path, /^body/)
   })
 
   it('maps an unsupported media type and a body too large to 400 VALIDATION_FAILED', async () => {
     const xml = await call(port, { method: 'POST', path: '/api/typed', ...acme(), headers: { ...acme().headers, 'content-type': 'application/xml' }, body: '<a/>' })
     assert.equal(xml.status, 400, xml.text)
-    assert.equal(xml.json.error.code, 'VALIDATION_FAILED')
+    assert.equal(xml.body.error.code, 'VALIDATION_FAILED')
     const big = await call(port, { method: 'POST', path: '/api/typed', ...acme(), body: { name: 'x'.repeat(1_100_000) } })
     assert.equal(big.status, 400, big.text)
-    assert.equal(big.json.error.code, 'VALIDATION_FAILED')
+    assert.equal(big.body.error.code, 'VALIDATION_FAILED')
   })
 
   it('fails at register time on bad options', async () => {

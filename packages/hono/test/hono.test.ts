@@ -3,8 +3,7 @@ import { describe, it } from 'node:test'
 import { Hono } from 'hono'
 import { currentTenant, isTenantryError } from '@tenantry/core'
 import { tenantryHono, tenantryHonoErrorHandler, type TenantryHonoEnv } from '../src/index.ts'
-import { httpContract } from '../../fastify/test/support/http-contract.ts'
-import { memoryFixture } from '../../fastify/test/support/memory-fixture.ts'
+import { httpContract, memoryFixture } from '@tenantry/test-kit'
 import { startHono } from './support/hono-app.ts'
 
 httpContract('hono', startHono, memoryFixture)

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely'
 import { runWithTenant, type ScopedTenant } from '@tenantry/core'
 import { TenantScopePlugin, trusted } from '../src/index.ts'
-import { testBackends, type TestBackend, type TestDatabase } from './support/database.ts'
+import { testBackends, type TestBackend, type TestDatabase } from '@tenantry/test-kit'
 import { acme, globex, tenantTables, type DB } from './support/schema.ts'
 import { createTenantData, foreignTenantIds, oracleSchema, rolledBack, snapshot, tenants } from './support/tenant-data.ts'
 
@@ -24,7 +24,7 @@ function runtimeSuite(backend: TestBackend): void {
   let plain: Kysely<DB>
 
   before(async () => {
-    database = await backend.open()
+    database = await backend.createDatabase()
     scoped = new Kysely<DB>({ dialect: new PostgresDialect({ pool: database.pool }), plugins: [new TenantScopePlugin({ tables: tenantTables })] })
     plain = scoped.withoutPlugins()
     await createTenantData(plain)

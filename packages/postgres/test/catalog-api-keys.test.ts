@@ -3,8 +3,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type pg from 'pg'
 import { TenantCatalog, type TenantRecord } from '../src/catalog/index.ts'
-import { openCatalog, rejectsWith, slugFor } from './support/catalog-fixture.ts'
-import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
+import { openCatalog, expectCode, slugFor, testBackends, type TestDatabase } from '@tenantry/test-kit'
 
 
 
@@ -118,18 +117,18 @@ for (const backend of testBackends()) {
     })
 
     it('answers NOT_FOUND for revoking an unknown key and TENANT_NOT_FOUND for keys of an unknown tenant', async () => {
-      await assert.rejects(catalog.revokeApiKey(randomUUID()), rejectsWith('NOT_FOUND', /No API key/))
-      await assert.rejects(catalog.createApiKey(randomUUID()), rejectsWith('TENANT_NOT_FOUND'))
-      await assert.rejects(catalog.listApiKeys(randomUUID()), rejectsWith('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.revokeApiKey(randomUUID()), expectCode('NOT_FOUND', /No API key/))
+      await assert.rejects(catalog.createApiKey(randomUUID()), expectCode('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.listApiKeys(randomUUID()), expectCode('TENANT_NOT_FOUND'))
     })
 
     it('rejects malformed ids and names with VALIDATION_FAILED and writes nothing', async () => {
       const count = async (): Promise<unknown> => (await db.pool.query('select count(*)::int as n from tenantry.api_keys')).rows[0]
       const before = await count()
-      await assert.rejects(catalog.createApiKey('acme'), rejectsWith('VALIDATION_FAILED', /tenantId must be a UUID/))
-      await assert.rejects(catalog.createApiKey(acme.id, { name: '' }), rejectsWith('VALIDATION_FAILED', /options\.name/))
-      await assert.rejects(catalog.createApiKey(acme.id, { label: 'x' } as never), rejectsWith('VALIDATION_FAILED', /options\.label/))
-      await assert.rejects(catalog.revokeApiKey('key-1'), rejectsWith('VALIDATION_FAILED', /keyId must be a UUID/))
+      await assert.rejects(catalog.createApiKey('acme'), expectCode('VALIDATION_FAILED', /tenantId must be a UUID/))
+      await assert.rejects(catalog.createApiKey(acme.id, { name: '' }), expectCode('VALIDATION_FAILED', /options\.name/))
+      await assert.rejects(catalog.createApiKey(acme.id, { label: 'x' } as never), expectCode('VALIDATION_FAILED', /options\.label/))
+      await assert.rejects(catalog.revokeApiKey('key-1'), expectCode('VALIDATION_FAILED', /keyId must be a UUID/))
       assert.deepEqual(await count(), before)
     })
   })

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { CachedApiKeyVerifier, CachedTenantDirectory, applyTenantChange, type TenantChange } from '@tenantry/core'
 import { TenantCatalog } from '../src/catalog/index.ts'
-import { openCatalog, slugFor } from './support/catalog-fixture.ts'
-import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
+import { openCatalog, slugFor, testBackends, type TestDatabase } from '@tenantry/test-kit'
 
 for (const backend of testBackends()) {
   describe(`tenant catalog change events on ${backend.name}`, () => {

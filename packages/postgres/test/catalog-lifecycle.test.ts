@@ -3,8 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { canTransition, isTenantryError, tenantStatuses, type TenantStatus } from '@tenantry/core'
 import { TenantCatalog, type TenantRecord } from '../src/catalog/index.ts'
-import { openCatalog, rejectsWith, slugFor } from './support/catalog-fixture.ts'
-import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
+import { openCatalog, expectCode, slugFor, testBackends, type TestDatabase } from '@tenantry/test-kit'
 
 
 
@@ -48,7 +47,7 @@ for (const backend of testBackends()) {
       for (const to of tenantStatuses.filter((s) => !canTransition(from, s))) {
         it(`refuses ${from} -> ${to} with CONFLICT and keeps the status`, async () => {
           const tenant = await tenantIn(from)
-          await assert.rejects(catalog.transition(tenant.id, to), rejectsWith('CONFLICT', new RegExp(`from "${from}" to "${to}"`)))
+          await assert.rejects(catalog.transition(tenant.id, to), expectCode('CONFLICT', new RegExp(`from "${from}" to "${to}"`)))
           assert.equal((await catalog.requireById(tenant.id)).status, from)
         })
       }
@@ -56,17 +55,17 @@ for (const backend of testBackends()) {
 
     it('activates only provisioning tenants and resumes only suspended ones', async () => {
       const suspended = await tenantIn('suspended')
-      await assert.rejects(catalog.activate(suspended.id), rejectsWith('CONFLICT', /activate applies only to provisioning/))
+      await assert.rejects(catalog.activate(suspended.id), expectCode('CONFLICT', /activate applies only to provisioning/))
       assert.equal((await catalog.resume(suspended.id)).status, 'active')
       const provisioning = await tenantIn('provisioning')
-      await assert.rejects(catalog.resume(provisioning.id), rejectsWith('CONFLICT', /resume applies only to suspended/))
+      await assert.rejects(catalog.resume(provisioning.id), expectCode('CONFLICT', /resume applies only to suspended/))
       assert.equal((await catalog.activate(provisioning.id)).status, 'active')
     })
 
     it('rejects an unknown target status and a malformed id with VALIDATION_FAILED', async () => {
       const tenant = await tenantIn('active')
-      await assert.rejects(catalog.transition(tenant.id, 'archived' as never), rejectsWith('VALIDATION_FAILED', /to must be one of/))
-      await assert.rejects(catalog.suspend('acme'), rejectsWith('VALIDATION_FAILED', /UUID/))
+      await assert.rejects(catalog.transition(tenant.id, 'archived' as never), expectCode('VALIDATION_FAILED', /to must be one of/))
+      await assert.rejects(catalog.suspend('acme'), expectCode('VALIDATION_FAILED', /UUID/))
       assert.equal((await catalog.requireById(tenant.id)).status, 'active')
     })
 
@@ -94,8 +93,8 @@ for (const backend of testBackends()) {
       assert.equal(await catalog.getById(gone.id), undefined)
       assert.equal(await catalog.getBySlug(gone.slug), undefined)
       assert.equal(await catalog.getByDomain(domain), undefined)
-      await assert.rejects(catalog.requireById(gone.id), rejectsWith('TENANT_NOT_FOUND'))
-      await assert.rejects(catalog.requireBySlug(gone.slug), rejectsWith('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.requireById(gone.id), expectCode('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.requireBySlug(gone.slug), expectCode('TENANT_NOT_FOUND'))
       assert.equal((await catalog.getById(gone.id, { includeDeleted: true }))?.status, 'deleted')
     })
 
@@ -113,13 +112,13 @@ for (const backend of testBackends()) {
 
     it('answers TENANT_NOT_FOUND for any change to a deleted tenant', async () => {
       const gone = await deletedTenant()
-      await assert.rejects(catalog.update(gone.id, { name: 'Zombie' }), rejectsWith('TENANT_NOT_FOUND'))
-      await assert.rejects(catalog.resume(gone.id), rejectsWith('TENANT_NOT_FOUND'))
-      await assert.rejects(catalog.markDeleted(gone.id), rejectsWith('TENANT_NOT_FOUND'))
-      await assert.rejects(catalog.addDomain(gone.id, `${slugFor('z')}.example.com`), rejectsWith('TENANT_NOT_FOUND'))
-      await assert.rejects(catalog.createApiKey(gone.id), rejectsWith('TENANT_NOT_FOUND'))
-      await assert.rejects(catalog.setPlacement(gone.id, { schema: 'x' }), rejectsWith('TENANT_NOT_FOUND'))
-      await assert.rejects(catalog.transition(randomUUID(), 'suspended'), rejectsWith('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.update(gone.id, { name: 'Zombie' }), expectCode('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.resume(gone.id), expectCode('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.markDeleted(gone.id), expectCode('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.addDomain(gone.id, `${slugFor('z')}.example.com`), expectCode('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.createApiKey(gone.id), expectCode('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.setPlacement(gone.id, { schema: 'x' }), expectCode('TENANT_NOT_FOUND'))
+      await assert.rejects(catalog.transition(randomUUID(), 'suspended'), expectCode('TENANT_NOT_FOUND'))
     })
 
     it('lists deleted tenants only when asked for status deleted', async () => {
@@ -142,9 +141,9 @@ for (const backend of testBackends()) {
 
     it('rejects a placement with unknown fields or empty names with VALIDATION_FAILED', async () => {
       const tenant = await tenantIn('active')
-      await assert.rejects(catalog.setPlacement(tenant.id, { shard: 3 } as never), rejectsWith('VALIDATION_FAILED', /placement\.shard/))
-      await assert.rejects(catalog.setPlacement(tenant.id, { schema: '' }), rejectsWith('VALIDATION_FAILED', /placement\.schema/))
-      await assert.rejects(catalog.setPlacement(tenant.id, 'schema' as never), rejectsWith('VALIDATION_FAILED', /placement must be an object/))
+      await assert.rejects(catalog.setPlacement(tenant.id, { shard: 3 } as never), expectCode('VALIDATION_FAILED', /placement\.shard/))
+      await assert.rejects(catalog.setPlacement(tenant.id, { schema: '' }), expectCode('VALIDATION_FAILED', /placement\.schema/))
+      await assert.rejects(catalog.setPlacement(tenant.id, 'schema' as never), expectCode('VALIDATION_FAILED', /placement must be an object/))
       assert.deepEqual((await catalog.requireById(tenant.id)).placement, {})
     })
   })

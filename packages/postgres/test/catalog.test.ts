@@ -4,8 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { isTenantryError } from '@tenantry/core'
 import { TenantCatalog, type TenantRecord } from '@tenantry/postgres'
 import { catalogSchemaVersion } from '@tenantry/postgres/internal'
-import { openCatalog, rejectsWith, slugFor } from './support/catalog-fixture.ts'
-import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
+import { openCatalog, expectCode, slugFor, testBackends, type TestDatabase } from '@tenantry/test-kit'
 
 /** A slug no other test uses. */
 
@@ -51,7 +50,7 @@ for (const backend of testBackends()) {
       })
 
       it('refuses to be built without a pool', () => {
-        assert.throws(() => new TenantCatalog({} as never), rejectsWith('VALIDATION_FAILED', /target.*pool/))
+        assert.throws(() => new TenantCatalog({} as never), expectCode('VALIDATION_FAILED', /target.*pool/))
       })
     })
 
@@ -114,22 +113,22 @@ for (const backend of testBackends()) {
         assert.equal(await catalog.getById(randomUUID()), undefined)
         assert.equal(await catalog.getBySlug(slugFor('nobody')), undefined)
         assert.equal(await catalog.getByDomain('nobody.example.com'), undefined)
-        await assert.rejects(catalog.requireById(randomUUID()), rejectsWith('TENANT_NOT_FOUND'))
-        await assert.rejects(catalog.requireBySlug(slugFor('nobody')), rejectsWith('TENANT_NOT_FOUND', /slug/))
-        await assert.rejects(catalog.requireByDomain('nobody.example.com'), rejectsWith('TENANT_NOT_FOUND', /domain/))
+        await assert.rejects(catalog.requireById(randomUUID()), expectCode('TENANT_NOT_FOUND'))
+        await assert.rejects(catalog.requireBySlug(slugFor('nobody')), expectCode('TENANT_NOT_FOUND', /slug/))
+        await assert.rejects(catalog.requireByDomain('nobody.example.com'), expectCode('TENANT_NOT_FOUND', /domain/))
       })
 
       it('rejects malformed ids, slugs and domains on lookup with VALIDATION_FAILED', async () => {
-        await assert.rejects(catalog.getById('42'), rejectsWith('VALIDATION_FAILED', /id must be a UUID/))
-        await assert.rejects(catalog.getBySlug('Not A Slug'), rejectsWith('VALIDATION_FAILED', /slug/))
-        await assert.rejects(catalog.getByDomain('App.Example.com'), rejectsWith('VALIDATION_FAILED', /lowercase/))
-        await assert.rejects(catalog.getByDomain('example.com:3000'), rejectsWith('VALIDATION_FAILED', /port/))
+        await assert.rejects(catalog.getById('42'), expectCode('VALIDATION_FAILED', /id must be a UUID/))
+        await assert.rejects(catalog.getBySlug('Not A Slug'), expectCode('VALIDATION_FAILED', /slug/))
+        await assert.rejects(catalog.getByDomain('App.Example.com'), expectCode('VALIDATION_FAILED', /lowercase/))
+        await assert.rejects(catalog.getByDomain('example.com:3000'), expectCode('VALIDATION_FAILED', /port/))
       })
 
       it('rejects reserved and malformed slugs with VALIDATION_FAILED and writes nothing', async () => {
         const before = [await countRows(db, 'tenants'), await countRows(db, 'audit_log')]
         for (const slug of ['www', 'admin', 'api', 'tenantry', 'public', 'pg_catalog', 'pg-x', 'information_schema', 'Acme', '-acme', 'acme-', 'ac_me', 'a'.repeat(64), '', 42]) {
-          await assert.rejects(catalog.create({ slug, name: 'Bad' }), rejectsWith('VALIDATION_FAILED'), String(slug))
+          await assert.rejects(catalog.create({ slug, name: 'Bad' }), expectCode('VALIDATION_FAILED'), String(slug))
         }
         assert.deepEqual([await countRows(db, 'tenants'), await countRows(db, 'audit_log')], before)
       })
@@ -144,15 +143,15 @@ for (const backend of testBackends()) {
       })
 
       it('rejects bad create options with VALIDATION_FAILED', async () => {
-        await assert.rejects(catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { activate: 'yes' } as never), rejectsWith('VALIDATION_FAILED', /activate/))
-        await assert.rejects(catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { placement: { rack: 'a' } } as never), rejectsWith('VALIDATION_FAILED', /placement/))
+        await assert.rejects(catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { activate: 'yes' } as never), expectCode('VALIDATION_FAILED', /activate/))
+        await assert.rejects(catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { placement: { rack: 'a' } } as never), expectCode('VALIDATION_FAILED', /placement/))
       })
 
       it('rejects a taken slug with CONFLICT and leaves the first tenant untouched', async () => {
         const slug = slugFor('taken')
         const first = await catalog.create({ slug, name: 'First' })
         const tenants = await countRows(db, 'tenants')
-        await assert.rejects(catalog.create({ slug, name: 'Second' }), rejectsWith('CONFLICT', new RegExp(`Slug "${slug}" is taken`)))
+        await assert.rejects(catalog.create({ slug, name: 'Second' }), expectCode('CONFLICT', new RegExp(`Slug "${slug}" is taken`)))
         assert.equal(await countRows(db, 'tenants'), tenants)
         assert.deepEqual(await catalog.getBySlug(slug), first)
       })
@@ -164,7 +163,7 @@ for (const backend of testBackends()) {
         const intruder = slugFor('intruder')
         await assert.rejects(
           catalog.create({ slug: intruder, name: 'Intruder', domains: [`new.${intruder}.com`, `shop.${slug}.com`] }),
-          rejectsWith('CONFLICT', new RegExp(`shop\\.${slug}\\.com`)),
+          expectCode('CONFLICT', new RegExp(`shop\\.${slug}\\.com`)),
         )
         assert.deepEqual([await countRows(db, 'tenants'), await countRows(db, 'domains')], before)
         assert.equal(await catalog.getBySlug(intruder), undefined)
@@ -172,7 +171,7 @@ for (const backend of testBackends()) {
 
       it('rejects a domain listed twice in one input', async () => {
         const slug = slugFor('twice')
-        await assert.rejects(catalog.create({ slug, name: 'Twice', domains: [`a.${slug}.com`, `a.${slug}.com`] }), rejectsWith('VALIDATION_FAILED', /domains\.1/))
+        await assert.rejects(catalog.create({ slug, name: 'Twice', domains: [`a.${slug}.com`, `a.${slug}.com`] }), expectCode('VALIDATION_FAILED', /domains\.1/))
       })
 
       it('lets exactly one of concurrent creates of the same slug win', async () => {
@@ -215,12 +214,12 @@ for (const backend of testBackends()) {
           assert.deepEqual((error.details as { path: string }[]).map((d) => d.path).sort(), ['plan', 'slug'])
           return true
         })
-        await assert.rejects(catalog.update('nope', { name: 'x' }), rejectsWith('VALIDATION_FAILED', /UUID/))
+        await assert.rejects(catalog.update('nope', { name: 'x' }), expectCode('VALIDATION_FAILED', /UUID/))
         assert.deepEqual(await catalog.getById(tenant.id), tenant)
       })
 
       it('answers TENANT_NOT_FOUND when updating an unknown tenant', async () => {
-        await assert.rejects(catalog.update(randomUUID(), { name: 'Ghost' }), rejectsWith('TENANT_NOT_FOUND'))
+        await assert.rejects(catalog.update(randomUUID(), { name: 'Ghost' }), expectCode('TENANT_NOT_FOUND'))
       })
 
       it('pages through tenants oldest first without gaps or repeats, ties broken by id', async () => {
@@ -252,11 +251,11 @@ for (const backend of testBackends()) {
       })
 
       it('rejects a forged cursor, a bad status and an out-of-range limit with VALIDATION_FAILED', async () => {
-        await assert.rejects(catalog.list({ cursor: 'not-a-cursor' }), rejectsWith('VALIDATION_FAILED', /cursor/))
-        await assert.rejects(catalog.list({ cursor: Buffer.from('["2020-01-01", "x"]').toString('base64url') }), rejectsWith('VALIDATION_FAILED', /cursor/))
-        await assert.rejects(catalog.list({ status: 'gone' as never }), rejectsWith('VALIDATION_FAILED', /status/))
-        await assert.rejects(catalog.list({ limit: 0 }), rejectsWith('VALIDATION_FAILED', /limit/))
-        await assert.rejects(catalog.list({ limit: 501 }), rejectsWith('VALIDATION_FAILED', /limit/))
+        await assert.rejects(catalog.list({ cursor: 'not-a-cursor' }), expectCode('VALIDATION_FAILED', /cursor/))
+        await assert.rejects(catalog.list({ cursor: Buffer.from('["2020-01-01", "x"]').toString('base64url') }), expectCode('VALIDATION_FAILED', /cursor/))
+        await assert.rejects(catalog.list({ status: 'gone' as never }), expectCode('VALIDATION_FAILED', /status/))
+        await assert.rejects(catalog.list({ limit: 0 }), expectCode('VALIDATION_FAILED', /limit/))
+        await assert.rejects(catalog.list({ limit: 501 }), expectCode('VALIDATION_FAILED', /limit/))
       })
     })
   })

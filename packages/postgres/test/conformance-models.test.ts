@@ -19,8 +19,7 @@ import {
 import { databaseFolderName, pgliteDatabases, pgliteProvisioner } from '@tenantry/postgres/pglite'
 import { checkTenantIsolation, formatConformanceFailures, type ConformanceReport, type TenantIsolationCheckOptions } from '@tenantry/postgres/testing'
 import type pg from 'pg'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
-import { openModels, type TestModels } from './support/models.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase, openModels, type TestModels } from '@tenantry/test-kit'
 
 const TABLES = ['projects', 'tasks', 'comments']
 

@@ -4,7 +4,7 @@ import { isTenantryError } from '@tenantry/core'
 import { Kysely, PostgresDialect } from 'kysely'
 import { SharedSchemaIsolation, type SharedWalls } from '@tenantry/postgres'
 import { assertTenantIsolation, checkTenantIsolation, formatConformanceFailures, type ConformanceReport } from '@tenantry/postgres/testing'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 
 const TABLES = ['projects', 'tasks', 'comments']
 

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { isTenantryError, runWithTenant, type ScopedTenant } from '@tenantry/core'
 import { SchemaPerTenantIsolation, SharedSchemaIsolation, type DoctorReport, type SharedSchemaOptions } from '@tenantry/postgres'
 import type { Kysely } from 'kysely'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 
 const errorsOf = (report: DoctorReport): string[] => report.findings.filter((f) => f.severity === 'error').map((f) => f.check)
 const warningsOf = (report: DoctorReport): string[] => report.findings.filter((f) => f.severity === 'warning').map((f) => f.check)

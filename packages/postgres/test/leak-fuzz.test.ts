@@ -12,7 +12,7 @@
 import { after, before, describe, it } from 'node:test'
 import { Kysely, PostgresDialect } from 'kysely'
 import { SharedSchemaIsolation, type SharedWalls } from '@tenantry/postgres'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 import { querySpec } from './fuzz/generate.ts'
 import { assertLeakCaught, assertNoLeak, RUNS } from './fuzz/run.ts'
 import { createFuzzWorld, GLOBAL_TABLE, TENANT_TABLES, tenantA, tenantB, tenantC } from './fuzz/schema.ts'

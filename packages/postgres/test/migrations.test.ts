@@ -4,8 +4,7 @@ import { isTenantryError, runWithTenant } from '@tenantry/core'
 import type { Generated } from 'kysely'
 import { defineMigration, type MigrationEvent, type TenantRecord } from '@tenantry/postgres'
 import { acquireFleetLock } from '@tenantry/postgres/internal'
-import { testBackends } from '../../../test/support/backends.ts'
-import { createFleet, tableMigration, type Fleet } from './support/fleet-fixture.ts'
+import { testBackends, createFleet, tableMigration, type Fleet } from '@tenantry/test-kit'
 
 const isCode = (code: string) => (e: unknown) => isTenantryError(e) && e.code === code
 const ids = (rows: readonly { id: string }[]) => rows.map((r) => r.id)

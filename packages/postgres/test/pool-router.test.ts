@@ -14,17 +14,9 @@ import {
   type TenantDatabases,
 } from '../src/pool-router/index.ts'
 import { pgliteDatabases } from '../src/pglite/index.ts'
-import { uniqueName } from '../../../test/support/backends.ts'
-import { startThrowawayServer, throwawayServerUnsupported, type ThrowawayServer } from '../../../test/support/second-server.ts'
+import { uniqueName, startThrowawayServer, throwawayServerUnsupported, type ThrowawayServer, expectCode } from '@tenantry/test-kit'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-function rejectsWith(code: TenantryErrorCode): (error: unknown) => boolean {
-  return (error) => {
-    assert.ok(isTenantryError(error, code), `expected ${code}, got ${String(error)}`)
-    return true
-  }
-}
 
 /** Waits until `check` holds (state that settles asynchronously: closes, timers). */
 async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
@@ -85,12 +77,12 @@ function fakeDatabases(missing: readonly string[] = []): TenantDatabases {
 describe('PoolRouter', () => {
   describe('budget and queue (in-memory databases)', () => {
     it('rejects options and keys that make no sense when they are given, not later', async () => {
-      assert.throws(() => new PoolRouter({ databases: fakeDatabases(), budget: 0 }), rejectsWith('VALIDATION_FAILED'))
-      assert.throws(() => new PoolRouter({ databases: fakeDatabases(), budget: 5, acquireTimeoutMs: -1 }), rejectsWith('VALIDATION_FAILED'))
-      assert.throws(() => serverDatabases({}), rejectsWith('VALIDATION_FAILED'))
+      assert.throws(() => new PoolRouter({ databases: fakeDatabases(), budget: 0 }), expectCode('VALIDATION_FAILED'))
+      assert.throws(() => new PoolRouter({ databases: fakeDatabases(), budget: 5, acquireTimeoutMs: -1 }), expectCode('VALIDATION_FAILED'))
+      assert.throws(() => serverDatabases({}), expectCode('VALIDATION_FAILED'))
       const r = router({ databases: fakeDatabases(), budget: 2 })
-      await assert.rejects(r.acquire({ database: '' }), rejectsWith('VALIDATION_FAILED'))
-      await assert.rejects(r.acquire({ server: 'no/such', database: 'x' }), rejectsWith('VALIDATION_FAILED'))
+      await assert.rejects(r.acquire({ database: '' }), expectCode('VALIDATION_FAILED'))
+      await assert.rejects(r.acquire({ server: 'no/such', database: 'x' }), expectCode('VALIDATION_FAILED'))
     })
 
     it('keeps the open connections within the budget under random load on many databases', async () => {
@@ -135,7 +127,7 @@ describe('PoolRouter', () => {
       const r = router({ databases: fakeDatabases(), budget: 1 })
       const client = await r.acquire({ database: 'a' })
       client.release()
-      assert.throws(() => client.release(), rejectsWith('INTERNAL'))
+      assert.throws(() => client.release(), expectCode('INTERNAL'))
     })
 
     it('fails the queued acquires of a database whose first connect failed and gives its permit back', async () => {
@@ -156,12 +148,12 @@ describe('PoolRouter', () => {
       const fake = counting(fakeDatabases())
       const r = router({ databases: fake.databases, budget: 1 })
       const held = await r.acquire({ database: 'a' })
-      const queued = assert.rejects(r.acquire({ database: 'b' }), rejectsWith('INTERNAL'))
+      const queued = assert.rejects(r.acquire({ database: 'b' }), expectCode('INTERNAL'))
       await r.close()
       await queued
       assert.equal(fake.open, 0)
       held.release() // a release after close does nothing
-      await assert.rejects(r.acquire({ database: 'a' }), rejectsWith('INTERNAL'))
+      await assert.rejects(r.acquire({ database: 'a' }), expectCode('INTERNAL'))
     })
   })
 
@@ -248,7 +240,7 @@ describe('PoolRouter', () => {
       const r = serverRouter({ budget: 2, acquireTimeoutMs: 300 })
       const held = [await r.acquire({ database: names[0]! }), await r.acquire({ database: names[1]! })]
       const started = Date.now()
-      await assert.rejects(r.acquire({ database: names[2]! }), rejectsWith('CONNECTION_BUDGET_EXHAUSTED'))
+      await assert.rejects(r.acquire({ database: names[2]! }), expectCode('CONNECTION_BUDGET_EXHAUSTED'))
       const waited = Date.now() - started
       assert.ok(waited >= 280 && waited < 2_000, `waited ${waited} ms`)
       let stats = r.stats()
@@ -357,7 +349,7 @@ describe('PoolRouter', () => {
       assert.ok(failed.status === 'rejected' && isTenantryError(failed.reason, 'TENANT_PLACEMENT_MISSING'))
       assert.equal((failed.reason.cause as { code?: string }).code, '3D000')
       assert.deepEqual(working.status === 'fulfilled' && working.value, { one: 1 })
-      await assert.rejects(r.acquire({ database: missing }), rejectsWith('TENANT_PLACEMENT_MISSING'))
+      await assert.rejects(r.acquire({ database: missing }), expectCode('TENANT_PLACEMENT_MISSING'))
       assert.equal(r.stats().connectFailures, 1, 'the second acquire failed from memory, without a connect')
       assert.equal(r.stats().openConnections, 1)
       await admin.query(`create database ${missing}`)
@@ -380,7 +372,7 @@ describe('PoolRouter', () => {
         await r.withClient({ database: names[0]! }, (client) => client.query('select 1'))
         await second.stop()
         await eventually('the dead connection is dropped', () => onSecond() === 0)
-        await assert.rejects(r.acquire({ server: 'second', database: 'tenant_s1' }), rejectsWith('TENANT_DATABASE_UNAVAILABLE'))
+        await assert.rejects(r.acquire({ server: 'second', database: 'tenant_s1' }), expectCode('TENANT_DATABASE_UNAVAILABLE'))
         const failuresBefore = r.stats().connectFailures
         const started = Date.now()
         await assert.rejects(r.acquire({ server: 'second', database: 'tenant_s2' }), (error) => {
@@ -438,7 +430,7 @@ describe('PoolRouter', () => {
       assert.equal(embedded.closes, 1, 'the idle instance of tenant_one was closed for tenant_two')
       assert.equal(embedded.open, 1)
       assert.equal(r.stats().openConnections, 1)
-      await assert.rejects(r.acquire({ database: 'tenant_one' }), rejectsWith('CONNECTION_BUDGET_EXHAUSTED'))
+      await assert.rejects(r.acquire({ database: 'tenant_one' }), expectCode('CONNECTION_BUDGET_EXHAUSTED'))
       held.release()
       const count = await r.withClient({ database: 'tenant_one' }, async (client) => (await client.query<{ n: number }>('select count(*)::int as n from notes')).rows[0]?.n)
       assert.equal(count, 100, 'reopened from its folder with its rows')
@@ -456,8 +448,8 @@ describe('PoolRouter', () => {
 
     it('fails a database that was never created with TENANT_PLACEMENT_MISSING while the others keep working', async () => {
       const r = router({ databases: pgliteDatabases({ dataDir }), budget: 2 })
-      await assert.rejects(r.acquire({ database: 'tenant_never' }), rejectsWith('TENANT_PLACEMENT_MISSING'))
-      await assert.rejects(r.acquire({ server: 'elsewhere', database: 'tenant_one' }), rejectsWith('TENANT_PLACEMENT_MISSING'))
+      await assert.rejects(r.acquire({ database: 'tenant_never' }), expectCode('TENANT_PLACEMENT_MISSING'))
+      await assert.rejects(r.acquire({ server: 'elsewhere', database: 'tenant_one' }), expectCode('TENANT_PLACEMENT_MISSING'))
       await r.withClient({ database: 'tenant_one' }, (client) => client.query('select 1'))
       assert.equal(r.stats().openConnections, 1)
     })

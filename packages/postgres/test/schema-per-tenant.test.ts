@@ -5,7 +5,7 @@ import { isTenantryError, runAsSystem, runWithTenant, type ScopedTenant } from '
 import { SchemaPerTenantIsolation, tenantSchemaName } from '@tenantry/postgres'
 import { sql, type Generated, type Kysely } from 'kysely'
 import { trusted } from '@tenantry/kysely'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 
 interface DB {
   projects: { id: Generated<number>; name: string }

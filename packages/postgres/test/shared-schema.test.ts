@@ -5,7 +5,7 @@ import { isTenantryError, runAsSystem, runWithTenant, type ScopedTenant } from '
 import { trusted } from '@tenantry/kysely'
 import { CompiledQuery, sql, type Generated, type Kysely } from 'kysely'
 import { SharedSchemaIsolation } from '@tenantry/postgres'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 
 interface DB {
   notes: { id: number; tenant_id: Generated<string>; body: string }

@@ -11,9 +11,7 @@ import {
 import { pgliteDatabases, pgliteProvisioner } from '@tenantry/postgres/pglite'
 import type { Generated, Kysely } from 'kysely'
 import pg from 'pg'
-import { startThrowawayServer, type ThrowawayServer } from '../../../test/support/second-server.ts'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
-import { openModels, type TestModels } from './support/models.ts'
+import { startThrowawayServer, type ThrowawayServer, dropRoles, testBackends, uniqueName, type TestDatabase, openModels, type TestModels } from '@tenantry/test-kit'
 
 interface DB {
   projects: { id: Generated<number>; tenant_id: Generated<string>; name: string }

@@ -12,8 +12,7 @@ import { trusted } from '@tenantry/kysely'
 import { SharedSchemaIsolation, TenantData, rotateScopeKey, tenantRoleName, type DoctorReport } from '@tenantry/postgres'
 import { ScopeGuard, addScopeKey, signScopeToken } from '@tenantry/postgres/internal'
 import { sql, type Generated, type Kysely } from 'kysely'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '../../../test/support/backends.ts'
-import { openModels, type TestModels } from './support/models.ts'
+import { dropRoles, testBackends, uniqueName, type TestDatabase, openModels, type TestModels } from '@tenantry/test-kit'
 
 interface DB {
   notes: { id: Generated<string>; tenant_id: Generated<string>; body: string }

@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { Cluster } from 'ioredis'
 import { MemoryCacheStore, TenantCache, runWithTenant, type CacheStore } from '@tenantry/core'
 import { RedisCacheStore, hashTagOf, type RedisClient } from '@tenantry/redis'
-import { storeTargets, testTenantId, type OpenTarget } from '../../../test/support/redis.ts'
+import { storeTargets, testTenantId, type OpenTarget } from '@tenantry/test-kit'
 
 for (const target of storeTargets()) {
   describe(`tenant cache: ${target.name}`, () => {

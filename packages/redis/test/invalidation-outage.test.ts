@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { CachedTenantDirectory, type Tenant } from '@tenantry/core'
 import { redisTenantInvalidation, type TenantInvalidation } from '../src/index.ts'
-import { commandOnPath, startThrowawayRedis, type ThrowawayRedis } from '../../../test/support/redis.ts'
+import { commandOnPath, startThrowawayRedis, type ThrowawayRedis } from '@tenantry/test-kit'
 
 const acme: Tenant = {
   id: '7d0b3a52-5c39-4e4b-9a53-0d5a1f6c2a10', slug: 'acme', name: 'Acme', status: 'active', plan: 'free',

@@ -15,7 +15,7 @@ import {
 } from '@tenantry/core'
 import { TenantCatalog, type TenantRecord } from '@tenantry/postgres'
 import { publishTenantChange, redisTenantInvalidation, type PubSubRedis, type TenantInvalidation } from '../src/index.ts'
-import { testBackends, type TestDatabase } from '../../../test/support/backends.ts'
+import { testBackends, type TestDatabase } from '@tenantry/test-kit'
 
 /** An in-process stand-in for Redis pub/sub: one bus, many connections. */
 class FakeBus {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { RateLimiter, TenantCache, isTenantryError, runWithTenant, type FairShareLogger } from '@tenantry/core'
 import { RedisCacheStore, RedisRateLimitStore, connectRedis, type RedisClient } from '@tenantry/redis'
-import { commandOnPath, startThrowawayRedis, testTenantId, waitFor, type ThrowawayRedis } from '../../../test/support/redis.ts'
+import { commandOnPath, startThrowawayRedis, testTenantId, waitFor, type ThrowawayRedis } from '@tenantry/test-kit'
 
 function recordingLogger(): FairShareLogger & { lines: string[] } {
   const lines: string[] = []

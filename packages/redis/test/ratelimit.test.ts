@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { MemoryRateLimitStore, RateLimiter, slotLength, type RateLimitStore, type SlidingWindow } from '@tenantry/core'
 import { RedisRateLimitStore, hashTagOf } from '@tenantry/redis'
-import { storeTargets, testTenantId, type OpenTarget } from '../../../test/support/redis.ts'
+import { storeTargets, testTenantId, type OpenTarget } from '@tenantry/test-kit'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 const worker = fileURLToPath(new URL('./fixtures/ratelimit-worker.ts', import.meta.url))

@@ -5,7 +5,7 @@ import { TenantryError } from '@tenantry/core'
 import { z } from 'zod'
 
 /**
- * Everything the reference SaaS reads from its environment (DESIGN §4), checked
+ * Everything the reference SaaS reads from its environment (docs/reference-saas.md), checked
  * up front so a bad value fails at start with a message that names the variable.
  */
 export interface SaasConfig {

@@ -5,7 +5,7 @@ import type { Tasks } from '../data/tasks.ts'
 import { idParams, newTaskInput, parseInput, parsePageQuery, projectInput, taskPatchInput } from './validation.ts'
 
 /**
- * The tenant API under /api (DESIGN §4). Every handler runs inside the request's
+ * The tenant API under /api (docs/reference-saas.md). Every handler runs inside the request's
  * tenant context (the Tenantry plugin resolved and authenticated it), so the
  * data layer's queries see this tenant's rows only, in whatever model it lives.
  *

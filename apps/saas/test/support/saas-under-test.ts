@@ -14,15 +14,10 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { TenantAdmission } from '@tenantry/core'
 import { createLogger, createSaas, type Saas } from '@tenantry/saas'
-import { dropRoles, uniqueName, type TestBackend, type TestDatabase } from '../../../../test/support/backends.ts'
+import { call, dropRoles, uniqueName, type HttpAnswer, type TestBackend, type TestDatabase } from '@tenantry/test-kit'
 
-export interface Answer {
-  readonly status: number
-  readonly headers: http.IncomingHttpHeaders
-  /** Parsed JSON, or undefined for an empty body. */
-  readonly body: any
-  readonly text: string
-}
+/** An answer of the SaaS (the test kit's HTTP answer). */
+export type Answer = HttpAnswer
 
 export interface CallOptions {
   readonly method?: string
@@ -58,32 +53,9 @@ export interface SaasUnderTest {
 function send(port: number, path: string, options: CallOptions): Promise<Answer> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) }
   const hostOption = options.host ?? 'bare'
-  headers.host ??= hostOption === 'bare' ? `localhost:${port}` : hostOption.includes('.') || hostOption.includes(':') ? hostOption : `${hostOption}.localhost:${port}`
+  const host = headers.host ?? (hostOption === 'bare' ? `localhost:${port}` : hostOption.includes('.') || hostOption.includes(':') ? hostOption : `${hostOption}.localhost:${port}`)
   if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`
-  let payload: string | undefined
-  if (options.body !== undefined) {
-    payload = typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
-    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json'
-  }
-  return new Promise((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers, agent: false }, (response) => {
-      const chunks: Buffer[] = []
-      response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let body: unknown
-        try {
-          body = text === '' ? undefined : JSON.parse(text)
-        } catch {
-          body = undefined
-        }
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body, text })
-      })
-      response.on('error', reject)
-    })
-    request.on('error', reject)
-    request.end(payload)
-  })
+  return call(port, { method: options.method ?? 'GET', path, host, headers, body: options.body })
 }
 
 export interface StartOptions {
@@ -183,9 +155,4 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
     },
     close: () => cleanup(started),
   }
-}
-
-/** The error code of an answer, or its status and body when it is not an error. */
-export function codeOf(answer: Answer): string {
-  return typeof answer.body?.error?.code === 'string' ? (answer.body.error.code as string) : `${answer.status} ${answer.text.slice(0, 200)}`
 }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import express from 'express'
 import { currentTenant, tryCurrentTenant, type TenantHttpOptions } from '@tenantry/core'
 import { tenantryExpress, tenantryExpressErrorHandler, tenantryExpressNotFoundHandler } from '../../src/index.ts'
-import type { RunningApp } from '../../../fastify/test/support/http-contract.ts'
+import { type RunningApp } from '@tenantry/test-kit'
 
 export async function startExpress(options: TenantHttpOptions): Promise<RunningApp> {
   const app = express()

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import { currentTenant, tryCurrentTenant, type TenantHttpOptions } from '@tenantry/core'
 import { tenantryFastify } from '../../src/index.ts'
-import type { RunningApp } from './http-contract.ts'
+import type { RunningApp } from '@tenantry/test-kit'
 
 export async function startFastify(options: TenantHttpOptions): Promise<RunningApp> {
   const app = Fastify({ logger: false })

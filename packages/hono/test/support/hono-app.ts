@@ -6,7 +6,7 @@ import { Hono, type Context } from 'hono'
 import { validator } from 'hono/validator'
 import { currentTenant, tryCurrentTenant, type TenantHttpOptions } from '@tenantry/core'
 import { setTenantryHonoLogger, tenantryHono, tenantryHonoErrorHandler, tenantryHonoNotFoundHandler, type TenantryHonoEnv } from '../../src/index.ts'
-import type { RunningApp } from '../../../fastify/test/support/http-contract.ts'
+import { type RunningApp } from '@tenantry/test-kit'
 
 export async function startHono(options: TenantHttpOptions): Promise<RunningApp> {
   setTenantryHonoLogger(() => {})

@@ -7,7 +7,7 @@ import {
   DatabasePerTenantIsolation, FleetMigrator, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, TenantCatalog, TenantLifecycle,
   defineMigration, type Migration, type MigrationContext, type TenantRecord,
 } from '@tenantry/postgres'
-import { dropRoles, uniqueName, type TestBackend, type TestDatabase } from '../../../../test/support/backends.ts'
+import { dropRoles, uniqueName, type TestBackend, type TestDatabase } from './backends.ts'
 import { openModels } from './models.ts'
 
 /** A table each migration of the test set creates: `t0001`, `t0002`, … (with tenant_id in the shared model). */

@@ -5,7 +5,7 @@
  */
 import type { DatabasePerTenantIsolation, PoolRouter, SchemaPerTenantIsolation, SharedSchemaIsolation, SharedSchemaOptions } from '@tenantry/postgres'
 import { createTenantry, type Tenantry } from 'tenantry'
-import { tenantDatabases, type TestBackend, type TestDatabase } from '../../../../test/support/backends.ts'
+import { tenantDatabases, type TestBackend, type TestDatabase } from './backends.ts'
 
 export interface TestModels {
   readonly shared: SharedSchemaIsolation | undefined

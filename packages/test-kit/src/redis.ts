@@ -22,7 +22,6 @@ import { join } from 'node:path'
 import { Cluster, Redis } from 'ioredis'
 import { freePort } from './ports.ts'
 
-export { freePort }
 import type { RedisClient } from '@tenantry/redis'
 import { redisClusterUnsupported, startRedisCluster } from './redis-cluster.ts'
 

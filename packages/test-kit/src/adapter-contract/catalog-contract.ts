@@ -13,8 +13,8 @@ import {
   applyTenantChange,
 } from '@tenantry/core'
 import { TenantCatalog } from '@tenantry/postgres'
-import { testBackends, type TestBackend } from '../../../../test/support/backends.ts'
-import { call } from './http-client.ts'
+import { testBackends, type TestBackend } from '../backends.ts'
+import { call } from '../http.ts'
 import { httpContract, type ContractFixture, type StartApp } from './http-contract.ts'
 import { contractResolvers } from './memory-fixture.ts'
 
@@ -81,7 +81,7 @@ export function catalogContract(adapter: string, start: StartApp): void {
         await fixture.catalog.suspend(fixture.ids.acme)
         const suspended = await whoami(fixture.acme.key)
         assert.equal(suspended.status, 403)
-        assert.equal(suspended.json.error.code, 'TENANT_SUSPENDED')
+        assert.equal(suspended.body.error.code, 'TENANT_SUSPENDED')
         await fixture.catalog.resume(fixture.ids.acme)
         assert.equal((await whoami(fixture.acme.key)).status, 200)
       })
@@ -90,11 +90,11 @@ export function catalogContract(adapter: string, start: StartApp): void {
         assert.equal((await whoami(fixture.acme.key, 'tasks.acme.test')).status, 200)
         await fixture.catalog.removeDomain('tasks.acme.test')
         const gone = await whoami(fixture.acme.key, 'tasks.acme.test')
-        assert.equal(gone.json?.error?.code, 'TENANT_NOT_FOUND', gone.text)
+        assert.equal(gone.body?.error?.code, 'TENANT_NOT_FOUND', gone.text)
         await fixture.catalog.revokeApiKey(fixture.ids.acmeKeyId)
         const revoked = await whoami(fixture.acme.key)
         assert.equal(revoked.status, 401)
-        assert.equal(revoked.json.error.code, 'UNAUTHENTICATED')
+        assert.equal(revoked.body.error.code, 'UNAUTHENTICATED')
       })
     })
   }

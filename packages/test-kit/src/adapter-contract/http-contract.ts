@@ -22,7 +22,7 @@ import {
   type TenantAdmission,
   type TenantHttpOptions,
 } from '@tenantry/core'
-import { call, type HttpAnswer, type HttpCall } from './http-client.ts'
+import { call, type HttpAnswer, type HttpCall } from '../http.ts'
 
 export interface RunningApp {
   readonly port: number
@@ -77,8 +77,8 @@ const bearer = (key: string): Record<string, string> => ({ authorization: `Beare
 
 function expectError(answer: HttpAnswer, status: number, code: string): void {
   assert.equal(answer.status, status, answer.text)
-  assert.equal(answer.json?.error?.code, code, answer.text)
-  assert.equal(typeof answer.json.error.message, 'string')
+  assert.equal(answer.body?.error?.code, code, answer.text)
+  assert.equal(typeof answer.body.error.message, 'string')
 }
 
 export function httpContract(adapter: string, start: StartApp, makeFixture: () => Promise<ContractFixture>): void {
@@ -101,24 +101,24 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
     it('resolves by subdomain and runs the handler in the tenant scope, after awaits', async () => {
       const answer = await get({ path: '/api/whoami', host: `${fixture.acme.slug}.localhost:${port}`, headers: bearer(fixture.acme.key) })
       assert.equal(answer.status, 200, answer.text)
-      assert.equal(answer.json.slug, fixture.acme.slug)
-      assert.equal(answer.json.requestTenant, fixture.acme.slug)
-      assert.equal(typeof answer.json.auth?.keyId, 'string')
+      assert.equal(answer.body.slug, fixture.acme.slug)
+      assert.equal(answer.body.requestTenant, fixture.acme.slug)
+      assert.equal(typeof answer.body.auth?.keyId, 'string')
     })
 
     it('resolves by custom domain, header and path', async () => {
       const byDomain = await get({ path: '/api/whoami', host: fixture.acme.domain, headers: bearer(fixture.acme.key) })
-      assert.equal(byDomain.json?.slug, fixture.acme.slug, byDomain.text)
+      assert.equal(byDomain.body?.slug, fixture.acme.slug, byDomain.text)
       const byHeader = await get({ path: '/api/whoami', host: `localhost:${port}`, headers: { ...bearer(fixture.globex.key), 'x-tenant-id': fixture.globex.slug } })
-      assert.equal(byHeader.json?.slug, fixture.globex.slug, byHeader.text)
+      assert.equal(byHeader.body?.slug, fixture.globex.slug, byHeader.text)
       const byPath = await get({ path: `/t/${fixture.acme.slug}/api/whoami`, host: `127.0.0.1:${port}`, headers: bearer(fixture.acme.key) })
-      assert.equal(byPath.json?.slug, fixture.acme.slug, byPath.text)
+      assert.equal(byPath.body?.slug, fixture.acme.slug, byPath.text)
     })
 
     it('keeps the tenant scope across JSON body parsing', async () => {
       const answer = await get({ method: 'POST', path: '/api/echo', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key), body: { name: 'x' } })
       assert.equal(answer.status, 200, answer.text)
-      assert.deepEqual(answer.json, { slug: fixture.acme.slug, body: { name: 'x' } })
+      assert.deepEqual(answer.body, { slug: fixture.acme.slug, body: { name: 'x' } })
     })
 
     it('answers 403 TENANT_MISMATCH when host and header disagree', async () => {
@@ -153,7 +153,7 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
       for (const path of ['/healthz', '/admin/ping']) {
         const answer = await get({ path, host: `${fixture.acme.slug}.localhost` })
         assert.equal(answer.status, 200, answer.text)
-        assert.deepEqual(answer.json, { tenant: null })
+        assert.deepEqual(answer.body, { tenant: null })
       }
     })
 
@@ -182,8 +182,8 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
       )
       for (const { t, a } of answers) {
         assert.equal(a.status, 200, a.text)
-        assert.equal(a.json.slug, t.slug)
-        assert.equal(a.json.requestTenant, t.slug)
+        assert.equal(a.body.slug, t.slug)
+        assert.equal(a.body.requestTenant, t.slug)
       }
     })
   })
