@@ -1,5 +1,5 @@
 /**
- * The admin (control-plane) API of DESIGN §4 over real HTTP on PGlite and (with
+ * The admin (control-plane) API of docs/reference-saas.md over real HTTP on PGlite and (with
  * TENANTRY_PG_URL) PostgreSQL: every route, the bare-host rule, the admin token,
  * validation, and the lifecycle as tenant traffic sees it (suspend, resume,
  * delete with its data purged, the slug created again with none of the old data).

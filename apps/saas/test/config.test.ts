@@ -1,4 +1,4 @@
-/** The environment of DESIGN §4, the admin token, the cursor and the tenant migrations: no database needed. */
+/** The environment of docs/reference-saas.md, the admin token, the cursor and the tenant migrations: no database needed. */
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -23,7 +23,7 @@ describe('loadConfig', () => {
     })
   })
 
-  it('reads every variable of DESIGN §4', () => {
+  it('reads every variable of docs/reference-saas.md', () => {
     const config = loadConfig(
       {
         DATABASE_URL: 'postgres://owner@db:5432/saas',

@@ -1,5 +1,5 @@
 /**
- * The tenant API of DESIGN §4 over real HTTP, for a tenant in each isolation
+ * The tenant API of docs/reference-saas.md over real HTTP, for a tenant in each isolation
  * model, on PGlite and (with TENANTRY_PG_URL) PostgreSQL: every route, its
  * status and body, keyset pagination, input validation (nothing written, never a
  * 500), the error table rows a tenant route can give, request ids and logs.

@@ -14,6 +14,8 @@ export interface ProgressOptions {
   readonly plain?: boolean
   /** Plain mode: a line at most this often (ms), plus one per failure. */
   readonly lineEveryMs?: number
+  /** What the run does to its targets, for the lines: `migrate` (default) or `roll back`. */
+  readonly verb?: string
 }
 
 function seconds(ms: number): string {
@@ -53,7 +55,7 @@ export function progressView(options: ProgressOptions): ProgressView {
         if (bar) {
           if (done === 0 && event.targets > 0 && !barStarted) { bar.start(total, 0, { failed, rate: rate() }); barStarted = true }
           else bar.setTotal(total)
-        } else if (event.targets > 0) line(`${event.phase}: ${event.targets} target${event.targets === 1 ? '' : 's'} to migrate`)
+        } else if (event.targets > 0) line(`${event.phase}: ${event.targets} target${event.targets === 1 ? '' : 's'} to ${options.verb ?? 'migrate'}`)
       } else {
         done++
         const { outcome } = event

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { isTenantryError, runWithTenant, type TenantRequest } from '@tenantry/core'
+import { isTenantryError, runAsSystem, runWithTenant, type TenantRequest } from '@tenantry/core'
 import type { Generated } from 'kysely'
 import { createTenantry, type Tenantry, type TenantryConfig } from '../src/index.ts'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
@@ -96,6 +96,29 @@ for (const backend of testBackends()) {
         assert.equal((await second.tenants.get('acme')).id, acme.id)
       } finally {
         await second.close()
+      }
+    })
+
+    it('records every runAsSystem in the catalog audit log while open, and stops at close (or when told not to)', async () => {
+      const reason = `nightly report ${uniqueName('r')}`
+      const audited = async (t: Tenantry<Db>): Promise<number> =>
+        (await t.catalog.listAudit({ action: 'system_scope', limit: 1000 })).filter((r) => r.reason === reason).length
+      const tenantry = await createTenantry<Db>(base)
+      try {
+        assert.equal(await runAsSystem(reason, async () => 'ran', { actor: 'cron' }), 'ran')
+        const rows = (await tenantry.catalog.listAudit({ action: 'system_scope', limit: 1000 })).filter((r) => r.reason === reason)
+        assert.equal(rows.length, 1)
+        assert.equal(rows[0]!.actor, 'cron')
+      } finally {
+        await tenantry.close()
+      }
+      await runAsSystem(reason, async () => undefined)   // no sink left behind by the closed instance
+      const quiet = await createTenantry<Db>({ ...base, auditSystemScopes: false })
+      try {
+        await runAsSystem(reason, async () => undefined)
+        assert.equal(await audited(quiet), 1, 'neither the closed instance nor the one told not to audit recorded it')
+      } finally {
+        await quiet.close()
       }
     })
 

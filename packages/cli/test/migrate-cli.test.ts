@@ -108,8 +108,11 @@ for (const backend of testBackends()) {
 
     it('prints status as a table, and rolls one tenant back with migrate down', async () => {
       const v2 = { ...env, TENANTRY_TEST_MIGRATIONS: join(fixtures, 'v2') }
-      const down = await tenantry(['migrate', 'down', '--to', '0001_projects', '--tenant', 'schema-3'], v2).done
+      const down = await tenantry(['migrate', 'down', '--to', '0001_projects', '--tenant', 'schema-3', '--json'], v2).done
       assert.equal(down.code, 0, down.err)
+      // With --json, stdout is the summary alone; the progress lines (rolling back) go to stderr.
+      assert.equal(JSON.parse(down.out).ok, true, down.out)
+      assert.match(down.err, /1 target to roll back/)
       const refused = await tenantry(['migrate', 'down', '--to', '0001_projects'], v2).done
       assert.equal(refused.code, 2)
       assert.match(refused.err, /needs a scope/)

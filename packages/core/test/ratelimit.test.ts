@@ -176,7 +176,7 @@ describe('RateLimiter', () => {
     const limiter = new RateLimiter({ store, plans, logger, cooldownMs: 60_000 })
     const results = await Promise.all(Array.from({ length: 50 }, () => limiter.check(acme)))
     assert.ok(results.every((r) => r.allowed && r.degraded))
-    // Both headers on every admitted response (DESIGN §4): nothing was counted, so the full quota, reset now.
+    // Both headers on every admitted response (docs/reference-saas.md): nothing was counted, so the full quota, reset now.
     assert.equal(results[0]?.headers['RateLimit-Policy'], '"default";q=2;w=60')
     assert.equal(results[0]?.headers.RateLimit, '"default";r=2;t=0')
     assert.equal(store.calls, 50, 'checks already in flight when the store failed each asked it')

@@ -38,7 +38,7 @@ function responseFor(error: FastifyError): HttpErrorResponse {
  * headers; Fastify's malformed JSON, schema validation, unsupported media type
  * and body too large -> 400 VALIDATION_FAILED with `details`; a 404 -> NOT_FOUND;
  * anything else -> 500 INTERNAL with a generic message, the error logged.
- * `tenantryFastify` installs it; set it yourself in a child scope that has its own.
+ * `tenantryFastify` installs it when registered with `errorHandler: true`; otherwise set it yourself (`app.setErrorHandler(tenantryErrorHandler)`), in the root or in a child scope that has its own.
  *
  * @example
  * app.setErrorHandler(tenantryErrorHandler)

@@ -106,7 +106,7 @@ export function migrateCommand(io: CliIo): Command {
       }
       const scope = scopeOf(flags)
       await withTenantry(flags.config ?? migrate.opts<{ config?: string }>().config, 'connect', async ({ migrator }) => {
-        const view = progressView({ out: io.out, err: io.err, plain: true })
+        const view = progressView({ out: flags.json ? io.err : io.out, err: io.err, plain: true, verb: 'roll back' })
         const summary = await migrator.down({
           to: flags.to === '0' ? null : flags.to, scope, concurrency: flags.concurrency, continueOnError: flags.continueOnError,
           onEvent: (e) => view.onEvent(e), signal: io.signal,

@@ -138,13 +138,20 @@ export interface TenantryConfig {
   readonly limits?: LimitsConfig
   /** Who catalog changes are attributed to in the audit trail when a call does not say. Default `tenantry`. */
   readonly actor?: string
+  /**
+   * Record every `runAsSystem` in the catalog's audit log (a `system_scope` row
+   * with its reason and actor; the work runs only after the row is written).
+   * Default true. The sink is process-wide: with two Tenantry instances in one
+   * process, each records in its own catalog.
+   */
+  readonly auditSystemScopes?: boolean
   /** Where warnings go (doctor's in `'warn'` mode, Redis errors). Default: `process.emitWarning`. */
   readonly onWarning?: (message: string) => void
 }
 
 const TOP_LEVEL = new Set<string>([
   'database', 'models', 'migrations', 'migrate', 'install', 'doctor', 'runtimeRole', 'defaultIsolation', 'plans', 'defaultPlan',
-  'redis', 'cache', 'resolution', 'limits', 'actor', 'onWarning',
+  'redis', 'cache', 'resolution', 'limits', 'actor', 'auditSystemScopes', 'onWarning',
 ])
 const MODELS = new Set<string>(['shared', 'schema', 'database'])
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
@@ -219,7 +226,7 @@ export function checkConfig(config: unknown): asserts config is TenantryConfig {
       checkMigrationSource(config.migrations.control, 'config.migrations.control', issues)
     }
   }
-  for (const key of ['migrate', 'install'] as const) {
+  for (const key of ['migrate', 'install', 'auditSystemScopes'] as const) {
     if (config[key] !== undefined && typeof config[key] !== 'boolean') issues.push({ path: `config.${key}`, message: 'must be true or false' })
   }
   if (config.doctor !== undefined && !['refuse', 'warn', 'off'].includes(config.doctor as string)) issues.push({ path: 'config.doctor', message: "must be 'refuse', 'warn' or 'off'" })

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import {
-  PlanRegistry, TenantryError, type CachedApiKeyVerifier, type CachedTenantDirectory, type IsolationModelName, type TenantAdmission, type TenantHttpOptions,
+  PlanRegistry, TenantryError, onSystemScope, type CachedApiKeyVerifier, type CachedTenantDirectory, type IsolationModelName, type TenantAdmission, type TenantHttpOptions,
 } from '@tenantry/core'
 import {
   FleetMigrator, TenantCatalog, TenantData, TenantLifecycle, loadMigrations, migrationSet,
@@ -171,6 +171,10 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
       ...(plans === undefined ? {} : { plans }),
       ...(config.defaultIsolation === undefined ? {} : { defaultIsolation: config.defaultIsolation }),
     })
+    if (config.auditSystemScopes !== false) {
+      const off = onSystemScope(catalog.auditListener())
+      closers.push(async () => off())
+    }
     const access = buildAccess(config, catalog)
     const shared = await startSharedState(config, catalog, access, plans, warn)
     closers.push(() => shared.close())
