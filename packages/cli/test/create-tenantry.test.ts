@@ -103,7 +103,8 @@ for (const backend of testBackends()) {
       const reason = `nightly report ${uniqueName('r')}`
       const audited = async (t: Tenantry<Db>): Promise<number> =>
         (await t.catalog.listAudit({ action: 'system_scope', limit: 1000 })).filter((r) => r.reason === reason).length
-      const tenantry = await createTenantry<Db>(base)
+      // On by default on PostgreSQL; opt-in on embedded PGlite (one connection).
+      const tenantry = await createTenantry<Db>(backend.name === 'postgres' ? base : { ...base, auditSystemScopes: true })
       try {
         assert.equal(await runAsSystem(reason, async () => 'ran', { actor: 'cron' }), 'ran')
         const rows = (await tenantry.catalog.listAudit({ action: 'system_scope', limit: 1000 })).filter((r) => r.reason === reason)

@@ -49,7 +49,15 @@ export interface StatementFacts {
   readonly opaque: boolean
 }
 
-const ANALYZE = /\banaly[sz]e\b/i
+/** The formats PostgreSQL's EXPLAIN takes; Kysely writes the format into the SQL as given. */
+const EXPLAIN_FORMATS: ReadonlySet<string> = new Set(['text', 'xml', 'json', 'yaml'])
+
+/** PostgreSQL's EXPLAIN options (`explain(format, sql\`costs off, verbose\`)`). */
+const EXPLAIN_OPTIONS: ReadonlySet<string> = new Set([
+  'analyze', 'analyse', 'verbose', 'costs', 'settings', 'generic_plan', 'buffers', 'serialize', 'wal', 'timing', 'summary', 'memory', 'format',
+])
+/** One option: a known name and, optionally, a plain value (a boolean, or a SERIALIZE / FORMAT keyword). */
+const EXPLAIN_OPTION = /^([a-z_]+)(?:\s+(true|false|on|off|1|0|none|text|binary|xml|json|yaml))?$/i
 
 /**
  * One walk over a tenant query that refuses what no tenant scope may send and
@@ -60,13 +68,16 @@ const ANALYZE = /\banaly[sz]e\b/i
  *   tenant's schema): QUERY_REFUSED;
  * - `EXPLAIN ANALYZE`: it runs the query and reports the rows the tenant
  *   filter removed, that is how many rows other tenants hold: QUERY_REFUSED
- *   (plain EXPLAIN, with estimates only, is allowed);
+ *   (plain EXPLAIN, with estimates only, is allowed); so are EXPLAIN options
+ *   other than known option names with plain values (`costs off, verbose`),
+ *   and in every scope an EXPLAIN format other than text, xml, json or yaml
+ *   (Kysely writes both into the SQL as given);
  * - raw fragments, and calls of functions or aggregates not known to be free of
  *   side effects (their names are written into the SQL as given), mark the
  *   query opaque.
  *
- * In the system scope (`scope: 'system'`) nothing is refused; the walk only
- * reports.
+ * In the system scope (`scope: 'system'`) nothing else is refused; the walk
+ * only reports.
  */
 export function inspectStatement(node: OperationNode, allowedSchemas: readonly string[] | 'any', scope: 'tenant' | 'system' = 'tenant'): StatementFacts {
   let opaque = false
@@ -89,9 +100,7 @@ export function inspectStatement(node: OperationNode, allowedSchemas: readonly s
         }
         break
       case 'ExplainNode':
-        if (scope === 'tenant' && rawText(candidate.options).some((text) => ANALYZE.test(text))) {
-          refuseQuery('EXPLAIN ANALYZE runs the query and reports how many rows the tenant filter removed (other tenants\' rows); use EXPLAIN without ANALYZE, or run it in runAsSystem()')
-        }
+        checkExplain(candidate as { format?: unknown; options?: unknown }, scope)
         break
       case 'RawNode':
         // `sql.lit(v)`, `sql.ref('c')`, `sql.val(v)`: a wrapper around one node, with no SQL text of its own.
@@ -113,22 +122,45 @@ export function inspectStatement(node: OperationNode, allowedSchemas: readonly s
   return { opaque }
 }
 
-/** The SQL text of the raw fragments in `node` (EXPLAIN options are a raw fragment). */
-function rawText(node: unknown): string[] {
-  const out: string[] = []
-  const stack: unknown[] = [node]
-  while (stack.length > 0) {
-    const item = stack.pop()
-    if (typeof item !== 'object' || item === null) continue
-    if (Array.isArray(item)) {
-      stack.push(...item)
-      continue
-    }
-    const raw = item as { kind?: unknown; sqlFragments?: unknown }
-    if (raw.kind === 'RawNode' && Array.isArray(raw.sqlFragments)) out.push(raw.sqlFragments.join(' '))
-    for (const value of Object.values(item)) if (typeof value === 'object' && value !== null) stack.push(value)
+/**
+ * Refuses an EXPLAIN whose format or options would put SQL of the caller's
+ * choosing into the statement: the format must be one PostgreSQL knows (in
+ * every scope; no other value is valid SQL), and in a tenant scope the options
+ * must be known option names with plain values, without ANALYZE.
+ */
+function checkExplain(explain: { format?: unknown; options?: unknown }, scope: 'tenant' | 'system'): void {
+  if (explain.format !== undefined && (typeof explain.format !== 'string' || !EXPLAIN_FORMATS.has(explain.format.toLowerCase()))) {
+    refuseQuery(`EXPLAIN format ${JSON.stringify(String(explain.format)).slice(0, 60)} is not one of text, xml, json, yaml (Kysely writes it into the SQL as given)`)
   }
-  return out
+  if (scope !== 'tenant' || explain.options === undefined) return
+  const text = rawText(explain.options)
+  const options = text === undefined ? undefined : text.split(',').map((option) => EXPLAIN_OPTION.exec(option.trim()))
+  if (options === undefined || options.some((option) => option === null || !EXPLAIN_OPTIONS.has(option[1]!.toLowerCase()))) {
+    refuseQuery('EXPLAIN options must be known option names with plain values (sql`costs off, verbose`), with no parameters or other SQL')
+  }
+  if (options.some((option) => /^analy[sz]e$/i.test(option![1]!))) {
+    refuseQuery('EXPLAIN ANALYZE runs the query and reports how many rows the tenant filter removed (other tenants\' rows); use EXPLAIN without ANALYZE, or run it in runAsSystem()')
+  }
+}
+
+/**
+ * The SQL text of `node` when it is only raw SQL (`sql\`…\``, with nothing
+ * interpolated but more raw SQL, `sql.raw`); undefined when it holds anything
+ * else (a parameter, a reference).
+ */
+function rawText(node: unknown): string | undefined {
+  const raw = node as { kind?: unknown; sqlFragments?: unknown; parameters?: unknown }
+  if (typeof raw !== 'object' || raw === null || raw.kind !== 'RawNode' || !Array.isArray(raw.sqlFragments) || !Array.isArray(raw.parameters)) return undefined
+  const fragments = raw.sqlFragments as unknown[]
+  const parameters = raw.parameters as unknown[]
+  if (fragments.some((f) => typeof f !== 'string') || fragments.length !== parameters.length + 1) return undefined
+  let text = fragments[0] as string
+  for (let i = 0; i < parameters.length; i++) {
+    const inner = rawText(parameters[i])
+    if (inner === undefined) return undefined
+    text += inner + (fragments[i + 1] as string)
+  }
+  return text
 }
 
 function refuseSchemaQualified(schema: string, allowed: readonly string[]): never {

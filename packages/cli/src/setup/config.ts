@@ -141,7 +141,9 @@ export interface TenantryConfig {
   /**
    * Record every `runAsSystem` in the catalog's audit log (a `system_scope` row
    * with its reason and actor; the work runs only after the row is written).
-   * Default true. The sink is process-wide: with two Tenantry instances in one
+   * Default true on PostgreSQL, false on embedded PGlite (one connection: a
+   * `runAsSystem` inside a held connection or transaction would wait for the
+   * audit write forever). The sink is process-wide: with two Tenantry instances in one
    * process, each records in its own catalog.
    */
   readonly auditSystemScopes?: boolean

@@ -171,7 +171,9 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
       ...(plans === undefined ? {} : { plans }),
       ...(config.defaultIsolation === undefined ? {} : { defaultIsolation: config.defaultIsolation }),
     })
-    if (config.auditSystemScopes !== false) {
+    // Embedded PGlite has one connection: an audit write from inside a held connection or
+    // transaction would wait for itself, so there the sink is opt-in.
+    if (config.auditSystemScopes ?? storage.target.backend !== 'pglite') {
       const off = onSystemScope(catalog.auditListener())
       closers.push(async () => off())
     }

@@ -65,7 +65,8 @@ function openServerStorage(url: string, poolSize: number, database: DatabaseMode
   const router = database === undefined
     ? undefined
     : new PoolRouter({
-        databases: serverDatabases(servers),
+        // Tenant roles log in the way they were provisioned: with the stored password, or none.
+        databases: serverDatabases(servers, { loginPasswords: database.runtimePassword === 'none' ? 'none' : 'stored' }),
         budget: database.budget ?? 20,
         maxPerDatabase: database.maxPerDatabase ?? 5,
         ...(database.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: database.idleTimeoutMs }),

@@ -2,6 +2,7 @@ import type { ScopedTenant } from '@tenantry/core'
 import type pg from 'pg'
 import type { DatabaseKey } from '../pool-router/contract.ts'
 import type { PoolRouter } from '../pool-router/pool-router.ts'
+import { checkPublicDatabases } from './public-databases.ts'
 import { checkReachableObjects } from './reachable-objects.ts'
 import { reportOf, type DoctorFinding, type DoctorReport } from './report.ts'
 import { checkRuntimeRole } from './runtime-role.ts'
@@ -21,7 +22,8 @@ export interface DatabaseDoctorSubject {
  * tenant database of a large fleet is the migrator's job, not a boot check): in
  * each one, that the tenant's role exists there, is safe (see
  * `checkRuntimeRole`), owns no table, may connect to no other tenant's
- * database, and can reach no definer function or remote link.
+ * database (nor, a warning, to another database through PUBLIC), and can
+ * reach no definer function, large object or remote link.
  */
 export async function doctorDatabasePerTenant(subject: DatabaseDoctorSubject, options: { tenants?: readonly ScopedTenant[] } = {}): Promise<DoctorReport> {
   const findings: DoctorFinding[] = []
@@ -65,5 +67,6 @@ async function checkTenantDatabase(client: pg.ClientBase, subject: DatabaseDocto
   for (const { datname } of reachable) {
     findings.push({ severity: 'error', check: 'role.other_databases', message: `The tenant's role "${role}" may connect to database "${datname}", another tenant's.`, fix: `revoke connect on database "${datname}" from public, "${role}"` })
   }
+  if (backend === 'postgres') await checkPublicDatabases(client, role, reachable.map((r) => r.datname), findings)
   await checkReachableObjects(client, role, tables.map((t) => t.oid), subject.trustedFunctions, findings)
 }

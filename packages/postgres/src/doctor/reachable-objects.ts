@@ -1,6 +1,7 @@
 import pg from 'pg'
 import type { Queryable } from '../catalog/transaction.ts'
 import { GUARD_SCHEMA } from '../walls/guard-sql.ts'
+import { reachesRowsSql, rowPrivilegesSql, SECURITY_INVOKER_SQL, viewsOverSql } from './relation-reach.ts'
 import type { DoctorFinding } from './report.ts'
 
 const q = (identifier: string): string => pg.escapeIdentifier(identifier)
@@ -10,8 +11,9 @@ const q = (identifier: string): string => pg.escapeIdentifier(identifier)
  * tenant policy applying:
  *
  * - `view.definer`: a view over a protected table (directly or through other
- *   views) without `security_invoker`: it reads the table as the view's owner,
- *   which may be a superuser, BYPASSRLS or the table's owner;
+ *   views) without `security_invoker`: it reads (and, if updatable, writes) the
+ *   table as the view's owner, which may be a superuser, BYPASSRLS or the
+ *   table's owner;
  * - `view.materialized`: a materialized view over a protected table: its rows
  *   were copied when it was refreshed, with no policy at all;
  * - `function.definer`: a SECURITY DEFINER function the runtime role may call
@@ -24,6 +26,8 @@ const q = (identifier: string): string => pg.escapeIdentifier(identifier)
  * - `extension.remote`: dblink functions or a foreign server the runtime role
  *   may use, which reach other databases.
  *
+ * A view counts when the runtime role holds any privilege on it that reads or
+ * writes rows, on the view or on one of its columns (`grant select (c)`).
  * `protectedTables` are the oids of the tables that hold tenant rows.
  */
 export async function checkReachableObjects(
@@ -33,21 +37,12 @@ export async function checkReachableObjects(
   trustedFunctions: readonly string[],
   findings: DoctorFinding[],
 ): Promise<void> {
-  const views = (await client.query<{ schema: string; name: string; kind: string; invoker: boolean }>(
-    `with recursive deps(view_oid, ref) as (
-       select r.ev_class, d.refobjid
-         from pg_rewrite r
-         join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = r.oid and d.refclassid = 'pg_class'::regclass
-        where d.refobjid <> r.ev_class
-     ), reaches(view_oid) as (
-       select view_oid from deps where ref = any($1::oid[])
-       union
-       select d.view_oid from deps d join reaches r on d.ref = r.view_oid
-     )
-     select n.nspname as schema, c.relname as name, c.relkind::text as kind,
-            coalesce(exists (select 1 from unnest(c.reloptions) o where lower(o) in ('security_invoker=true', 'security_invoker=on', 'security_invoker=1')), false) as invoker
+  const views = (await client.query<{ schema: string; name: string; kind: string; invoker: boolean; privileges: string[] }>(
+    `${viewsOverSql('$1::oid[]')}
+     select n.nspname as schema, c.relname as name, c.relkind::text as kind, ${SECURITY_INVOKER_SQL} as invoker,
+            ${rowPrivilegesSql('$2', 'c.oid')} as privileges
        from reaches r join pg_class c on c.oid = r.view_oid join pg_namespace n on n.oid = c.relnamespace
-      where has_table_privilege($2, c.oid, 'SELECT')
+      where ${reachesRowsSql('$2', 'c.oid')}
       order by 1, 2`,
     [protectedTables, runtimeRole],
   )).rows
@@ -56,13 +51,13 @@ export async function checkReachableObjects(
     if (view.kind === 'm') {
       findings.push({
         severity: 'error', check: 'view.materialized', table: `${view.schema}.${view.name}`,
-        message: `Materialized view ${view.schema}.${view.name} holds rows of tenant tables with no row-level security, and runtime role "${runtimeRole}" can read it.`,
-        fix: `revoke select on ${name} from public, ${q(runtimeRole)} (read it in a system scope, or keep one per tenant)`,
+        message: `Materialized view ${view.schema}.${view.name} holds rows of tenant tables with no row-level security, and runtime role "${runtimeRole}" can reach it (${view.privileges.join(', ')}).`,
+        fix: `revoke all on ${name} from public, ${q(runtimeRole)} (read it in a system scope, or keep one per tenant)`,
       })
     } else if (!view.invoker) {
       findings.push({
         severity: 'error', check: 'view.definer', table: `${view.schema}.${view.name}`,
-        message: `View ${view.schema}.${view.name} reads tenant tables with its owner's rights (no security_invoker), and runtime role "${runtimeRole}" can read it: the tenant policy may not apply.`,
+        message: `View ${view.schema}.${view.name} reads tenant tables with its owner's rights (no security_invoker), and runtime role "${runtimeRole}" can reach it (${view.privileges.join(', ')}): the tenant policy may not apply.`,
         fix: `alter view ${name} set (security_invoker = true)`,
       })
     }

@@ -4,9 +4,11 @@ import { SCHEMA_TENANT_POLICY, schemaPolicyExpression } from '../isolation/schem
 import type { RuntimeAccess } from '../walls/runtime-login.ts'
 import { checkGuard } from './guard.ts'
 import { probePolicyText } from './policy-probe.ts'
+import { checkPublicDatabases } from './public-databases.ts'
 import { checkReachableObjects } from './reachable-objects.ts'
 import { reportOf, type DoctorFinding, type DoctorReport } from './report.ts'
 import { checkRuntimeRole } from './runtime-role.ts'
+import { checkTruncate, checkUnprotectedRelations } from './unprotected-relations.ts'
 
 /** What doctor needs of a schema-per-tenant model. */
 export interface SchemaDoctorSubject {
@@ -31,9 +33,11 @@ const LIST_LIMIT = 20
  * Checks the schema model: the runtime role and its login, the scope guard,
  * and every table of every tenant schema (from the catalog's placements, and
  * any `tenant_<32 hex>` schema): RLS enabled and FORCEd with exactly that
- * tenant's policy and no other permissive one; and no view, materialized view,
+ * tenant's policy and no other permissive one; no view, materialized view,
  * definer function or remote link through which the runtime role could read a
- * tenant schema past its policy.
+ * tenant schema past its policy; no other relation in a tenant schema it can
+ * reach (a foreign table, a view or materialized view over no tenant table),
+ * and no TRUNCATE on a tenant table.
  */
 export async function doctorSchemaPerTenant(subject: SchemaDoctorSubject): Promise<DoctorReport> {
   const pool = subject.target.pool
@@ -104,7 +108,15 @@ export async function doctorSchemaPerTenant(subject: SchemaDoctorSubject): Promi
     }
   }
   await checkSequences(pool, subject, schemas.map((s) => s.schema), findings)
-  await checkReachableObjects(pool, role, tables.map((t) => t.oid), subject.trustedFunctions, findings)
+  const oids = tables.map((t) => t.oid)
+  await checkReachableObjects(pool, role, oids, subject.trustedFunctions, findings)
+  await checkTruncate(pool, role, oids, findings)
+  // One runtime role reaches every tenant schema: what in one has no tenant policy, every tenant reaches.
+  await checkUnprotectedRelations(pool, {
+    runtimeRole: role, schemas: schemas.map((s) => s.schema), tenantTables: oids, exempt: [],
+    notCovered: 'is in a tenant schema, where every tenant\'s scope reaches it',
+  }, findings)
+  if (subject.target.backend === 'postgres') await checkPublicDatabases(pool, role, [], findings)
   return reportOf(findings)
 }
 

@@ -5,9 +5,13 @@ import { TENANT_POLICY, tenantPolicyExpressions } from '../isolation/shared/rls.
 import type { RuntimeAccess } from '../walls/runtime-login.ts'
 import { checkGuard } from './guard.ts'
 import { probePolicyText, type PolicyText } from './policy-probe.ts'
+import { checkPublicDatabases } from './public-databases.ts'
 import { checkReachableObjects } from './reachable-objects.ts'
+import { reachesRowsSql } from './relation-reach.ts'
 import { reportOf, type DoctorFinding, type DoctorReport } from './report.ts'
 import { checkRuntimeRole } from './runtime-role.ts'
+import { checkTenantForeignKeys } from './tenant-foreign-keys.ts'
+import { checkTruncate, checkUnprotectedRelations } from './unprotected-relations.ts'
 
 /** What doctor needs of a shared-schema model. */
 export interface SharedDoctorSubject {
@@ -37,9 +41,12 @@ const q = (identifier: string): string => pg.escapeIdentifier(identifier)
  * the runtime role and what its login can switch to, the scope guard, and for
  * every tenant table (and partition) FORCE RLS with exactly the Tenantry policy
  * and no other permissive one, a NOT NULL tenant column, an index leading with
- * it, no unique index that spans tenants; and no view, materialized view,
- * definer function or remote link through which the runtime role could read
- * tenant rows past the policy. See docs/doctor.md.
+ * it, no unique index that spans tenants, no foreign key between tenant
+ * tables that leaves the tenant column out (a warning); no view, materialized
+ * view, definer function or remote link through which the runtime role could
+ * read tenant rows past the policy, no relation it reaches (through any
+ * privilege, on a table or a column) that no wall covers, and no TRUNCATE on a
+ * tenant table. See docs/doctor.md.
  */
 export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<DoctorReport> {
   const { options, runtime } = subject
@@ -66,8 +73,7 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
      select x.table_name, x.oid::int as oid, pg_get_userbyid(c.relowner) as owner,
             c.relrowsecurity as rls, c.relforcerowsecurity as forced,
             a.attnotnull as column_not_null, a.attnum::int as column_attnum, x.parent,
-            coalesce(has_table_privilege($4::name, x.oid, 'SELECT') or has_table_privilege($4::name, x.oid, 'INSERT')
-                  or has_table_privilege($4::name, x.oid, 'UPDATE') or has_table_privilege($4::name, x.oid, 'DELETE'), false) as reachable
+            coalesce(${reachesRowsSql('$4::name', 'x.oid')}, false) as reachable
        from (select * from listed union all select * from children) x
        left join pg_class c on c.oid = x.oid
        left join pg_attribute a on a.attrelid = x.oid and a.attname = $3 and not a.attisdropped`,
@@ -160,6 +166,8 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
     if (rls && (!child || table.reachable)) checkRls(table, target, policies.filter((p) => p.oid === table.oid), expected, role, findings)
   }
 
+  await checkTenantForeignKeys(pool, oids, options.tenantColumn, findings)
+
   if (rls && roleExists) {
     for (const table of present) {
       if (table.owner === null) continue
@@ -169,23 +177,18 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
       }
     }
     await checkReachableObjects(pool, role, oids, options.trustedFunctions, findings)
-    // What the runtime role can read with no policy at all must be a global table, on purpose.
-    const unprotected = (await pool.query<{ name: string }>(
-      `select n.nspname || '.' || c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r', 'p', 'f') and not c.relrowsecurity
-          and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'
-          and has_table_privilege($1, c.oid, 'SELECT')
-          and not (n.nspname = $2 and c.relname = any($3::text[]))
-        order by 1 limit 50`,
-      [role, options.schema, [...options.tables, ...options.globalTables]],
-    )).rows
-    for (const { name } of unprotected) {
-      findings.push({
-        severity: 'error', check: 'table.unprotected', table: name,
-        message: `Runtime role "${role}" can read ${name}, which has no row-level security and is neither a tenant table nor a global one of this model.`,
-        fix: `list it in globalTables if every tenant may read all of it, or in tables (with ${options.tenantColumn}); otherwise revoke select on ${name} from ${q(role)}, public`,
-      })
-    }
+    await checkTruncate(pool, role, oids, findings)
+    // What the runtime role can reach with no policy at all must be a global table, on purpose.
+    const exempt = (await pool.query<{ oid: number }>(
+      `select c.oid::int as oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = any($2::text[])`,
+      [options.schema, options.globalTables],
+    )).rows.map((r) => r.oid)
+    await checkUnprotectedRelations(pool, {
+      runtimeRole: role, schemas: undefined, tenantTables: oids, exempt,
+      notCovered: 'is neither a tenant table nor a global one of this model',
+      cover: `list it in globalTables if every tenant may read all of it, or in tables (with ${options.tenantColumn})`,
+    }, findings)
+    if (subject.target.backend === 'postgres') await checkPublicDatabases(pool, role, [], findings)
   } else if (!rls) {
     findings.push({ severity: 'warning', check: 'rls.off', message: 'Row-level security is off: the Kysely plugin is the only wall between tenants.' })
   }

@@ -7,7 +7,10 @@ import { FENCED_TENANT_SQLSTATE, INVALID_SCOPE_SQLSTATE } from '../walls/guard-s
  *
  * - 3F000 (a schema in the scope's search_path is missing): TENANT_PLACEMENT_MISSING;
  * - TY001 (the scope token was altered, forged or has expired): QUERY_REFUSED;
- * - TY002 (the tenant is fenced for offboarding): TENANT_SUSPENDED.
+ * - TY002 (the tenant is fenced for offboarding): TENANT_SUSPENDED;
+ * - 42601 "cannot insert multiple commands into a prepared statement" (several
+ *   statements in one string, sent with the extended protocol, as a tenant's
+ *   SQL always is): QUERY_REFUSED.
  */
 export function databaseError(error: unknown): never {
   const code = (error as { code?: unknown }).code
@@ -17,6 +20,9 @@ export function databaseError(error: unknown): never {
   }
   if (code === INVALID_SCOPE_SQLSTATE) {
     throw new TenantryError('QUERY_REFUSED', `The database refused the tenant scope of this statement (${message}): SQL in the statement changed the scope setting, or the token expired`, { cause: error })
+  }
+  if (code === '42601' && /multiple commands/.test(message)) {
+    throw new TenantryError('QUERY_REFUSED', 'This SQL holds several statements in one string; SQL run in a tenant scope (and any with parameters) is sent with the extended protocol, one statement per query: split it into separate queries', { cause: error })
   }
   if (code === FENCED_TENANT_SQLSTATE) {
     throw new TenantryError('TENANT_SUSPENDED', `${message.replace(/^tenantry: /, '')}`, { cause: error })

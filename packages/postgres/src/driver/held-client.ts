@@ -3,8 +3,15 @@ import type pg from 'pg'
 /** The server's transaction status after the last exchange: idle, in a transaction, in a failed one. */
 export type TransactionStatus = 'I' | 'T' | 'E'
 
-interface Watched { status: TransactionStatus | undefined }
+interface Watched {
+  status: TransactionStatus | undefined
+  /** Statements the server reported as COMMIT (`commit`, `end`, `commit and chain`) or PREPARE TRANSACTION. */
+  commits: number
+}
 const watched = new WeakMap<object, Watched>()
+
+/** Command tags of statements that end the transaction even when another begins at once (`commit and chain`). */
+const COMMIT_TAG = /^(?:COMMIT|PREPARE TRANSACTION)\b/
 
 /**
  * Follows the transaction status the server reports with every ReadyForQuery,
@@ -17,12 +24,16 @@ const watched = new WeakMap<object, Watched>()
 function watch(client: pg.ClientBase): Watched {
   let state = watched.get(client)
   if (state === undefined) {
-    const created: Watched = { status: undefined }
+    const created: Watched = { status: undefined, commits: 0 }
     state = created
     watched.set(client, created)
-    const connection = (client as unknown as { connection?: { on(event: string, listener: (message: { status?: string }) => void): void } }).connection
+    const connection = (client as unknown as { connection?: { on(event: string, listener: (message: { status?: string; text?: string }) => void): void } }).connection
     connection?.on('readyForQuery', (message) => {
       created.status = message.status === 'T' || message.status === 'E' ? message.status : 'I'
+    })
+    // `commit and chain` ends the transaction and opens the next at once: the status alone stays 'T'.
+    connection?.on('commandComplete', (message) => {
+      if (typeof message.text === 'string' && COMMIT_TAG.test(message.text)) created.commits++
     })
   }
   return state
@@ -74,6 +85,32 @@ export function holdClient(client: pg.PoolClient): HeldClient {
 /** The transaction status of any client (watched from the first call on). */
 export function transactionStatusOf(client: pg.ClientBase): TransactionStatus | undefined {
   return watch(client).status
+}
+
+/**
+ * How many COMMITs the server has reported on this client: compared before and
+ * after a tenant's statement, a change means SQL in it ended the scope's
+ * transaction, even if it began another (`commit and chain`).
+ */
+export function commitsOf(client: pg.ClientBase): number {
+  return watch(client).commits
+}
+
+/**
+ * Makes node-postgres forget the named statements it believes the server holds,
+ * after the session reset deallocated them all (`deallocate all`): otherwise the
+ * next user's `{ name, text }` query would skip its Parse and bind a statement
+ * that no longer exists, or that another tenant's SQL re-prepared under the
+ * same name, or be refused as a duplicate name. False when this client keeps
+ * no such record where expected (another client library or version): then the
+ * connection must be closed instead of reused.
+ */
+export function forgetPreparedStatements(client: pg.ClientBase): boolean {
+  const connection = (client as unknown as { connection?: { parsedStatements?: unknown; submittedNamedStatements?: unknown } }).connection
+  if (connection === undefined || typeof connection.parsedStatements !== 'object' || connection.parsedStatements === null) return false
+  connection.parsedStatements = {}
+  if (typeof connection.submittedNamedStatements === 'object' && connection.submittedNamedStatements !== null) connection.submittedNamedStatements = {}
+  return true
 }
 
 /** Starts watching a client's transaction status (before its first query). */

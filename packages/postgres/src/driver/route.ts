@@ -1,6 +1,9 @@
 import { TenantryError, type Scope } from '@tenantry/core'
 import type pg from 'pg'
-import { holdClient, type TransactionStatus } from './held-client.ts'
+import { holdClient, type HeldClient, type TransactionStatus } from './held-client.ts'
+import {
+  databaseDefaultsRefused, isLoginSettingFailure, loginDefaultsOf, managedLoginOf, resetRoleDefaults, warnDefaultsRemoved, type LoginDefaults,
+} from '../walls/login-defaults.ts'
 import type { ScopeBinding } from './scope-binding.ts'
 
 /** A connection checked out for one scope, and the settings each transaction on it needs. */
@@ -63,33 +66,75 @@ export function databaseRoute(options: {
 const inspected = new WeakSet<object>()
 
 /**
- * A runtime connection whose login brought no session defaults of its own. A
- * tenant's SQL may run `ALTER ROLE current_user SET …` (any role may set its own
- * defaults): every later login of that role would start with them (another
- * tenant's time zone, a read-only default, a statement timeout), and `reset all`
- * goes back to them. So the first checkout of each connection looks: if the
- * login role has defaults, they are removed and the connection is closed, and
- * another is taken.
+ * A runtime connection whose login brought no session defaults of its own.
+ * Any role may give itself defaults (`ALTER ROLE current_user SET …`), so a
+ * tenant's SQL can: every later login of the shared runtime role would start
+ * with them (another tenant's time zone, a read-only default, a role to switch
+ * to), and `reset all` goes back to them; one that cannot be loaded
+ * (`local_preload_libraries`) fails every later login (SQLSTATE 58P01).
+ *
+ * So the first checkout of each physical connection (never again: defaults
+ * only apply at login) reads what the connection itself started with
+ * (pg_settings, its user, the scope setting) and what the catalog holds for
+ * its role. Role defaults are removed as the owner (`resetRoleDefaults`, or by
+ * the login itself for a pool Tenantry did not open), the connection is closed
+ * and another taken; database defaults that change who the session is or what
+ * the policies see are refused (ISOLATION_MISCONFIGURED), since they are the
+ * database owner's. A login refused because of a default is healed the same
+ * way and tried again, once. Each heal emits a TenantryRuntimeLoginWarning.
  */
-async function freshRuntimeClient(pool: pg.Pool): Promise<ReturnType<typeof holdClient>> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const held = holdClient(await pool.connect())
-    if (inspected.has(held.client)) return held
+async function freshRuntimeClient(pool: pg.Pool): Promise<HeldClient> {
+  const login = managedLoginOf(pool)
+  let healed = false
+  /** Removes the role's defaults: as the owner, or else as the login itself on `client`. */
+  const heal = async (what: string, client?: pg.ClientBase): Promise<void> => {
+    healed = true
     try {
-      const row = (await held.client.query<{ dirty: boolean }>(
-        `select exists (select 1 from pg_catalog.pg_db_role_setting s
-                         where s.setrole operator(pg_catalog.=) (select r.oid from pg_catalog.pg_roles r where r.rolname operator(pg_catalog.=) session_user)) as dirty`,
-      )).rows[0]
-      if (row?.dirty !== true) {
-        inspected.add(held.client)
-        return held
-      }
-      await held.client.query('begin read write; alter role session_user reset all; commit')
+      if (login === undefined) throw new TenantryError('INTERNAL', 'no owner login is known for this pool')
+      await login.resetDefaults()
     } catch (error) {
-      held.release(true)
-      throw error
+      if (client === undefined) throw error
+      const user = (await client.query<{ u: string }>('select session_user::pg_catalog.text as u')).rows[0]?.u ?? ''
+      await client.query('begin read write')
+      await resetRoleDefaults(client, user)
+      await client.query('commit')
     }
-    held.release(true)
+    warnDefaultsRemoved(login?.user, what)
   }
-  throw new TenantryError('ISOLATION_MISCONFIGURED', 'The runtime login keeps getting session defaults (ALTER ROLE … SET) that Tenantry removes; see docs/security.md')
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let client: pg.PoolClient
+    try {
+      client = await pool.connect()
+    } catch (error) {
+      if (healed || login === undefined || !isLoginSettingFailure(error)) throw error
+      await heal(`its login failed: ${(error as Error).message}`)
+      continue
+    }
+    const held = holdClient(client)
+    if (inspected.has(client)) return held
+    let found: LoginDefaults
+    try {
+      found = await loginDefaultsOf(client, login?.user)
+    } catch (error) {
+      // A default can make the look itself fail (a one-millisecond statement_timeout).
+      held.release(true)
+      if (healed || login === undefined) throw error
+      await heal(`a first query on a new connection failed: ${(error as Error).message}`)
+      continue
+    }
+    if (found.database.length > 0) {
+      held.release(true)
+      throw databaseDefaultsRefused(found.database)
+    }
+    if (found.role.length === 0) {
+      inspected.add(client)
+      return held
+    }
+    try {
+      await heal(found.role.join(', '), client)
+    } finally {
+      held.release(true)
+    }
+  }
+  throw new TenantryError('ISOLATION_MISCONFIGURED', 'The runtime login keeps getting session defaults (ALTER ROLE … SET) that Tenantry removes; find who sets them (see docs/security.md, "Runtime login")')
 }

@@ -12,9 +12,11 @@ import type pg from 'pg'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
 import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
+import { commitsOf, forgetPreparedStatements } from './held-client.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
+import { transactionControlOf, transactionControlRefused } from './transaction-control.ts'
 
 /** Counts what the driver sent, for benchmarks and tests. */
 export interface DriverStats {
@@ -50,11 +52,15 @@ function toQueryResult<R>(result: StatementResult): QueryResult<R> {
  * Statements that put a connection back as a fresh login left it, run before it
  * is reused when a query on it held SQL the plugin could not see into (a raw
  * fragment, a trusted statement, a raw client): a transaction left open, session
- * settings (`set_config(…, false)`), a role set for the session, cursors,
- * LISTENs, session advisory locks, temporary objects and sequence state
- * (`lastval()`) never reach the next checkout.
+ * settings (`set_config(…, false)`), a role set for the session, prepared
+ * statements (`PREPARE`, node-postgres' named queries: another tenant could
+ * `EXECUTE` one, or reuse its name and run what the first tenant prepared under
+ * it), cursors, LISTENs, session advisory locks, temporary objects and sequence
+ * state (`lastval()`) never reach the next checkout. After it, node-postgres is
+ * told to forget the statements it believes prepared (`forgetPreparedStatements`).
  */
-export const SESSION_RESET_SQL = 'rollback; reset all; reset role; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences'
+export const SESSION_RESET_SQL = 'rollback; reset all; reset role; deallocate all; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences'
+const SESSION_RESET_STATEMENTS = SESSION_RESET_SQL.split(';').length
 
 /**
  * One pooled connection, checked out for one scope and refusing every other.
@@ -101,9 +107,17 @@ export class TenantConnection implements DatabaseConnection {
     return scope
   }
 
+  /**
+   * Refuses a query the scope may not run; SQL the plugin could not see into
+   * marks the connection for a reset, and may not be transaction control.
+   */
   #guard(compiled: CompiledQuery, scope: Scope | undefined): void {
     const stamp = compiledStampOf(compiled)
-    if (stamp === undefined || stamp.opaque) this.touched = true
+    if (stamp === undefined || stamp.opaque) {
+      this.touched = true
+      const command = transactionControlOf(compiled.sql)
+      if (command !== undefined) throw transactionControlRefused(command, 'statement')
+    }
     if (scope?.kind !== 'tenant' || !this.#options.requireStamp) return
     if (stamp?.scope === scope.tenant.id) return
     if (stamp === undefined && tenantStampOf(compiled.query) === scope.tenant.id) {
@@ -124,12 +138,17 @@ export class TenantConnection implements DatabaseConnection {
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const scope = this.#scopeInForce()
     this.#guard(compiled, scope)
+    // A tenant's SQL goes out with the extended protocol, which takes one statement:
+    // `commit; begin; …` in one string cannot end the scope's transaction and go on.
+    const extended = scope?.kind === 'tenant'
     if (this.#inTransaction) {
       if (this.#transactionEnded) throw transactionEndedError()
-      const result = await this.#single<R>(compiled)
-      // SQL in the statement may have ended the transaction (a trusted `commit`): the
-      // statements after it would run outside it, without the scope's settings.
-      if (this.routed.transactionStatus() === 'I') {
+      const commits = commitsOf(this.client)
+      const result = await this.#single<R>(compiled, extended)
+      // SQL in the statement may have ended the transaction (a `commit` the check above
+      // could not see, `commit and chain` opening the next at once): the statements
+      // after it would run outside it, without the scope's settings.
+      if (this.routed.transactionStatus() === 'I' || commitsOf(this.client) !== commits) {
         this.#transactionEnded = true
         throw transactionEndedError()
       }
@@ -137,7 +156,7 @@ export class TenantConnection implements DatabaseConnection {
     }
     const settings = this.routed.binding.settingsFor(scope)
     const result = settings.length === 0
-      ? await this.#single<R>(compiled)
+      ? await this.#single<R>(compiled, extended)
       : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters }]))
     if (settings.length > 0) this.#count(0, 0, 1)
     // SQL in the statement may have opened a transaction (a trusted `begin`) that would
@@ -152,9 +171,16 @@ export class TenantConnection implements DatabaseConnection {
     return result
   }
 
-  /** One statement with nothing to pipeline: node-postgres' own path, the cheapest. */
-  async #single<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.client.query(compiled.sql, compiled.parameters as unknown[]).catch((error: unknown) => this.#failed(error))
+  /**
+   * One statement with nothing to pipeline: node-postgres' own path, the
+   * cheapest (the same one round trip with either protocol). `extended`: even
+   * without parameters, so the server refuses a string of several statements.
+   */
+  async #single<R>(compiled: CompiledQuery, extended: boolean): Promise<QueryResult<R>> {
+    const query = extended
+      ? this.client.query({ text: compiled.sql, values: compiled.parameters as unknown[], queryMode: 'extended' } as pg.QueryConfig)
+      : this.client.query(compiled.sql, compiled.parameters as unknown[])
+    const result = await query.catch((error: unknown) => this.#failed(error))
     this.#count(1, 1, 0)
     return toQueryResult({ command: result.command, rowCount: result.rowCount, rows: result.rows })
   }
@@ -227,13 +253,15 @@ export class TenantConnection implements DatabaseConnection {
 
   /**
    * Gives the connection back: reset first when it ran opaque SQL, closed
-   * instead when that or an earlier rollback failed.
+   * instead when that or an earlier rollback failed, or when node-postgres'
+   * record of prepared statements cannot be cleared to match the reset.
    */
   async release(): Promise<void> {
     if (this.touched && !this.discarded) {
       try {
         await this.client.query(SESSION_RESET_SQL)
-        this.#count(1, 9, 0)
+        this.#count(1, SESSION_RESET_STATEMENTS, 0)
+        if (!forgetPreparedStatements(this.client)) this.discarded = true
       } catch {
         this.discarded = true
       }
@@ -332,27 +360,45 @@ export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: S
   const routed = await route.acquire(scope)
   const connection = new TenantConnection(routed, { route, requireStamp: true, stats: options.stats }, scope)
   connection.touched = true
+  const extended = scope.kind === 'tenant'
   let open = true
+  /** SQL ended the scope's transaction: nothing more runs on this client. */
+  let ended = false
+  // One query at a time, each checked before the next is sent: node-postgres would
+  // send a queued query as soon as the previous one is answered, before its check.
+  let queue: Promise<unknown> = Promise.resolve()
+  const send = async (config: pg.QueryConfig): Promise<pg.QueryResult> => {
+    if (ended) throw transactionEndedError()
+    if (!open) throw usedAfterCallback()
+    const commits = commitsOf(routed.client)
+    let result: pg.QueryResult
+    try {
+      result = await routed.client.query(config)
+    } catch (error) {
+      if ((error as { code?: unknown }).code === INVALID_SCOPE_SQLSTATE) routed.scopeRefused?.()
+      return databaseError(error)
+    }
+    // SQL that ended the scope's transaction (a commit the check could not see, or
+    // `commit and chain`): what followed would run without the scope's settings.
+    if (routed.transactionStatus() === 'I' || commitsOf(routed.client) !== commits) {
+      ended = true
+      throw transactionEndedError()
+    }
+    return result
+  }
   const client: ScopedClient = {
     query: ((text: unknown, values?: unknown) => {
-      if (!open) {
-        return Promise.reject(new TenantryError('INTERNAL', 'This scoped client was used after its withClient() callback ended; do all its work inside the callback'))
-      }
+      if (!open) return Promise.reject(usedAfterCallback())
       if (scopeKeyOf(currentScope()) !== connection.scopeKey) return Promise.reject(scopeMismatch(scope, currentScope()))
-      return (routed.client.query as (t: unknown, v?: unknown) => Promise<pg.QueryResult>)(text, values).then(
-        (result) => {
-          // A `commit` or `rollback` in the SQL ended the scope's transaction: what followed would run without it.
-          if (routed.transactionStatus() === 'I') {
-            open = false
-            throw transactionEndedError()
-          }
-          return result
-        },
-        (error: unknown) => {
-          if ((error as { code?: unknown }).code === INVALID_SCOPE_SQLSTATE) routed.scopeRefused?.()
-          return databaseError(error)
-        },
-      )
+      let config: pg.QueryConfig
+      try {
+        config = scopedQueryConfig(text, values, extended)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      const run = queue.then(() => send(config))
+      queue = run.catch(() => undefined)
+      return run
     }) as ScopedClient['query'],
   }
   try {
@@ -372,6 +418,33 @@ export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: S
     open = false
     await connection.release()
   }
+}
+
+function usedAfterCallback(): TenantryError {
+  return new TenantryError('INTERNAL', 'This scoped client was used after its withClient() callback ended; do all its work inside the callback')
+}
+
+/**
+ * What the scoped client sends for `query(text, values)` or `query(config)`:
+ * refused when it is transaction control (the scope's transaction is
+ * Tenantry's), and in a tenant scope sent with the extended protocol, which
+ * takes one statement (`commit; begin; …` cannot slip past the check).
+ */
+function scopedQueryConfig(text: unknown, values: unknown, extended: boolean): pg.QueryConfig {
+  if (typeof values === 'function' || (typeof text === 'object' && text !== null && typeof (text as { callback?: unknown }).callback === 'function')) {
+    throw new TenantryError('VALIDATION_FAILED', 'The scoped client returns a promise; pass no callback to query()')
+  }
+  let config: pg.QueryConfig
+  if (typeof text === 'string') {
+    config = values === undefined ? { text } : { text, values: values as unknown[] }
+  } else if (typeof text === 'object' && text !== null && typeof (text as { submit?: unknown }).submit !== 'function' && typeof (text as { text?: unknown }).text === 'string') {
+    config = values === undefined ? { ...(text as pg.QueryConfig) } : { ...(text as pg.QueryConfig), values: values as unknown[] }
+  } else {
+    throw new TenantryError('VALIDATION_FAILED', 'The scoped client takes SQL text, or a query config with a text ({ text, values, name, rowMode }); cursors and streams are not supported')
+  }
+  const command = transactionControlOf(config.text)
+  if (command !== undefined) throw transactionControlRefused(command, 'client')
+  return extended ? ({ ...config, queryMode: 'extended' } as pg.QueryConfig) : config
 }
 
 /**

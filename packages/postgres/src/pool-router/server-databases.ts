@@ -1,4 +1,4 @@
-import { TenantryError, validationError, type ValidationIssue } from '@tenantry/core'
+import { TenantryError, isTenantryError, validationError, type ValidationIssue } from '@tenantry/core'
 import pg from 'pg'
 import { readStoredPassword, withLogin } from '../walls/runtime-login.ts'
 import { DEFAULT_SERVER, describeKey, type PhysicalConnection, type ResolvedDatabaseKey, type TenantDatabases } from './contract.ts'
@@ -127,9 +127,14 @@ export function serverDatabases(servers: Readonly<Record<string, string | pg.Cli
         admin.on('error', ignore)
         await admin.connect()
         try {
-          const stored = await readStoredPassword(admin, login)
+          const stored = await readStoredPassword(admin, login).catch((error: unknown) => {
+            if (isTenantryError(error, 'ISOLATION_MISCONFIGURED')) {
+              throw new TenantryError('ISOLATION_MISCONFIGURED', `No table of stored login passwords on server "${server}", so the login "${login}" has no password to use (serverDatabases' loginPasswords is 'stored'). If tenant roles log in without one (DatabasePerTenantIsolation runtimePassword: 'none'), pass { loginPasswords: 'none' } to serverDatabases (createTenantry does so for models.database.runtimePassword: 'none'); otherwise run install() of the database model.`, { cause: error })
+            }
+            throw error
+          })
           // A tenant role is made with its database: no password, no tenant there.
-          if (stored === undefined) throw new TenantryError('TENANT_PLACEMENT_MISSING', `No login "${login}" is provisioned on server "${server}"; provision the tenant before serving it.`)
+          if (stored === undefined) throw new TenantryError('TENANT_PLACEMENT_MISSING', `No login "${login}" is provisioned on server "${server}"; provision the tenant before serving it. (If tenant roles log in without a password, DatabasePerTenantIsolation runtimePassword: 'none', pass { loginPasswords: 'none' } to serverDatabases.)`)
           return stored
         } finally {
           await endClient(admin, 100)

@@ -3,6 +3,7 @@ import { TenantryError } from '@tenantry/core'
 import pg from 'pg'
 import type { Queryable } from '../catalog/transaction.ts'
 import type { PostgresTarget } from '../driver/target.ts'
+import { isLoginSettingFailure, manageLogin, resetRoleDefaults, warnDefaultsRemoved } from './login-defaults.ts'
 
 /**
  * How tenant transactions reach the runtime role.
@@ -104,7 +105,10 @@ export class RuntimeAccess {
    * attributes, sets the login's password, takes the TEMPORARY privilege from
    * PUBLIC on this database (no tenant may create an object that outlives its
    * transaction on a pooled connection) and, in switch mode, lets the
-   * connecting role switch to the runtime role. Idempotent; run as the owner.
+   * connecting role switch to the runtime role. Removes every session default
+   * of the runtime role and of its login (`ALTER ROLE … RESET ALL`, in this
+   * database too): a tenant's SQL may have set one, even one that fails every
+   * later login (`local_preload_libraries`). Idempotent; run as the owner.
    */
   async install(client: Queryable): Promise<void> {
     // With a pool you gave, the role's LOGIN is yours to decide (the pool may log in as it).
@@ -118,6 +122,7 @@ export class RuntimeAccess {
       }
       await installLoginPassword(client, this.loginUser, this.#storedPassword ? STORED : (this.#login as { password?: string }).password)
     }
+    for (const role of new Set([this.role, this.loginUser ?? this.role])) await resetRoleDefaults(client, role, { ifAllowed: true })
     await client.query(`do $$ begin
         execute format('revoke temporary on database %I from public', current_database());
         execute format('grant temporary on database %I to %I', current_database(), current_user);
@@ -171,8 +176,19 @@ export class RuntimeAccess {
     const pool = new pg.Pool({ ...withLogin(base, user, password), max: login.max ?? base.max ?? 10, allowExitOnIdle: true })
     // An idle connection the server drops (restart, a forced drop) must not crash the process.
     pool.on('error', () => undefined)
+    // The route checks each new connection of this pool for session defaults, and removes them as the owner.
+    manageLogin(pool, { user, resetDefaults: () => resetRoleDefaults(this.target.pool, user) })
     try {
-      const client = await pool.connect()
+      let client: pg.PoolClient
+      try {
+        client = await pool.connect()
+      } catch (error) {
+        // A default that fails every login (a tenant's `local_preload_libraries`): remove it as the owner, try once more.
+        if (!isLoginSettingFailure(error)) throw error
+        await resetRoleDefaults(this.target.pool, user)
+        warnDefaultsRemoved(user, `its login failed: ${(error as Error).message}`)
+        client = await pool.connect()
+      }
       client.release()
     } catch (error) {
       await pool.end().catch(() => undefined)

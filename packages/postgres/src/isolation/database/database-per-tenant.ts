@@ -15,8 +15,10 @@ import type { PoolRouter } from '../../pool-router/pool-router.ts'
 import type { MigrationTarget } from '../../migrations/targets.ts'
 import type { DoctorOptions, IsolationModel, ProvisionOptions } from '../model.ts'
 import { newDriverStats, scopedKysely, type ModelQueryRules, type ScopedKyselyOptions } from '../scoped-kysely.ts'
+import { trustedFunctionsOf } from '../trusted-functions.ts'
 import { databaseKeyOf, tenantDatabaseName, tenantRoleName } from './names.ts'
 import type { DatabaseProvisioner } from './provisioners.ts'
+import { revokePublicReach } from './public-reach.ts'
 
 export interface DatabasePerTenantOptions {
   /** Serves connections to tenant databases under the global connection budget. */
@@ -58,7 +60,9 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
  * after every migration that applied something): the runtime role may read and
  * write the tables of the search_path's schemas and use their sequences, now and
  * for tables added later; nobody but the owner may create temporary objects or
- * objects in `public`. On a cluster of its own (PGlite) the role is created here.
+ * objects in `public`; run by a superuser, `PUBLIC` loses the large-object
+ * functions and the server-wide database statistics (`revokePublicReach`). On a
+ * cluster of its own (PGlite) the role is created here.
  *
  * @example
  * await installDatabaseWalls(client, { runtimeRole: 'tenantry_app', schemas: ['public'], createRole: true })
@@ -71,6 +75,7 @@ export async function installDatabaseWalls(client: pg.ClientBase, options: { run
       execute format('grant temporary on database %I to %I', current_database(), current_user);
     end $$`)
   await client.query('revoke create on schema public from public')
+  await revokePublicReach(client)
   for (const name of options.schemas) {
     const schema = pg.escapeIdentifier(name)
     await client.query(`grant usage on schema ${schema} to ${role}`)
@@ -118,13 +123,13 @@ export class DatabasePerTenantIsolation implements IsolationModel {
     if (!Array.isArray(searchPath) || searchPath.length === 0 || !searchPath.every((s) => IDENTIFIER.test(s) && s !== 'pg_temp')) {
       throw new TenantryError('VALIDATION_FAILED', 'searchPath must list at least one schema (plain identifiers; pg_temp is added last)')
     }
+    this.trustedFunctions = trustedFunctionsOf(options.trustedFunctions, 'database-per-tenant')
     this.router = options.router
     this.provisioner = options.provisioner
     this.defaultServer = options.defaultServer
     this.runtimeRole = runtimeRole
     this.runtimePassword = options.runtimePassword ?? 'stored'
     this.searchPath = [...searchPath]
-    this.trustedFunctions = [...(options.trustedFunctions ?? [])]
   }
 
   /** Scopes may query only as a tenant: a system scope has no database here. */

@@ -14,6 +14,7 @@ import type { ScopeSigner } from '../../walls/scope-signer.ts'
 import { poolConnection, type MigrationTarget } from '../../migrations/targets.ts'
 import type { IsolationModel } from '../model.ts'
 import { newDriverStats, scopedKysely, type ModelQueryRules, type ScopedKyselyOptions } from '../scoped-kysely.ts'
+import { trustedFunctionsOf } from '../trusted-functions.ts'
 import { schemaOf } from './names.ts'
 import { tenantTransactionSettings } from '../shared/binding.ts'
 import { installSchemaWalls } from './schema-walls.ts'
@@ -77,11 +78,11 @@ export class SchemaPerTenantIsolation implements IsolationModel {
     if (typeof role !== 'string' || !IDENTIFIER.test(role)) {
       throw new TenantryError('VALIDATION_FAILED', 'Invalid schema-per-tenant options: runtimeRole must be a plain identifier (tenant transactions always run as a runtime role)')
     }
+    this.trustedFunctions = trustedFunctionsOf(options.trustedFunctions, 'schema-per-tenant')
     this.target = target
     this.runtimeRole = role
     this.runtime = new RuntimeAccess(target, { role, login: options.runtimeLogin })
     this.guard = new ScopeGuard(target)
-    this.trustedFunctions = [...(options.trustedFunctions ?? [])]
     this.sequenceGrants = options.sequenceGrants === true
   }
 
@@ -134,7 +135,16 @@ export class SchemaPerTenantIsolation implements IsolationModel {
         const scope = queryScope(given)
         if (scope.kind === 'system') return []
         if (this.#signer === undefined) throw new TenantryError('INTERNAL', 'The scope signer is not loaded; tenant connections come from route().acquire, which loads it')
-        // The tenant's schema may be missing (not provisioned, dropped): checked in the statement.
+        // Not pinnedSearchPath's plain text: a tenant's schema may be missing (not yet
+        // provisioned, deprovisioned, a wrong placement), and PostgreSQL takes a text
+        // search_path naming a missing schema without a word and skips it. The tenant's
+        // SQL would then run with no schema of its own: unqualified names would fail as
+        // "relation does not exist" (42P01), which reads as a bug in the application,
+        // or resolve to whatever pg_catalog holds by that name. Cast through
+        // regnamespace in the statement that sets it, a missing schema fails the
+        // transaction before the query runs (3F000, TENANT_PLACEMENT_MISSING). It is
+        // still pinned, per transaction and with pg_temp last (see pinnedSearchPath):
+        // unpinned, the login's search_path would send unqualified names to public.
         const path: ScopeSetting = { name: 'search_path', schemas: [pg.escapeIdentifier(schemaOf(scope.tenant))] }
         return tenantTransactionSettings(this.runtime, path, this.#signer.tokenFor(scope.tenant.id))
       },

@@ -28,6 +28,18 @@ export function tenantTransactionSettings(runtime: RuntimeAccess, searchPath: Sc
  * last. A tenant schema, which may be missing, is checked in the statement
  * instead (`{ schemas }`), which costs two casts per transaction.
  *
+ * Why pinned at all: unqualified names in a tenant's SQL must resolve in the
+ * model's schemas, not in the login's own search_path (`"$user", public`, or
+ * one a role default set), and when `pg_temp` is not named PostgreSQL searches
+ * it *first* for tables, so a temporary table could stand in for a tenant
+ * table. Why as text: the value is built once, sent as a parameter, and costs
+ * no catalog lookup per transaction. Each name is quoted because search_path
+ * is parsed as a list: unquoted, `Tenants` would be folded to `tenants` and a
+ * name holding a comma or a quote would put another schema on the path. What
+ * text does not do is check: PostgreSQL silently skips a schema that does not
+ * exist, so a text path is safe only for schemas doctor refuses to start
+ * without (`search_path.missing`).
+ *
  * @example
  * pinnedSearchPath(['public']) // { name: 'search_path', value: '"public", pg_temp' }
  */

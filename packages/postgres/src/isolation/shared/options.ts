@@ -1,5 +1,6 @@
 import { TenantryError } from '@tenantry/core'
 import type { RuntimeLogin } from '../../walls/runtime-login.ts'
+import { isTrustedFunctionList, TRUSTED_FUNCTIONS_RULE } from '../trusted-functions.ts'
 
 /** Which of the two walls of the shared model are up. Both, by default. */
 export interface SharedWalls {
@@ -60,8 +61,6 @@ export interface ResolvedSharedSchemaOptions {
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
-/** `schema.name(argument types)`, as `regprocedure` reads it. */
-const SIGNATURE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}\([^()]*\)$/
 
 /** Validates options up front, so misconfiguration fails at start. */
 export function resolveSharedSchemaOptions(options: SharedSchemaOptions): ResolvedSharedSchemaOptions {
@@ -94,9 +93,7 @@ export function resolveSharedSchemaOptions(options: SharedSchemaOptions): Resolv
     issues.push({ path: 'searchPath', message: 'must list at least one schema (plain identifiers; pg_temp is added last by Tenantry)' })
   }
   const trustedFunctions = options.trustedFunctions ?? []
-  if (!Array.isArray(trustedFunctions) || !trustedFunctions.every((f) => typeof f === 'string' && SIGNATURE.test(f))) {
-    issues.push({ path: 'trustedFunctions', message: 'must be a list of function signatures ("schema.name(argument types)"), so no overload is trusted by its name alone' })
-  }
+  if (!isTrustedFunctionList(trustedFunctions)) issues.push({ path: 'trustedFunctions', message: TRUSTED_FUNCTIONS_RULE })
   const walls: SharedWalls = { plugin: options.walls?.plugin ?? true, rls: options.walls?.rls ?? true }
   if (!walls.plugin && !walls.rls) issues.push({ path: 'walls', message: 'at least one wall (plugin or rls) must be up' })
   if (issues.length) {

@@ -1,0 +1,80 @@
+import { TenantryError } from '@tenantry/core'
+
+/**
+ * The transaction-control statement `sql` starts with, upper-cased (`COMMIT`,
+ * `ROLLBACK`, `BEGIN`, …), or undefined. Leading whitespace, comments and empty
+ * statements (`;`) are skipped, as the server skips them. Savepoints
+ * (`SAVEPOINT`, `RELEASE`, `ROLLBACK TO`) are not transaction control here:
+ * they stay inside the transaction and keep its settings.
+ *
+ * @example
+ * transactionControlOf('-- done\ncommit and chain') // 'COMMIT'
+ * transactionControlOf('rollback to savepoint s')   // undefined
+ */
+export function transactionControlOf(sql: string): string | undefined {
+  const start = statementStart(sql)
+  const head = /^([A-Za-z]+)(?:\s+([A-Za-z]+))?(?:\s+([A-Za-z]+))?/.exec(sql.slice(start))
+  if (head === null) return undefined
+  const [word, second, third] = [head[1]!.toUpperCase(), head[2]?.toUpperCase(), head[3]?.toUpperCase()]
+  switch (word) {
+    case 'BEGIN':
+    case 'COMMIT':
+    case 'END':
+    case 'ABORT':
+      return word
+    case 'START':
+      return second === 'TRANSACTION' ? 'START TRANSACTION' : undefined
+    case 'PREPARE':
+      return second === 'TRANSACTION' ? 'PREPARE TRANSACTION' : undefined
+    case 'ROLLBACK': {
+      const to = second === 'WORK' || second === 'TRANSACTION' ? third : second
+      return to === 'TO' ? undefined : 'ROLLBACK'
+    }
+    default:
+      return undefined
+  }
+}
+
+/** Where the first statement of `sql` begins: after whitespace, comments (line, and nested block ones) and `;`. */
+function statementStart(sql: string): number {
+  let i = 0
+  while (i < sql.length) {
+    const c = sql[i]!
+    if (c === ';' || /\s/.test(c)) {
+      i++
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i)
+      i = end === -1 ? sql.length : end + 1
+    } else if (c === '/' && sql[i + 1] === '*') {
+      let depth = 1
+      i += 2
+      while (i < sql.length && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          depth++
+          i += 2
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          depth--
+          i += 2
+        } else {
+          i++
+        }
+      }
+    } else {
+      break
+    }
+  }
+  return i
+}
+
+/**
+ * QUERY_REFUSED for a transaction-control statement in SQL Tenantry runs for a
+ * scope: the scope's settings live in the transaction Tenantry opened, so a
+ * COMMIT (or a BEGIN, a ROLLBACK) in the SQL would run what follows without
+ * them.
+ */
+export function transactionControlRefused(command: string, where: 'statement' | 'client'): TenantryError {
+  const instead = where === 'client'
+    ? 'withClient() runs its callback in one transaction and commits it when the callback returns (rolls back when it throws); use SAVEPOINT / ROLLBACK TO SAVEPOINT inside it'
+    : 'use db.transaction() for a transaction, and trx.savepoint() inside one'
+  return new TenantryError('QUERY_REFUSED', `${command} in SQL is refused: the scope's settings hold only inside the transaction Tenantry opened for it, so statements after a ${command} would run without them; ${instead}`)
+}
