@@ -165,6 +165,22 @@ for (const backend of testBackends()) {
         assert.deepEqual(await marks(), [])
       })
 
+      it('refuses a CALL outside a transaction, where a procedure could COMMIT and run on without the scope', async () => {
+        await database.pool.query(`create procedure hardening_committing() language plpgsql as $$ begin
+            commit;
+            insert into hardening_marks (mark) select current_user || ' after the procedure committed, scope "' || coalesce(current_setting('tenantry.scope', true), '') || '"';
+          end $$;
+          grant execute on procedure hardening_committing() to public`)
+        try {
+          await assert.rejects(runWithTenant(a, () => trusted(sql`call hardening_committing()`).execute(db)), expectCode('QUERY_REFUSED', /CALL outside a transaction/))
+          // Inside a transaction block a procedure cannot commit: PostgreSQL refuses it.
+          await assert.rejects(runWithTenant(a, () => db.transaction().execute((trx) => trusted(sql`call hardening_committing()`).execute(trx))), /invalid transaction termination/)
+          assert.deepEqual(await marks(), [])
+        } finally {
+          await database.pool.query('drop procedure hardening_committing()')
+        }
+      })
+
       it('refuses several statements in one withClient() query, and queries sent together run one at a time, each checked', async () => {
         await assert.rejects(runWithTenant(b, () => data.withClient((client) =>
           client.query(`select 1; commit; begin; insert into hardening_marks (mark) values ('smuggled')`))), expectCode('QUERY_REFUSED', /one statement per query/))

@@ -106,8 +106,11 @@ async function freshRuntimeClient(pool: pg.Pool): Promise<HeldClient> {
     try {
       client = await pool.connect()
     } catch (error) {
-      if (healed || login === undefined || !isLoginSettingFailure(error)) throw error
-      await heal(`its login failed: ${(error as Error).message}`)
+      if (!isLoginSettingFailure(error)) throw error
+      if (healed || login === undefined) throw loginDefaultFailed(login?.user, error)
+      await heal(`its login failed: ${(error as Error).message}`).catch((failure: unknown) => {
+        throw loginDefaultFailed(login.user, error, failure)
+      })
       continue
     }
     const held = holdClient(client)
@@ -136,5 +139,15 @@ async function freshRuntimeClient(pool: pg.Pool): Promise<HeldClient> {
       held.release(true)
     }
   }
-  throw new TenantryError('ISOLATION_MISCONFIGURED', 'The runtime login keeps getting session defaults (ALTER ROLE … SET) that Tenantry removes; find who sets them (see docs/security.md, "Runtime login")')
+  throw new TenantryError('ISOLATION_MISCONFIGURED', 'The runtime login keeps getting session defaults (ALTER ROLE … SET) that Tenantry removes; find who sets them (see docs/security.md, "The signed tenant scope and the runtime role")')
+}
+
+/** ISOLATION_MISCONFIGURED for a login that a session default of its role makes fail, and that could not be healed. */
+function loginDefaultFailed(login: string | undefined, error: unknown, failure?: unknown): TenantryError {
+  const role = login ?? '<the runtime login>'
+  return new TenantryError(
+    'ISOLATION_MISCONFIGURED',
+    `The runtime login "${role}" fails because of a session default of its role (${(error as Error).message})${failure === undefined ? '' : `, and removing it as the owner failed (${(failure as Error).message})`}; remove it as the role's owner: alter role ${role} reset all; alter role ${role} in database <this database> reset all`,
+    { cause: error },
+  )
 }

@@ -16,7 +16,7 @@ import { commitsOf, forgetPreparedStatements } from './held-client.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
-import { transactionControlOf, transactionControlRefused } from './transaction-control.ts'
+import { isProcedureCall, procedureCallRefused, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
 
 /** Counts what the driver sent, for benchmarks and tests. */
 export interface DriverStats {
@@ -117,6 +117,7 @@ export class TenantConnection implements DatabaseConnection {
       this.touched = true
       const command = transactionControlOf(compiled.sql)
       if (command !== undefined) throw transactionControlRefused(command, 'statement')
+      if (scope?.kind === 'tenant' && !this.#inTransaction && isProcedureCall(compiled.sql)) throw procedureCallRefused()
     }
     if (scope?.kind !== 'tenant' || !this.#options.requireStamp) return
     if (stamp?.scope === scope.tenant.id) return

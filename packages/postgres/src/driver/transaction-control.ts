@@ -35,6 +35,24 @@ export function transactionControlOf(sql: string): string | undefined {
   }
 }
 
+/**
+ * True when `sql` is a CALL. Outside an explicit transaction block a procedure
+ * may COMMIT (on PostgreSQL), ending the implicit transaction that carries the
+ * scope's settings, and run the rest of its body without them; inside one it
+ * cannot ("invalid transaction termination").
+ *
+ * @example
+ * isProcedureCall('-- nightly\nCALL refresh_totals()') // true
+ */
+export function isProcedureCall(sql: string): boolean {
+  return /^call\b/i.test(sql.slice(statementStart(sql)))
+}
+
+/** QUERY_REFUSED for a CALL outside a transaction in a tenant scope. */
+export function procedureCallRefused(): TenantryError {
+  return new TenantryError('QUERY_REFUSED', 'CALL outside a transaction is refused in a tenant scope: a procedure called there may COMMIT and run the rest of its body without the scope\'s settings; call it inside db.transaction() (where it cannot commit)')
+}
+
 /** Where the first statement of `sql` begins: after whitespace, comments (line, and nested block ones) and `;`. */
 function statementStart(sql: string): number {
   let i = 0
