@@ -19,4 +19,4 @@ export {
   PlanRegistry, TenantryError, currentTenant, isTenantryError, runAsSystem, runWithTenant, tryCurrentTenant,
   type PlanDefinition, type Tenant, type TenantryErrorCode,
 } from '@tenantry/core'
-export { defineMigration, type Migration, type MigrationContext, type MigrationDefinition, type TenantRecord } from '@tenantry/postgres'
+export { defineMigration, type Migration, type MigrationContext, type MigrationDefinition, type TenantPool, type TenantRecord } from '@tenantry/postgres'

@@ -7,6 +7,7 @@
 export { postgresTarget, type PostgresBackend, type PostgresTarget, type TargetOptions } from './driver/target.ts'
 export type { ConnectionRoute, RoutedConnection } from './driver/route.ts'
 export type { DriverStats } from './driver/tenant-driver.ts'
+export { TenantPool, TenantPoolClient, type TenantPoolOptions } from './driver/scoped-pool.ts'
 export * from './isolation/shared/index.ts'
 export * from './isolation/schema/index.ts'
 export type { ModelQueryRules, ScopedKyselyOptions } from './isolation/scoped-kysely.ts'

@@ -4,7 +4,7 @@ import {
 } from '@tenantry/core'
 import {
   FleetMigrator, TenantCatalog, TenantData, TenantLifecycle, loadMigrations, migrationSet,
-  type DoctorFinding, type IsolationModel, type Migration, type MigrationRunSummary, type PoolRouter, type PostgresTarget, type TenantRecord,
+  type DoctorFinding, type IsolationModel, type Migration, type MigrationRunSummary, type PoolRouter, type PostgresTarget, type TenantPool, type TenantRecord,
 } from '@tenantry/postgres'
 import type { Kysely } from 'kysely'
 import { checkConfig, type MigrationSource, type TenantryConfig } from './config.ts'
@@ -31,6 +31,15 @@ export interface TenantryDoctorReport {
 export interface Tenantry<DB = any> {
   /** One Kysely instance for every tenant, whatever its model: each query goes where the tenant in context lives, walled in. */
   readonly db: Kysely<DB>
+  /**
+   * A `pg.Pool` for the scope in force, wherever the tenant lives: plain
+   * node-postgres, and ORMs built on it (Drizzle, Prisma's adapter-pg). Only the
+   * database walls guard its SQL (RLS, search_path and role, the router).
+   *
+   * @example
+   * await runWithTenant(acme, () => tenantry.pool.query('select * from projects'))
+   */
+  readonly pool: TenantPool
   /** Create, suspend, resume, offboard tenants; their API keys and domains. */
   readonly tenants: TenantLifecycle
   /** The control plane's tenant records and audit trail. */
@@ -183,6 +192,7 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
     let closing: Promise<void> | undefined
     return {
       db: data.kysely<DB>(),
+      pool: data.pool(),
       tenants,
       catalog,
       migrator,

@@ -1,7 +1,7 @@
 import pg from 'pg'
 import type { PostgresTarget } from '../driver/target.ts'
 import type { ResolvedSharedSchemaOptions } from '../isolation/shared/options.ts'
-import { TENANT_POLICY, tenantPolicyExpressions } from '../isolation/shared/rls.ts'
+import { isTenantDefault, TENANT_POLICY, tenantPolicyExpressions } from '../isolation/shared/rls.ts'
 import type { RuntimeAccess } from '../walls/runtime-login.ts'
 import { checkGuard } from './guard.ts'
 import { probePolicyText, type PolicyText } from './policy-probe.ts'
@@ -28,6 +28,7 @@ interface TableRow {
   forced: boolean | null
   column_not_null: boolean | null
   column_attnum: number | null
+  column_default: string | null
   parent: string | null
   reachable: boolean
 }
@@ -72,11 +73,12 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
      )
      select x.table_name, x.oid::int as oid, pg_get_userbyid(c.relowner) as owner,
             c.relrowsecurity as rls, c.relforcerowsecurity as forced,
-            a.attnotnull as column_not_null, a.attnum::int as column_attnum, x.parent,
+            a.attnotnull as column_not_null, a.attnum::int as column_attnum, pg_get_expr(d.adbin, d.adrelid) as column_default, x.parent,
             coalesce(${reachesRowsSql('$4::name', 'x.oid')}, false) as reachable
        from (select * from listed union all select * from children) x
        left join pg_class c on c.oid = x.oid
-       left join pg_attribute a on a.attrelid = x.oid and a.attname = $3 and not a.attisdropped`,
+       left join pg_attribute a on a.attrelid = x.oid and a.attname = $3 and not a.attisdropped
+       left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum`,
     [options.tables, options.schema, options.tenantColumn, roleExists ? role : null],
   )).rows
   const present = tables.filter((t) => t.oid !== null)
@@ -148,6 +150,7 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
     }
     if (!child) {
       if (!table.column_not_null) findings.push({ severity: 'error', check: 'column.nullable', table: name, message: `${name}.${options.tenantColumn} allows NULL; a row without a tenant belongs to nobody.`, fix: `alter table ${target} alter column ${q(options.tenantColumn)} set not null` })
+      checkTenantDefault(table, target, options, findings)
       const index = (await pool.query<{ ok: boolean }>(
         'select exists (select 1 from pg_index where indrelid = $1 and indkey[0] = $2) as ok',
         [table.oid, table.column_attnum],
@@ -193,6 +196,32 @@ export async function doctorSharedSchema(subject: SharedDoctorSubject): Promise<
     findings.push({ severity: 'warning', check: 'rls.off', message: 'Row-level security is off: the Kysely plugin is the only wall between tenants.' })
   }
   return reportOf(findings)
+}
+
+/**
+ * The tenant column's default: with `tenantDefault`, the scope's tenant
+ * (`tenantry_guard.tenant()`), so inserts that leave it out (an ORM over the
+ * scoped pool) land in the current tenant. Any other default is a warning: the
+ * policy's WITH CHECK refuses a row it puts in another tenant, but such inserts
+ * fail instead of landing in their tenant.
+ */
+function checkTenantDefault(table: TableRow, target: string, options: ResolvedSharedSchemaOptions, findings: DoctorFinding[]): void {
+  const printed = table.column_default
+  if (isTenantDefault(printed)) return
+  const column = q(options.tenantColumn)
+  if (printed !== null) {
+    findings.push({
+      severity: 'warning', check: 'column.default', table: table.table_name,
+      message: `${table.table_name}.${options.tenantColumn} defaults to ${printed}, not to the scope's tenant: an insert that leaves it out is refused by the tenant policy unless that value is the current tenant.`,
+      fix: options.tenantDefault ? 'Run install() to set the default to tenantry_guard.tenant()' : `alter table ${target} alter column ${column} drop default (or turn tenantDefault on and run install())`,
+    })
+  } else if (options.tenantDefault && options.walls.rls) {
+    findings.push({
+      severity: 'warning', check: 'column.default', table: table.table_name,
+      message: `${table.table_name}.${options.tenantColumn} has no default, though tenantDefault is on: inserts through tenantry.pool or an ORM must name the tenant.`,
+      fix: 'Run install() (it sets the default to tenantry_guard.tenant())',
+    })
+  }
 }
 
 async function expectedPolicy(pool: pg.Pool, column: string, findings: DoctorFinding[]): Promise<PolicyText | undefined> {

@@ -31,21 +31,26 @@ const base = pg.Query.prototype as unknown as Record<string, (this: unknown, ...
 /**
  * A node-postgres submittable that sends several statements with a single Sync:
  * one network round trip, and (without an explicit BEGIN) one implicit transaction,
- * so `set_config(..., true)` in the first statements holds exactly for the last one.
- * The extended protocol keeps every statement parameterised.
+ * so `set_config(..., true)` in the statements before the main one holds exactly
+ * for it. The extended protocol keeps every statement parameterised.
  *
- * The preamble statements are sent without Describe and their answers are
- * skipped (not parsed into rows): only the last statement's result is built.
+ * The statements around the main one are sent without Describe and their answers
+ * are skipped (not parsed into rows): only the main statement's result is built,
+ * with its own config (`rowMode`, `types`, `name`).
  */
 class PipelinedQuery extends BaseQuery {
-  readonly #preamble: readonly PipelineStatement[]
-  /** Preamble statements whose CommandComplete has not arrived yet. */
+  readonly #before: readonly PipelineStatement[]
+  readonly #after: readonly PipelineStatement[]
+  /** Statements before the main one whose CommandComplete has not arrived yet. */
   #pending: number
+  /** The main statement's CommandComplete (or EmptyQueryResponse) has arrived. */
+  #mainDone = false
 
-  constructor(preamble: readonly PipelineStatement[], last: PipelineStatement, callback: Done) {
-    super({ text: last.sql, values: last.parameters ? [...last.parameters] : [], callback })
-    this.#preamble = preamble
-    this.#pending = preamble.length
+  constructor(before: readonly PipelineStatement[], main: PipelineMain, after: readonly PipelineStatement[], callback: Done) {
+    super({ ...main, values: main.values ? [...main.values] : [], callback })
+    this.#before = before
+    this.#after = after
+    this.#pending = before.length
   }
 
   requiresPreparation(): boolean {
@@ -53,26 +58,77 @@ class PipelinedQuery extends BaseQuery {
   }
 
   prepare(connection: WireConnection): void {
-    for (const statement of this.#preamble) {
-      connection.parse({ text: statement.sql })
-      connection.bind({ portal: '', statement: '', values: statement.parameters ?? [], valueMapper: pgUtils.prepareValue })
-      connection.execute({ portal: '' })
-    }
+    for (const statement of this.#before) send(connection, statement)
     base.prepare!.call(this, connection)
   }
 
+  /** Called by the main statement's prepare: its Execute, the statements after it, then the one Sync. */
+  _getRows(connection: WireConnection & { sync(): void }, rows: unknown): void {
+    connection.execute({ portal: (this as unknown as { portal?: string }).portal ?? '', rows: rows as number | undefined })
+    for (const statement of this.#after) send(connection, statement)
+    connection.sync()
+  }
+
+  #isMain(): boolean {
+    return this.#pending === 0 && !this.#mainDone
+  }
+
   handleRowDescription(message: unknown): void {
-    if (this.#pending === 0) base.handleRowDescription!.call(this, message)
+    if (this.#isMain()) base.handleRowDescription!.call(this, message)
   }
 
   handleDataRow(message: unknown): void {
-    if (this.#pending === 0) base.handleDataRow!.call(this, message)
+    if (this.#isMain()) base.handleDataRow!.call(this, message)
+  }
+
+  handleEmptyQuery(_connection: unknown): void {
+    if (this.#isMain()) this.#mainDone = true
   }
 
   handleCommandComplete(message: unknown, connection: unknown): void {
-    if (this.#pending > 0) this.#pending--
-    else base.handleCommandComplete!.call(this, message, connection)
+    if (this.#pending > 0) {
+      this.#pending--
+    } else if (!this.#mainDone) {
+      this.#mainDone = true
+      base.handleCommandComplete!.call(this, message, connection)
+    }
   }
+}
+
+function send(connection: WireConnection, statement: PipelineStatement): void {
+  connection.parse({ text: statement.sql })
+  connection.bind({ portal: '', statement: '', values: statement.parameters ?? [], valueMapper: pgUtils.prepareValue })
+  connection.execute({ portal: '' })
+}
+
+/** The statement whose result a pipeline returns: node-postgres' query config (text, values, rowMode, types, name). */
+export interface PipelineMain {
+  readonly text: string
+  readonly values?: readonly unknown[] | undefined
+  readonly rowMode?: string | undefined
+  readonly types?: unknown
+  readonly name?: string | undefined
+}
+
+/**
+ * Runs `before`, `main` and `after` on `client` in one round trip and resolves
+ * with node-postgres' full result of `main` (rows in its `rowMode`, `fields`,
+ * `command`, `rowCount`). Without an explicit BEGIN among them they form one
+ * implicit transaction: an error in any statement rolls back all of them.
+ *
+ * @example
+ * const result = await runAround(client, [preamble], { text: 'select * from projects', rowMode: 'array' }, resetStatements)
+ */
+export function runAround(client: pg.ClientBase, before: readonly PipelineStatement[], main: PipelineMain, after: readonly PipelineStatement[] = []): Promise<pg.QueryResult> {
+  return new Promise<pg.QueryResult>((resolve, reject) => {
+    const done: Done = (error, result) => {
+      if (error) return reject(error)
+      const single = Array.isArray(result) ? (result.at(-1) as ResultLike) : result
+      if (!single) return reject(new Error('The database returned no result for the pipeline'))
+      resolve(single as unknown as pg.QueryResult)
+    }
+    client.query(new PipelinedQuery(before, main, after, done) as unknown as pg.QueryConfig)
+  })
 }
 
 /**
@@ -86,16 +142,9 @@ class PipelinedQuery extends BaseQuery {
  *   { sql: 'select * from projects where id = $1', parameters: [id] },
  * ])
  */
-export function runPipeline(client: pg.ClientBase, statements: readonly PipelineStatement[]): Promise<StatementResult> {
+export async function runPipeline(client: pg.ClientBase, statements: readonly PipelineStatement[]): Promise<StatementResult> {
   const last = statements.at(-1)
-  if (last === undefined) return Promise.reject(new Error('runPipeline needs at least one statement'))
-  return new Promise<StatementResult>((resolve, reject) => {
-    const done: Done = (error, result) => {
-      if (error) return reject(error)
-      const single = Array.isArray(result) ? (result.at(-1) as ResultLike) : result
-      if (!single) return reject(new Error('The database returned no result for the pipeline'))
-      resolve({ command: single.command, rowCount: single.rowCount, rows: single.rows })
-    }
-    client.query(new PipelinedQuery(statements.slice(0, -1), last, done) as unknown as pg.QueryConfig)
-  })
+  if (last === undefined) throw new Error('runPipeline needs at least one statement')
+  const result = await runAround(client, statements.slice(0, -1), { text: last.sql, values: last.parameters })
+  return { command: result.command, rowCount: result.rowCount, rows: result.rows }
 }

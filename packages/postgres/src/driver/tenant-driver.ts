@@ -13,6 +13,8 @@ import type { ConnectionRoute, RoutedConnection } from './route.ts'
 import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
 import { commitsOf, forgetPreparedStatements } from './held-client.ts'
+import { queryConfigOf } from './query-config.ts'
+import { SESSION_RESET_SQL, SESSION_RESET_STATEMENTS } from './session-reset.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
@@ -48,19 +50,7 @@ function toQueryResult<R>(result: StatementResult): QueryResult<R> {
   }
 }
 
-/**
- * Statements that put a connection back as a fresh login left it, run before it
- * is reused when a query on it held SQL the plugin could not see into (a raw
- * fragment, a trusted statement, a raw client): a transaction left open, session
- * settings (`set_config(…, false)`), a role set for the session, prepared
- * statements (`PREPARE`, node-postgres' named queries: another tenant could
- * `EXECUTE` one, or reuse its name and run what the first tenant prepared under
- * it), cursors, LISTENs, session advisory locks, temporary objects and sequence
- * state (`lastval()`) never reach the next checkout. After it, node-postgres is
- * told to forget the statements it believes prepared (`forgetPreparedStatements`).
- */
-export const SESSION_RESET_SQL = 'rollback; reset all; reset role; deallocate all; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences'
-const SESSION_RESET_STATEMENTS = SESSION_RESET_SQL.split(';').length
+export { SESSION_RESET_SQL } from './session-reset.ts'
 
 /**
  * One pooled connection, checked out for one scope and refusing every other.
@@ -272,11 +262,11 @@ export class TenantConnection implements DatabaseConnection {
   }
 }
 
-function transactionEndedError(): TenantryError {
+export function transactionEndedError(): TenantryError {
   return new TenantryError('QUERY_REFUSED', 'SQL in a statement ended this transaction early (a commit or rollback in raw SQL); nothing more runs in it. Let db.transaction() commit')
 }
 
-function preamble(settings: readonly ScopeSetting[]): PipelineStatement {
+export function preamble(settings: readonly ScopeSetting[]): PipelineStatement {
   return { sql: setConfigSql(settings), parameters: setConfigParameters(settings) }
 }
 
@@ -425,27 +415,12 @@ function usedAfterCallback(): TenantryError {
   return new TenantryError('INTERNAL', 'This scoped client was used after its withClient() callback ended; do all its work inside the callback')
 }
 
-/**
- * What the scoped client sends for `query(text, values)` or `query(config)`:
- * refused when it is transaction control (the scope's transaction is
- * Tenantry's), and in a tenant scope sent with the extended protocol, which
- * takes one statement (`commit; begin; …` cannot slip past the check).
- */
+/** The config the scoped client sends: refused when it is transaction control (the scope's transaction is Tenantry's). */
 function scopedQueryConfig(text: unknown, values: unknown, extended: boolean): pg.QueryConfig {
-  if (typeof values === 'function' || (typeof text === 'object' && text !== null && typeof (text as { callback?: unknown }).callback === 'function')) {
-    throw new TenantryError('VALIDATION_FAILED', 'The scoped client returns a promise; pass no callback to query()')
-  }
-  let config: pg.QueryConfig
-  if (typeof text === 'string') {
-    config = values === undefined ? { text } : { text, values: values as unknown[] }
-  } else if (typeof text === 'object' && text !== null && typeof (text as { submit?: unknown }).submit !== 'function' && typeof (text as { text?: unknown }).text === 'string') {
-    config = values === undefined ? { ...(text as pg.QueryConfig) } : { ...(text as pg.QueryConfig), values: values as unknown[] }
-  } else {
-    throw new TenantryError('VALIDATION_FAILED', 'The scoped client takes SQL text, or a query config with a text ({ text, values, name, rowMode }); cursors and streams are not supported')
-  }
+  const config = queryConfigOf(text, values, extended)
   const command = transactionControlOf(config.text)
   if (command !== undefined) throw transactionControlRefused(command, 'client')
-  return extended ? ({ ...config, queryMode: 'extended' } as pg.QueryConfig) : config
+  return config
 }
 
 /**

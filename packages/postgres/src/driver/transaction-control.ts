@@ -96,3 +96,38 @@ export function transactionControlRefused(command: string, where: 'statement' | 
     : 'use db.transaction() for a transaction, and trx.savepoint() inside one'
   return new TenantryError('QUERY_REFUSED', `${command} in SQL is refused: the scope's settings hold only inside the transaction Tenantry opened for it, so statements after a ${command} would run without them; ${instead}`)
 }
+
+/** What a pg client's transaction statement asks for, as a Tenantry-scoped client carries it out. */
+export type ClientTransactionCommand =
+  | { readonly kind: 'begin'; readonly sql: string }
+  | { readonly kind: 'commit' }
+  | { readonly kind: 'rollback' }
+  | { readonly kind: 'set transaction'; readonly sql: string }
+
+const MODE = String.raw`(?:isolation\s+level\s+(?:serializable|repeatable\s+read|read\s+committed|read\s+uncommitted)|read\s+write|read\s+only|(?:not\s+)?deferrable)`
+const MODES = String.raw`(?:\s+${MODE}(?:\s*,?\s*${MODE})*)?`
+const BEGIN = new RegExp(String.raw`^(?:begin(?:\s+(?:work|transaction))?|start\s+transaction)(${MODES})\s*;?\s*$`, 'i')
+const SET_TRANSACTION = new RegExp(String.raw`^set\s+transaction(${MODES})\s*;?\s*$`, 'i')
+const COMMIT = /^(?:commit|end)(?:\s+(?:work|transaction))?\s*;?\s*$/i
+const ROLLBACK = /^(?:rollback|abort)(?:\s+(?:work|transaction))?\s*;?\s*$/i
+
+/**
+ * The transaction statement an ORM or a pg user sends on a checked-out client
+ * (`BEGIN`, `START TRANSACTION ISOLATION LEVEL …`, `SET TRANSACTION …`,
+ * `COMMIT`, `END`, `ROLLBACK`, `ABORT`), or undefined for any other SQL.
+ * Only these plain forms: `COMMIT AND CHAIN`, `PREPARE TRANSACTION` and
+ * several statements in one string are not among them (the caller refuses
+ * them as transaction control).
+ *
+ * @example
+ * clientTransactionCommand('BEGIN ISOLATION LEVEL SERIALIZABLE') // { kind: 'begin', sql: 'BEGIN ISOLATION LEVEL SERIALIZABLE' }
+ * clientTransactionCommand('commit and chain')                   // undefined
+ */
+export function clientTransactionCommand(sql: string): ClientTransactionCommand | undefined {
+  const text = sql.slice(statementStart(sql)).trim()
+  if (BEGIN.test(text)) return { kind: 'begin', sql: text.replace(/;\s*$/, '') }
+  if (SET_TRANSACTION.test(text)) return { kind: 'set transaction', sql: text.replace(/;\s*$/, '') }
+  if (COMMIT.test(text)) return { kind: 'commit' }
+  if (ROLLBACK.test(text)) return { kind: 'rollback' }
+  return undefined
+}

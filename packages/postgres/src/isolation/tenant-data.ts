@@ -1,6 +1,7 @@
 import { TenantryError, type IsolationModelName, type Scope, type ScopedTenant } from '@tenantry/core'
 import type { Kysely } from 'kysely'
 import type { ConnectionRoute } from '../driver/route.ts'
+import { TenantPool } from '../driver/scoped-pool.ts'
 import { withScopedClient, type DriverStats, type ScopedClient } from '../driver/tenant-driver.ts'
 import type { IsolationModel } from './model.ts'
 import { newDriverStats, scopedKysely, type ScopedKyselyOptions } from './scoped-kysely.ts'
@@ -36,6 +37,7 @@ export class TenantData {
   /** The model each scope's tenant was found in: the plugin and the driver ask once between them. */
   readonly #placed = new WeakMap<ScopedTenant, IsolationModel>()
   readonly stats: DriverStats = newDriverStats()
+  #pool: TenantPool | undefined
 
   constructor(models: TenantDataModels) {
     const given = MODEL_NAMES.flatMap((name) => {
@@ -102,6 +104,20 @@ export class TenantData {
    */
   withClient<T>(fn: (client: ScopedClient) => Promise<T>): Promise<T> {
     return withScopedClient(this.route(), fn, { stats: this.stats })
+  }
+
+  /**
+   * A `pg.Pool` for the scope in force, wherever the tenant is placed: for plain
+   * node-postgres and for ORMs built on it (Drizzle, Prisma's adapter-pg). See
+   * TenantPool. One handle per TenantData.
+   *
+   * @example
+   * const pool = data.pool()
+   * await runWithTenant(tenant, () => pool.query('select * from projects where id = $1', [id]))
+   */
+  pool(): TenantPool {
+    this.#pool ??= new TenantPool(this.route(), { stats: this.stats })
+    return this.#pool
   }
 
   /** One Kysely instance for tenants of every configured model. */

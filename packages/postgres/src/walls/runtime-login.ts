@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { LARGE_OBJECT_CONDITION, publicFunctionsSql, revokeFromPublic } from './public-revokes.ts'
 import { TenantryError } from '@tenantry/core'
 import pg from 'pg'
 import type { Queryable } from '../catalog/transaction.ts'
@@ -232,14 +233,7 @@ const sharedPools = new WeakMap<pg.Pool, Map<string, SharedPool>>()
  * PostgreSQL's own); for anyone else this does nothing and doctor reports it.
  */
 async function revokeLargeObjects(client: Queryable): Promise<void> {
-  await client.query(`do $$ declare f regprocedure; begin
-      if not exists (select 1 from pg_roles where rolname = current_user and rolsuper) then return; end if;
-      for f in select p.oid::regprocedure from pg_proc p
-                where p.pronamespace = 'pg_catalog'::regnamespace and (p.proname like 'lo\\_%' or p.proname in ('loread', 'lowrite'))
-      loop
-        execute format('revoke execute on function %s from public', f);
-      end loop;
-    end $$`)
+  await revokeFromPublic(client, publicFunctionsSql(LARGE_OBJECT_CONDITION))
 }
 
 /** Makes the connecting role (unless superuser) a member of `role`. */

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../catalog/transaction.ts'
+import { LARGE_OBJECT_CONDITION, publicFunctionsSql, revokeFromPublic } from '../../walls/public-revokes.ts'
 
 /**
  * PostgreSQL's own functions and views that `PUBLIC` may use and that reach
@@ -14,9 +15,7 @@ import type { Queryable } from '../../catalog/transaction.ts'
  *   other tenants' databases are.
  */
 const PUBLIC_REACH_SQL = `
-  select format('function pg_catalog.%I(%s)', p.proname, pg_get_function_identity_arguments(p.oid)) as object from pg_proc p
-   where p.pronamespace = 'pg_catalog'::regnamespace and has_function_privilege('public', p.oid, 'EXECUTE')
-     and (p.proname like 'lo\\_%' or p.proname in ('loread', 'lowrite') or p.proname like 'pg\\_stat\\_get\\_db\\_%')
+  ${publicFunctionsSql(`${LARGE_OBJECT_CONDITION} or p.proname like 'pg\\_stat\\_get\\_db\\_%'`)}
   union all
   select format('table pg_catalog.%I', c.relname) from pg_class c
    where c.relnamespace = 'pg_catalog'::regnamespace and c.relname in ('pg_stat_database', 'pg_stat_database_conflicts')
@@ -36,10 +35,5 @@ const PUBLIC_REACH_SQL = `
  * await revokePublicReach(client) // in the tenant database, as its owner
  */
 export async function revokePublicReach(client: Queryable): Promise<void> {
-  await client.query(`do $$ declare o record; begin
-      if not exists (select 1 from pg_roles where rolname = current_user and rolsuper) then return; end if;
-      for o in ${PUBLIC_REACH_SQL} loop
-        execute format('revoke all on %s from public', o.object);
-      end loop;
-    end $$`)
+  await revokeFromPublic(client, PUBLIC_REACH_SQL)
 }

@@ -46,6 +46,15 @@ export interface SharedSchemaOptions {
   readonly trustedFunctions?: readonly string[]
   /** Default: both walls up. */
   readonly walls?: Partial<SharedWalls>
+  /**
+   * `install()` gives each tenant table's tenant column the default
+   * `tenantry_guard.tenant()`: the tenant of the transaction's signed scope. An
+   * insert that leaves the column out (an ORM over `tenantry.pool`) lands in the
+   * current tenant; one naming another tenant is refused by the policy's WITH
+   * CHECK; outside a tenant scope the default is NULL and NOT NULL refuses the
+   * row. Needs the RLS wall (the scope token is set with it). Default true.
+   */
+  readonly tenantDefault?: boolean
 }
 
 export interface ResolvedSharedSchemaOptions {
@@ -58,6 +67,7 @@ export interface ResolvedSharedSchemaOptions {
   readonly searchPath: readonly string[]
   readonly trustedFunctions: readonly string[]
   readonly walls: SharedWalls
+  readonly tenantDefault: boolean
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
@@ -96,11 +106,14 @@ export function resolveSharedSchemaOptions(options: SharedSchemaOptions): Resolv
   if (!isTrustedFunctionList(trustedFunctions)) issues.push({ path: 'trustedFunctions', message: TRUSTED_FUNCTIONS_RULE })
   const walls: SharedWalls = { plugin: options.walls?.plugin ?? true, rls: options.walls?.rls ?? true }
   if (!walls.plugin && !walls.rls) issues.push({ path: 'walls', message: 'at least one wall (plugin or rls) must be up' })
+  const tenantDefault = options.tenantDefault ?? walls.rls
+  if (typeof tenantDefault !== 'boolean') issues.push({ path: 'tenantDefault', message: 'must be true or false' })
+  else if (tenantDefault && !walls.rls) issues.push({ path: 'tenantDefault', message: 'needs the rls wall: the default reads the signed tenant scope, which is set only with it' })
   if (issues.length) {
     throw new TenantryError('VALIDATION_FAILED', `Invalid shared-schema options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { details: issues })
   }
   return {
     tables: [...tables], globalTables: [...globalTables], schema, tenantColumn, runtimeRole, runtimeLogin: options.runtimeLogin,
-    searchPath: [...searchPath], trustedFunctions: [...trustedFunctions], walls,
+    searchPath: [...searchPath], trustedFunctions: [...trustedFunctions], walls, tenantDefault: tenantDefault === true,
   }
 }

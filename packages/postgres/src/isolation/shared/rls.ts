@@ -58,6 +58,33 @@ export function rlsPolicyStatements(table: string, options: Pick<ResolvedSharedS
   ]
 }
 
+/** The default `install()` gives a tenant table's tenant column (see SharedSchemaOptions.tenantDefault). */
+export const TENANT_DEFAULT_EXPRESSION = `${SCOPE_TENANT_FUNCTION}()`
+
+/**
+ * `alter table … alter column tenant_id set default tenantry_guard.tenant()`
+ * (partitions and inheritance children get it too). A text column gets the
+ * same call, cast by PostgreSQL.
+ *
+ * @example
+ * tenantDefaultStatement('projects', options) // alter table "public"."projects" alter column "tenant_id" set default tenantry_guard.tenant()
+ */
+export function tenantDefaultStatement(table: string, options: Pick<ResolvedSharedSchemaOptions, 'schema' | 'tenantColumn'>): string {
+  return `alter table ${q(options.schema)}.${q(table)} alter column ${q(options.tenantColumn)} set default ${TENANT_DEFAULT_EXPRESSION}`
+}
+
+/**
+ * True when a column default, as pg_get_expr prints it, is the one
+ * `tenantDefaultStatement` writes (bare, or cast to the column's type).
+ *
+ * @example
+ * isTenantDefault('(tenantry_guard.tenant())::text') // true
+ */
+export function isTenantDefault(printed: string | null): boolean {
+  if (printed === null) return false
+  return printed === TENANT_DEFAULT_EXPRESSION || /^\(tenantry_guard\.tenant\(\)\)::[a-z][a-z0-9_ ]*(?:\([0-9, ]+\))?$/.test(printed)
+}
+
 /**
  * The grants and policies `install()` writes for the tables (after the guard
  * and the runtime role): the runtime role may read and write the tenant tables,
@@ -73,6 +100,9 @@ export function sharedSchemaInstallStatements(options: ResolvedSharedSchemaOptio
   statements.push(`grant usage, select on all sequences in schema ${schema} to ${role}`)
   if (options.walls.rls) {
     for (const table of options.tables) statements.push(...rlsPolicyStatements(table, options))
+  }
+  if (options.tenantDefault) {
+    for (const table of options.tables) statements.push(tenantDefaultStatement(table, options))
   }
   return statements
 }
