@@ -1,4 +1,4 @@
 import { catalogContract } from '@tenantry/test-kit'
-import { startExpress } from './support/express-app.ts'
+import { expressContractApp, expressVersions } from './support/express-app.ts'
 
-catalogContract('express', startExpress)
+for (const { name, express } of expressVersions) catalogContract(name, expressContractApp(express))

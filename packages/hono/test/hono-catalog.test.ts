@@ -1,4 +1,4 @@
 import { catalogContract } from '@tenantry/test-kit'
-import { startHono } from './support/hono-app.ts'
+import { honoContractApp, nodeServers } from './support/hono-app.ts'
 
-catalogContract('hono', startHono)
+for (const { name, serve } of nodeServers) catalogContract(name, honoContractApp(serve))

@@ -16,7 +16,7 @@ import {
   type DoctorFinding, type DoctorReport, type SharedSchemaOptions,
 } from '@tenantry/postgres'
 import { sql, type Generated } from 'kysely'
-import { dropRoles, expectCode, tenantDatabases, testBackends, uniqueName, type TestDatabase, type TestTenantDatabases } from '@tenantry/test-kit'
+import { doctorFixture, dropRoles, expectCode, tenantDatabases, testBackends, type TestDatabase, type TestTenantDatabases, uniqueName } from '@tenantry/test-kit'
 
 const errorsOf = (report: DoctorReport): string[] => report.findings.filter((f) => f.severity === 'error').map((f) => f.check)
 const findingsOf = (report: DoctorReport, check: string): DoctorFinding[] => report.findings.filter((f) => f.check === check)
@@ -25,30 +25,12 @@ const projectsTable = 'create table projects (id int generated always as identit
 
 for (const backend of testBackends()) {
   describe(`doctor hardening on ${backend.name}`, () => {
+    const fixture = doctorFixture(backend, 'h')
+    const { role, roles, installed } = fixture
     let database: TestDatabase
-    const role = uniqueName('tenantry_app')
-    const roles: string[] = [role]
-    let tableNo = 0
-    const opened: { close(): Promise<void> }[] = []
-
-    before(async () => {
-      database = await backend.createDatabase()
+    before(() => {
+      database = fixture.database
     })
-    after(async () => {
-      for (const model of opened) await model.close()
-      await dropRoles(database, roles)
-      await database.close()
-    })
-
-    /** A fresh tenant table `t<n>` (`extra` statements after it, `$t` its name), installed. */
-    async function installed(options: Partial<SharedSchemaOptions> = {}, extra = ''): Promise<{ table: string; shared: SharedSchemaIsolation }> {
-      const table = `h${++tableNo}`
-      await database.pool.query(`create table ${table} (id int generated always as identity primary key, tenant_id uuid not null, body text); create index on ${table} (tenant_id); ${extra.replaceAll('$t', table)}`)
-      const shared = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role, ...options })
-      opened.push(shared)
-      await shared.install()
-      return { table, shared }
-    }
 
     describe('table.unprotected: any privilege, on the table or a column', () => {
       it('refuses a table without RLS that the runtime role reaches only through a column grant, and revoking the table takes the column grant too', async () => {
@@ -93,7 +75,7 @@ for (const backend of testBackends()) {
         await database.pool.query(`create materialized view ${table}_mv as select 'a secret'::text as secret; grant select on ${table}_mv to ${role}`)
         assert.deepEqual(errorsOf(await shared.doctor()), ['table.unprotected'])
         const global = new SharedSchemaIsolation(database, { tables: [table], globalTables: [`${table}_mv`], runtimeRole: role })
-        opened.push(global)
+        fixture.opened.push(global)
         assert.deepEqual(errorsOf(await global.doctor()), [], 'listed as a global table, on purpose')
         await database.pool.query(`drop materialized view ${table}_mv`)
       })
@@ -117,13 +99,13 @@ for (const backend of testBackends()) {
       })
 
       it('checks the policy of a partition the runtime role reaches only through a column grant', async () => {
-        const table = `h${++tableNo}`
+        const table = `h${fixture.next()}`
         await database.pool.query(`create table ${table} (id int generated always as identity, tenant_id uuid not null, body text, primary key (tenant_id, id)) partition by hash (tenant_id);
           create table ${table}_p0 partition of ${table} for values with (modulus 2, remainder 0);
           create table ${table}_p1 partition of ${table} for values with (modulus 2, remainder 1);
           create index on ${table} (tenant_id)`)
         const shared = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role })
-        opened.push(shared)
+        fixture.opened.push(shared)
         await shared.install()
         await database.pool.query(`drop policy tenantry_tenant_isolation on ${table}_p0; grant select (body) on ${table}_p0 to ${role}`)
         assert.deepEqual(errorsOf(await shared.doctor()), ['rls.policy'])
@@ -138,14 +120,14 @@ for (const backend of testBackends()) {
       }
 
       it('warns of a foreign key between tenant tables that leaves tenant_id out; its fix stops a tenant pointing at another tenant\'s row', async () => {
-        const p = `h${++tableNo}_projects`
-        const t = `h${tableNo}_tasks`
+        const p = `h${fixture.next()}_projects`
+        const t = `h${fixture.tableNo}_tasks`
         await database.pool.query(`create table ${p} (id int generated always as identity primary key, tenant_id uuid not null, name text);
           create index on ${p} (tenant_id);
           create table ${t} (id int generated always as identity primary key, tenant_id uuid not null, project_id int not null references ${p} (id) on delete cascade);
           create index on ${t} (tenant_id)`)
         const shared = new SharedSchemaIsolation(database, { tables: [p, t], runtimeRole: role })
-        opened.push(shared)
+        fixture.opened.push(shared)
         await shared.install()
         const report = await shared.doctor()
         assert.deepEqual(errorsOf(report), [], 'a warning: it does not refuse the start')
@@ -171,9 +153,9 @@ for (const backend of testBackends()) {
       })
 
       it('accepts a composite foreign key that carries tenant_id, and one to a table without it (a global table)', async () => {
-        const p = `h${++tableNo}_projects`
-        const t = `h${tableNo}_tasks`
-        const g = `h${tableNo}_plans`
+        const p = `h${fixture.next()}_projects`
+        const t = `h${fixture.tableNo}_tasks`
+        const g = `h${fixture.tableNo}_plans`
         await database.pool.query(`create table ${g} (id int primary key, name text);
           create table ${p} (id int generated always as identity primary key, tenant_id uuid not null, unique (tenant_id, id));
           create index on ${p} (tenant_id);
@@ -181,7 +163,7 @@ for (const backend of testBackends()) {
             foreign key (tenant_id, project_id) references ${p} (tenant_id, id) on delete set null (project_id));
           create index on ${t} (tenant_id)`)
         const shared = new SharedSchemaIsolation(database, { tables: [p, t], globalTables: [g], runtimeRole: role })
-        opened.push(shared)
+        fixture.opened.push(shared)
         await shared.install()
         const report = await shared.doctor()
         assert.deepEqual(errorsOf(report), [])
@@ -189,15 +171,15 @@ for (const backend of testBackends()) {
       })
 
       it('writes the fix of a set-null key so that it nulls the reference only, and adds no second unique key', async () => {
-        const p = `h${++tableNo}_projects`
-        const t = `h${tableNo}_tasks`
+        const p = `h${fixture.next()}_projects`
+        const t = `h${fixture.tableNo}_tasks`
         await database.pool.query(`create table ${p} (id int generated always as identity primary key, tenant_id uuid not null, unique (tenant_id, id));
           create index on ${p} (tenant_id);
           create table ${t} (id int generated always as identity primary key, tenant_id uuid not null,
             project_id int constraint ${t}_project references ${p} (id) on delete set null deferrable);
           create index on ${t} (tenant_id)`)
         const shared = new SharedSchemaIsolation(database, { tables: [p, t], runtimeRole: role })
-        opened.push(shared)
+        fixture.opened.push(shared)
         await shared.install()
         const [finding] = findingsOf(await shared.doctor(), 'fk.without_tenant')
         assert.equal(finding?.fix, [
@@ -216,7 +198,7 @@ for (const backend of testBackends()) {
 
       before(async () => {
         schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
-        opened.push(schemas)
+        fixture.opened.push(schemas)
         await schemas.install()
         a = tenant('hard-a', 'schema')
         a = { ...a, placement: await schemas.provision(a, async (c) => { await c.query(projectsTable) }) }

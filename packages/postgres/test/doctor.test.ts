@@ -4,37 +4,19 @@ import { after, before, describe, it } from 'node:test'
 import { isTenantryError, runWithTenant, type ScopedTenant } from '@tenantry/core'
 import { SchemaPerTenantIsolation, SharedSchemaIsolation, type DoctorReport, type SharedSchemaOptions } from '@tenantry/postgres'
 import type { Kysely } from 'kysely'
-import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
+import { doctorFixture, dropRoles, testBackends, type TestDatabase, uniqueName } from '@tenantry/test-kit'
 
 const errorsOf = (report: DoctorReport): string[] => report.findings.filter((f) => f.severity === 'error').map((f) => f.check)
 const warningsOf = (report: DoctorReport): string[] => report.findings.filter((f) => f.severity === 'warning').map((f) => f.check)
 
 for (const backend of testBackends()) {
   describe(`doctor on ${backend.name}`, () => {
+    const fixture = doctorFixture(backend, 't')
+    const { role, roles, installed } = fixture
     let database: TestDatabase
-    const role = uniqueName('tenantry_app')
-    const roles: string[] = [role]
-    let tableNo = 0
-    const opened: { close(): Promise<void> }[] = []
-
-    before(async () => {
-      database = await backend.createDatabase()
+    before(() => {
+      database = fixture.database
     })
-    after(async () => {
-      for (const model of opened) await model.close()
-      await dropRoles(database, roles)
-      await database.close()
-    })
-
-    /** A fresh tenant table (`extra` columns and statements after it), installed. */
-    async function installed(options: Partial<SharedSchemaOptions> = {}, extra = ''): Promise<{ table: string; shared: SharedSchemaIsolation }> {
-      const table = `t${++tableNo}`
-      await database.pool.query(`create table ${table} (id int generated always as identity primary key, tenant_id uuid not null, body text); create index on ${table} (tenant_id); ${extra.replaceAll('$t', table)}`)
-      const shared = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role, ...options })
-      opened.push(shared)
-      await shared.install()
-      return { table, shared }
-    }
 
     /** A fresh tenant table, installed, then broken by `breakIt`; returns the doctor's failed checks. */
     async function checksAfter(breakIt: (table: string) => string | undefined, options: Partial<SharedSchemaOptions> = {}): Promise<string[]> {
@@ -297,13 +279,13 @@ for (const backend of testBackends()) {
       })
 
       it('protects the partitions of a tenant table too, so one read directly is still scoped', async () => {
-        const table = `t${++tableNo}`
+        const table = `t${fixture.next()}`
         await database.pool.query(`create table ${table} (id int generated always as identity, tenant_id uuid not null, body text, primary key (tenant_id, id)) partition by hash (tenant_id);
           create table ${table}_p0 partition of ${table} for values with (modulus 2, remainder 0);
           create table ${table}_p1 partition of ${table} for values with (modulus 2, remainder 1);
           create index on ${table} (tenant_id)`)
         const shared = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role })
-        opened.push(shared)
+        fixture.opened.push(shared)
         await shared.install()
         await database.pool.query(`grant select on ${table}_p0, ${table}_p1 to ${role}`)
         assert.deepEqual(errorsOf(await shared.doctor()), [])
@@ -323,7 +305,7 @@ for (const backend of testBackends()) {
     })
 
     it('makes assertSafe() throw ISOLATION_MISCONFIGURED with every finding and its fix', async () => {
-      const table = `t${++tableNo}`
+      const table = `t${fixture.next()}`
       await database.pool.query(`create table ${table} (id int primary key, tenant_id uuid)`)
       const shared = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role })
       await assert.rejects(shared.assertSafe(), (e: unknown) => {
@@ -343,7 +325,7 @@ for (const backend of testBackends()) {
 
       before(async () => {
         schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
-        opened.push(schemas)
+        fixture.opened.push(schemas)
         await schemas.install()
         const setup = async (c: { query(sql: string): Promise<unknown> }) => {
           await c.query('create table projects (id int generated always as identity primary key, name text not null)')
@@ -390,11 +372,11 @@ for (const backend of testBackends()) {
       })
 
       it('finds a tenant schema by its walls when no catalog names it', async () => {
-        const custom: ScopedTenant = { ...tenant('schema-custom'), placement: { schema: `custom_${tableNo}` } }
+        const custom: ScopedTenant = { ...tenant('schema-custom'), placement: { schema: `custom_${fixture.tableNo}` } }
         await schemas.provision(custom, async (c) => { await c.query('create table projects (id int generated always as identity primary key)') })
-        await database.pool.query(`create table custom_${tableNo}.added (id int); grant select on custom_${tableNo}.added to ${role}`)
+        await database.pool.query(`create table custom_${fixture.tableNo}.added (id int); grant select on custom_${fixture.tableNo}.added to ${role}`)
         assert.deepEqual(errorsOf(await schemas.doctor()), ['rls.disabled', 'rls.not_forced', 'rls.policy'])
-        await database.pool.query(`drop schema custom_${tableNo} cascade`)
+        await database.pool.query(`drop schema custom_${fixture.tableNo} cascade`)
       })
 
       it('refuses a view over a tenant schema the runtime role can read', async () => {

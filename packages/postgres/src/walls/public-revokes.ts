@@ -11,7 +11,7 @@ export function publicFunctionsSql(condition: string): string {
 }
 
 /** The large-object functions (`lo_*`, `loread`, `lowrite`): large objects belong to the database, not a tenant. */
-export const LARGE_OBJECT_CONDITION = "p.proname like 'lo\\\\_%' or p.proname in ('loread', 'lowrite')"
+export const LARGE_OBJECT_CONDITION = "p.proname like 'lo\\_%' or p.proname in ('loread', 'lowrite')"
 
 /**
  * Revokes everything on the objects `objectsSql` lists (one `object` column:
