@@ -10,7 +10,9 @@
  *     asking it for an embedded database says which package to install;
  * (c) a CommonJS app (NestJS's default tsconfig, and `module: node16`) loads the
  *     ESM packages, on this Node and on the oldest Node the engines allow;
- * (d) each tarball carries its README, LICENSE, types and only what it should.
+ * (d) each tarball carries its README, LICENSE, types and only what it should;
+ * (e) a NestJS app compiled with NestJS's default tsconfig (CommonJS, decorators)
+ *     serves two tenants through TenantryModule on embedded PGlite.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -23,11 +25,20 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
-const PUBLIC = ['core', 'kysely', 'postgres', 'redis', 'fastify', 'express', 'hono', 'cli'] as const
+const PUBLIC = ['core', 'kysely', 'postgres', 'redis', 'fastify', 'express', 'hono', 'nestjs', 'cli'] as const
 /** A kysely the app picks itself: another patch of 0.28 than the one the workspace locks. */
 const APP_KYSELY = '0.28.8'
 /** The oldest Node the packages' engines allow. */
 const OLDEST_NODE = '20.0.0'
+/**
+ * The exception: @tenantry/nestjs. NestJS apps compile to CommonJS (`require()`), and
+ * NestJS 12 itself is ESM loaded through require(esm), which Node has unflagged since
+ * 20.19: an import() fallback (what lets the other packages go down to 20.0) cannot
+ * help a Nest app, so the package says what it needs.
+ */
+const ENGINES_EXCEPTIONS: Readonly<Record<string, string>> = { '@tenantry/nestjs': '20.19.0' }
+/** NestJS and the parts of it the NestJS app installs from the registry. */
+const NEST_PACKAGES = ['@nestjs/common@12', '@nestjs/core@12', '@nestjs/platform-express@12', 'reflect-metadata@0.2', 'rxjs@7'] as const
 
 async function sh(command: string, args: readonly string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
   try {
@@ -37,6 +48,16 @@ async function sh(command: string, args: readonly string[], cwd: string, env: Re
     const e = error as { stdout?: string; stderr?: string; message: string }
     throw new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`)
   }
+}
+
+/** The files docs/nestjs.md shows under "## A complete app" (a line "`name`:", a blank line, the block), exactly as shown. */
+async function nestjsDocFiles(): Promise<Record<string, string>> {
+  const page = await readFile(join(root, 'docs', 'nestjs.md'), 'utf8')
+  const at = page.indexOf('\n## A complete app\n')
+  assert.ok(at >= 0, 'docs/nestjs.md has a "## A complete app" section')
+  const next = page.indexOf('\n## ', at + 4)
+  const section = page.slice(at, next < 0 ? undefined : next)
+  return Object.fromEntries([...section.matchAll(/^`([^`\n]+)`:\n\n```ts\n([\s\S]*?)^```$/gm)].map((m) => [m[1]!, m[2]!]))
 }
 
 /** The first ```ts block after the heading, exactly as the README has it. */
@@ -89,7 +110,7 @@ describe('the packed packages, installed into fresh apps', { timeout: 20 * 60_00
       assert.ok(!listing.some((f) => /\.test\.ts$|\/test\//.test(f)), `${name} ships tests`)
       const manifest = JSON.parse(await sh('tar', ['-xzOf', file, 'package/package.json'], work)) as Record<string, any>
       for (const field of ['description', 'repository', 'engines', 'license', 'types', 'exports']) assert.ok(manifest[field], `${name} has ${field}`)
-      assert.equal(manifest.engines.node, `>=${OLDEST_NODE}`)
+      assert.equal(manifest.engines.node, `>=${ENGINES_EXCEPTIONS[name] ?? OLDEST_NODE}`, `${name}'s engines`)
     }
     const cli = await sh('tar', ['-tzf', tarballs.get('tenantry')!], work)
     assert.match(cli, /package\/bin\/tenantry\.mjs/)
@@ -171,9 +192,14 @@ export async function main(url: string | undefined): Promise<string> {
     assert.match(message, /needs PGlite: npm install @electric-sql\/pglite/)
   })
 
+  /** The CommonJS app of (c) and (e), installed once: the ESM packages, NestJS, TypeScript 5. */
+  let commonjs: Promise<string> | undefined
+  const commonjsApp = (): Promise<string> => (commonjs ??= app('commonjs-app', {},
+    ['tenantry', '@tenantry/core', '@tenantry/kysely', '@tenantry/postgres', '@tenantry/nestjs'],
+    [`kysely@${APP_KYSELY}`, 'pg', '@electric-sql/pglite', 'typescript@5', '@types/node@20', ...NEST_PACKAGES]))
+
   it('(c) a CommonJS app loads the ESM packages: NestJS\'s default tsconfig on this Node, module node16 on the oldest Node the engines allow', async () => {
-    const dir = await app('commonjs-app', {}, ['tenantry', '@tenantry/core', '@tenantry/kysely', '@tenantry/postgres'],
-      [`kysely@${APP_KYSELY}`, 'pg', '@electric-sql/pglite', 'typescript@5', '@types/node@20'])
+    const dir = await commonjsApp()
     await writeFile(join(dir, 'main.ts'), `
 async function bootstrap(): Promise<void> {
   const { createTenantry, runWithTenant } = await import('tenantry')
@@ -208,5 +234,71 @@ bootstrap().catch((error) => { console.error(error); process.exit(1) })
     assert.match(await sh(process.execPath, ['node16/main.js'], dir), /from commonjs/)
     // The oldest Node the engines name, which has no require() of ESM: import() works there.
     assert.match(await sh('npx', ['-y', `node@${OLDEST_NODE}`, 'node16/main.js'], dir), /from commonjs/)
+  })
+
+  it('(e) docs/nestjs.md\'s app, built with NestJS\'s default tsconfig, serves two tenants through TenantryModule, each seeing only its own rows', async () => {
+    const dir = await commonjsApp()
+    const shown = await nestjsDocFiles()
+    assert.deepEqual(Object.keys(shown).sort(), ['app.module.ts', 'main.ts'])
+    for (const [name, text] of Object.entries(shown)) await writeFile(join(dir, name), text)
+    // Drives the page's AppModule over HTTP, then shuts it down (closeOnShutdown closes Tenantry, so the process ends).
+    await writeFile(join(dir, 'e2e.ts'), `
+import { NestFactory } from '@nestjs/core'
+import { TENANTRY } from '@tenantry/nestjs'
+import type { Tenantry } from 'tenantry'
+import { AppModule } from './app.module'
+
+async function run(): Promise<void> {
+  delete process.env.DATABASE_URL
+  setTimeout(() => { console.error('the app did not close'); process.exit(2) }, 60_000).unref()
+  const app = await NestFactory.create(AppModule, { logger: false })
+  const tenantry = app.get<Tenantry>(TENANTRY)
+  const keys: Record<string, string> = {}
+  for (const slug of ['acme', 'globex']) {
+    await tenantry.tenants.create({ slug, name: slug })
+    keys[slug] = (await tenantry.tenants.createApiKey(slug)).key
+  }
+  await app.listen(0, '127.0.0.1')
+  const base = await app.getUrl()
+  const as = (slug: string, path: string, body?: unknown) => fetch(base + path, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { 'x-tenant-id': slug, authorization: 'Bearer ' + (keys[slug] ?? 'none'), 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }))
+  const added = [await as('acme', '/api/notes', { body: 'acme note' }), await as('globex', '/api/notes', { body: 'globex note' })]
+  const invalid = await as('acme', '/api/notes', {})
+  const answers = { added, invalid, acme: await as('acme', '/api/notes'), globex: await as('globex', '/api/notes'), unknown: await as('nobody', '/api/notes'), health: await as('nobody', '/healthz') }
+  await app.close()
+  console.log(JSON.stringify(answers))
+}
+run().catch((error) => { console.error(error); process.exit(1) })
+`)
+    // NestJS's default tsconfig: CommonJS, node10 resolution, legacy decorators with their metadata.
+    await writeFile(join(dir, 'tsconfig.nest-app.json'), JSON.stringify({
+      compilerOptions: {
+        module: 'commonjs', moduleResolution: 'node', target: 'es2021', declaration: true, removeComments: true, emitDecoratorMetadata: true,
+        experimentalDecorators: true, allowSyntheticDefaultImports: true, strict: true, skipLibCheck: true, outDir: 'nest-app', types: ['node'],
+      },
+      files: ['app.module.ts', 'main.ts', 'e2e.ts'],
+    }))
+    await sh('npx', ['tsc', '-p', 'tsconfig.nest-app.json'], dir)
+    const compiled = await readFile(join(dir, 'nest-app/app.module.js'), 'utf8')
+    assert.match(compiled, /require\(["']@tenantry\/nestjs["']\)/, 'the NestJS build requires the ESM package')
+    assert.match(compiled, /__metadata\("design:paramtypes", \[NotesService\]\)/, 'with decorator metadata')
+    const output = await sh(process.execPath, ['nest-app/e2e.js'], dir)
+    const answers = JSON.parse(output.trim().split('\n').at(-1)!) as Record<string, any>
+    assert.deepEqual(answers.added.map((a: { status: number }) => a.status), [201, 201])
+    assert.equal(answers.invalid.status, 400)
+    assert.equal(answers.invalid.body.error.code, 'VALIDATION_FAILED')
+    for (const slug of ['acme', 'globex']) {
+      const { status, body } = answers[slug]
+      assert.equal(status, 200, JSON.stringify(answers[slug]))
+      assert.deepEqual({ tenant: body.tenant, notes: body.notes.map((n: { body: string }) => n.body), count: body.count }, { tenant: slug, notes: [`${slug} note`], count: 1 })
+    }
+    assert.equal(answers.unknown.status, 404)
+    assert.deepEqual(Object.keys(answers.unknown.body.error), ['code', 'message'])
+    assert.equal(answers.unknown.body.error.code, 'TENANT_NOT_FOUND')
+    assert.match(answers.unknown.body.error.message, /nobody/)
+    assert.deepEqual(answers.health, { status: 200, body: { ok: true } })
   })
 })

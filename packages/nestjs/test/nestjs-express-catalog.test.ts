@@ -1,0 +1,4 @@
+import { catalogContract } from '@tenantry/test-kit'
+import { startNest } from './support/nest-app.ts'
+
+catalogContract('nestjs on express', startNest('express'))

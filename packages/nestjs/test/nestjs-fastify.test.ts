@@ -1,0 +1,4 @@
+import { httpContract, memoryFixture } from '@tenantry/test-kit'
+import { startNest } from './support/nest-app.ts'
+
+httpContract('nestjs on fastify', startNest('fastify'), memoryFixture)
