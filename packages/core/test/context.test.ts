@@ -90,6 +90,17 @@ describe('tenant context', () => {
     assert.deepEqual(seen, ['acme', 'acme', 'acme'])
   })
 
+  it('starts a lazy thenable fn returns (a Prisma or Drizzle query) inside the scope, not where the caller awaits it', async () => {
+    let runs = 0
+    const lazy = { then: (resolve: (slug: string | undefined) => void) => { runs++; resolve(tryCurrentTenant()?.slug) } }
+    assert.equal(await runWithTenant(acme, () => lazy), 'acme')
+    assert.equal(await runAsSystem('lazy thenable test', () => ({ then: (resolve: (kind: string | undefined) => void) => resolve(currentScope()?.kind) })), 'system')
+    assert.equal(runs, 1)
+    // Anything else is returned as it is.
+    const value = { plain: true }
+    assert.equal(runWithTenant(acme, () => value), value)
+  })
+
   it('refuses to enter another tenant inside a tenant scope unless switch is asked for', () => {
     runWithTenant(acme, () => {
       assert.throws(() => runWithTenant(globex, () => 1), expectCode('TENANT_CONTEXT_CONFLICT'))

@@ -86,6 +86,10 @@ for (const backend of testBackends()) {
       const result = await runWithTenant(acme, () => pool.query({ text: 'select name, 1 + $1::int as n from projects order by name', values: [1], rowMode: 'array' }))
       assert.deepEqual(result.rows, [['acme-1', 2], ['acme-2', 2]])
       assert.deepEqual(result.fields.map((f) => f.name), ['name', 'n'])
+      // Type parsers of the query's own, with parameters (what Drizzle and Prisma send; PGlite's connection needed a fix).
+      const types = { getTypeParser: (oid: number) => (oid === 23 ? (value: string) => `int:${value}` : pg.types.getTypeParser(oid)) }
+      const parsed = await runWithTenant(acme, () => pool.query({ text: 'select $1::int as n', values: [7], types } as pg.QueryConfig))
+      assert.deepEqual(parsed.rows, [{ n: 'int:7' }])
       assert.equal(result.command, 'SELECT')
       assert.equal(result.rowCount, 2)
       const updated = await runWithTenant(acme, () => pool.query("update projects set name = name where name like 'acme-%'"))

@@ -193,6 +193,11 @@ function assertTenantShape(tenant: ScopedTenant): void {
  * Entering another tenant while one is current throws TENANT_CONTEXT_CONFLICT
  * unless `{ switch: true }` is given; entering the same tenant again is a no-op.
  *
+ * When `fn` returns a lazy thenable (a Prisma query, a Drizzle query builder,
+ * which run only when awaited), it is started inside the scope and a Promise of
+ * its result is returned: `runWithTenant(acme, () => prisma.project.findMany())`
+ * runs for acme, though the caller awaits it outside.
+ *
  * @example
  * await runWithTenant(tenant, async () => {
  *   const rows = await db.selectFrom('projects').selectAll().execute() // acme's rows only
@@ -207,7 +212,19 @@ export function runWithTenant<T>(tenant: ScopedTenant, fn: () => T, options: Run
       `Refusing to enter tenant "${scoped.slug}" inside tenant "${current.tenant.slug}"'s scope; pass { switch: true } if this is intended`,
     )
   }
-  return storage.run(Object.freeze({ kind: 'tenant', tenant: scoped }), fn)
+  return storage.run(Object.freeze({ kind: 'tenant', tenant: scoped }), () => startedInScope(fn()))
+}
+
+/**
+ * A lazy thenable `fn` returned (a Prisma query, a Drizzle query builder: they
+ * run when awaited) started here, inside the scope: awaited by the caller it
+ * would run in the caller's context, outside the scope. A native Promise (the
+ * work already runs in the scope) and any other value are returned as they are.
+ */
+function startedInScope<T>(result: T): T {
+  if (result instanceof Promise || typeof result !== 'object' || result === null) return result
+  if (typeof (result as { then?: unknown }).then !== 'function') return result
+  return Promise.resolve(result) as T
 }
 
 /**
@@ -234,7 +251,7 @@ export async function runAsSystem<T>(reason: string, fn: () => T | Promise<T>, o
     at: new Date(),
     enteredFrom: enteredFrom ? { id: enteredFrom.id, slug: enteredFrom.slug } : undefined,
   })
-  return storage.run(scope, fn)
+  return storage.run(scope, () => startedInScope(fn()))
 }
 
 /** The scope in force (tenant or system), or undefined outside any scope. */

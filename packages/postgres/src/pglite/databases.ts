@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
-import { createPgConfig } from '@electric-sql/pglite/node-postgres'
+import { pglitePgConfig } from './pg-config.ts'
 import { TenantryError, validationError } from '@tenantry/core'
 import pg from 'pg'
 import { DEFAULT_SERVER, describeKey, type PhysicalConnection, type ResolvedDatabaseKey, type TenantDatabases } from '../pool-router/contract.ts'
@@ -99,7 +99,7 @@ export function pgliteDatabases(options: PgliteDatabasesOptions): TenantDatabase
         if (!exists) await mkdir(dataDir, { recursive: true })
         const loadDataDir = exists ? undefined : await templateBlob()
         const pglite = await PGlite.create(folder, loadDataDir === undefined ? pgliteOptions : { ...pgliteOptions, loadDataDir })
-        const client = new pg.Client(createPgConfig(pglite) as unknown as pg.ClientConfig)
+        const client = new pg.Client(pglitePgConfig(pglite) as pg.ClientConfig)
         client.on('error', ignore)
         try {
           await client.connect()

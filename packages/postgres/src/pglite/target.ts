@@ -1,7 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite'
-import { createPgConfig } from '@electric-sql/pglite/node-postgres'
 import pg from 'pg'
 import type { PostgresTarget } from '../driver/target.ts'
+import { pglitePgConfig } from './pg-config.ts'
 
 /**
  * A target for an embedded PGlite instance. PGlite is a single connection, so the
@@ -12,6 +12,6 @@ import type { PostgresTarget } from '../driver/target.ts'
  * const target = pgliteTarget(await PGlite.create('./.tenantry/db'))
  */
 export function pgliteTarget(pglite: PGlite): PostgresTarget {
-  const config = createPgConfig(pglite) as unknown as pg.PoolConfig
+  const config = pglitePgConfig(pglite) as pg.PoolConfig
   return { backend: 'pglite', pool: new pg.Pool({ ...config, max: 1 }) }
 }
