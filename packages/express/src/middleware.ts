@@ -59,6 +59,11 @@ export function tenantryExpress(options: TenantryExpressOptions): RequestHandler
     gate.pass(tenantRequestOf(req), { method: req.method, route: path, signal: gone.signal }).then(
       (pass) => {
         res.removeListener('close', abort)
+        // Answered meanwhile (a timeout middleware, the client gone): nothing more to do here.
+        if (res.headersSent) {
+          pass.release()
+          return
+        }
         req.tenant = pass.tenant
         req.tenantAuth = pass.auth
         for (const [name, value] of Object.entries(pass.headers)) res.setHeader(name, value)

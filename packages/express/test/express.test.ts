@@ -39,6 +39,36 @@ for (const { name, major, express } of expressVersions) {
       }
     })
 
+    it('releases the admission slot and sends nothing more when the response was started while admission waited', async () => {
+      const { options, acme } = await memoryFixture()
+      const admission = new FakeAdmission()
+      const slow = { admit: async (...args: Parameters<FakeAdmission['admit']>) => { await sleep(80); return admission.admit(...args) } }
+      const unhandled: unknown[] = []
+      const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+      process.on('unhandledRejection', onUnhandled)
+      const app = express()
+      // A middleware that starts streaming its own answer before the tenant is admitted, and ends it later.
+      app.use((_req, res, next) => {
+        setTimeout(() => { res.writeHead(503, { 'content-type': 'text/plain' }); res.write('busy') }, 10)
+        setTimeout(() => res.end(), 120)
+        next()
+      })
+      app.use(tenantryExpress({ ...options, admission: slow }))
+      app.get('/api/whoami', (_req, res) => { res.json({ slug: currentTenant().slug }) })
+      const running = await listen(app)
+      try {
+        const answer = await call(running.port, { path: '/api/whoami', host: 'acme.localhost', headers: { authorization: `Bearer ${acme.key}` } })
+        assert.equal(answer.status, 503)
+        await sleep(150)
+        assert.equal(admission.admitted, 1)
+        assert.equal(admission.released, 1)
+        assert.deepEqual(unhandled, [])
+      } finally {
+        process.off('unhandledRejection', onUnhandled)
+        await running.close()
+      }
+    })
+
     it('answers 400 VALIDATION_FAILED for a JSON body over the parser limit', async () => {
       const { options, acme } = await memoryFixture()
       const app = express()
