@@ -92,9 +92,10 @@ describe('tenant context', () => {
 
   it('starts a lazy thenable fn returns (a Prisma or Drizzle query) inside the scope, not where the caller awaits it', async () => {
     let runs = 0
-    const lazy = { then: (resolve: (slug: string | undefined) => void) => { runs++; resolve(tryCurrentTenant()?.slug) } }
+    const lazy = { then: (resolve: (slug: string | undefined) => void) => { runs++; resolve(tryCurrentTenant()?.slug) } } as unknown as PromiseLike<string | undefined>
     assert.equal(await runWithTenant(acme, () => lazy), 'acme')
-    assert.equal(await runAsSystem('lazy thenable test', () => ({ then: (resolve: (kind: string | undefined) => void) => resolve(currentScope()?.kind) })), 'system')
+    const lazyKind = { then: (resolve: (kind: string | undefined) => void) => resolve(currentScope()?.kind) } as unknown as Promise<string | undefined>
+    assert.equal(await runAsSystem('lazy thenable test', () => lazyKind), 'system')
     assert.equal(runs, 1)
     // Anything else is returned as it is.
     const value = { plain: true }

@@ -61,6 +61,13 @@ describe('httpErrorResponse', () => {
     assert.deepEqual(r, { status: 429, headers: { 'Retry-After': '3' }, body: { error: { code: 'RATE_LIMITED', message: 'slow down' } }, internal: false })
   })
 
+  it('finds a TenantryError an ORM wrapped (in cause), and keeps its status', () => {
+    const refused = new TenantryError('TENANT_SUSPENDED', 'Tenant "acme" is suspended')
+    const wrapped = new Error('Failed query: select 1', { cause: new Error('driver', { cause: refused }) })
+    assert.deepEqual(httpErrorResponse(wrapped), httpErrorResponse(refused))
+    assert.equal(httpErrorResponse(new Error('plain', { cause: new Error('also plain') })).status, 500)
+  })
+
   it('maps framework client errors to VALIDATION_FAILED, 401 to UNAUTHENTICATED, 404 to NOT_FOUND', () => {
     for (const status of [400, 413, 415]) {
       const r = httpErrorResponse(new Error('Body is too large'), status)

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import type { ServerResponse } from 'node:http'
 import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { currentTenant, isTenantryError, tryCurrentTenant } from '@tenantry/core'
@@ -48,7 +49,7 @@ for (const { name, major, express } of expressVersions) {
       process.on('unhandledRejection', onUnhandled)
       const app = express()
       // A middleware that starts streaming its own answer before the tenant is admitted, and ends it later.
-      app.use((_req, res, next) => {
+      app.use((_req: unknown, res: ServerResponse, next: () => void) => {
         setTimeout(() => { res.writeHead(503, { 'content-type': 'text/plain' }); res.write('busy') }, 10)
         setTimeout(() => res.end(), 120)
         next()

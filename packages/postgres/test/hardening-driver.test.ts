@@ -243,7 +243,8 @@ for (const backend of testBackends()) {
             ['for the role', sql`alter role current_user set local_preload_libraries = 'tenantry_missing_library'`],
             ['in this database', sql`do $$ begin execute format('alter role current_user in database %I set local_preload_libraries = %L', current_database(), 'tenantry_missing_library'); end $$`],
           ] as const) {
-            await runWithTenant(a, () => trusted(setting).execute(scoped))
+            // Inside a transaction: a DO block outside one is refused (its body could commit).
+            await runWithTenant(a, () => scoped.transaction().execute((trx) => trusted(setting).execute(trx)))
             ;(await pool.connect()).release(true)   // every later login fails with SQLSTATE 58P01 until healed
             let rows: unknown[] = []
             const warnings = await warningsDuring(async () => {

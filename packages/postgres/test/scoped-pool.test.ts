@@ -116,6 +116,8 @@ for (const backend of testBackends()) {
         await pool.query({ name: 'shared_name', text: "select 'acme' as who" })
         await pool.query('select pg_advisory_lock(4242)')
         await pool.query('listen acme_channel')
+        // PGlite logs in as a superuser: a session authorization set there must not reach the next checkout.
+        if (backend.name === 'pglite') await pool.query("select set_config('session_authorization', 'postgres', false)")
       })
       for (const tenant of [hooli, globex, acme]) {
         const { rows } = await runWithTenant(tenant, () => pool.query<{ app: string; temp: string | null; prepared: number; listening: number }>(
@@ -141,7 +143,10 @@ for (const backend of testBackends()) {
         await assert.rejects(runWithTenant(acme, () => pool.query(sql)), expectCode('QUERY_REFUSED'), sql)
       }
       await assert.rejects(runWithTenant(acme, () => pool.query('select 1; select 2')), expectCode('QUERY_REFUSED'))
-      await assert.rejects(runWithTenant(acme, () => pool.query('call anything()')), expectCode('QUERY_REFUSED'))
+      // A CALL runs in a transaction block of its own: a procedure there cannot commit.
+      await database.pool.query('create or replace procedure pool_commits() language plpgsql as $$ begin commit; end $$')
+      await assert.rejects(runWithTenant(acme, () => pool.query('call pool_commits()')), sqlState('2D000'))
+      await database.pool.query('drop procedure pool_commits()')
     })
 
     for (const slug of ['acme', 'globex', 'initech']) {
@@ -214,6 +219,54 @@ for (const backend of testBackends()) {
         client.release()
       }
       await assert.rejects(runWithTenant(tenants.acme!, () => client.query('select 1')), expectCode('INTERNAL'))
+    })
+
+    it('sees a statement end where PostgreSQL does: a line comment ends at \\r, and a chained COMMIT or ROLLBACK ends the client\'s transaction', async () => {
+      const acme = tenants.acme!
+      for (const sql of ['-- x\rcommit and chain', '-- x\rcommit', '/* a /* nested */ b */ rollback and chain', 'begin\u00a0work']) {
+        await assert.rejects(runWithTenant(acme, () => pool.query(sql)), expectCode('QUERY_REFUSED'), JSON.stringify(sql))
+      }
+      await runWithTenant(acme, async () => {
+        const client = await pool.connect()
+        try {
+          await client.query('begin')
+          // The transaction's first statement goes out with BEGIN: it is checked as well.
+          await assert.rejects(client.query('-- x\rcommit and chain'), expectCode('QUERY_REFUSED'))
+          await client.query('rollback')
+          await client.query('begin')
+          await client.query('select 1')
+          await client.query('savepoint s')
+          await client.query('rollback to savepoint s')
+          await client.query('-- keep going\rselect 2')
+          assert.equal((await client.query('commit')).command, 'COMMIT')
+        } finally {
+          client.release()
+        }
+      })
+    })
+
+    it('refuses DO blocks and EXPLAIN ANALYZE in a tenant scope, and runs CALL and plain EXPLAIN inside a transaction of its own', async () => {
+      const acme = tenants.acme!
+      for (const sql of ['do $$ begin commit; end $$', '-- c\rDO $$ begin perform 1; end $$', 'explain analyze select * from projects', 'explain (costs off, "analyze") select * from projects', 'EXPLAIN (ANALYSE true) select 1']) {
+        await assert.rejects(runWithTenant(acme, () => pool.query(sql)), expectCode('QUERY_REFUSED'), sql)
+      }
+      const plan = await runWithTenant(acme, () => pool.query('explain (costs off) select * from projects'))
+      assert.ok(plan.rows.length > 0)
+      await runAsSystem('scoped pool test', () => pool.query('do $$ begin perform 1; end $$'))
+    })
+
+    it('rejects a query config it cannot send as checked, before anything is sent, and stays usable', async () => {
+      const acme = tenants.acme!
+      const bad = [{ text: 'select 1', name: {} }, { text: Buffer.from('select 1') }, { text: 'select 1', rowMode: 'object' }, { text: 'select 1', types: {} }, { text: 'select 1', rows: 10 }]
+      for (const config of bad) {
+        await assert.rejects(runWithTenant(acme, () => pool.query(config as unknown as pg.QueryConfig)), expectCode('VALIDATION_FAILED'), JSON.stringify(config))
+      }
+      assert.equal((await runWithTenant(acme, () => pool.query('select 1 as ok'))).rows[0].ok, 1)
+    })
+
+    it('ignores end(): the handle is shared, and an ORM disconnecting must not stop every tenant', async () => {
+      await pool.end()
+      assert.equal((await runWithTenant(tenants.acme!, () => pool.query('select 1 as ok'))).rows[0].ok, 1)
     })
 
     it('refuses a suspended tenant before taking a connection', async () => {

@@ -34,9 +34,10 @@ const INPUT_STATUSES = new Set([400, 411, 413, 414, 415, 422, 431])
  * const { status, headers, body, internal } = httpErrorResponse(error, error.statusCode)
  * if (internal) log.error(error)
  */
-export function httpErrorResponse(error: unknown, clientStatus?: number, details?: unknown): HttpErrorResponse {
+export function httpErrorResponse(thrown: unknown, clientStatus?: number, details?: unknown): HttpErrorResponse {
   let mapped: TenantryError
   let internal: boolean
+  const error = tenantryErrorWithin(thrown) ?? thrown
   if (isTenantryError(error)) {
     const entry: ErrorEntry = errorCatalogue[error.code]
     internal = entry.exposure !== 'as-is'
@@ -56,6 +57,20 @@ export function httpErrorResponse(error: unknown, clientStatus?: number, details
     if (clientStatus !== undefined && (clientStatus === 404 || clientStatus === 401 || INPUT_STATUSES.has(clientStatus))) internal = false
   }
   return { status: mapped.status, headers: mapped.headers, body: mapped.toJSON(), internal }
+}
+
+/**
+ * The TenantryError an ORM wrapped (Drizzle's DrizzleQueryError keeps the
+ * driver's error as its `cause`): found along the `cause` chain, a few links
+ * deep, so a refused query keeps its status behind the wrapper.
+ */
+function tenantryErrorWithin(error: unknown): TenantryError | undefined {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    if (isTenantryError(current)) return current
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
 }
 
 function internalError(): TenantryError {

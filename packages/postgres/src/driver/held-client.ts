@@ -7,11 +7,14 @@ interface Watched {
   status: TransactionStatus | undefined
   /** Statements the server reported as COMMIT (`commit`, `end`, `commit and chain`) or PREPARE TRANSACTION. */
   commits: number
+  /** Statements the server reported as ROLLBACK (`rollback and chain` among them, and `rollback to savepoint`). */
+  rollbacks: number
 }
 const watched = new WeakMap<object, Watched>()
 
 /** Command tags of statements that end the transaction even when another begins at once (`commit and chain`). */
 const COMMIT_TAG = /^(?:COMMIT|PREPARE TRANSACTION)\b/
+const ROLLBACK_TAG = /^ROLLBACK\b/
 
 /**
  * Follows the transaction status the server reports with every ReadyForQuery,
@@ -24,7 +27,7 @@ const COMMIT_TAG = /^(?:COMMIT|PREPARE TRANSACTION)\b/
 function watch(client: pg.ClientBase): Watched {
   let state = watched.get(client)
   if (state === undefined) {
-    const created: Watched = { status: undefined, commits: 0 }
+    const created: Watched = { status: undefined, commits: 0, rollbacks: 0 }
     state = created
     watched.set(client, created)
     const connection = (client as unknown as { connection?: { on(event: string, listener: (message: { status?: string; text?: string }) => void): void } }).connection
@@ -33,7 +36,9 @@ function watch(client: pg.ClientBase): Watched {
     })
     // `commit and chain` ends the transaction and opens the next at once: the status alone stays 'T'.
     connection?.on('commandComplete', (message) => {
-      if (typeof message.text === 'string' && COMMIT_TAG.test(message.text)) created.commits++
+      if (typeof message.text !== 'string') return
+      if (COMMIT_TAG.test(message.text)) created.commits++
+      else if (ROLLBACK_TAG.test(message.text)) created.rollbacks++
     })
   }
   return state
@@ -87,13 +92,29 @@ export function transactionStatusOf(client: pg.ClientBase): TransactionStatus | 
   return watch(client).status
 }
 
+/** Where a client's transaction ends stood before a statement: compare with `transactionEndedSince`. */
+export interface TransactionMark {
+  readonly commits: number
+  readonly rollbacks: number
+}
+
+/** The client's COMMIT and ROLLBACK counts now. */
+export function transactionMarkOf(client: pg.ClientBase): TransactionMark {
+  const state = watch(client)
+  return { commits: state.commits, rollbacks: state.rollbacks }
+}
+
 /**
- * How many COMMITs the server has reported on this client: compared before and
- * after a tenant's statement, a change means SQL in it ended the scope's
- * transaction, even if it began another (`commit and chain`).
+ * True when the statement `sql`, run on `client` since `mark`, ended the
+ * transaction it ran in: the status went idle, or the server reported a COMMIT,
+ * or a ROLLBACK the statement's text does not show as `ROLLBACK TO SAVEPOINT`
+ * (`rollback and chain` ends the transaction and opens the next at once, so the
+ * status alone stays in a transaction).
  */
-export function commitsOf(client: pg.ClientBase): number {
-  return watch(client).commits
+export function transactionEndedSince(client: pg.ClientBase, mark: TransactionMark, sql: string, savepointRollback: (sql: string) => boolean): boolean {
+  const state = watch(client)
+  if (state.status === 'I' || state.commits !== mark.commits) return true
+  return state.rollbacks !== mark.rollbacks && !savepointRollback(sql)
 }
 
 /**

@@ -3,7 +3,7 @@ import { TenantryError, currentScope, queryScope, type Scope } from '@tenantry/c
 import pg from 'pg'
 import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
-import { commitsOf, forgetPreparedStatements } from './held-client.ts'
+import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { runAround, type PipelineStatement } from './pipelined-query.ts'
 import { queryConfigOf } from './query-config.ts'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
@@ -11,7 +11,7 @@ import { resetSession, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './sessio
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
 import { preamble, transactionEndedError, type DriverStats } from './tenant-driver.ts'
 import {
-  clientTransactionCommand, isProcedureCall, procedureCallRefused, transactionControlOf, type ClientTransactionCommand,
+  clientTransactionCommand, isDoBlock, isExplainAnalyze, isRollbackToSavepoint, statementRefused, transactionControlOf, type ClientTransactionCommand,
 } from './transaction-control.ts'
 
 type Callback = (error: Error | null, result?: pg.QueryResult) => void
@@ -55,20 +55,34 @@ function configOf(text: unknown, values: unknown, extended: boolean): pg.QueryCo
 }
 
 /**
- * One statement as its own transaction: the scope's settings, the statement and
- * the session reset, in one round trip. Transaction control and (in a tenant
- * scope) a CALL outside a transaction are refused before anything is sent.
- * Resolves with node-postgres' result, and whether the session is clean (the
- * reset ran).
+ * Refuses, in a tenant scope, what no wall could see into: a DO block (its body
+ * may EXECUTE anything, and commit outside a transaction) and EXPLAIN ANALYZE
+ * (it counts the rows row-level security removed: other tenants' rows).
+ */
+function refuseOpaque(scope: Scope, sql: string): void {
+  if (scope.kind !== 'tenant') return
+  if (isDoBlock(sql)) throw statementRefused('do')
+  if (isExplainAnalyze(sql)) throw statementRefused('explain analyze')
+}
+
+const BEGIN: PipelineStatement = { sql: 'begin' }
+const COMMIT: PipelineStatement = { sql: 'commit' }
+
+/**
+ * One statement as its own transaction: BEGIN, the scope's settings, the
+ * statement, COMMIT and the session reset, in one round trip. An explicit block,
+ * so a procedure or function in the statement cannot commit and go on without
+ * the scope. Transaction control is refused before anything is sent.
  */
 async function runImplicit(routed: RoutedConnection, scope: Scope, config: pg.QueryConfig, where: 'pool' | 'client', stats: DriverStats | undefined): Promise<pg.QueryResult> {
   const command = transactionControlOf(config.text)
   if (command !== undefined) throw poolTransactionRefused(command, where)
-  if (scope.kind === 'tenant' && isProcedureCall(config.text)) throw procedureCallRefused()
+  refuseOpaque(scope, config.text)
   const settings = routed.binding.settingsFor(scope)
-  const before: PipelineStatement[] = settings.length > 0 ? [preamble(settings)] : []
-  const result = await runAround(routed.client, before, config, TRAILING_RESET).catch((error: unknown) => failed(routed, error))
-  count(stats, 1, before.length + 1 + TRAILING_RESET.length, 1)
+  const before: PipelineStatement[] = settings.length > 0 ? [BEGIN, preamble(settings)] : [BEGIN]
+  const after: PipelineStatement[] = [COMMIT, ...TRAILING_RESET]
+  const result = await runAround(routed.client, before, config, after).catch((error: unknown) => failed(routed, error))
+  count(stats, 1, before.length + 1 + after.length, 1)
   if (!forgetPreparedStatements(routed.client)) throw new TenantryError('INTERNAL', 'node-postgres keeps no record of prepared statements where Tenantry expects it; this pg version is not supported')
   return result
 }
@@ -126,8 +140,9 @@ export interface TenantPoolOptions {
  * SQL here is opaque to Tenantry (no query rewrite, no stamps): the walls are
  * row-level security (shared), search_path and the tenant's role (schema) and
  * the router (database). Several statements in one string, `COMMIT AND CHAIN`
- * or `PREPARE TRANSACTION` are refused. `end()` ends this handle only: the
- * pools under it are Tenantry's, closed by `tenantry.close()`.
+ * or `PREPARE TRANSACTION` are refused, and in a tenant scope so are DO blocks
+ * and EXPLAIN ANALYZE. `end()` does nothing: the pools under it are Tenantry's,
+ * closed by `tenantry.close()`.
  *
  * @example
  * const { rows } = await runWithTenant(acme, () => tenantry.pool.query('select * from projects where id = $1', [id]))
@@ -147,16 +162,11 @@ export interface TenantPoolOptions {
 export class TenantPool extends pg.Pool {
   readonly #route: ConnectionRoute
   readonly #stats: DriverStats | undefined
-  #closed = false
 
   constructor(route: ConnectionRoute, options: TenantPoolOptions = {}) {
     super({ max: 1 })
     this.#route = route
     this.#stats = options.stats
-  }
-
-  #open(): void {
-    if (this.#closed) throw new TenantryError('INTERNAL', 'This Tenantry pool handle was ended (pool.end()); take a new one from tenantry.pool / data.pool()')
   }
 
   override query<T extends pg.Submittable>(queryStream: T): T
@@ -173,7 +183,6 @@ export class TenantPool extends pg.Pool {
   }
 
   async #query(text: unknown, values: unknown): Promise<pg.QueryResult> {
-    this.#open()
     const scope = queryScope()
     const config = configOf(text, values, scope.kind === 'tenant')
     const routed = await this.#route.acquire(scope)
@@ -191,7 +200,6 @@ export class TenantPool extends pg.Pool {
   override connect(callback: (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void
   override connect(callback?: (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): any {
     const checkout = (async () => {
-      this.#open()
       const scope = queryScope()
       const routed = await this.#route.acquire(scope)
       return new TenantPoolClient(routed, scope, this.#stats) as unknown as pg.PoolClient
@@ -204,10 +212,14 @@ export class TenantPool extends pg.Pool {
     return undefined
   }
 
+  /**
+   * Does nothing: this handle is shared (every `tenantry.pool` and
+   * `data.pool()` is the same one), and an ORM's disconnect must not end it for
+   * everyone. The pools under it close with `tenantry.close()`.
+   */
   override end(): Promise<void>
   override end(callback: () => void): void
   override end(callback?: () => void): any {
-    this.#closed = true
     if (callback === undefined) return Promise.resolve()
     queueMicrotask(callback)
     return undefined
@@ -285,23 +297,32 @@ export class TenantPoolClient extends EventEmitter {
     }
     const shown = transactionControlOf(config.text)
     if (shown !== undefined) throw poolTransactionRefused(shown, 'client')
+    refuseOpaque(this.#scope, config.text)
     this.#dirty = true
+    const mark = transactionMarkOf(this.#routed.client)
+    let result: pg.QueryResult
     if (this.#state === 'asked') {
       // BEGIN, SET TRANSACTION, the scope's settings and the statement: one round trip.
       const settings = this.#routed.binding.settingsFor(this.#scope)
       const before = [...this.#opening, ...(settings.length > 0 ? [preamble(settings)] : [])]
       this.#opening = []
       this.#state = 'open'
-      const result = await runAround(this.#routed.client, before, config).catch((error: unknown) => failed(this.#routed, error))
-      count(this.#stats, 1, before.length + 1, 1)
-      return result
+      try {
+        result = await runAround(this.#routed.client, before, config)
+      } catch (error) {
+        // The transaction never opened (a BEGIN the server refused): nothing more runs in it.
+        if (this.#routed.transactionStatus() === 'I') this.#ended = true
+        return failed(this.#routed, error)
+      } finally {
+        count(this.#stats, 1, before.length + 1, 1)
+      }
+    } else {
+      result = await this.#routed.client.query(config).catch((error: unknown) => failed(this.#routed, error))
+      count(this.#stats, 1, 1, 0)
     }
-    const commits = commitsOf(this.#routed.client)
-    const result = await this.#routed.client.query(config).catch((error: unknown) => failed(this.#routed, error))
-    count(this.#stats, 1, 1, 0)
     // SQL that ended the scope's transaction (a commit the check could not see, or
-    // `commit and chain`): what followed would run without the scope's settings.
-    if (this.#routed.transactionStatus() === 'I' || commitsOf(this.#routed.client) !== commits) {
+    // `commit/rollback and chain`): what followed would run without the scope's settings.
+    if (transactionEndedSince(this.#routed.client, mark, config.text, isRollbackToSavepoint)) {
       this.#ended = true
       throw transactionEndedError()
     }

@@ -7,14 +7,14 @@ import type { PipelineStatement } from './pipelined-query.ts'
  * is reused when a query on it held SQL the plugin could not see into (a raw
  * fragment, a trusted statement, a raw client, an ORM's SQL): a transaction left
  * open, session settings (`set_config(…, false)`), a role set for the session,
- * prepared statements (`PREPARE`, node-postgres' named queries: another tenant
+ * a session authorization set (PGlite, where every login is a superuser), prepared statements (`PREPARE`, node-postgres' named queries: another tenant
  * could `EXECUTE` one, or reuse its name and run what the first tenant prepared
  * under it), cursors, LISTENs, session advisory locks, temporary objects and
  * sequence state (`lastval()`) never reach the next checkout. After it,
  * node-postgres is told to forget the statements it believes prepared
  * (`forgetPreparedStatements`).
  */
-export const SESSION_RESET_SQL = 'rollback; reset all; reset role; deallocate all; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences'
+export const SESSION_RESET_SQL = 'rollback; reset session authorization; reset all; reset role; deallocate all; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences'
 
 /** How many statements SESSION_RESET_SQL is. */
 export const SESSION_RESET_STATEMENTS = SESSION_RESET_SQL.split(';').length

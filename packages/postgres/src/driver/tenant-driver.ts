@@ -12,13 +12,13 @@ import type pg from 'pg'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
 import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
-import { commitsOf, forgetPreparedStatements } from './held-client.ts'
+import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { queryConfigOf } from './query-config.ts'
 import { SESSION_RESET_SQL, SESSION_RESET_STATEMENTS } from './session-reset.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
-import { isProcedureCall, procedureCallRefused, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
+import { isDoBlock, isProcedureCall, isRollbackToSavepoint, procedureCallRefused, statementRefused, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
 
 /** Counts what the driver sent, for benchmarks and tests. */
 export interface DriverStats {
@@ -108,6 +108,8 @@ export class TenantConnection implements DatabaseConnection {
       const command = transactionControlOf(compiled.sql)
       if (command !== undefined) throw transactionControlRefused(command, 'statement')
       if (scope?.kind === 'tenant' && !this.#inTransaction && isProcedureCall(compiled.sql)) throw procedureCallRefused()
+      // Outside a transaction a DO block's body may commit, and run the rest without the scope's settings.
+      if (scope?.kind === 'tenant' && !this.#inTransaction && isDoBlock(compiled.sql)) throw statementRefused('do')
     }
     if (scope?.kind !== 'tenant' || !this.#options.requireStamp) return
     if (stamp?.scope === scope.tenant.id) return
@@ -134,12 +136,12 @@ export class TenantConnection implements DatabaseConnection {
     const extended = scope?.kind === 'tenant'
     if (this.#inTransaction) {
       if (this.#transactionEnded) throw transactionEndedError()
-      const commits = commitsOf(this.client)
+      const mark = transactionMarkOf(this.client)
       const result = await this.#single<R>(compiled, extended)
       // SQL in the statement may have ended the transaction (a `commit` the check above
       // could not see, `commit and chain` opening the next at once): the statements
       // after it would run outside it, without the scope's settings.
-      if (this.routed.transactionStatus() === 'I' || commitsOf(this.client) !== commits) {
+      if (transactionEndedSince(this.client, mark, compiled.sql, isRollbackToSavepoint)) {
         this.#transactionEnded = true
         throw transactionEndedError()
       }
@@ -361,7 +363,7 @@ export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: S
   const send = async (config: pg.QueryConfig): Promise<pg.QueryResult> => {
     if (ended) throw transactionEndedError()
     if (!open) throw usedAfterCallback()
-    const commits = commitsOf(routed.client)
+    const mark = transactionMarkOf(routed.client)
     let result: pg.QueryResult
     try {
       result = await routed.client.query(config)
@@ -371,7 +373,7 @@ export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: S
     }
     // SQL that ended the scope's transaction (a commit the check could not see, or
     // `commit and chain`): what followed would run without the scope's settings.
-    if (routed.transactionStatus() === 'I' || commitsOf(routed.client) !== commits) {
+    if (transactionEndedSince(routed.client, mark, config.text, isRollbackToSavepoint)) {
       ended = true
       throw transactionEndedError()
     }

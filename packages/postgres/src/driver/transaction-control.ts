@@ -13,7 +13,7 @@ import { TenantryError } from '@tenantry/core'
  */
 export function transactionControlOf(sql: string): string | undefined {
   const start = statementStart(sql)
-  const head = /^([A-Za-z]+)(?:\s+([A-Za-z]+))?(?:\s+([A-Za-z]+))?/.exec(sql.slice(start))
+  const head = /^([A-Za-z]+)(?:[ \t\n\r\f\v]+([A-Za-z]+))?(?:[ \t\n\r\f\v]+([A-Za-z]+))?/.exec(sql.slice(start))
   if (head === null) return undefined
   const [word, second, third] = [head[1]!.toUpperCase(), head[2]?.toUpperCase(), head[3]?.toUpperCase()]
   switch (word) {
@@ -36,6 +36,17 @@ export function transactionControlOf(sql: string): string | undefined {
 }
 
 /**
+ * True when `sql` is `ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name`, which
+ * stays inside the transaction (its command tag is ROLLBACK too).
+ *
+ * @example
+ * isRollbackToSavepoint('rollback to savepoint sp1') // true
+ */
+export function isRollbackToSavepoint(sql: string): boolean {
+  return /^rollback(?:[ \t\n\r\f\v]+(?:work|transaction))?[ \t\n\r\f\v]+to(?![A-Za-z0-9_$])/i.test(sql.slice(statementStart(sql)))
+}
+
+/**
  * True when `sql` is a CALL. Outside an explicit transaction block a procedure
  * may COMMIT (on PostgreSQL), ending the implicit transaction that carries the
  * scope's settings, and run the rest of its body without them; inside one it
@@ -45,7 +56,7 @@ export function transactionControlOf(sql: string): string | undefined {
  * isProcedureCall('-- nightly\nCALL refresh_totals()') // true
  */
 export function isProcedureCall(sql: string): boolean {
-  return /^call\b/i.test(sql.slice(statementStart(sql)))
+  return /^call(?![A-Za-z0-9_$])/i.test(sql.slice(statementStart(sql)))
 }
 
 /** QUERY_REFUSED for a CALL outside a transaction in a tenant scope. */
@@ -53,16 +64,65 @@ export function procedureCallRefused(): TenantryError {
   return new TenantryError('QUERY_REFUSED', 'CALL outside a transaction is refused in a tenant scope: a procedure called there may COMMIT and run the rest of its body without the scope\'s settings; call it inside db.transaction() (where it cannot commit)')
 }
 
-/** Where the first statement of `sql` begins: after whitespace, comments (line, and nested block ones) and `;`. */
-function statementStart(sql: string): number {
-  let i = 0
+/**
+ * True when `sql` is an anonymous code block (`DO $$ … $$`). Outside an
+ * explicit transaction its body may COMMIT, like a procedure's; anywhere, it
+ * may `EXECUTE` what no check of the text can see.
+ *
+ * @example
+ * isDoBlock('do $$ begin commit; end $$') // true
+ */
+export function isDoBlock(sql: string): boolean {
+  return /^do(?![A-Za-z0-9_$])/i.test(sql.slice(statementStart(sql)))
+}
+
+/**
+ * True when `sql` is `EXPLAIN ANALYZE` (or `EXPLAIN (ANALYZE …)`, any spelling
+ * PostgreSQL takes): it runs the statement and reports the rows each plan node
+ * removed, the rows row-level security filtered out among them, so a tenant
+ * would learn how many rows other tenants hold.
+ *
+ * @example
+ * isExplainAnalyze('explain (costs off, analyse) select 1') // true
+ * isExplainAnalyze('explain select 1')                     // false
+ */
+export function isExplainAnalyze(sql: string): boolean {
+  const start = statementStart(sql)
+  if (!/^explain(?![A-Za-z0-9_$])/i.test(sql.slice(start))) return false
+  const next = statementStart(sql, start + 'explain'.length)
+  if (sql[next] === '(') {
+    const close = sql.indexOf(')', next)
+    const options = sql.slice(next + 1, close === -1 ? undefined : close)
+    return /(?<![A-Za-z0-9_$])analy[sz]e(?![A-Za-z0-9_$])/i.test(options.replace(/"/g, ''))
+  }
+  return /^analy[sz]e(?![A-Za-z0-9_$])/i.test(sql.slice(next))
+}
+
+/** QUERY_REFUSED for SQL a tenant scope may not run through the pool: a DO block, EXPLAIN ANALYZE. */
+export function statementRefused(what: 'do' | 'explain analyze'): TenantryError {
+  return what === 'do'
+    ? new TenantryError('QUERY_REFUSED', 'DO blocks are refused in a tenant scope: their body may commit (outside a transaction) or EXECUTE SQL no check sees; put the logic in a function your migrations create, and call it')
+    : new TenantryError('QUERY_REFUSED', 'EXPLAIN ANALYZE is refused in a tenant scope: it reports the rows row-level security filtered out, which are other tenants\' rows; use EXPLAIN without ANALYZE, or analyze as the owner')
+}
+
+/** PostgreSQL's whitespace (its lexer's `space`): nothing else separates tokens. */
+const SPACE = /[ \t\n\r\f\v]/
+
+/**
+ * Where the first token of `sql` from `from` on begins: after whitespace,
+ * comments (line ones end at `\n` or `\r`, as PostgreSQL's lexer ends them;
+ * block ones nest) and `;`.
+ */
+export function statementStart(sql: string, from = 0): number {
+  let i = from
   while (i < sql.length) {
     const c = sql[i]!
-    if (c === ';' || /\s/.test(c)) {
+    if (c === ';' || SPACE.test(c)) {
       i++
     } else if (c === '-' && sql[i + 1] === '-') {
-      const end = sql.indexOf('\n', i)
-      i = end === -1 ? sql.length : end + 1
+      let end = i + 2
+      while (end < sql.length && sql[end] !== '\n' && sql[end] !== '\r') end++
+      i = end
     } else if (c === '/' && sql[i + 1] === '*') {
       let depth = 1
       i += 2
@@ -104,12 +164,19 @@ export type ClientTransactionCommand =
   | { readonly kind: 'rollback' }
   | { readonly kind: 'set transaction'; readonly sql: string }
 
-const MODE = String.raw`(?:isolation\s+level\s+(?:serializable|repeatable\s+read|read\s+committed|read\s+uncommitted)|read\s+write|read\s+only|(?:not\s+)?deferrable)`
-const MODES = String.raw`(?:\s+${MODE}(?:\s*,?\s*${MODE})*)?`
-const BEGIN = new RegExp(String.raw`^(?:begin(?:\s+(?:work|transaction))?|start\s+transaction)(${MODES})\s*;?\s*$`, 'i')
-const SET_TRANSACTION = new RegExp(String.raw`^set\s+transaction(${MODES})\s*;?\s*$`, 'i')
-const COMMIT = /^(?:commit|end)(?:\s+(?:work|transaction))?\s*;?\s*$/i
-const ROLLBACK = /^(?:rollback|abort)(?:\s+(?:work|transaction))?\s*;?\s*$/i
+const W = String.raw`[ \t\n\r\f\v]`
+const MODE = String.raw`(?:isolation${W}+level${W}+(?:serializable|repeatable${W}+read|read${W}+committed|read${W}+uncommitted)|read${W}+write|read${W}+only|(?:not${W}+)?deferrable)`
+const MODES = String.raw`(?:${W}+${MODE}(?:${W}*,?${W}*${MODE})*)?`
+const BEGIN = new RegExp(String.raw`^(?:begin(?:${W}+(?:work|transaction))?|start${W}+transaction)(${MODES})${W}*;?${W}*$`, 'i')
+const SET_TRANSACTION = new RegExp(String.raw`^set${W}+transaction(${MODES})${W}*;?${W}*$`, 'i')
+const COMMIT = new RegExp(String.raw`^(?:commit|end)(?:${W}+(?:work|transaction))?${W}*;?${W}*$`, 'i')
+const ROLLBACK = new RegExp(String.raw`^(?:rollback|abort)(?:${W}+(?:work|transaction))?${W}*;?${W}*$`, 'i')
+const ONE_MODE = new RegExp(MODE, 'gi')
+
+/** The transaction modes in `text`, written out as Tenantry sends them (never the caller's own text). */
+function modesOf(text: string): string {
+  return (text.match(ONE_MODE) ?? []).map((mode) => mode.toLowerCase().split(/[ \t\n\r\f\v]+/).join(' ')).join(', ')
+}
 
 /**
  * The transaction statement an ORM or a pg user sends on a checked-out client
@@ -124,9 +191,18 @@ const ROLLBACK = /^(?:rollback|abort)(?:\s+(?:work|transaction))?\s*;?\s*$/i
  * clientTransactionCommand('commit and chain')                   // undefined
  */
 export function clientTransactionCommand(sql: string): ClientTransactionCommand | undefined {
-  const text = sql.slice(statementStart(sql)).trim()
-  if (BEGIN.test(text)) return { kind: 'begin', sql: text.replace(/;\s*$/, '') }
-  if (SET_TRANSACTION.test(text)) return { kind: 'set transaction', sql: text.replace(/;\s*$/, '') }
+  const text = sql.slice(statementStart(sql))
+  const begin = BEGIN.exec(text)
+  if (begin !== null) {
+    const modes = modesOf(begin[1] ?? '')
+    return { kind: 'begin', sql: modes === '' ? 'begin' : `start transaction ${modes}` }
+  }
+  const set = SET_TRANSACTION.exec(text)
+  if (set !== null) {
+    const modes = modesOf(set[1] ?? '')
+    if (modes === '') return undefined
+    return { kind: 'set transaction', sql: `set transaction ${modes}` }
+  }
   if (COMMIT.test(text)) return { kind: 'commit' }
   if (ROLLBACK.test(text)) return { kind: 'rollback' }
   return undefined

@@ -4,7 +4,8 @@ import type { Kysely } from 'kysely'
 import pg from 'pg'
 import { clientReader, currentSchemaOf, scopeReader, type CatalogClient, type CatalogReader, type CatalogSource } from './catalog-source.ts'
 import { introspectTables, parentsFirst } from './introspect.ts'
-import type { TableShape } from './shapes.ts'
+import type { AnyDb, TableShape } from './shapes.ts'
+import { kyselyOverRunner, type SqlRunner } from './sql-runner.ts'
 import { asTenant, contentColumns, matchAs, planRowFor, rowText, WrittenRows, type KitState, type Label, type Row } from './kit-state.ts'
 import { probeOwnRowsAsA, probeReadsAsB, probeWritesAsB } from './probes.ts'
 import { probeReferencesAsB } from './reference-probes.ts'
@@ -12,7 +13,10 @@ import { CheckLog, describeError, type ConformanceReport } from './report.ts'
 import type { SampleRowFactory } from './sample-rows.ts'
 
 /**
- * What `checkTenantIsolation` checks, and how it reaches the database.
+ * What `checkTenantIsolation` checks, and how it reaches the database: through a
+ * Tenantry-scoped Kysely instance (`db`), or through any SQL client
+ * (`runner`, a `SqlRunner`: Drizzle, Prisma, plain node-postgres over
+ * `tenantry.pool`). One of the two.
  *
  * @example
  * // shared model
@@ -22,6 +26,8 @@ import type { SampleRowFactory } from './sample-rows.ts'
  *   tables: ['projects', 'tasks'],
  *   sample: { tasks: () => ({ status: 'todo' }) },
  * }
+ * // the same checks through Drizzle over tenantry.pool
+ * const viaDrizzle: TenantIsolationCheckOptions = { runner: drizzleRunner(tenantryDrizzle(tenantry)), pool: target.pool, tables: ['projects', 'tasks'] }
  * // schema per tenant: the kit provisions its two tenants, and drops them at the end
  * const schema: TenantIsolationCheckOptions = {
  *   db: schemas.kysely(),
@@ -30,16 +36,40 @@ import type { SampleRowFactory } from './sample-rows.ts'
  *   deprovision: (tenant) => schemas.deprovision(tenant),
  * }
  */
-export interface TenantIsolationCheckOptions {
-  /** A Tenantry-scoped Kysely instance (a model's `kysely()`, or `TenantData.kysely()`), the one under test. */
-  readonly db: Kysely<any>
+export type TenantIsolationCheckOptions = TenantIsolationCheckSettings & (
+  | {
+    /** A Tenantry-scoped Kysely instance (a model's `kysely()`, or `TenantData.kysely()`), the one under test. */
+    readonly db: Kysely<any>
+    readonly runner?: undefined
+  }
+  | {
+    /**
+     * The SQL client under test, as a `SqlRunner` (e.g. `drizzleRunner(db)` from
+     * `@tenantry/drizzle`): the kit's statements are built with Kysely's query
+     * builder and sent through it (`kyselyOverRunner`), each in the scope of the
+     * tenant it runs as. Its `transaction` is not needed.
+     */
+    readonly runner: SqlRunner
+    readonly db?: undefined
+  }
+)
+
+/**
+ * Everything `checkTenantIsolation` takes besides the client under test (`db` or
+ * `runner`; see TenantIsolationCheckOptions).
+ *
+ * @example
+ * const settings: TenantIsolationCheckSettings = { pool: target.pool, tables: ['projects', 'tasks'], rowsPerTenant: 3 }
+ * await assertTenantIsolation({ ...settings, db: shared.kysely() })
+ */
+export interface TenantIsolationCheckSettings {
   /**
    * An unscoped admin pool to the database of the shared tables: where the kit reads
    * their structure when tenant A is in the shared model, and the final sweep of
    * A's and B's rows by tenant column. Optional when neither tenant is shared.
    */
   readonly pool?: CatalogClient
-  /** The tenant tables to check; each must be reachable by its plain name through `db`. */
+  /** The tenant tables to check; each must be reachable by its plain name through `db` (or `runner`). */
   readonly tables: readonly string[]
   /** Schema of the shared tables. Default `public`. */
   readonly schema?: string
@@ -52,7 +82,7 @@ export interface TenantIsolationCheckOptions {
   readonly tenantColumn?: string | null
   /**
    * Where to read the tables' structure. Default: `{ pool, schema }` when tenant A
-   * is in the shared model; otherwise tenant A's own scope on `db` (the schema its
+   * is in the shared model; otherwise tenant A's own scope on `db` or `runner` (the schema its
    * search_path names, or its own database).
    */
   readonly introspect?: CatalogSource | ((a: ScopedTenant) => CatalogSource)
@@ -84,7 +114,11 @@ function syntheticTenant(label: string): ScopedTenant {
 
 function validate(options: TenantIsolationCheckOptions): void {
   const problems: string[] = []
-  if (typeof options?.db?.selectFrom !== 'function') problems.push('db must be a Kysely instance')
+  const hasDb = options?.db !== undefined
+  const hasRunner = options?.runner !== undefined
+  if (hasDb && hasRunner) problems.push('pass db (a Tenantry-scoped Kysely instance) or runner (a SqlRunner), not both')
+  else if (hasRunner && typeof options.runner?.query !== 'function') problems.push('runner must be a SqlRunner: an object with query(sql, parameters)')
+  else if (!hasRunner && typeof options?.db?.selectFrom !== 'function') problems.push('db must be a Kysely instance (or pass runner, a SqlRunner)')
   if (!Array.isArray(options?.tables) || options.tables.length === 0) problems.push('tables must name at least one table')
   if (options?.rowsPerTenant !== undefined && !(Number.isInteger(options.rowsPerTenant) && options.rowsPerTenant >= 1)) problems.push('rowsPerTenant must be a positive integer')
   if (options?.provision !== undefined && typeof options.provision !== 'function') problems.push('provision must be a function (tenant, label) => Promise<tenant>')
@@ -110,11 +144,11 @@ async function placeTenants(options: TenantIsolationCheckOptions, tenants: reado
 }
 
 /** Where to read the structure of A's tables, and the schema they are in. */
-async function catalogOf(options: TenantIsolationCheckOptions, a: ScopedTenant, aHasColumn: boolean): Promise<{ read: CatalogReader; schema: string }> {
+async function catalogOf(options: TenantIsolationCheckOptions, db: AnyDb, a: ScopedTenant, aHasColumn: boolean): Promise<{ read: CatalogReader; schema: string }> {
   const given = typeof options.introspect === 'function' ? options.introspect(a) : options.introspect
   if (given !== undefined) return { read: clientReader(given.pool), schema: given.schema ?? options.schema ?? 'public' }
   if (aHasColumn && options.pool !== undefined) return { read: clientReader(options.pool), schema: options.schema ?? 'public' }
-  const read = scopeReader(options.db, a)
+  const read = scopeReader(db, a)
   const schema = aHasColumn && options.schema !== undefined ? options.schema : await currentSchemaOf(read)
   if (schema === undefined) throw new Error(`tenant A's scope has no schema on its search_path`)
   return { read, schema }
@@ -229,7 +263,8 @@ async function deprovision(options: TenantIsolationCheckOptions, placed: readonl
 
 export async function runConformanceChecks(options: TenantIsolationCheckOptions): Promise<ConformanceReport> {
   validate(options)
-  const { db, tables, sample = {}, rowsPerTenant = 2 } = options
+  const { tables, sample = {}, rowsPerTenant = 2 } = options
+  const db: AnyDb = options.runner === undefined ? options.db : kyselyOverRunner(options.runner)
   const tenantColumn = options.tenantColumn === undefined ? 'tenant_id' : options.tenantColumn
   const log = new CheckLog()
   const given = options.tenants ?? [syntheticTenant('a'), syntheticTenant('b')]
@@ -267,7 +302,7 @@ async function prepare(state: KitState, options: TenantIsolationCheckOptions): P
   let catalog: { read: CatalogReader; schema: string }
   let introspected: Awaited<ReturnType<typeof introspectTables>>
   try {
-    catalog = await catalogOf(options, state.a, state.columnOf.a !== null)
+    catalog = await catalogOf(options, state.db, state.a, state.columnOf.a !== null)
     introspected = await introspectTables(catalog.read, catalog.schema, options.tables)
   } catch (error) {
     log.fail('setup.introspect', undefined, `could not read the tables' structure: ${describeError(error)}`)

@@ -1,12 +1,15 @@
 /**
  * @tenantry/postgres/testing: a conformance kit that proves, against your own
  * schema and database, that one tenant cannot read, count, join, change or write
- * another tenant's rows through a Tenantry-scoped Kysely instance.
+ * another tenant's rows through a Tenantry-scoped Kysely instance, or through
+ * any other SQL client (a `SqlRunner`: Drizzle, Prisma, node-postgres over
+ * `tenantry.pool`).
  */
 import { runConformanceChecks, type TenantIsolationCheckOptions } from './check-isolation.ts'
 import { assertReportPassed, type ConformanceReport } from './report.ts'
 
-export type { TenantIsolationCheckOptions } from './check-isolation.ts'
+export type { TenantIsolationCheckOptions, TenantIsolationCheckSettings } from './check-isolation.ts'
+export { kyselyOverRunner, type SqlRunner, type SqlRunnerResult, type SqlTransactionSettings } from './sql-runner.ts'
 export type { CatalogClient, CatalogSource } from './catalog-source.ts'
 export type { ConformanceCheck, ConformanceReport } from './report.ts'
 export { formatConformanceFailures } from './report.ts'
@@ -25,12 +28,18 @@ export type { SampleRowContext, SampleRowFactory } from './sample-rows.ts'
  * at the end, and the tenants `provision` placed are handed to `deprovision`.
  *
  * Works for every isolation model and for `TenantData`, with A and B in the same
- * model or in different ones.
+ * model or in different ones; through a Tenantry-scoped Kysely instance (`db`)
+ * or through any SQL client (`runner`, a `SqlRunner`).
  *
  * @example
  * const shared = new SharedSchemaIsolation(target, { tables: ['projects', 'tasks'] })
  * const report = await checkTenantIsolation({ db: shared.kysely(), pool: target.pool, tables: ['projects', 'tasks'] })
  * for (const check of report.failures) console.error(check.name, check.table, check.detail)
+ *
+ * @example
+ * // the same checks through Drizzle over tenantry.pool, for tenants of every model
+ * import { drizzleRunner, tenantryDrizzle } from '@tenantry/drizzle'
+ * await checkTenantIsolation({ runner: drizzleRunner(tenantryDrizzle(tenantry)), pool: target.pool, tables, tenants: [acme, initech] })
  *
  * @example
  * const databases = new DatabasePerTenantIsolation({ router, provisioner })

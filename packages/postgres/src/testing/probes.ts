@@ -1,6 +1,5 @@
-import { isTenantryError } from '@tenantry/core'
 import type { TableShape } from './shapes.ts'
-import { describeError, sqlStateOf } from './report.ts'
+import { describeError, hasTenantryCode, sqlStateOf } from './report.ts'
 import { isComparable, replacementValue } from './sample-rows.ts'
 import { asTenant, foreignRows, knownRows, matchAs, planRowFor, preview, rowText, type AnyEb, type KitState, type Row } from './kit-state.ts'
 
@@ -99,21 +98,23 @@ export async function probeWritesAsB(state: KitState, shape: TableShape): Promis
   await log.run('update.by-primary-key', table, async () => {
     const key = shape.primaryKey[0] ?? shape.columns.find((c) => c.name !== tenantColumn)?.name
     if (key === undefined) return 'the table has no column to update besides the tenant column'
-    const result = await asTenant(b, () =>
+    // Counted by RETURNING, not by the affected-row count: a client under test may not report one.
+    const touched = await asTenant(b, () =>
       db
         .updateTable(table)
         .set((eb: AnyEb) => (replacement ? { [replacement.column]: replacement.value } : { [key]: eb.ref(key) }))
         .where((eb) => matchAs(state, 'b', eb, shape, aRows))
-        .executeTakeFirst(),
+        .returningAll()
+        .execute(),
     )
-    return result.numUpdatedRows === 0n ? undefined : `UPDATE by A's keys as B touched ${result.numUpdatedRows} row(s)`
+    return touched.length === 0 ? undefined : `UPDATE by A's keys as B touched ${touched.length} row(s)`
   })
 
   await log.run('delete.by-primary-key', table, async () => {
     // Matched by content with a placed tenant: also as a leaked UPDATE above left them.
     const updated = replacement === undefined ? [] : aRows.map((row) => ({ ...row, [replacement.column]: replacement.value }))
-    const result = await asTenant(b, () => db.deleteFrom(table).where((eb) => matchAs(state, 'b', eb, shape, [...aRows, ...updated])).executeTakeFirst())
-    return result.numDeletedRows === 0n ? undefined : `DELETE by A's keys as B removed ${result.numDeletedRows} row(s)`
+    const removed = await asTenant(b, () => db.deleteFrom(table).where((eb) => matchAs(state, 'b', eb, shape, [...aRows, ...updated])).returningAll().execute())
+    return removed.length === 0 ? undefined : `DELETE by A's keys as B removed ${removed.length} row(s)`
   })
 
   const bColumn = state.columnOf.b
@@ -127,7 +128,7 @@ export async function probeWritesAsB(state: KitState, shape: TableShape): Promis
         for (const row of written) state.extra.add('a', table, row)
         return `B inserted a row whose ${bColumn} names tenant A`
       } catch (error) {
-        if (isTenantryError(error, 'TENANT_MISMATCH') || sqlStateOf(error) === RLS_VIOLATION) return undefined
+        if (hasTenantryCode(error, 'TENANT_MISMATCH') || sqlStateOf(error) === RLS_VIOLATION) return undefined
         return `the insert failed, but not because of a tenant wall (expected TENANT_MISMATCH or an RLS violation): ${describeError(error)}`
       }
     })

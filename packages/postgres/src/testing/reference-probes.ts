@@ -2,12 +2,23 @@ import type { JoinBuilder } from 'kysely'
 import type { ForeignKeyShape, TableShape } from './shapes.ts'
 import { leakDetail } from './probes.ts'
 import { describeError, sqlStateOf } from './report.ts'
-import { asTenant, columnsVisibleTo, foreignRows, knownRows, planRowFor, preview, type AnyEb, type KitState, type Row } from './kit-state.ts'
+import { asTenant, columnsVisibleTo, foreignRows, knownRows, planRowFor, preview, type AnyEb, type KitState, type Label, type Row } from './kit-state.ts'
 
 const FOREIGN_KEY_VIOLATION = '23503'
 
-const sameKey = (parent: Row, fk: ForeignKeyShape, values: readonly unknown[]): boolean =>
-  fk.parentColumns.every((column, i) => values[i] !== null && values[i] !== undefined && String(parent[column]) === String(values[i]))
+/**
+ * The foreign key's (child column, parent column) pairs as `viewer`'s tables have
+ * them: a composite key that includes the tenant column (shared tables) loses
+ * that column for a placed tenant, whose tables have none.
+ */
+function keyPairs(state: KitState, viewer: Label, fk: ForeignKeyShape): (readonly [string, string])[] {
+  const pairs = fk.columns.map((column, i) => [column, fk.parentColumns[i] ?? column] as const)
+  return state.columnOf[viewer] === null && state.tenantColumn !== null ? pairs.filter(([column]) => column !== state.tenantColumn) : pairs
+}
+
+/** True when `child` (a row, or the planned values) references `parent` along `pairs`. */
+const sameKey = (parent: Row, pairs: readonly (readonly [string, string])[], child: Row): boolean =>
+  pairs.length > 0 && pairs.every(([column, parentColumn]) => child[column] !== null && child[column] !== undefined && String(parent[parentColumn]) === String(child[column]))
 
 // Foreign key checks do not see row-level security, so in the shared model a B row
 // can reference A's parent row (and an A row B's) unless the key includes the
@@ -39,8 +50,9 @@ async function writeCrossReferences(state: KitState, child: TableShape, fk: Fore
           : `${fk.name}: the key of ${otherName}'s ${fk.parentTable} row names a row of the shared table`)
         continue
       }
-      const key = fk.columns.map((column) => planned.row[column])
-      if (!knownRows(state, tag, fk.parentTable).some((parent) => sameKey(parent, fk, key))) {
+      const pairs = keyPairs(state, tag, fk)
+      const key = pairs.map(([column]) => planned.row[column])
+      if (!knownRows(state, tag, fk.parentTable).some((parent) => sameKey(parent, pairs, planned.row))) {
         log.fail('reference.cross-tenant', child.name, `${writerTag}'s foreign key ${fk.name} accepted the key ${JSON.stringify(key)} of ${otherName}'s ${fk.parentTable} row, which ${writerTag}'s own placement does not hold`)
         return false
       }
@@ -69,9 +81,10 @@ export async function probeReferencesAsB(state: KitState, child: TableShape, fk:
   await writeCrossReferences(state, child, fk)
   const childColumns = columnsVisibleTo(state, 'b', child)
   const parentColumns = columnsVisibleTo(state, 'b', parent)
-  const correlated = (inner: AnyEb) => inner.and(fk.columns.map((column, i) => inner(`c.${column}`, '=', inner.ref(`p.${fk.parentColumns[i] ?? column}`))))
+  const pairs = keyPairs(state, 'b', fk)
+  const correlated = (inner: AnyEb) => inner.and(pairs.map(([column, parentColumn]) => inner(`c.${column}`, '=', inner.ref(`p.${parentColumn}`))))
   const on = (join: JoinBuilder<any, any>): JoinBuilder<any, any> =>
-    fk.columns.reduce((j, column, i) => j.onRef(`c.${column}`, '=', `p.${fk.parentColumns[i] ?? column}`), join)
+    pairs.reduce((j, [column, parentColumn]) => j.onRef(`c.${column}`, '=', `p.${parentColumn}`), join)
   // Index aliases: column names are the user's, and may collide once prefixed.
   const select = [...childColumns.map((c, i) => `c.${c.name} as c${i}`), ...parentColumns.map((c, i) => `p.${c.name} as p${i}`)]
   const half = (row: Row, prefix: 'c' | 'p', columns: TableShape['columns']): Row | undefined => {
@@ -116,7 +129,7 @@ export async function probeReferencesAsB(state: KitState, child: TableShape, fk:
     if (leaked.length > 0) return leakDetail(state, leaked, `a scalar subquery on ${child.name} per ${fk.parentTable} row`)
     const bChildren = knownRows(state, 'b', child.name)
     for (const row of rows) {
-      const expected = bChildren.filter((c) => sameKey(row, fk, fk.columns.map((column) => c[column]))).length
+      const expected = bChildren.filter((c) => sameKey(row, pairs, c)).length
       const counted = Number(row.tenantrychildren)
       if (counted !== expected) return `a scalar subquery counted ${counted} ${child.name} row(s) for B's ${fk.parentTable} row ${preview([row])}; B holds ${expected}`
     }

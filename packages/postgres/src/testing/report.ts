@@ -1,4 +1,4 @@
-import { TenantryError, type ScopedTenant } from '@tenantry/core'
+import { TenantryError, isTenantryError, type ScopedTenant, type TenantryErrorCode } from '@tenantry/core'
 
 /**
  * One named check of the conformance kit, passed or not.
@@ -70,18 +70,45 @@ function withOptional(base: { name: string; passed: boolean }, table: string | u
   return { ...base, ...(table === undefined ? {} : { table }), ...(detail === undefined ? {} : { detail }) }
 }
 
-/** `code: message` for TenantryErrors and PostgreSQL errors, the message otherwise. */
-export function describeError(error: unknown): string {
-  if (error instanceof TenantryError) return `${error.code}: ${error.message}`
-  const sqlState = sqlStateOf(error)
-  const message = error instanceof Error ? error.message : String(error)
-  return sqlState === undefined ? message : `SQLSTATE ${sqlState}: ${message}`
+/**
+ * The error and those it wraps (`cause`), outermost first: a client may wrap the
+ * database's error in its own (Drizzle's DrizzleQueryError does).
+ */
+function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = []
+  for (let current = error; current !== undefined && current !== null && chain.length < 8 && !chain.includes(current); current = (current as { cause?: unknown }).cause) {
+    chain.push(current)
+  }
+  return chain
 }
 
-/** The SQLSTATE of a PostgreSQL error, if `error` is one. */
-export function sqlStateOf(error: unknown): string | undefined {
+const ownSqlState = (error: unknown): string | undefined => {
   const code = (error as { code?: unknown } | null)?.code
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
+
+/** `code: message` for TenantryErrors and PostgreSQL errors (also when wrapped as a `cause`), the message otherwise. */
+export function describeError(error: unknown): string {
+  for (const inner of causeChain(error)) {
+    if (inner instanceof TenantryError) return `${inner.code}: ${inner.message}`
+    const sqlState = ownSqlState(inner)
+    if (sqlState !== undefined) return `SQLSTATE ${sqlState}: ${inner instanceof Error ? inner.message : String(inner)}`
+  }
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** The SQLSTATE of a PostgreSQL error, if `error` is one or wraps one. */
+export function sqlStateOf(error: unknown): string | undefined {
+  for (const inner of causeChain(error)) {
+    const sqlState = ownSqlState(inner)
+    if (sqlState !== undefined) return sqlState
+  }
+  return undefined
+}
+
+/** True when `error` is, or wraps, a TenantryError with this code. */
+export function hasTenantryCode(error: unknown, code: TenantryErrorCode): boolean {
+  return causeChain(error).some((inner) => isTenantryError(inner, code))
 }
 
 /**

@@ -63,8 +63,8 @@ export const TENANT_DEFAULT_EXPRESSION = `${SCOPE_TENANT_FUNCTION}()`
 
 /**
  * `alter table … alter column tenant_id set default tenantry_guard.tenant()`
- * (partitions and inheritance children get it too). A text column gets the
- * same call, cast by PostgreSQL.
+ * (partitions and inheritance children get it too). The tenant column is a
+ * uuid, as the policy needs.
  *
  * @example
  * tenantDefaultStatement('projects', options) // alter table "public"."projects" alter column "tenant_id" set default tenantry_guard.tenant()
