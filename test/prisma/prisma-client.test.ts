@@ -1,0 +1,392 @@
+/**
+ * Prisma 7 over `tenantry.pool` (a TenantPool) on PGlite and PostgreSQL
+ * (TENANTRY_PG_URL): `new PrismaClient({ adapter: new PrismaPg(tenantry.pool) })`,
+ * the shared model's tables behind it. A create without tenantId lands in the
+ * current tenant; reads, updates, deletes and nested writes see only the
+ * tenant's rows; a row naming another tenant is refused; outside a scope nothing
+ * runs. Interactive, batch and nested transactions, isolation levels, raw SQL,
+ * two tenants interleaved, and Prisma's cross-request findUnique batching. Beside
+ * each, the traffic Prisma's adapter sends to the pool, and in which scope. See
+ * docs/prisma.md.
+ */
+import assert from 'node:assert/strict'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { isTenantryError, runWithTenant, type ScopedTenant } from '@tenantry/core'
+import { expectCode, testBackends } from '@tenantry/test-kit'
+import type { PrismaFixtureClient, ProjectRow } from './fixture-client.ts'
+import { openPrismaFixture, type PrismaFixture } from './prisma-fixture.ts'
+import { fromPrismaError } from './prisma-runner.ts'
+import { recordPoolTraffic, type PoolTraffic } from './pool-traffic.ts'
+
+/** `BEGIN`, `COMMIT`, … as sent; Prisma's generated SQL as `<verb> <first table>`. */
+function outline(text: string): string {
+  const generated = /^(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b.*?"public"\."(\w+)"/s.exec(text)
+  return generated ? `${generated[1]} ${generated[2]}` : text
+}
+
+/** The traffic as one line per event. */
+function timeline(traffic: PoolTraffic): string[] {
+  return traffic.events.map((event) => {
+    switch (event.via) {
+      case 'pool.connect': return 'pool.connect()'
+      case 'client.release': return event.withError ? 'client.release(error)' : 'client.release()'
+      case 'pool.end': return 'pool.end()'
+      default: return `${event.via}: ${outline(event.text)}`
+    }
+  })
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A Prisma error whose driver error carried this SQLSTATE. */
+function expectSqlState(sqlState: string): (error: unknown) => boolean {
+  return (error) => {
+    assert.equal((error as Error).name, 'PrismaClientKnownRequestError', String(error))
+    assert.equal((fromPrismaError(error) as { code?: unknown }).code, sqlState, String(error))
+    return true
+  }
+}
+
+for (const backend of testBackends()) {
+  describe(`Prisma 7 over tenantry.pool on ${backend.name}`, () => {
+    let fixture: PrismaFixture
+    let prisma: PrismaFixtureClient
+    let traffic: PoolTraffic
+    let acme: ScopedTenant
+    let hooli: ScopedTenant
+
+    /** Runs `fn` in the tenant's scope. */
+    const as = <T>(tenant: ScopedTenant, fn: () => Promise<T>): Promise<T> => runWithTenant(tenant, fn)
+
+    before(async () => {
+      fixture = await openPrismaFixture(backend)
+      prisma = fixture.prisma
+      ;({ acme, hooli } = fixture.tenants)
+      traffic = recordPoolTraffic(fixture.pool)
+    })
+    after(async () => {
+      traffic?.detach()
+      await fixture?.close()
+    })
+    beforeEach(async () => {
+      await fixture.clearShared()
+      traffic.clear()
+    })
+
+    describe('writes and reads in the current tenant', () => {
+      it('creates a project without tenantId in the current tenant, one pool.query() in its scope', async () => {
+        const project = await as(acme, () => prisma.project.create({ data: { name: 'Apollo' } }))
+        assert.equal(project.tenantId, acme.id)
+        assert.match(project.id, /^[0-9a-f-]{36}$/)
+        assert.deepEqual(timeline(traffic), ['pool.query: INSERT INTO projects'])
+        assert.equal(traffic.statements()[0]?.tenant, acme.slug)
+      })
+
+      it('reads, counts, updates and deletes only the tenant\'s own rows', async () => {
+        const mine = await as(acme, () => prisma.project.create({ data: { name: 'Apollo' } }))
+        const theirs = await as(hooli, () => prisma.project.create({ data: { name: 'Apollo' } }))
+        assert.deepEqual(await as(acme, () => prisma.project.findMany()), [mine])
+        assert.equal(await as(hooli, () => prisma.project.count()), 1)
+        assert.equal(await as(hooli, () => prisma.project.findUnique({ where: { tenantId_id: { tenantId: acme.id, id: mine.id } } })), null)
+        assert.equal(await as(hooli, () => prisma.project.findFirst({ where: { id: mine.id } })), null)
+        assert.deepEqual(await as(hooli, () => prisma.project.updateMany({ where: { name: 'Apollo' }, data: { name: 'renamed' } })), { count: 1 })
+        await assert.rejects(as(hooli, () => prisma.project.update({ where: { tenantId_id: { tenantId: acme.id, id: mine.id } }, data: { name: 'stolen' } })), (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'P2025') // no record found: row-level security hides it
+          return true
+        })
+        await assert.rejects(as(hooli, () => prisma.project.delete({ where: { tenantId_id: { tenantId: acme.id, id: mine.id } } })), (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'P2025')
+          return true
+        })
+        assert.deepEqual(await as(hooli, () => prisma.project.deleteMany()), { count: 1 })
+        assert.deepEqual(await as(acme, () => prisma.project.findMany()), [mine], 'acme\'s row is unchanged')
+        assert.equal(await as(hooli, () => prisma.project.count()), 0)
+        assert.equal(theirs.tenantId, hooli.id)
+      })
+
+      it('writes a project with its tasks in one nested write, every row in the tenant, inside a transaction of the same scope', async () => {
+        const project = await as(acme, () => prisma.project.create({
+          data: { name: 'Gemini', tasks: { create: [{ title: 'launch' }, { title: 'dock' }] } },
+          include: { tasks: true },
+        }))
+        assert.deepEqual(project.tasks?.map((task) => [task.tenantId, task.projectId, task.title]).sort(), [[acme.id, project.id, 'dock'], [acme.id, project.id, 'launch']])
+        assert.deepEqual(timeline(traffic), [
+          'pool.connect()',
+          'client.query: BEGIN',
+          'client.query: INSERT INTO projects',
+          'client.query: INSERT INTO tasks',
+          'client.query: SELECT projects',
+          'client.query: SELECT tasks',
+          'client.query: COMMIT',
+          'client.release()',
+        ])
+        assert.deepEqual(new Set(traffic.statements().map((s) => s.tenant)), new Set([acme.slug]))
+        assert.deepEqual(await as(hooli, () => prisma.task.findMany()), [])
+        assert.deepEqual(await as(hooli, () => prisma.project.findMany({ include: { tasks: true } })), [])
+      })
+
+      it('refuses a create that names another tenant: row-level security\'s 42501 inside Prisma\'s error', async () => {
+        await assert.rejects(as(acme, () => prisma.project.create({ data: { tenantId: hooli.id, name: 'planted' } })), expectSqlState('42501'))
+        await assert.rejects(as(acme, () => prisma.$executeRaw`insert into projects (tenant_id, name) values (${hooli.id}::uuid, 'planted')`), expectSqlState('42501'))
+        assert.equal(await as(hooli, () => prisma.project.count()), 0)
+      })
+
+      it('refuses a task that points at another tenant\'s project: the composite foreign key (23503)', async () => {
+        const theirs = await as(hooli, () => prisma.project.create({ data: { name: 'Mercury' } }))
+        await assert.rejects(as(acme, () => prisma.task.create({ data: { projectId: theirs.id, title: 'hijack' } })), (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'P2003') // foreign key constraint failed
+          return true
+        })
+      })
+
+      it('runs nothing outside a scope: TENANT_CONTEXT_MISSING arrives as the code of a PrismaClientKnownRequestError', async () => {
+        for (const query of [() => prisma.project.findMany(), () => prisma.project.create({ data: { name: 'nobody' } }), () => prisma.$queryRaw`select 1`]) {
+          await assert.rejects(query(), (error: Error & { code?: string }) => {
+            assert.equal(error.name, 'PrismaClientKnownRequestError')
+            assert.equal(error.code, 'TENANT_CONTEXT_MISSING')
+            assert.match(error.message, /outside any scope/)
+            assert.equal(isTenantryError(error), false, 'Prisma rethrows it as its own error, without a cause')
+            assert.ok(expectCode('TENANT_CONTEXT_MISSING')(fromPrismaError(error)))
+            return true
+          })
+        }
+        assert.equal(await as(acme, () => prisma.project.count()), 0)
+      })
+
+      it('refuses a transaction outside a scope: an interactive one with the TenantryError itself, a batch with Prisma\'s error', async () => {
+        await assert.rejects(prisma.$transaction((tx) => tx.project.count()), expectCode('TENANT_CONTEXT_MISSING'))
+        await assert.rejects(prisma.$transaction([prisma.project.count(), prisma.task.count()]), (error: Error & { code?: string }) => {
+          assert.equal(error.name, 'PrismaClientKnownRequestError')
+          assert.equal(error.code, 'TENANT_CONTEXT_MISSING')
+          return true
+        })
+        assert.deepEqual(timeline(traffic), ['pool.connect()', 'pool.connect()'])
+      })
+
+      it('runs a query returned unawaited from runWithTenant in that scope (core starts the lazy PrismaPromise inside it)', async () => {
+        await as(acme, () => prisma.project.create({ data: { name: 'Apollo' } }))
+        assert.equal(await runWithTenant(acme, () => prisma.project.count()), 1)
+        assert.equal(await runWithTenant(hooli, () => prisma.project.count()), 0)
+        assert.deepEqual(traffic.statements().map((s) => s.tenant), [acme.slug, acme.slug, hooli.slug])
+      })
+
+      it('scopes $queryRaw: raw SQL sees the tenant\'s rows only', async () => {
+        await as(acme, () => prisma.project.create({ data: { name: 'Apollo' } }))
+        await as(hooli, () => prisma.project.create({ data: { name: 'Vostok' } }))
+        const rows = await as(hooli, () => prisma.$queryRaw<{ tenant_id: string; name: string }[]>`select tenant_id, name from projects`)
+        assert.deepEqual(rows, [{ tenant_id: hooli.id, name: 'Vostok' }])
+        const [counted] = await as(acme, () => prisma.$queryRaw<{ n: number }[]>`select count(*)::int as n from projects where tenant_id = ${hooli.id}::uuid`)
+        assert.equal(counted?.n, 0)
+      })
+    })
+
+    describe('transactions', () => {
+      it('commits an interactive transaction on one client checked out in the caller\'s scope', async () => {
+        const { project, task } = await as(hooli, () => prisma.$transaction(async (tx) => {
+          const project = await tx.project.create({ data: { name: 'Mercury' } })
+          const task = await tx.task.create({ data: { projectId: project.id, title: 'orbit' } })
+          return { project, task }
+        }))
+        assert.equal(project.tenantId, hooli.id)
+        assert.equal(task.tenantId, hooli.id)
+        assert.deepEqual(timeline(traffic), [
+          'pool.connect()',
+          'client.query: BEGIN',
+          'client.query: INSERT INTO projects',
+          'client.query: INSERT INTO tasks',
+          'client.query: COMMIT',
+          'client.release()',
+        ])
+        assert.deepEqual(traffic.events.map((event) => 'tenant' in event ? event.tenant : '-'), [hooli.slug, hooli.slug, hooli.slug, hooli.slug, hooli.slug, '-'])
+        assert.equal(await as(hooli, () => prisma.task.count()), 1)
+      })
+
+      it('rolls back an interactive transaction whose callback throws', async () => {
+        await assert.rejects(as(acme, () => prisma.$transaction(async (tx) => {
+          await tx.project.create({ data: { name: 'never' } })
+          throw new Error('callback failed')
+        })), /callback failed/)
+        assert.deepEqual(timeline(traffic), [
+          'pool.connect()',
+          'client.query: BEGIN',
+          'client.query: INSERT INTO projects',
+          'client.query: ROLLBACK',
+          'client.release()',
+        ])
+        assert.equal(await as(acme, () => prisma.project.count()), 0)
+      })
+
+      it('runs a Serializable transaction: SET TRANSACTION after BEGIN takes effect, and the scope still holds', async () => {
+        await as(hooli, () => prisma.project.create({ data: { name: 'Vostok' } }))
+        traffic.clear()
+        const seen = await as(acme, () => prisma.$transaction(async (tx) => {
+          const [level] = await tx.$queryRaw<{ level: string }[]>`select current_setting('transaction_isolation') as level`
+          await tx.project.create({ data: { name: 'Apollo' } })
+          return { level: level?.level, projects: await tx.project.findMany() }
+        }, { isolationLevel: 'Serializable' }))
+        assert.equal(seen.level, 'serializable')
+        assert.deepEqual(seen.projects.map((p) => [p.tenantId, p.name]), [[acme.id, 'Apollo']])
+        assert.deepEqual(traffic.texts().slice(0, 3).map(outline), ['BEGIN', 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', "select current_setting('transaction_isolation') as level"])
+      })
+
+      it('runs a nested $transaction as a savepoint, and rolls back only to it when the inner callback throws', async () => {
+        await as(acme, () => prisma.$transaction(async (tx) => {
+          await tx.project.create({ data: { name: 'outer' } })
+          await assert.rejects(tx.$transaction(async (inner) => {
+            await inner.project.create({ data: { name: 'inner' } })
+            throw new Error('inner failed')
+          }), /inner failed/)
+        }))
+        assert.deepEqual((await as(acme, () => prisma.project.findMany())).map((p) => p.name), ['outer'])
+        assert.deepEqual(traffic.texts().map(outline).slice(0, 7), [
+          'BEGIN', 'INSERT INTO projects', 'SAVEPOINT prisma_sp_0', 'INSERT INTO projects', 'ROLLBACK TO SAVEPOINT prisma_sp_0', 'RELEASE SAVEPOINT prisma_sp_0', 'COMMIT',
+        ])
+      })
+
+      it('rolls back an interactive transaction that outlives its timeout, and sends none of the callback\'s later queries', async () => {
+        await assert.rejects(as(acme, () => prisma.$transaction(async (tx) => {
+          await tx.project.create({ data: { name: 'too slow' } })
+          await sleep(400)
+          return tx.project.count()
+        }, { timeout: 200 })), (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'P2028')
+          return true
+        })
+        assert.deepEqual(timeline(traffic), ['pool.connect()', 'client.query: BEGIN', 'client.query: INSERT INTO projects', 'client.query: ROLLBACK', 'client.release()'])
+        assert.equal(await as(acme, () => prisma.project.count()), 0)
+      })
+
+      it('runs a batch $transaction([...]) on one client in the caller\'s scope', async () => {
+        const [created, projects, tasks] = await as(hooli, () => prisma.$transaction([
+          prisma.project.create({ data: { name: 'Vostok' } }),
+          prisma.project.count(),
+          prisma.task.count(),
+        ]))
+        assert.equal(created.tenantId, hooli.id)
+        assert.deepEqual([projects, tasks], [1, 0])
+        assert.deepEqual(timeline(traffic), [
+          'pool.connect()',
+          'client.query: BEGIN',
+          'client.query: INSERT INTO projects',
+          'client.query: SELECT projects',
+          'client.query: SELECT tasks',
+          'client.query: COMMIT',
+          'client.release()',
+        ])
+        assert.equal(await as(acme, () => prisma.project.count()), 0)
+      })
+    })
+
+    describe('two tenants at once', () => {
+      it('never mixes two tenants\' rows when their operations interleave', async () => {
+        const work = (tenant: ScopedTenant, n: number) => as(tenant, async () => {
+          const project = await prisma.project.create({ data: { name: `${tenant.slug}-${n}`, tasks: { create: [{ title: `t${n}` }] } }, include: { tasks: true } })
+          const seen = await prisma.project.findMany({ include: { tasks: true } })
+          const inTx = await prisma.$transaction(async (tx) => tx.task.findMany())
+          const raw = await prisma.$queryRaw<{ tenant_id: string }[]>`select tenant_id from tasks`
+          return { project, seen, inTx, raw }
+        })
+        const runs = await Promise.all(Array.from({ length: 24 }, (_, n) => work(n % 2 === 0 ? acme : hooli, n)))
+        runs.forEach(({ project, seen, inTx, raw }, n) => {
+          const tenant = n % 2 === 0 ? acme : hooli
+          assert.equal(project.tenantId, tenant.id)
+          for (const row of seen) {
+            assert.equal(row.tenantId, tenant.id)
+            assert.ok(row.name.startsWith(tenant.slug))
+            for (const task of row.tasks ?? []) assert.equal(task.tenantId, tenant.id)
+          }
+          assert.ok(inTx.every((task) => task.tenantId === tenant.id))
+          assert.ok(raw.every((row) => row.tenant_id === tenant.id))
+        })
+        assert.equal(await as(acme, () => prisma.project.count()), 12)
+        assert.equal(await as(hooli, () => prisma.task.count()), 12)
+      })
+    })
+
+    describe('Prisma batches findUnique calls of one tick across requests', () => {
+      let a: ProjectRow
+      let b: ProjectRow
+      beforeEach(async () => {
+        a = await as(acme, () => prisma.project.create({ data: { name: 'acme project' } }))
+        b = await as(hooli, () => prisma.project.create({ data: { name: 'hooli project' } }))
+        traffic.clear()
+      })
+      const key = (row: ProjectRow) => ({ where: { tenantId_id: { tenantId: row.tenantId, id: row.id } } })
+
+      it('sends two tenants\' findUnique of one tick as one statement, in the first caller\'s scope: the second gets null for its own row', async () => {
+        const found = await Promise.all([
+          as(acme, () => prisma.project.findUnique(key(a))),
+          as(hooli, () => prisma.project.findUnique(key(b))),
+        ])
+        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', null])
+        const statements = traffic.statements()
+        assert.equal(statements.length, 1)
+        assert.equal(statements[0]?.tenant, acme.slug)
+        assert.ok(statements[0]?.values?.includes(a.id) && statements[0]?.values?.includes(b.id))
+      })
+
+      // Known leak, reported (docs/prisma.md): row-level security does not help, because the
+      // batch runs in acme's scope. It needs a key naming acme; a key built from the current
+      // tenant's id cannot match. A todo test: it fails until fixed.
+      it('answers null to a second caller who asks, in the same tick, for the first caller\'s key', { todo: 'the batched statement runs in acme\'s scope and hooli gets acme\'s row' }, async () => {
+        const found = await Promise.all([
+          as(acme, () => prisma.project.findUnique(key(a))),
+          as(hooli, () => prisma.project.findUnique(key(a))),
+        ])
+        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', null])
+      })
+
+      // Prisma queues every query of an interactive transaction, and every findUnique, on one
+      // process.nextTick per client, scheduled by the first query of the tick: the others run
+      // in that query's async context. A transaction's client refuses them (SCOPE_MISMATCH).
+      it('refuses, never leaks, a query of one tenant\'s interactive transaction that Prisma dispatches in another tenant\'s scope', async () => {
+        const settled = await Promise.allSettled([
+          as(acme, () => prisma.$transaction((tx) => Promise.all([tx.project.findUnique(key(a)), tx.project.findUnique(key(b))]))),
+          as(hooli, () => prisma.$transaction((tx) => Promise.all([tx.project.findUnique(key(b)), tx.project.findUnique(key(a))]))),
+        ])
+        const expected = [['acme project', null], ['hooli project', null]]
+        settled.forEach((outcome, n) => {
+          if (outcome.status === 'fulfilled') assert.deepEqual(outcome.value.map((row) => row?.name ?? null), expected[n])
+          else assert.ok(expectCode('SCOPE_MISMATCH')(fromPrismaError(outcome.reason)))
+        })
+        // On PGlite (one connection) the second transaction starts after the first ends; on a server they overlap.
+        const refused = settled.filter((outcome) => outcome.status === 'rejected').length
+        assert.equal(refused, backend.name === 'postgres' ? 1 : 0)
+      })
+
+      // Known leak, reported (docs/prisma.md): the batch is dispatched from the first caller's
+      // tick, so hooli's pool.connect() runs in acme's scope. A todo test: it fails until fixed.
+      it('keeps two tenants\' batch $transaction([...]) of one tick each in its own tenant', { todo: 'Prisma dispatches the second batch in the first caller\'s scope: hooli\'s create lands in acme' }, async () => {
+        const [forAcme, forHooli] = await Promise.all([
+          as(acme, () => prisma.$transaction([prisma.project.create({ data: { name: 'batch acme' } }), prisma.project.count()])),
+          as(hooli, () => prisma.$transaction([prisma.project.create({ data: { name: 'batch hooli' } }), prisma.project.count()])),
+        ])
+        assert.equal(forAcme[0].tenantId, acme.id)
+        assert.equal(forHooli[0].tenantId, hooli.id)
+      })
+
+      it('keeps each tenant to its own rows with findFirst, which Prisma does not batch', async () => {
+        const found = await Promise.all([
+          as(acme, () => prisma.project.findFirst({ where: { id: a.id } })),
+          as(hooli, () => prisma.project.findFirst({ where: { id: b.id } })),
+          as(hooli, () => prisma.project.findFirst({ where: { id: a.id } })),
+        ])
+        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', 'hooli project', null])
+        assert.equal(traffic.statements().length, 3)
+      })
+    })
+
+    it('sends a schema tenant\'s model query to "public"."projects", not to its own schema: Prisma qualifies every table', async () => {
+      await as(fixture.tenants.globex, () => prisma.project.findMany()).catch(() => undefined)
+      assert.match(traffic.texts()[0] ?? '', /"public"\."projects"/)
+    })
+
+    it('leaves tenantry.pool open on $disconnect', async () => {
+      const second = new fixture.client.PrismaClient({ adapter: new PrismaPg(fixture.pool) })
+      assert.equal(await as(acme, () => second.project.count()), 0)
+      await second.$disconnect()
+      assert.equal(await as(acme, () => prisma.project.count()), 0)
+    })
+  })
+}
