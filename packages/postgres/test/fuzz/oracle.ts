@@ -21,7 +21,8 @@ export interface Outcome {
 
 const ROLLBACK = Symbol('rollback after reading the result')
 
-function rowText(row: Record<string, unknown>): string {
+/** A row as stable text: its columns sorted by name, bigints as strings. */
+export function rowText(row: Record<string, unknown>): string {
   const keys = Object.keys(row).sort()
   return JSON.stringify(keys.map((k) => [k, row[k]]), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
 }
@@ -82,13 +83,15 @@ export function runOracle(oracleDb: Kysely<any>, tenant: ScopedTenant, spec: Que
   )
 }
 
-function sameOutcome(a: Outcome, b: Outcome): boolean {
+/** Equal rows (as multisets), equal affected counts, or errors with the same code. */
+export function sameOutcome(a: Outcome, b: Outcome): boolean {
   if (a.error !== undefined || b.error !== undefined) return a.error !== undefined && b.error !== undefined && a.code === b.code
   if (a.affected !== undefined || b.affected !== undefined) return a.affected === b.affected
   return JSON.stringify(a.rows) === JSON.stringify(b.rows)
 }
 
-function describeOutcome(o: Outcome, limit = 12): string {
+/** An outcome for a failure message: the error, the count, or the first rows. */
+export function describeOutcome(o: Outcome, limit = 12): string {
   if (o.error !== undefined) return `error ${o.code ?? ''}: ${o.error}`
   if (o.affected !== undefined) return `${o.affected} row(s) affected`
   const rows = o.rows ?? []
@@ -96,7 +99,8 @@ function describeOutcome(o: Outcome, limit = 12): string {
   return `${rows.length} row(s)${shown.length ? `\n${shown.join('\n')}` : ''}${rows.length > limit ? '\n    …' : ''}`
 }
 
-function multisetMinus(a: readonly string[], b: readonly string[]): string[] {
+/** The rows of `a` that `b` does not account for (each row of `b` cancels one). */
+export function multisetMinus(a: readonly string[], b: readonly string[]): string[] {
   const counts = new Map<string, number>()
   for (const r of b) counts.set(r, (counts.get(r) ?? 0) + 1)
   return a.filter((r) => {

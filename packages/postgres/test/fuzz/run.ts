@@ -17,8 +17,8 @@ import { TENANT_TABLES } from './schema.ts'
 import type { QuerySpec } from './spec.ts'
 
 export const RUNS = Number(process.env.FUZZ_RUNS ?? 1000)
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
-const PATH = process.env.FUZZ_PATH
+export const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
+export const PATH = process.env.FUZZ_PATH
 
 /** Coverage of one run. */
 interface Tally {
@@ -29,7 +29,7 @@ interface Tally {
 }
 
 /** The features a query exercises, for the coverage line of the test output. */
-function features(spec: QuerySpec): string[] {
+export function features(spec: QuerySpec): string[] {
   const text = JSON.stringify(spec)
   const tags: string[] = [spec.kind]
   if (spec.kind === 'select') {
