@@ -25,7 +25,7 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
-const PUBLIC = ['core', 'kysely', 'postgres', 'drizzle', 'redis', 'fastify', 'express', 'hono', 'nestjs', 'cli'] as const
+const PUBLIC = ['core', 'kysely', 'postgres', 'drizzle', 'prisma', 'redis', 'fastify', 'express', 'hono', 'nestjs', 'cli'] as const
 /** A kysely the app picks itself: another patch of 0.28 than the one the workspace locks. */
 const APP_KYSELY = '0.28.8'
 /** The oldest Node the packages' engines allow. */
@@ -36,7 +36,7 @@ const OLDEST_NODE = '20.0.0'
  * 20.19: an import() fallback (what lets the other packages go down to 20.0) cannot
  * help a Nest app, so the package says what it needs.
  */
-const ENGINES_EXCEPTIONS: Readonly<Record<string, string>> = { '@tenantry/nestjs': '20.19.0' }
+const ENGINES_EXCEPTIONS: Readonly<Record<string, string>> = { '@tenantry/nestjs': '20.19.0', '@tenantry/prisma': '20.19.0' }
 /** NestJS and the parts of it the NestJS app installs from the registry. */
 const NEST_PACKAGES = ['@nestjs/common@12', '@nestjs/core@12', '@nestjs/platform-express@12', 'reflect-metadata@0.2', 'rxjs@7'] as const
 

@@ -34,6 +34,7 @@ export interface PrismaModel<Row> {
   createMany(args: { readonly data: readonly object[] }): Promise<{ count: number }>
   findMany(args?: { readonly where?: object; readonly include?: object; readonly orderBy?: object; readonly take?: number }): Promise<Row[]>
   findUnique(args: { readonly where: object; readonly include?: object }): Promise<Row | null>
+  findUniqueOrThrow(args: { readonly where: object; readonly include?: object }): Promise<Row>
   findFirst(args?: { readonly where?: object }): Promise<Row | null>
   count(args?: { readonly where?: object }): Promise<number>
   update(args: { readonly where: object; readonly data: object }): Promise<Row>
@@ -70,6 +71,8 @@ export interface PrismaFixtureClient extends PrismaFixtureQueries {
   $transaction<P extends readonly Promise<unknown>[]>(queries: [...P], options?: Pick<PrismaTransactionOptions, 'isolationLevel'>): Promise<{ -readonly [K in keyof P]: Awaited<P[K]> }>
   $transaction<T>(fn: (tx: PrismaFixtureQueries) => Promise<T>, options?: PrismaTransactionOptions): Promise<T>
   $disconnect(): Promise<void>
+  /** A client with extensions (none here): it shares this client's engine and dataloader. */
+  $extends(extension: object): PrismaFixtureClient
 }
 
 export interface PrismaFixtureClientModule {

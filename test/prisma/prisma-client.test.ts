@@ -16,7 +16,7 @@ import { isTenantryError, runWithTenant, type ScopedTenant } from '@tenantry/cor
 import { expectCode, testBackends } from '@tenantry/test-kit'
 import type { PrismaFixtureClient, ProjectRow } from './fixture-client.ts'
 import { openPrismaFixture, type PrismaFixture } from './prisma-fixture.ts'
-import { fromPrismaError } from './prisma-runner.ts'
+import { fromPrismaError, scopePrismaBatches, tenantryPrisma } from '@tenantry/prisma'
 import { recordPoolTraffic, type PoolTraffic } from './pool-traffic.ts'
 
 /** `BEGIN`, `COMMIT`, … as sent; Prisma's generated SQL as `<verb> <first table>`. */
@@ -304,7 +304,7 @@ for (const backend of testBackends()) {
       })
     })
 
-    describe('Prisma batches findUnique calls of one tick across requests', () => {
+    describe('Prisma batches queries of one tick: tenantryPrisma keeps each batch in its own tenant', () => {
       let a: ProjectRow
       let b: ProjectRow
       beforeEach(async () => {
@@ -314,56 +314,104 @@ for (const backend of testBackends()) {
       })
       const key = (row: ProjectRow) => ({ where: { tenantId_id: { tenantId: row.tenantId, id: row.id } } })
 
-      it('sends two tenants\' findUnique of one tick as one statement, in the first caller\'s scope: the second gets null for its own row', async () => {
+      it('sends two tenants\' findUnique of one tick as two statements, each in its own scope, and each finds its own row', async () => {
         const found = await Promise.all([
           as(acme, () => prisma.project.findUnique(key(a))),
           as(hooli, () => prisma.project.findUnique(key(b))),
         ])
-        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', null])
+        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', 'hooli project'])
         const statements = traffic.statements()
-        assert.equal(statements.length, 1)
-        assert.equal(statements[0]?.tenant, acme.slug)
-        assert.ok(statements[0]?.values?.includes(a.id) && statements[0]?.values?.includes(b.id))
+        assert.deepEqual(statements.map((s) => s.tenant).sort(), [acme.slug, hooli.slug].sort())
+        for (const statement of statements) {
+          const own = statement.tenant === acme.slug ? a : b
+          const other = statement.tenant === acme.slug ? b : a
+          assert.ok(statement.values?.includes(own.id) && !statement.values?.includes(other.id), 'one tenant\'s keys per statement')
+        }
       })
 
-      // Known leak, reported (docs/prisma.md): row-level security does not help, because the
-      // batch runs in acme's scope. It needs a key naming acme; a key built from the current
-      // tenant's id cannot match. A todo test: it fails until fixed.
-      it('answers null to a second caller who asks, in the same tick, for the first caller\'s key', { todo: 'the batched statement runs in acme\'s scope and hooli gets acme\'s row' }, async () => {
+      it('answers null to a second caller who asks, in the same tick, for the first caller\'s key', async () => {
         const found = await Promise.all([
           as(acme, () => prisma.project.findUnique(key(a))),
           as(hooli, () => prisma.project.findUnique(key(a))),
+          as(hooli, () => prisma.project.findUniqueOrThrow(key(a))).catch((error: Error) => error.name),
         ])
-        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', null])
+        assert.deepEqual(found.map((row) => (typeof row === 'string' ? row : row?.name ?? null)), ['acme project', null, 'PrismaClientKnownRequestError'])
       })
 
-      // Prisma queues every query of an interactive transaction, and every findUnique, on one
-      // process.nextTick per client, scheduled by the first query of the tick: the others run
-      // in that query's async context. A transaction's client refuses them (SCOPE_MISMATCH).
-      it('refuses, never leaks, a query of one tenant\'s interactive transaction that Prisma dispatches in another tenant\'s scope', async () => {
-        const settled = await Promise.allSettled([
+      it('still batches one tenant\'s findUnique calls of one tick into one statement', async () => {
+        const again = await as(acme, () => prisma.project.create({ data: { name: 'acme second' } }))
+        traffic.clear()
+        const found = await Promise.all([
+          as(acme, () => prisma.project.findUnique(key(a))),
+          as(acme, () => prisma.project.findUnique(key(again))),
+          as(hooli, () => prisma.project.findUnique(key(b))),
+        ])
+        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', 'acme second', 'hooli project'])
+        const statements = traffic.statements()
+        assert.equal(statements.length, 2)
+        assert.equal(statements.filter((s) => s.tenant === acme.slug).length, 1)
+      })
+
+      it('runs two tenants\' interactive transactions whose queries meet in one tick, each in its own scope', async () => {
+        const results = await Promise.all([
           as(acme, () => prisma.$transaction((tx) => Promise.all([tx.project.findUnique(key(a)), tx.project.findUnique(key(b))]))),
           as(hooli, () => prisma.$transaction((tx) => Promise.all([tx.project.findUnique(key(b)), tx.project.findUnique(key(a))]))),
         ])
-        const expected = [['acme project', null], ['hooli project', null]]
-        settled.forEach((outcome, n) => {
-          if (outcome.status === 'fulfilled') assert.deepEqual(outcome.value.map((row) => row?.name ?? null), expected[n])
-          else assert.ok(expectCode('SCOPE_MISMATCH')(fromPrismaError(outcome.reason)))
-        })
-        // On PGlite (one connection) the second transaction starts after the first ends; on a server they overlap.
-        const refused = settled.filter((outcome) => outcome.status === 'rejected').length
-        assert.equal(refused, backend.name === 'postgres' ? 1 : 0)
+        assert.deepEqual(results.map((pair) => pair.map((row) => row?.name ?? null)), [['acme project', null], ['hooli project', null]])
       })
 
-      // Known leak, reported (docs/prisma.md): the batch is dispatched from the first caller's
-      // tick, so hooli's pool.connect() runs in acme's scope. A todo test: it fails until fixed.
-      it('keeps two tenants\' batch $transaction([...]) of one tick each in its own tenant', { todo: 'Prisma dispatches the second batch in the first caller\'s scope: hooli\'s create lands in acme' }, async () => {
+      it('keeps two tenants\' batch $transaction([...]) of one tick each in its own tenant', async () => {
         const [forAcme, forHooli] = await Promise.all([
           as(acme, () => prisma.$transaction([prisma.project.create({ data: { name: 'batch acme' } }), prisma.project.count()])),
           as(hooli, () => prisma.$transaction([prisma.project.create({ data: { name: 'batch hooli' } }), prisma.project.count()])),
         ])
         assert.equal(forAcme[0].tenantId, acme.id)
         assert.equal(forHooli[0].tenantId, hooli.id)
+        assert.deepEqual([forAcme[1], forHooli[1]], [2, 2])
+        assert.deepEqual(await fixture.database.pool.query('select tenant_id, count(*)::int as n from projects group by tenant_id order by 1').then((r) => r.rows),
+          [acme.id, hooli.id].sort().map((id) => ({ tenant_id: id, n: 2 })))
+      })
+
+      it('never crosses tenants under many interleaved findUnique calls, batch and interactive transactions', async () => {
+        const work = (tenant: ScopedTenant, own: ProjectRow, other: ProjectRow, n: number) => as(tenant, async () => {
+          const [mine, theirs, batch, itx] = await Promise.all([
+            prisma.project.findUnique(key(own)),
+            prisma.project.findUnique(key(other)),
+            prisma.$transaction([prisma.task.create({ data: { projectId: own.id, title: `t${n}` } }), prisma.task.count()]),
+            prisma.$transaction(async (tx) => tx.project.findMany()),
+          ])
+          return { mine, theirs, task: batch[0], itx }
+        })
+        const runs = await Promise.all(Array.from({ length: 24 }, (_, n) => (n % 2 === 0 ? work(acme, a, b, n) : work(hooli, b, a, n))))
+        runs.forEach(({ mine, theirs, task, itx }, n) => {
+          const tenant = n % 2 === 0 ? acme : hooli
+          assert.equal(mine?.tenantId, tenant.id)
+          assert.equal(theirs, null)
+          assert.equal(task.tenantId, tenant.id)
+          assert.deepEqual(itx.map((row) => row.tenantId), [tenant.id])
+        })
+        assert.equal(await as(acme, () => prisma.task.count()), 12)
+        assert.equal(await as(hooli, () => prisma.task.count()), 12)
+      })
+
+      it('keeps the batches of a client made by $extends, which shares the scoped dataloader', async () => {
+        const extended = prisma.$extends({})
+        const found = await Promise.all([
+          as(acme, () => extended.project.findUnique(key(a))),
+          as(hooli, () => extended.project.findUnique(key(a))),
+        ])
+        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', null])
+      })
+
+      it('the negative control: a client without tenantryPrisma sends hooli\'s findUnique in acme\'s scope, and hooli gets acme\'s row', async () => {
+        const raw = fixture.unscopedBatches
+        const found = await Promise.all([
+          as(acme, () => raw.project.findUnique(key(a))),
+          as(hooli, () => raw.project.findUnique(key(a))),
+        ])
+        // Prisma's own batching, as docs/prisma.md describes it: one statement, in the first caller's scope.
+        assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', 'acme project'])
+        assert.deepEqual(traffic.statements().map((s) => s.tenant), [acme.slug])
       })
 
       it('keeps each tenant to its own rows with findFirst, which Prisma does not batch', async () => {
@@ -374,6 +422,20 @@ for (const backend of testBackends()) {
         ])
         assert.deepEqual(found.map((row) => row?.name ?? null), ['acme project', 'hooli project', null])
         assert.equal(traffic.statements().length, 3)
+      })
+    })
+
+    describe('tenantryPrisma and scopePrismaBatches refuse what they cannot protect', () => {
+      it('refuses a plain pg.Pool (VALIDATION_FAILED): it runs SQL outside every tenant scope', () => {
+        assert.throws(() => tenantryPrisma(fixture.database.pool as never, (adapter) => new fixture.client.PrismaClient({ adapter })), expectCode('VALIDATION_FAILED'))
+      })
+      it('refuses an object that is not a Prisma 7 client (ISOLATION_MISCONFIGURED)', () => {
+        assert.throws(() => scopePrismaBatches({}), expectCode('ISOLATION_MISCONFIGURED'))
+        assert.throws(() => scopePrismaBatches({ _requestHandler: { dataloader: { options: { batchBy: () => undefined } } } }), expectCode('ISOLATION_MISCONFIGURED'))
+      })
+      it('is harmless twice: the client is returned as it is', async () => {
+        assert.equal(scopePrismaBatches(prisma), prisma)
+        assert.equal(await as(acme, () => prisma.project.count()), 0)
       })
     })
 

@@ -12,7 +12,7 @@ import { checkTenantIsolation, formatConformanceFailures, type ConformanceReport
 import { testBackends } from '@tenantry/test-kit'
 import { PRISMA_FIXTURE_TABLES } from './fixture-tables.ts'
 import { openPrismaFixture, TENANTS_BY_MODEL, type PrismaFixture, type TenantName } from './prisma-fixture.ts'
-import { prismaRunner } from './prisma-runner.ts'
+import { prismaRunner } from '@tenantry/prisma'
 
 const MODELS: readonly IsolationModelName[] = ['shared', 'schema', 'database']
 

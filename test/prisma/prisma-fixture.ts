@@ -3,7 +3,8 @@
  * the fixture tables, the three isolation models built by createTenantry (the
  * shared model over `projects` and `tasks`, installed, so their tenant_id
  * defaults to tenantry_guard.tenant()), two tenants placed in each model, and a
- * Prisma client over `tenantry.pool`, as an application sets it up.
+ * Prisma client over `tenantry.pool` made by `tenantryPrisma`, as an application
+ * sets it up (and one without it, whose batches cross tenants).
  *
  * @example
  * const fixture = await openPrismaFixture(backend)
@@ -14,6 +15,7 @@ import { randomUUID } from 'node:crypto'
 import { PrismaPg } from '@prisma/adapter-pg'
 import type { IsolationModelName, ScopedTenant } from '@tenantry/core'
 import type { TenantPool } from '@tenantry/postgres'
+import { tenantryPrisma } from '@tenantry/prisma'
 import { dropRoles, openModels, uniqueName, type TestBackend, type TestDatabase, type TestModels } from '@tenantry/test-kit'
 import type pg from 'pg'
 import { importPrismaFixtureClient, type PrismaFixtureClient, type PrismaFixtureClientModule } from './fixture-client.ts'
@@ -34,8 +36,10 @@ export interface PrismaFixture {
   /** `tenantry.pool`: the TenantPool the Prisma client runs on. */
   readonly pool: TenantPool
   readonly client: PrismaFixtureClientModule
-  /** `new PrismaClient({ adapter: new PrismaPg(tenantry.pool) })`. */
+  /** `tenantryPrisma(tenantry, (adapter) => new PrismaClient({ adapter }))`: batches kept per tenant. */
   readonly prisma: PrismaFixtureClient
+  /** `new PrismaClient({ adapter: new PrismaPg(tenantry.pool) })` alone: Prisma's own cross-request batching, the negative control. */
+  readonly unscopedBatches: PrismaFixtureClient
   readonly tenants: Readonly<Record<TenantName, ScopedTenant>>
   /** Removes every shared tenant's rows (as the owner). */
   clearShared(): Promise<void>
@@ -62,14 +66,16 @@ export async function openPrismaFixture(backend: TestBackend): Promise<PrismaFix
     }
   }
   const pool = models.tenantry.pool
-  const prisma = new client.PrismaClient({ adapter: new PrismaPg(pool) })
+  const prisma = tenantryPrisma(models.tenantry, (adapter) => new client.PrismaClient({ adapter }))
+  const unscopedBatches = new client.PrismaClient({ adapter: new PrismaPg(pool) })
   return {
-    database, models, pool, client, prisma, tenants,
+    database, models, pool, client, prisma, unscopedBatches, tenants,
     async clearShared() {
       await database.pool.query('delete from tasks; delete from projects')
     },
     async close() {
       await prisma.$disconnect()
+      await unscopedBatches.$disconnect()
       for (const name of TENANTS_BY_MODEL.database) await models.databases.deprovision(tenants[name]).catch(() => undefined)
       await models.close()
       await dropRoles(database, [role])

@@ -1,29 +1,7 @@
 import { TenantryError } from '@tenantry/core'
-import { TenantPool } from '@tenantry/postgres'
+import { tenantPoolOf, type TenantPool, type TenantPoolSource } from '@tenantry/postgres'
 import type { DrizzleConfig } from 'drizzle-orm'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
-
-/**
- * Where `tenantryDrizzle` takes its pool from: what `createTenantry` returns
- * (`tenantry.pool`), a `TenantData` (`data.pool()`), or a `TenantPool` itself.
- *
- * @example
- * const fromTenantry: TenantPoolSource = tenantry
- * const fromData: TenantPoolSource = new TenantData({ shared, schema: schemas })
- */
-export type TenantPoolSource = TenantPool | { readonly pool: TenantPool } | { pool(): TenantPool }
-
-/** The TenantPool a source holds; VALIDATION_FAILED for anything else (a plain pg.Pool has no tenant walls). */
-function tenantPoolOf(source: TenantPoolSource): TenantPool {
-  if (source instanceof TenantPool) return source
-  const held = (source as { pool?: unknown } | null | undefined)?.pool
-  const pool = typeof held === 'function' ? (held as () => unknown).call(source) : held
-  if (pool instanceof TenantPool) return pool
-  throw new TenantryError(
-    'VALIDATION_FAILED',
-    'tenantryDrizzle needs what createTenantry returns, a TenantData, or a TenantPool (tenantry.pool); a plain pg.Pool runs SQL outside every tenant scope',
-  )
-}
 
 /** A Drizzle database over Tenantry's scoped pool (see tenantryDrizzle). */
 export type TenantryDrizzle<TSchema extends Record<string, unknown> = Record<string, never>> = NodePgDatabase<TSchema> & { $client: TenantPool }
@@ -61,7 +39,7 @@ export function tenantryDrizzle<TSchema extends Record<string, unknown> = Record
   source: TenantPoolSource,
   config: DrizzleConfig<TSchema> = {},
 ): TenantryDrizzle<TSchema> {
-  const pool = tenantPoolOf(source)
+  const pool = tenantPoolOf(source, 'tenantryDrizzle')
   if (config !== null && typeof config === 'object' && ('client' in config || 'connection' in config)) {
     throw new TenantryError('VALIDATION_FAILED', 'tenantryDrizzle takes Drizzle\'s config without client or connection: the client is Tenantry\'s scoped pool')
   }

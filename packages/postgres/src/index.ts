@@ -8,6 +8,7 @@ export { postgresTarget, type PostgresBackend, type PostgresTarget, type TargetO
 export type { ConnectionRoute, RoutedConnection } from './driver/route.ts'
 export type { DriverStats } from './driver/tenant-driver.ts'
 export { TenantPool, TenantPoolClient, type TenantPoolOptions } from './driver/scoped-pool.ts'
+export { tenantPoolOf, type TenantPoolSource } from './driver/tenant-pool-source.ts'
 export * from './isolation/shared/index.ts'
 export * from './isolation/schema/index.ts'
 export type { ModelQueryRules, ScopedKyselyOptions } from './isolation/scoped-kysely.ts'

@@ -9,6 +9,7 @@
  * @example
  * import { SESSION_RESET_SQL } from '@tenantry/postgres/internal'
  */
+export { scopeKeyOf, type ScopeKey } from './driver/scope-key.ts'
 export { runPipeline, type PipelineStatement, type StatementResult } from './driver/pipelined-query.ts'
 export { databaseRoute, type ConnectionRoute, type RoutedConnection } from './driver/route.ts'
 export { TenantDialect } from './driver/tenant-dialect.ts'
