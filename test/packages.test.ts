@@ -12,7 +12,11 @@
  *     ESM packages, on this Node and on the oldest Node the engines allow;
  * (d) each tarball carries its README, LICENSE, types and only what it should;
  * (e) a NestJS app compiled with NestJS's default tsconfig (CommonJS, decorators)
- *     serves two tenants through TenantryModule on embedded PGlite.
+ *     serves two tenants through TenantryModule on embedded PGlite;
+ * (f) an ESM app on embedded PGlite runs @tenantry/drizzle and @tenantry/prisma
+ *     (its Prisma 7 client generated offline in the app) for two tenants: each
+ *     sees only its own rows, Prisma's same-tick findUnique batching does not
+ *     leak one tenant's row to another, and the app type-checks.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -22,6 +26,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { OFFLINE_GENERATE_ENV } from './prisma/generate-client.ts'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -300,5 +305,141 @@ run().catch((error) => { console.error(error); process.exit(1) })
     assert.equal(answers.unknown.body.error.code, 'TENANT_NOT_FOUND')
     assert.match(answers.unknown.body.error.message, /nobody/)
     assert.deepEqual(answers.health, { status: 200, body: { ok: true } })
+  })
+
+  it('(f) @tenantry/drizzle and @tenantry/prisma from their tarballs: two tenants on embedded PGlite, each sees only its own rows, Prisma\'s same-tick batching included', async () => {
+    const drizzleRange = (JSON.parse(await readFile(join(root, 'packages/drizzle/package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies['drizzle-orm']
+    assert.ok(drizzleRange, 'packages/drizzle has drizzle-orm in its devDependencies')
+    const dir = await app('orm-app', { type: 'module' },
+      ['tenantry', '@tenantry/core', '@tenantry/kysely', '@tenantry/postgres', '@tenantry/drizzle', '@tenantry/prisma'],
+      [`kysely@${APP_KYSELY}`, 'pg', '@electric-sql/pglite', `drizzle-orm@${drizzleRange}`, '@prisma/client@7', '@prisma/adapter-pg@7', 'prisma@7', 'tsx', 'typescript@5', '@types/node@20'])
+
+    // Prisma 7 as test/prisma has it (docs/prisma.md): the `prisma-client` generator with an output, no datasource url
+    // (P1012 in Prisma 7; the client gets its connection from the adapter), CLI settings in prisma.config.ts.
+    await writeFile(join(dir, 'schema.prisma'), `
+generator client {
+  provider     = "prisma-client"
+  output       = "./generated/prisma"
+  moduleFormat = "esm"
+  runtime      = "nodejs"
+}
+
+datasource db {
+  provider = "postgresql"
+}
+
+model Project {
+  tenantId String @default(dbgenerated("tenantry_guard.tenant()")) @map("tenant_id") @db.Uuid
+  id       Int    @default(autoincrement())
+  name     String
+
+  @@id([tenantId, id])
+  @@map("projects")
+}
+`)
+    await writeFile(join(dir, 'prisma.config.ts'), `import { defineConfig } from 'prisma/config'
+
+export default defineConfig({ schema: './schema.prisma' })
+`)
+    // Offline: PRISMA_SCHEMA_ENGINE_BINARY names a file that only has to exist (else the CLI downloads the schema
+    // engine from binaries.prisma.sh), CHECKPOINT_DISABLE stops the update check. See test/prisma/generate-client.ts.
+    assert.match(await sh('npx', ['prisma', 'generate'], dir, { ...OFFLINE_GENERATE_ENV }), /Generated Prisma Client \(7\./)
+
+    await writeFile(join(dir, 'app.mts'), `
+import { createTenantry, runWithTenant, isTenantryError } from 'tenantry'
+import { tenantId, tenantryDrizzle } from '@tenantry/drizzle'
+import { fromPrismaError, tenantryPrisma } from '@tenantry/prisma'
+import { integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core'
+import { PrismaClient } from './generated/prisma/client.ts'
+
+const projects = pgTable('projects', {
+  tenantId: tenantId(),
+  id: integer('id').generatedAlwaysAsIdentity(),
+  name: text('name').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })])
+
+const tenantry = await createTenantry({
+  database: { embedded: 'memory' },
+  models: { shared: { tables: ['projects'] } },
+  migrations: { tenant: [{ id: '0001_projects', up: 'create table projects (tenant_id uuid not null, id int generated always as identity, name text not null, primary key (tenant_id, id))' }] },
+})
+const acme = await tenantry.tenants.create({ slug: 'acme', name: 'Acme' })
+const hooli = await tenantry.tenants.create({ slug: 'hooli', name: 'Hooli' })
+
+// Drizzle: inserts leave tenantId out, the database fills in the tenant in scope.
+const db = tenantryDrizzle(tenantry)
+for (const tenant of [acme, hooli]) await runWithTenant(tenant, () => db.insert(projects).values({ name: 'drizzle ' + tenant.slug }))
+const drizzleAcme = await runWithTenant(acme, () => db.select().from(projects))
+const drizzleHooli = await runWithTenant(hooli, () => db.select().from(projects))
+
+// Prisma: creates leave tenantId out. Then, in one tick, acme reads its row and hooli asks for acme's key:
+// Prisma's dataloader would send both in one statement in acme's scope; tenantryPrisma keeps each in its own.
+const prisma = tenantryPrisma(tenantry, (adapter) => new PrismaClient({ adapter }))
+const a = await runWithTenant(acme, () => prisma.project.create({ data: { name: 'prisma acme' } }))
+const b = await runWithTenant(hooli, () => prisma.project.create({ data: { name: 'prisma hooli' } }))
+const acmesKey = { where: { tenantId_id: { tenantId: a.tenantId, id: a.id } } }
+const [acmeOwn, hooliAsksForAcmes] = await Promise.all([
+  runWithTenant(acme, () => prisma.project.findUnique(acmesKey)),
+  runWithTenant(hooli, () => prisma.project.findUnique(acmesKey)),
+])
+// Both ORMs wrote the same table under the same walls.
+const hooliAll = await runWithTenant(hooli, () => prisma.project.findMany({ orderBy: { id: 'asc' } }))
+// Outside any tenant scope nothing runs; fromPrismaError gives back the TenantryError Prisma hides.
+let outside: { name: string; code: unknown; tenantryError: boolean } | undefined
+try {
+  await prisma.project.findMany()
+} catch (error) {
+  const mapped = fromPrismaError(error)
+  outside = { name: (error as Error).name, code: (mapped as { code?: unknown }).code, tenantryError: isTenantryError(mapped, 'TENANT_CONTEXT_MISSING') }
+}
+
+console.log(JSON.stringify({
+  tenants: { acme: acme.id, hooli: hooli.id },
+  drizzle: { acme: drizzleAcme.map((row) => [row.tenantId, row.name]), hooli: drizzleHooli.map((row) => [row.tenantId, row.name]) },
+  prisma: {
+    created: [[a.tenantId, a.name], [b.tenantId, b.name]],
+    acmeOwn: acmeOwn?.name ?? null,
+    hooliAsksForAcmes: hooliAsksForAcmes?.name ?? null,
+    hooliAll: hooliAll.map((row) => row.name),
+    outside: outside ?? 'ran',
+  },
+}))
+await prisma.$disconnect()
+await tenantry.close()
+
+/** Never called: tsc shows both clients are typed (not any) by rejecting these. */
+export function typed(): void {
+  // @ts-expect-error nam is no field of Project
+  void prisma.project.create({ data: { nam: 'x' } })
+  // @ts-expect-error name is required
+  void db.insert(projects).values({})
+}
+`)
+    const output = await sh('npx', ['tsx', 'app.mts'], dir)
+    const result = JSON.parse(output.trim().split('\n').at(-1)!) as Record<string, any>
+    const { acme, hooli } = result.tenants as { acme: string; hooli: string }
+    assert.notEqual(acme, hooli)
+    assert.deepEqual(result.drizzle, { acme: [[acme, 'drizzle acme']], hooli: [[hooli, 'drizzle hooli']] }, output)
+    assert.deepEqual(result.prisma.created, [[acme, 'prisma acme'], [hooli, 'prisma hooli']], output)
+    assert.equal(result.prisma.acmeOwn, 'prisma acme', output)
+    assert.equal(result.prisma.hooliAsksForAcmes, null, `hooli's findUnique of acme's key, in the same tick as acme's, gets acme's row: ${output}`)
+    assert.deepEqual(result.prisma.hooliAll, ['drizzle hooli', 'prisma hooli'], output)
+    assert.deepEqual(result.prisma.outside, { name: 'PrismaClientKnownRequestError', code: 'TENANT_CONTEXT_MISSING', tenantryError: true }, output)
+
+    // Type-checked with skipLibCheck: false, so Tenantry's, Prisma's and pg's declarations are checked too. The generated
+    // client's files carry Prisma's own `// @ts-nocheck`, and drizzle-orm's declarations fail skipLibCheck: false on their
+    // own (the mysql, singlestore, sqlite and gel dialects it ships, with or without Tenantry), so errors there are allowed
+    // and every other error fails the test.
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, skipLibCheck: false, noEmit: true,
+        allowImportingTsExtensions: true, types: ['node'],
+      },
+      files: ['app.mts'],
+    }))
+    const typeErrors = await sh('npx', ['tsc', '-p', 'tsconfig.json'], dir).then(() => '', (error: Error) => error.message)
+    const diagnostics = typeErrors.split('\n').filter((line) => /error TS\d+:/.test(line))
+    assert.ok(typeErrors === '' || diagnostics.length > 0, `tsc failed without diagnostics: ${typeErrors}`)
+    assert.deepEqual(diagnostics.filter((line) => !line.startsWith('node_modules/drizzle-orm/')), [], typeErrors)
   })
 })
