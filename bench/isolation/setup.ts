@@ -1,6 +1,6 @@
 import { SharedSchemaIsolation, TenantData, type DriverStats, type SharedWalls, type TenantPool } from '@tenantry/postgres'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely'
 import type pg from 'pg'
 import type { BenchContext } from '../harness/benchmark.ts'
 import type { BenchDB } from './queries.ts'
@@ -19,6 +19,10 @@ export interface Setup {
   readonly pool: pg.Pool
   readonly baseline: Kysely<BenchDB>
   readonly scoped: Record<'plugin' | 'rls' | 'plugin_rls', { isolation: SharedSchemaIsolation; db: Kysely<BenchDB> }>
+  /** plugin_rls with the statement cache off: every statement parsed and planned again, as before the cache. */
+  readonly uncached: Kysely<BenchDB>
+  /** Plain Kysely (no tenancy) over the same pool with named prepared statements: the pure cost of isolation. */
+  readonly cachedBaseline: Kysely<BenchDB>
   /** `TenantData.pool()` over the default (plugin_rls) model, its stats, and Drizzle over it and over the plain pool. */
   readonly scopedPool: { pool: TenantPool; stats: DriverStats; drizzle: NodePgDatabase }
   readonly plainDrizzle: NodePgDatabase
@@ -74,6 +78,8 @@ export async function prepare(context: BenchContext): Promise<Setup> {
     pool,
     baseline: new Kysely<BenchDB>({ dialect: new PostgresDialect({ pool }) }),
     scoped,
+    uncached: scoped.plugin_rls.isolation.kysely<BenchDB>({ statementCache: 'off' }),
+    cachedBaseline: new Kysely<BenchDB>({ dialect: new PostgresDialect({ pool: namedStatements(pool) }) }),
     scopedPool: { pool: tenantPool, stats: data.stats, drizzle: drizzle({ client: tenantPool }) },
     plainDrizzle: drizzle({ client: pool }),
     runtimeRole,
@@ -82,5 +88,30 @@ export async function prepare(context: BenchContext): Promise<Setup> {
       return (tenantId: string) => signer.tokenFor(tenantId)
     })(),
     clientQueries: () => counters.reduce((sum, count) => sum + count(), 0),
+  }
+}
+
+/**
+ * The pool as Kysely's PostgresDialect sees it, every query sent as a named
+ * prepared statement (node-postgres parses a name once per connection): the
+ * baseline with a statement cache and no tenancy.
+ */
+function namedStatements(pool: pg.Pool): PostgresPool {
+  const names = new Map<string, string>()
+  const nameOf = (text: string): string => {
+    let name = names.get(text)
+    if (name === undefined) names.set(text, (name = `bench_${names.size + 1}`))
+    return name
+  }
+  return {
+    async connect() {
+      const client = await pool.connect()
+      const named = {
+        query: (text: string, values?: unknown[]) => client.query({ name: nameOf(text), text, values: values ?? [] }),
+        release: () => client.release(),
+      }
+      return named as unknown as PostgresPoolClient
+    },
+    async end() {},
   }
 }

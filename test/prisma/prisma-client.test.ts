@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { PrismaPg } from '@prisma/adapter-pg'
-import { isTenantryError, runWithTenant, type ScopedTenant } from '@tenantry/core'
+import { currentScope, isTenantryError, runAsSystem, runWithTenant, type ScopedTenant } from '@tenantry/core'
 import { expectCode, testBackends } from '@tenantry/test-kit'
 import type { PrismaFixtureClient, ProjectRow } from './fixture-client.ts'
 import { openPrismaFixture, type PrismaFixture } from './prisma-fixture.ts'
@@ -392,6 +392,37 @@ for (const backend of testBackends()) {
         })
         assert.equal(await as(acme, () => prisma.task.count()), 12)
         assert.equal(await as(hooli, () => prisma.task.count()), 12)
+      })
+
+      it('never merges a suspended tenant\'s findUnique into the same tenant\'s active batch: it is refused (TENANT_SUSPENDED)', async () => {
+        const suspended: ScopedTenant = { ...acme, status: 'suspended' }
+        const [active, refused] = await Promise.allSettled([
+          as(acme, () => prisma.project.findUnique(key(a))),
+          as(suspended, () => prisma.project.findUnique(key(a))),
+        ])
+        assert.equal(active.status === 'fulfilled' ? active.value?.name : active.reason, 'acme project')
+        assert.equal(refused.status, 'rejected')
+        assert.ok(expectCode('TENANT_SUSPENDED')(fromPrismaError((refused as PromiseRejectedResult).reason)))
+      })
+
+      it('sends each runAsSystem\'s findUnique in its own system scope (its own reason in the audit)', async () => {
+        const reasons = new Set<string>()
+        const pool = fixture.pool as unknown as { query: (...args: unknown[]) => unknown }
+        const original = pool.query
+        pool.query = function (this: unknown, ...args: unknown[]) {
+          const scope = currentScope()
+          if (scope?.kind === 'system') reasons.add(scope.reason)
+          return original.apply(this, args)
+        }
+        try {
+          await Promise.all([
+            runAsSystem('reason one', () => prisma.project.findUnique(key(a))),
+            runAsSystem('reason two', () => prisma.project.findUnique(key(a))),
+          ])
+        } finally {
+          pool.query = original
+        }
+        assert.deepEqual([...reasons].sort(), ['reason one', 'reason two'])
       })
 
       it('keeps the batches of a client made by $extends, which shares the scoped dataloader', async () => {

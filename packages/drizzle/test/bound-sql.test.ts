@@ -37,6 +37,19 @@ describe('boundSql', () => {
     assert.deepEqual(compiled(text, [7]), { sql: text, params: [7] })
   })
 
+  it('reads the text as PostgreSQL does: a line comment ends at \\r too, so a placeholder after one is bound', () => {
+    // PostgreSQL's lexer (and the tenant driver's statementStart) ends `--` at \n or \r; reading on to the \n would hide $1.
+    assert.deepEqual(compiled('select 1 -- a comment\r, $1::int', [7]), { sql: 'select 1 -- a comment\r, $1::int', params: [7] })
+    assert.deepEqual(compiled('select 1 -- $1 hidden\r\n, $1::int', [7]), { sql: 'select 1 -- $1 hidden\r\n, $1::int', params: [7] })
+  })
+
+  it('keeps backslash escapes in the segments that continue an E\'\' string on a later line', () => {
+    // E'a' then, after a newline (and a line comment), '\' $2': one string, a' $2, as PostgreSQL reads it.
+    for (const text of [`select E'a'\n'\\' $2', $1::int`, `select E'a' -- note\n\r '\\' $2', $1::int`]) {
+      assert.deepEqual(compiled(text, [7]), { sql: text, params: [7] })
+    }
+  })
+
   it('refuses a placeholder with no value, and a value no placeholder uses', () => {
     assert.throws(() => boundSql('select $2', [1]), expectCode('VALIDATION_FAILED', /\$2 has no parameter/))
     assert.throws(() => boundSql('select $1', [1, 2]), expectCode('VALIDATION_FAILED', /\$2 given but not used/))

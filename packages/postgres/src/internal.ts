@@ -11,6 +11,7 @@
  */
 export { scopeKeyOf, type ScopeKey } from './driver/scope-key.ts'
 export { runPipeline, type PipelineStatement, type StatementResult } from './driver/pipelined-query.ts'
+export { endOfComment, endOfCommentOrQuoted, endOfQuoted, isSpace, parameterAt, statementStart } from './driver/sql-lexer.ts'
 export { databaseRoute, type ConnectionRoute, type RoutedConnection } from './driver/route.ts'
 export { TenantDialect } from './driver/tenant-dialect.ts'
 export { SESSION_RESET_SQL, TenantDriver, withScopedClient, type ScopedClient, type TenantDriverOptions } from './driver/tenant-driver.ts'

@@ -7,9 +7,8 @@
  * docs/security.md.
  */
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { runWithTenant, type IsolationModelName, type ScopedTenant } from '@tenantry/core'
+import { runWithTenant, type ScopedTenant } from '@tenantry/core'
 import { trusted } from '@tenantry/kysely'
 import {
   DatabasePerTenantIsolation, SchemaPerTenantIsolation, SharedSchemaIsolation, tenantRoleName,
@@ -17,11 +16,7 @@ import {
 } from '@tenantry/postgres'
 import { sql, type Generated } from 'kysely'
 import { doctorFixture, dropRoles, expectCode, tenantDatabases, testBackends, type TestDatabase, type TestTenantDatabases, uniqueName } from '@tenantry/test-kit'
-
-const errorsOf = (report: DoctorReport): string[] => report.findings.filter((f) => f.severity === 'error').map((f) => f.check)
-const findingsOf = (report: DoctorReport, check: string): DoctorFinding[] => report.findings.filter((f) => f.check === check)
-const tenant = (slug: string, isolation: IsolationModelName): ScopedTenant => ({ id: randomUUID(), slug, status: 'active', isolation })
-const projectsTable = 'create table projects (id int generated always as identity primary key, name text not null)'
+import { errorsOf, findingsOf, installedSchemas, partitionedShared, projectsTable, provisioned, sharedOver, tenant } from './support/doctor.ts'
 
 for (const backend of testBackends()) {
   describe(`doctor hardening on ${backend.name}`, () => {
@@ -100,13 +95,7 @@ for (const backend of testBackends()) {
 
       it('checks the policy of a partition the runtime role reaches only through a column grant', async () => {
         const table = `h${fixture.next()}`
-        await database.pool.query(`create table ${table} (id int generated always as identity, tenant_id uuid not null, body text, primary key (tenant_id, id)) partition by hash (tenant_id);
-          create table ${table}_p0 partition of ${table} for values with (modulus 2, remainder 0);
-          create table ${table}_p1 partition of ${table} for values with (modulus 2, remainder 1);
-          create index on ${table} (tenant_id)`)
-        const shared = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role })
-        fixture.opened.push(shared)
-        await shared.install()
+        const shared = await partitionedShared(fixture, table)
         await database.pool.query(`drop policy tenantry_tenant_isolation on ${table}_p0; grant select (body) on ${table}_p0 to ${role}`)
         assert.deepEqual(errorsOf(await shared.doctor()), ['rls.policy'])
         await database.pool.query(`revoke all on ${table}_p0 from ${role}`)
@@ -122,13 +111,10 @@ for (const backend of testBackends()) {
       it('warns of a foreign key between tenant tables that leaves tenant_id out; its fix stops a tenant pointing at another tenant\'s row', async () => {
         const p = `h${fixture.next()}_projects`
         const t = `h${fixture.tableNo}_tasks`
-        await database.pool.query(`create table ${p} (id int generated always as identity primary key, tenant_id uuid not null, name text);
+        const shared = await sharedOver(fixture, [p, t], `create table ${p} (id int generated always as identity primary key, tenant_id uuid not null, name text);
           create index on ${p} (tenant_id);
           create table ${t} (id int generated always as identity primary key, tenant_id uuid not null, project_id int not null references ${p} (id) on delete cascade);
           create index on ${t} (tenant_id)`)
-        const shared = new SharedSchemaIsolation(database, { tables: [p, t], runtimeRole: role })
-        fixture.opened.push(shared)
-        await shared.install()
         const report = await shared.doctor()
         assert.deepEqual(errorsOf(report), [], 'a warning: it does not refuse the start')
         const found = findingsOf(report, 'fk.without_tenant')
@@ -156,15 +142,12 @@ for (const backend of testBackends()) {
         const p = `h${fixture.next()}_projects`
         const t = `h${fixture.tableNo}_tasks`
         const g = `h${fixture.tableNo}_plans`
-        await database.pool.query(`create table ${g} (id int primary key, name text);
+        const shared = await sharedOver(fixture, [p, t], `create table ${g} (id int primary key, name text);
           create table ${p} (id int generated always as identity primary key, tenant_id uuid not null, unique (tenant_id, id));
           create index on ${p} (tenant_id);
           create table ${t} (id int generated always as identity primary key, tenant_id uuid not null, project_id int not null, plan_id int references ${g} (id),
             foreign key (tenant_id, project_id) references ${p} (tenant_id, id) on delete set null (project_id));
-          create index on ${t} (tenant_id)`)
-        const shared = new SharedSchemaIsolation(database, { tables: [p, t], globalTables: [g], runtimeRole: role })
-        fixture.opened.push(shared)
-        await shared.install()
+          create index on ${t} (tenant_id)`, { globalTables: [g] })
         const report = await shared.doctor()
         assert.deepEqual(errorsOf(report), [])
         assert.deepEqual(findingsOf(report, 'fk.without_tenant'), [])
@@ -173,14 +156,11 @@ for (const backend of testBackends()) {
       it('writes the fix of a set-null key so that it nulls the reference only, and adds no second unique key', async () => {
         const p = `h${fixture.next()}_projects`
         const t = `h${fixture.tableNo}_tasks`
-        await database.pool.query(`create table ${p} (id int generated always as identity primary key, tenant_id uuid not null, unique (tenant_id, id));
+        const shared = await sharedOver(fixture, [p, t], `create table ${p} (id int generated always as identity primary key, tenant_id uuid not null, unique (tenant_id, id));
           create index on ${p} (tenant_id);
           create table ${t} (id int generated always as identity primary key, tenant_id uuid not null,
             project_id int constraint ${t}_project references ${p} (id) on delete set null deferrable);
           create index on ${t} (tenant_id)`)
-        const shared = new SharedSchemaIsolation(database, { tables: [p, t], runtimeRole: role })
-        fixture.opened.push(shared)
-        await shared.install()
         const [finding] = findingsOf(await shared.doctor(), 'fk.without_tenant')
         assert.equal(finding?.fix, [
           `alter table public.${t} drop constraint "${t}_project", add constraint "${t}_project" foreign key ("tenant_id", "project_id") references public.${p} ("tenant_id", "id") on delete set null ("project_id") deferrable initially immediate not valid`,
@@ -197,13 +177,9 @@ for (const backend of testBackends()) {
       let b: ScopedTenant
 
       before(async () => {
-        schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
-        fixture.opened.push(schemas)
-        await schemas.install()
-        a = tenant('hard-a', 'schema')
-        a = { ...a, placement: await schemas.provision(a, async (c) => { await c.query(projectsTable) }) }
-        b = tenant('hard-b', 'schema')
-        b = { ...b, placement: await schemas.provision(b, async (c) => { await c.query(`${projectsTable}; insert into projects (name) select 'b' from generate_series(1, 300); analyze projects`) }) }
+        schemas = await installedSchemas(fixture)
+        a = await provisioned(schemas, tenant('hard-a', 'schema'), projectsTable)
+        b = await provisioned(schemas, tenant('hard-b', 'schema'), `${projectsTable}; insert into projects (name) select 'b' from generate_series(1, 300); analyze projects`)
       })
 
       it('passes the tenant schemas provision() set up', async () => {
@@ -270,10 +246,7 @@ for (const backend of testBackends()) {
         places = await tenantDatabases(backend, database)
         databases = new DatabasePerTenantIsolation({ router: places.router, provisioner: places.provisioner, runtimeRole: role })
         await databases.install()
-        for (const slug of ['da', 'db']) {
-          const made = tenant(`hard-${slug}`, 'database')
-          t[slug] = { ...made, placement: await databases.provision(made, async (c) => { await c.query(projectsTable) }) }
-        }
+        for (const slug of ['da', 'db']) t[slug] = await provisioned(databases, tenant(`hard-${slug}`, 'database'), projectsTable)
       })
       after(async () => {
         for (const made of Object.values(t)) await databases.deprovision(made).catch(() => undefined)

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { isTenantryError, runWithTenant, type ScopedTenant } from '@tenantry/core'
-import { SchemaPerTenantIsolation, SharedSchemaIsolation, type DoctorReport, type SharedSchemaOptions } from '@tenantry/postgres'
+import { SchemaPerTenantIsolation, SharedSchemaIsolation, type SharedSchemaOptions } from '@tenantry/postgres'
 import type { Kysely } from 'kysely'
 import { doctorFixture, dropRoles, testBackends, type TestDatabase, uniqueName } from '@tenantry/test-kit'
-
-const errorsOf = (report: DoctorReport): string[] => report.findings.filter((f) => f.severity === 'error').map((f) => f.check)
-const warningsOf = (report: DoctorReport): string[] => report.findings.filter((f) => f.severity === 'warning').map((f) => f.check)
+import { errorsOf, installedSchemas, partitionedShared, projectsTable, provisioned, tenant, warningsOf } from './support/doctor.ts'
 
 for (const backend of testBackends()) {
   describe(`doctor on ${backend.name}`, () => {
@@ -280,13 +277,7 @@ for (const backend of testBackends()) {
 
       it('protects the partitions of a tenant table too, so one read directly is still scoped', async () => {
         const table = `t${fixture.next()}`
-        await database.pool.query(`create table ${table} (id int generated always as identity, tenant_id uuid not null, body text, primary key (tenant_id, id)) partition by hash (tenant_id);
-          create table ${table}_p0 partition of ${table} for values with (modulus 2, remainder 0);
-          create table ${table}_p1 partition of ${table} for values with (modulus 2, remainder 1);
-          create index on ${table} (tenant_id)`)
-        const shared = new SharedSchemaIsolation(database, { tables: [table], runtimeRole: role })
-        fixture.opened.push(shared)
-        await shared.install()
+        const shared = await partitionedShared(fixture, table)
         await database.pool.query(`grant select on ${table}_p0, ${table}_p1 to ${role}`)
         assert.deepEqual(errorsOf(await shared.doctor()), [])
         await database.pool.query(`drop policy tenantry_tenant_isolation on ${table}_p0`)
@@ -318,22 +309,14 @@ for (const backend of testBackends()) {
     })
 
     describe('schema per tenant', () => {
-      const tenant = (slug: string): ScopedTenant => ({ id: randomUUID(), slug, status: 'active', isolation: 'schema' })
       let schemas: SchemaPerTenantIsolation
       let a: ScopedTenant
       let b: ScopedTenant
 
       before(async () => {
-        schemas = new SchemaPerTenantIsolation(database, { runtimeRole: role })
-        fixture.opened.push(schemas)
-        await schemas.install()
-        const setup = async (c: { query(sql: string): Promise<unknown> }) => {
-          await c.query('create table projects (id int generated always as identity primary key, name text not null)')
-        }
-        a = tenant('schema-a')
-        a = { ...a, placement: await schemas.provision(a, setup) }
-        b = tenant('schema-b')
-        b = { ...b, placement: await schemas.provision(b, setup) }
+        schemas = await installedSchemas(fixture)
+        a = await provisioned(schemas, tenant('schema-a', 'schema'), projectsTable)
+        b = await provisioned(schemas, tenant('schema-b', 'schema'), projectsTable)
       })
 
       it('passes the tenant schemas provision() set up', async () => {
@@ -372,7 +355,7 @@ for (const backend of testBackends()) {
       })
 
       it('finds a tenant schema by its walls when no catalog names it', async () => {
-        const custom: ScopedTenant = { ...tenant('schema-custom'), placement: { schema: `custom_${fixture.tableNo}` } }
+        const custom: ScopedTenant = { ...tenant('schema-custom', 'schema'), placement: { schema: `custom_${fixture.tableNo}` } }
         await schemas.provision(custom, async (c) => { await c.query('create table projects (id int generated always as identity primary key)') })
         await database.pool.query(`create table custom_${fixture.tableNo}.added (id int); grant select on custom_${fixture.tableNo}.added to ${role}`)
         assert.deepEqual(errorsOf(await schemas.doctor()), ['rls.disabled', 'rls.not_forced', 'rls.policy'])

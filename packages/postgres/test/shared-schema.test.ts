@@ -81,8 +81,9 @@ for (const backend of testBackends()) {
       )
       assert.deepEqual(seen.who, { role, tenant: globex.id })
       assert.deepEqual(seen.rows, [{ body: 'globex one' }])
-      // begin + settings, probe, select, commit; the trusted probe is SQL the plugin cannot read, so the session is reset before reuse
-      assert.equal(shared.stats.roundTrips - before.roundTrips, 5)
+      // begin + settings, probe, select, commit; the trusted probe is SQL the plugin cannot read, so the session
+      // reset goes out with the commit (in the same round trip: a transaction pooler cannot hand the connection on first)
+      assert.equal(shared.stats.roundTrips - before.roundTrips, 4)
       assert.equal(shared.stats.transactions - before.transactions, 1)
     })
 

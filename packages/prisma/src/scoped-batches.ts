@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { currentScope, TenantryError } from '@tenantry/core'
-import { scopeKeyOf } from '@tenantry/postgres/internal'
+import { currentScope, TenantryError, type Scope } from '@tenantry/core'
 
 /** A request as Prisma's dataloader queues it: only its identity matters here. */
 type PrismaRequest = object
@@ -17,6 +16,26 @@ interface PrismaLoaderOptions {
 type Snapshot = <R>(fn: () => R) => R
 
 const SCOPED = Symbol.for('tenantry.prisma.scoped-batches')
+
+/** Each system scope (each runAsSystem call) batches alone: its reason and actor are its own. */
+const systemScopes = new WeakMap<object, number>()
+let systemScopeCount = 0
+
+/**
+ * What a batch may share: the tenant as the walls see it (its id, status,
+ * isolation and placement: two scopes that agree on these get the same
+ * settings), one system scope, or no scope.
+ */
+function batchScopeKey(scope: Scope | undefined): string {
+  if (scope === undefined) return '@none'
+  if (scope.kind === 'system') {
+    let n = systemScopes.get(scope)
+    if (n === undefined) systemScopes.set(scope, (n = ++systemScopeCount))
+    return `@system:${n}`
+  }
+  const { id, status, isolation, placement } = scope.tenant
+  return JSON.stringify([id, status, isolation ?? null, placement ?? null])
+}
 
 /** The dataloader's options of a Prisma client (or of a client made by `$extends`), or undefined. */
 function loaderOptionsOf(client: object): PrismaLoaderOptions | undefined {
@@ -42,7 +61,8 @@ function loaderOptionsOf(client: object): PrismaLoaderOptions | undefined {
  * its batch transaction wrote into the first tenant, and its interactive
  * transaction's queries were refused (SCOPE_MISMATCH).
  *
- * With it, queries queue per scope (a tenant's id, the system scope, or none):
+ * With it, queries queue per scope (a tenant as the walls see it: its id,
+ * status, isolation and placement; each system scope alone; or none):
  * two tenants' queries are never merged into one statement, and each queue is
  * sent in the async context of its own first query (so Tenantry's scope, and
  * any other AsyncLocalStorage such as OpenTelemetry's, is the caller's).
@@ -87,7 +107,7 @@ export function scopePrismaBatches<C extends object>(client: C): C {
     // No key: Prisma sends the query at once, in the caller's own context.
     if (!key) return key
     snapshots.set(request, AsyncLocalStorage.snapshot() as Snapshot)
-    return `${scopeKeyOf(currentScope())}\u0000${key}`
+    return `${batchScopeKey(currentScope())}\u0000${key}`
   }
   options.singleLoader = function (request) {
     return inQueuedContext(request, () => singleLoader.call(this, request))

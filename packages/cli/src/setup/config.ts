@@ -18,7 +18,17 @@ export type ServerConnection = string | pg.ClientConfig
  */
 export type DatabaseConfig =
   | string
-  | { readonly url: string; readonly poolSize?: number }
+  | {
+    readonly url: string
+    readonly poolSize?: number
+    /**
+     * `'transaction'`: the URL is a transaction pooler (PgBouncer in
+     * transaction mode) that cannot carry prepared statements across
+     * transactions: the statement cache is off (a `statementCache` count is
+     * refused). See docs/pgbouncer.md.
+     */
+    readonly pooler?: 'transaction' | 'none'
+  }
   | { readonly embedded: string }
   | { readonly target: PostgresTarget; readonly router?: PoolRouter; readonly provisioner?: DatabaseProvisioner }
 
@@ -122,6 +132,14 @@ export interface TenantryConfig {
   readonly install?: boolean
   /** At start, doctor's errors stop the start (`'refuse'`, default), are reported (`'warn'`), or doctor does not run (`'off'`). */
   readonly doctor?: 'refuse' | 'warn' | 'off'
+  /**
+   * Named prepared statements kept per pooled connection (queries and the
+   * scope preamble): each query shape is parsed and planned once per
+   * connection, then reused for every tenant. A count (default 256) or `'off'`:
+   * set `'off'` behind a transaction pooler that cannot carry prepared
+   * statements (PgBouncer before 1.21 in transaction mode). See docs/performance.md.
+   */
+  readonly statementCache?: number | 'off'
   /** The role tenant transactions run as (never superuser, BYPASSRLS or an owner). Default `tenantry_app`. */
   readonly runtimeRole?: string
   /** The model of a tenant created without `isolation`. Default: the first of shared, schema, database configured. */
@@ -152,7 +170,7 @@ export interface TenantryConfig {
 }
 
 const TOP_LEVEL = new Set<string>([
-  'database', 'models', 'migrations', 'migrate', 'install', 'doctor', 'runtimeRole', 'defaultIsolation', 'plans', 'defaultPlan',
+  'database', 'models', 'migrations', 'migrate', 'install', 'doctor', 'statementCache', 'runtimeRole', 'defaultIsolation', 'plans', 'defaultPlan',
   'redis', 'cache', 'resolution', 'limits', 'actor', 'auditSystemScopes', 'onWarning',
 ])
 const MODELS = new Set<string>(['shared', 'schema', 'database'])
@@ -180,8 +198,9 @@ function checkDatabase(value: unknown, issues: ValidationIssue[]): void {
     issues.push({ path: `${path}.target`, message: 'must be a PostgresTarget (postgresTarget(…) or pgliteTarget(…))' })
   }
   if (value.poolSize !== undefined && (!Number.isSafeInteger(value.poolSize) || (value.poolSize as number) < 1)) issues.push({ path: `${path}.poolSize`, message: 'must be a positive integer' })
+  if (value.pooler !== undefined && value.pooler !== 'transaction' && value.pooler !== 'none') issues.push({ path: `${path}.pooler`, message: "must be 'transaction' (a transaction pooler such as PgBouncer) or 'none'" })
   for (const key of Object.keys(value)) {
-    if (!['url', 'poolSize', 'embedded', 'target', 'router', 'provisioner'].includes(key)) issues.push({ path: `${path}.${key}`, message: 'is not an option here' })
+    if (!['url', 'poolSize', 'pooler', 'embedded', 'target', 'router', 'provisioner'].includes(key)) issues.push({ path: `${path}.${key}`, message: 'is not an option here' })
   }
 }
 
@@ -232,6 +251,14 @@ export function checkConfig(config: unknown): asserts config is TenantryConfig {
     if (config[key] !== undefined && typeof config[key] !== 'boolean') issues.push({ path: `config.${key}`, message: 'must be true or false' })
   }
   if (config.doctor !== undefined && !['refuse', 'warn', 'off'].includes(config.doctor as string)) issues.push({ path: 'config.doctor', message: "must be 'refuse', 'warn' or 'off'" })
+  const cache = config.statementCache
+  if (cache !== undefined && cache !== 'off' && (typeof cache !== 'number' || !Number.isSafeInteger(cache) || cache < 0)) {
+    issues.push({ path: 'config.statementCache', message: "must be a whole number of statements per connection (0 or more) or 'off'" })
+  }
+  const pooler = isObject(config.database) ? config.database.pooler : undefined
+  if (pooler === 'transaction' && typeof cache === 'number' && cache > 0) {
+    issues.push({ path: 'config.statementCache', message: "cannot be on behind a transaction pooler (database.pooler: 'transaction'): it gives each transaction another server connection, where the cached statements do not exist; leave statementCache out or set it to 'off'" })
+  }
   if (config.runtimeRole !== undefined && (typeof config.runtimeRole !== 'string' || !IDENTIFIER.test(config.runtimeRole))) {
     issues.push({ path: 'config.runtimeRole', message: 'must be a plain role name (letters, digits, _)' })
   }

@@ -191,7 +191,7 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
     closers.push(() => shared.close())
     let closing: Promise<void> | undefined
     return {
-      db: data.kysely<DB>(),
+      db: data.kysely<DB>({ statementCache: statementCacheOf(config) }),
       pool: data.pool(),
       tenants,
       catalog,
@@ -217,4 +217,11 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
     await closeAll()
     throw error
   }
+}
+
+/** The statement cache the config asks for: off behind a transaction pooler, else as given (default on). */
+function statementCacheOf(config: TenantryConfig): number | 'off' | undefined {
+  const database = config.database as { pooler?: string } | undefined
+  if (database !== null && typeof database === 'object' && database.pooler === 'transaction') return 'off'
+  return config.statementCache
 }

@@ -12,7 +12,7 @@ import { DrizzleQueryError, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type fc from 'fast-check'
 import type pg from 'pg'
-import { describeOutcome, multisetMinus, rowText, sameOutcome, type Outcome } from '../../../postgres/test/fuzz/oracle.ts'
+import { failureReport, foreignRows, rowText, sameOutcome, type Outcome, type ShownStatement } from '../../../postgres/test/fuzz/oracle.ts'
 import type { QuerySpec } from '../../../postgres/test/fuzz/spec.ts'
 import { commits, interleaved, onOracle, onPath, statement, type Plan } from './plan.ts'
 import { rawText } from './raw-sql.ts'
@@ -68,11 +68,12 @@ async function captured(plan: Plan, run: () => Promise<unknown>): Promise<Outcom
 }
 
 /** The statement as it goes to both sides (the same on both: one renderer, one text). */
-function shownStatement(plan: Plan, tables: FuzzTables): { sql: string; params: readonly unknown[] } {
+function shownStatement(plan: Plan, tables: FuzzTables): ShownStatement {
   try {
-    return plan.via === 'sql' ? rawText(plan.spec) : buildDrizzleQuery(drizzle.mock(), plan.spec, tables).toSQL()
+    const built = plan.via === 'sql' ? rawText(plan.spec) : buildDrizzleQuery(drizzle.mock(), plan.spec, tables).toSQL()
+    return { sql: built.sql, parameters: built.params }
   } catch (error) {
-    return { sql: `(does not build: ${(error as Error).message})`, params: [] }
+    return { sql: `(does not build: ${(error as Error).message})`, parameters: [] }
   }
 }
 
@@ -129,27 +130,22 @@ export async function judge(target: DrizzleFuzzTarget, plan: Plan): Promise<Verd
     changed = await world.changedSince(ownRegions(target.model)).catch((error: Error) => [`(no fingerprint: ${error.message})`])
     await (changed.length > 0 ? world.restoreAll() : world.restore(target.model))
   }
-  const leaked = (scoped.rows ?? []).filter((r) => target.foreignTenantIds.some((id) => r.includes(id)))
+  const leaked = foreignRows(scoped, target.foreignTenantIds)
   if (sameOutcome(scoped, expected) && leaked.length === 0 && changed.length === 0) return { scoped }
   const shown = shownStatement(plan, tables)
-  const tenant = target.tenant
-  const lines = [
-    leaked.length > 0
-      ? `LEAK: ${leaked.length} row(s) carry another tenant's id`
-      : changed.length > 0 ? `LEAK: B's committed write changed rows outside B's placement: ${changed.join(', ')}` : 'the scoped result differs from the oracle',
-    `walls: ${target.label}; tenant: ${tenant.slug} (${tenant.id}${tenant.isolation ? `, ${tenant.isolation} ${JSON.stringify(tenant.placement ?? {})}` : ''})`,
-    `plan: ${JSON.stringify({ ...plan, spec: undefined })}; first ran as ${other ? `${other.slug} (${other.isolation ?? 'shared'})` : 'nobody'}${plan.concurrent ? ', concurrently' : ''}`,
-    `spec: ${JSON.stringify(plan.spec)}`,
-    `scoped SQL (${plan.via === 'sql' ? 'db.execute(sql)' : 'Drizzle builder'}): ${shown.sql}`,
-    `  parameters: ${JSON.stringify(shown.params)}`,
-    `oracle SQL (the same, unprepared, on search_path ${target.oracle.schema}): ${shown.sql}`,
-    `  parameters: ${JSON.stringify(shown.params)}`,
-    `expected (oracle): ${describeOutcome(expected)}`,
-    `actual (scoped): ${describeOutcome(scoped)}`,
-  ]
-  if (scoped.rows && expected.rows) {
-    lines.push(`only in actual: ${describeOutcome({ rows: multisetMinus(scoped.rows, expected.rows) })}`)
-    lines.push(`only in expected: ${describeOutcome({ rows: multisetMinus(expected.rows, scoped.rows) })}`)
+  return {
+    scoped,
+    problem: failureReport({
+      leaked,
+      changed,
+      walls: target.label,
+      tenant: target.tenant,
+      context: [`plan: ${JSON.stringify({ ...plan, spec: undefined })}; first ran as ${other ? `${other.slug} (${other.isolation ?? 'shared'})` : 'nobody'}${plan.concurrent ? ', concurrently' : ''}`],
+      spec: plan.spec,
+      scoped: { ...shown, label: plan.via === 'sql' ? 'db.execute(sql)' : 'Drizzle builder' },
+      oracle: { ...shown, label: `the same, unprepared, on search_path ${target.oracle.schema}` },
+      expected,
+      actual: scoped,
+    }),
   }
-  return { scoped, problem: lines.join('\n') }
 }

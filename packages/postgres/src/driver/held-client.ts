@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { clearStatementCache } from './statement-cache.ts'
 
 /** The server's transaction status after the last exchange: idle, in a transaction, in a failed one. */
 export type TransactionStatus = 'I' | 'T' | 'E'
@@ -130,6 +131,7 @@ export function forgetPreparedStatements(client: pg.ClientBase): boolean {
   const connection = (client as unknown as { connection?: { parsedStatements?: unknown; submittedNamedStatements?: unknown } }).connection
   if (connection === undefined || typeof connection.parsedStatements !== 'object' || connection.parsedStatements === null) return false
   connection.parsedStatements = {}
+  clearStatementCache(client)
   if (typeof connection.submittedNamedStatements === 'object' && connection.submittedNamedStatements !== null) connection.submittedNamedStatements = {}
   return true
 }

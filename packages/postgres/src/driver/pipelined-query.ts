@@ -1,11 +1,22 @@
 /// <reference path="./pg-internals.d.ts" />
 import pg from 'pg'
 import pgUtils from 'pg/lib/utils.js'
+import type { CachedStatement, StatementCache } from './statement-cache.ts'
 
 /** One statement of a pipeline: SQL text and its parameters. */
 export interface PipelineStatement {
   readonly sql: string
   readonly parameters?: readonly unknown[]
+  /** With a statement cache: send it as a named prepared statement (parsed once per connection). */
+  readonly cache?: boolean
+  /**
+   * What else the parsed statement depends on (the search_path it is parsed
+   * under): statements of the same text under another variant are other
+   * statements. PostgreSQL re-plans a cached statement when the search_path
+   * changes, but keeps the parameter types it resolved at Parse, which may be
+   * one schema's types.
+   */
+  readonly variant?: string
 }
 
 /** What the last statement of a pipeline returned. */
@@ -21,6 +32,9 @@ type Done = (error: Error | null, result?: ResultLike) => void
 // The wire-level representation of a pg connection that a submittable talks to.
 interface WireConnection {
   parse(msg: { text: string; name?: string }): void
+  close(msg: { type: 'S' | 'P'; name: string }): void
+  parsedStatements?: Record<string, string>
+  submittedNamedStatements?: Record<string, string>
   bind(msg: { portal?: string; statement?: string; values: readonly unknown[]; valueMapper: (v: unknown) => unknown }): void
   execute(msg: { portal?: string; rows?: number }): void
 }
@@ -37,35 +51,85 @@ const base = pg.Query.prototype as unknown as Record<string, (this: unknown, ...
  * The statements around the main one are sent without Describe and their answers
  * are skipped (not parsed into rows): only the main statement's result is built,
  * with its own config (`rowMode`, `types`, `name`).
+ *
+ * With a statement cache, the main statement (unless its config names its own
+ * prepared statement) and the statements marked `cache` are sent as named
+ * prepared statements: Parse only the first time on this connection, then Bind
+ * and Execute. What the cache must close goes out first. The cache decides at
+ * send time (node-postgres calls `prepare` when the query's turn comes), so a
+ * queue of queries on one client sees every earlier outcome.
  */
 class PipelinedQuery extends BaseQuery {
   readonly #before: readonly PipelineStatement[]
   readonly #after: readonly PipelineStatement[]
+  readonly #cache: StatementCache | undefined
+  readonly #cacheMain: boolean
+  /** The cached statements this round trip used: confirmed when it succeeds, discarded when it fails. */
+  readonly #used: CachedStatement[] = []
+  /** The main statement must be parsed (it is not yet on this connection). */
+  #mainParse = true
+  readonly #mainVariant: string | undefined
   /** Statements before the main one whose CommandComplete has not arrived yet. */
   #pending: number
   /** The main statement's CommandComplete (or EmptyQueryResponse) has arrived. */
   #mainDone = false
 
-  constructor(before: readonly PipelineStatement[], main: PipelineMain, after: readonly PipelineStatement[], callback: Done) {
-    super({ ...main, values: main.values ? [...main.values] : [], callback })
+  constructor(before: readonly PipelineStatement[], main: PipelineMain, after: readonly PipelineStatement[], callback: Done, cache: StatementCache | undefined) {
+    super({
+      ...main,
+      values: main.values ? [...main.values] : [],
+      callback: (error: Error | null, result?: ResultLike) => {
+        this.#settle(error === null)
+        callback(error, result)
+      },
+    })
     this.#before = before
     this.#after = after
     this.#pending = before.length
+    this.#cache = cache
+    this.#cacheMain = cache !== undefined && main.name === undefined && main.cache !== false
+    this.#mainVariant = main.variant
+  }
+
+  /** Tells the cache how the round trip ended. */
+  #settle(succeeded: boolean): void {
+    if (this.#cache === undefined || this.#used.length === 0) return
+    if (succeeded) for (const entry of this.#used) entry.parsed = true
+    else this.#cache.discard(this.#used)
   }
 
   requiresPreparation(): boolean {
     return true
   }
 
+  hasBeenParsed(connection: WireConnection): boolean {
+    return this.#cacheMain ? !this.#mainParse : (base.hasBeenParsed!.call(this, connection) as boolean)
+  }
+
   prepare(connection: WireConnection): void {
-    for (const statement of this.#before) send(connection, statement)
+    const cache = this.#cache
+    if (cache !== undefined) for (const name of cache.takeClosing(connection)) connection.close({ type: 'S', name })
+    for (const statement of this.#before) send(connection, statement, this.#named(statement))
+    if (this.#cacheMain) {
+      const entry = this.#named({ sql: (this as unknown as { text: string }).text, cache: true, variant: this.#mainVariant })!
+      ;(this as unknown as { name?: string }).name = entry.name
+      this.#mainParse = !entry.parsed
+    }
     base.prepare!.call(this, connection)
+  }
+
+  /** The cached statement for a statement marked `cache` (recorded as used by this round trip), or none. */
+  #named(statement: PipelineStatement): CachedStatement | undefined {
+    if (statement.cache !== true || this.#cache === undefined) return undefined
+    const entry = this.#cache.use(statement.variant === undefined ? statement.sql : `${statement.sql}\u0000${statement.variant}`)
+    this.#used.push(entry)
+    return entry
   }
 
   /** Called by the main statement's prepare: its Execute, the statements after it, then the one Sync. */
   _getRows(connection: WireConnection & { sync(): void }, rows: unknown): void {
     connection.execute({ portal: (this as unknown as { portal?: string }).portal ?? '', rows: rows as number | undefined })
-    for (const statement of this.#after) send(connection, statement)
+    for (const statement of this.#after) send(connection, statement, this.#named(statement))
     connection.sync()
   }
 
@@ -95,9 +159,9 @@ class PipelinedQuery extends BaseQuery {
   }
 }
 
-function send(connection: WireConnection, statement: PipelineStatement): void {
-  connection.parse({ text: statement.sql })
-  connection.bind({ portal: '', statement: '', values: statement.parameters ?? [], valueMapper: pgUtils.prepareValue })
+function send(connection: WireConnection, statement: PipelineStatement, cached: CachedStatement | undefined): void {
+  if (cached === undefined || !cached.parsed) connection.parse({ text: statement.sql, ...(cached ? { name: cached.name } : {}) })
+  connection.bind({ portal: '', statement: cached?.name ?? '', values: statement.parameters ?? [], valueMapper: pgUtils.prepareValue })
   connection.execute({ portal: '' })
 }
 
@@ -108,6 +172,10 @@ export interface PipelineMain {
   readonly rowMode?: string | undefined
   readonly types?: unknown
   readonly name?: string | undefined
+  /** false: never from the statement cache (a statement the caller knows is one-off). */
+  readonly cache?: boolean
+  /** See PipelineStatement.variant. */
+  readonly variant?: string | undefined
 }
 
 /**
@@ -119,7 +187,13 @@ export interface PipelineMain {
  * @example
  * const result = await runAround(client, [preamble], { text: 'select * from projects', rowMode: 'array' }, resetStatements)
  */
-export function runAround(client: pg.ClientBase, before: readonly PipelineStatement[], main: PipelineMain, after: readonly PipelineStatement[] = []): Promise<pg.QueryResult> {
+export function runAround(
+  client: pg.ClientBase,
+  before: readonly PipelineStatement[],
+  main: PipelineMain,
+  after: readonly PipelineStatement[] = [],
+  cache?: StatementCache,
+): Promise<pg.QueryResult> {
   return new Promise<pg.QueryResult>((resolve, reject) => {
     const done: Done = (error, result) => {
       if (error) return reject(error)
@@ -127,13 +201,13 @@ export function runAround(client: pg.ClientBase, before: readonly PipelineStatem
       if (!single) return reject(new Error('The database returned no result for the pipeline'))
       resolve(single as unknown as pg.QueryResult)
     }
-    client.query(new PipelinedQuery(before, main, after, done) as unknown as pg.QueryConfig)
+    client.query(new PipelinedQuery(before, main, after, done, cache) as unknown as pg.QueryConfig)
   })
 }
 
 /**
- * Runs `statements` on `client` in one round trip and returns the last one's
- * result. Without an explicit BEGIN among them they form one implicit transaction:
+ * Runs `statements` (then `after`, whose results are skipped) on `client` in
+ * one round trip and returns the last of `statements`' result. Without an explicit BEGIN among them they form one implicit transaction:
  * an error in any statement rolls back all of them.
  *
  * @example
@@ -142,9 +216,14 @@ export function runAround(client: pg.ClientBase, before: readonly PipelineStatem
  *   { sql: 'select * from projects where id = $1', parameters: [id] },
  * ])
  */
-export async function runPipeline(client: pg.ClientBase, statements: readonly PipelineStatement[]): Promise<StatementResult> {
+export async function runPipeline(
+  client: pg.ClientBase,
+  statements: readonly PipelineStatement[],
+  cache?: StatementCache,
+  after: readonly PipelineStatement[] = [],
+): Promise<StatementResult> {
   const last = statements.at(-1)
   if (last === undefined) throw new Error('runPipeline needs at least one statement')
-  const result = await runAround(client, statements.slice(0, -1), { text: last.sql, values: last.parameters })
+  const result = await runAround(client, statements.slice(0, -1), { text: last.sql, values: last.parameters, cache: last.cache === true, variant: last.variant }, after, cache)
   return { command: result.command, rowCount: result.rowCount, rows: result.rows }
 }

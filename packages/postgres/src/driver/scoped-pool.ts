@@ -11,7 +11,7 @@ import { resetSession, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './sessio
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
 import { preamble, transactionEndedError, type DriverStats } from './tenant-driver.ts'
 import {
-  clientTransactionCommand, isDoBlock, isExplainAnalyze, isRollbackToSavepoint, statementRefused, transactionControlOf, type ClientTransactionCommand,
+  clientTransactionCommand, isDoBlock, isExplainAnalyze, isLockStatement, isRollbackToSavepoint, statementRefused, transactionControlOf, type ClientTransactionCommand,
 } from './transaction-control.ts'
 
 type Callback = (error: Error | null, result?: pg.QueryResult) => void
@@ -56,13 +56,15 @@ function configOf(text: unknown, values: unknown, extended: boolean): pg.QueryCo
 
 /**
  * Refuses, in a tenant scope, what no wall could see into: a DO block (its body
- * may EXECUTE anything, and commit outside a transaction) and EXPLAIN ANALYZE
- * (it counts the rows row-level security removed: other tenants' rows).
+ * may EXECUTE anything, and commit outside a transaction), EXPLAIN ANALYZE
+ * (it counts the rows row-level security removed: other tenants' rows), and
+ * LOCK (a table lock holds up every tenant).
  */
 function refuseOpaque(scope: Scope, sql: string): void {
   if (scope.kind !== 'tenant') return
   if (isDoBlock(sql)) throw statementRefused('do')
   if (isExplainAnalyze(sql)) throw statementRefused('explain analyze')
+  if (isLockStatement(sql)) throw statementRefused('lock')
 }
 
 const BEGIN: PipelineStatement = { sql: 'begin' }
@@ -389,7 +391,7 @@ export class TenantPoolClient extends EventEmitter {
     if (this.#released) throw new TenantryError('INTERNAL', 'This client was already released')
     this.#released = true
     const close = destroy === true || destroy instanceof Error
-    const dirty = this.#dirty || this.#state !== 'none'
-    void this.#queue.then(() => giveBack(this.#routed, dirty, close, this.#stats)).catch(() => this.#routed.release(true))
+    // Read once the queued queries have run: one of them may leave the session dirty (a COMMIT that failed).
+    void this.#queue.then(() => giveBack(this.#routed, this.#dirty || this.#state !== 'none', close, this.#stats)).catch(() => this.#routed.release(true))
   }
 }

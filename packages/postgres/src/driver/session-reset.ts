@@ -10,11 +10,15 @@ import type { PipelineStatement } from './pipelined-query.ts'
  * a session authorization set (PGlite, where every login is a superuser), prepared statements (`PREPARE`, node-postgres' named queries: another tenant
  * could `EXECUTE` one, or reuse its name and run what the first tenant prepared
  * under it), cursors, LISTENs, session advisory locks, temporary objects and
- * sequence state (`lastval()`) never reach the next checkout. After it,
+ * sequence state (`lastval()`) never reach the next checkout, and `random()`
+ * gets a fresh seed (a `setseed()` would otherwise make the next tenant's
+ * values predictable). After it,
  * node-postgres is told to forget the statements it believes prepared
  * (`forgetPreparedStatements`).
  */
-export const SESSION_RESET_SQL = 'rollback; reset session authorization; reset all; reset role; deallocate all; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences'
+export const SESSION_RESET_SQL = 'rollback; reset session authorization; reset all; reset role; deallocate all; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences; ' +
+  // `reset all` leaves random()'s seed as `setseed()` left it: a fresh one from the server's strong random source.
+  "select pg_catalog.setseed(('x' operator(pg_catalog.||) pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 8))::bit(32)::int / 2147483648.0)"
 
 /** How many statements SESSION_RESET_SQL is. */
 export const SESSION_RESET_STATEMENTS = SESSION_RESET_SQL.split(';').length

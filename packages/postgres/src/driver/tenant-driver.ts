@@ -14,11 +14,12 @@ import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
 import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { queryConfigOf } from './query-config.ts'
-import { SESSION_RESET_SQL, SESSION_RESET_STATEMENTS } from './session-reset.ts'
+import { SESSION_RESET_SQL, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
-import { isDoBlock, isProcedureCall, isRollbackToSavepoint, procedureCallRefused, statementRefused, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
+import { DEFAULT_STATEMENT_CACHE_SIZE, isStalePlanError, statementCacheOf, type StatementCache } from './statement-cache.ts'
+import { isDoBlock, isLockStatement, isProcedureCall, isRollbackToSavepoint, procedureCallRefused, statementRefused, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
 
 /** Counts what the driver sent, for benchmarks and tests. */
 export interface DriverStats {
@@ -39,6 +40,11 @@ export interface TenantDriverOptions {
    */
   readonly requireStamp: boolean
   readonly stats?: DriverStats | undefined
+  /**
+   * Named prepared statements kept per pooled connection (the query and the
+   * scope preamble): a count, 0 for none. Default DEFAULT_STATEMENT_CACHE_SIZE.
+   */
+  readonly statementCache?: number | undefined
 }
 
 const AFFECTING = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE'])
@@ -67,6 +73,8 @@ export class TenantConnection implements DatabaseConnection {
   readonly #options: TenantDriverOptions
   /** Inside an explicit transaction. */
   #inTransaction = false
+  /** The search_path the open transaction set (its cached statements are that schema's). */
+  #transactionVariant: string | undefined
   /** SQL in a statement ended the explicit transaction early: nothing more runs in it. */
   #transactionEnded = false
   /** Closed instead of reused: a failed rollback, or a failed session reset. */
@@ -74,12 +82,16 @@ export class TenantConnection implements DatabaseConnection {
   /** Ran SQL that may have changed session state: reset before it serves anyone else. */
   touched = false
 
+  /** This connection's prepared statements, or undefined when the cache is off. */
+  readonly #statements: StatementCache | undefined
+
   constructor(routed: RoutedConnection, options: TenantDriverOptions, scope: Scope | undefined) {
     this.routed = routed
     this.client = routed.client
     this.#options = options
     this.#scope = scope
     this.scopeKey = scopeKeyOf(scope)
+    this.#statements = statementCacheOf(routed.client, options.statementCache ?? DEFAULT_STATEMENT_CACHE_SIZE)
   }
 
   #count(roundTrips: number, statements: number, transactions: number): void {
@@ -110,6 +122,7 @@ export class TenantConnection implements DatabaseConnection {
       if (scope?.kind === 'tenant' && !this.#inTransaction && isProcedureCall(compiled.sql)) throw procedureCallRefused()
       // Outside a transaction a DO block's body may commit, and run the rest without the scope's settings.
       if (scope?.kind === 'tenant' && !this.#inTransaction && isDoBlock(compiled.sql)) throw statementRefused('do')
+      if (scope?.kind === 'tenant' && isLockStatement(compiled.sql)) throw statementRefused('lock')
     }
     if (scope?.kind !== 'tenant' || !this.#options.requireStamp) return
     if (stamp?.scope === scope.tenant.id) return
@@ -148,10 +161,14 @@ export class TenantConnection implements DatabaseConnection {
       return result
     }
     const settings = this.routed.binding.settingsFor(scope)
+    // SQL the plugin could not see into may leave session state: the reset goes out in the same
+    // round trip, so a transaction pooler (PgBouncer) cannot hand the connection on before it.
+    const after = this.touched ? TRAILING_RESET : []
     const result = settings.length === 0
-      ? await this.#single<R>(compiled, extended)
-      : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters }]))
+      ? await this.#single<R>(compiled, extended, after)
+      : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: statementVariant(settings) }], after))
     if (settings.length > 0) this.#count(0, 0, 1)
+    if (after.length > 0) this.#resetWith(after)
     // SQL in the statement may have opened a transaction (a trusted `begin`) that would
     // outlive the statement and its settings: undo it.
     if (this.routed.transactionStatus() !== 'I' && this.routed.transactionStatus() !== undefined) {
@@ -169,7 +186,10 @@ export class TenantConnection implements DatabaseConnection {
    * cheapest (the same one round trip with either protocol). `extended`: even
    * without parameters, so the server refuses a string of several statements.
    */
-  async #single<R>(compiled: CompiledQuery, extended: boolean): Promise<QueryResult<R>> {
+  async #single<R>(compiled: CompiledQuery, extended: boolean, after: readonly PipelineStatement[] = []): Promise<QueryResult<R>> {
+    if (this.#statements !== undefined || after.length > 0) {
+      return toQueryResult<R>(await this.#run([{ sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: this.#transactionVariant }], after))
+    }
     const query = extended
       ? this.client.query({ text: compiled.sql, values: compiled.parameters as unknown[], queryMode: 'extended' } as pg.QueryConfig)
       : this.client.query(compiled.sql, compiled.parameters as unknown[])
@@ -181,13 +201,39 @@ export class TenantConnection implements DatabaseConnection {
   /** Maps the database's error; a refused scope token makes the model re-read its key. */
   #failed(error: unknown): never {
     if ((error as { code?: unknown }).code === INVALID_SCOPE_SQLSTATE) this.routed.scopeRefused?.()
+    if (isLostCachedStatement(error)) throw cachedStatementLost(error)
     return databaseError(error)
   }
 
-  async #run(statements: readonly PipelineStatement[]): Promise<StatementResult> {
-    const result = await runPipeline(this.client, statements).catch((error: unknown) => this.#failed(error))
-    this.#count(1, statements.length, 0)
+  /**
+   * One round trip. A cached statement gone stale under it (DDL changed its
+   * result type, or its prepared statement was deallocated) is dropped from
+   * the cache by the failure; outside an explicit transaction, where the round
+   * trip was its own implicit transaction and rolled back whole, it is sent
+   * once more, parsed afresh. Inside one the error stands: the transaction is
+   * aborted, and retrying it is the application's (as for a serialization
+   * failure).
+   */
+  async #run(statements: readonly PipelineStatement[], after: readonly PipelineStatement[] = []): Promise<StatementResult> {
+    let result: StatementResult
+    const sent = statements.length + after.length
+    // A round trip that ends with the session reset deallocates every statement: name none in it.
+    const cache = after.length > 0 ? undefined : this.#statements
+    try {
+      result = await runPipeline(this.client, statements, cache, after)
+    } catch (error) {
+      this.#count(1, sent, 0)
+      if (!isStalePlanError(error) || this.#inTransaction || cache === undefined) return this.#failed(error)
+      result = await runPipeline(this.client, statements, cache, after).catch((again: unknown) => this.#failed(again))
+    }
+    this.#count(1, sent, 0)
     return result
+  }
+
+  /** After a round trip that ended with the session reset: clean, unless the reset ran inside a transaction SQL left open. */
+  #resetWith(after: readonly PipelineStatement[]): void {
+    if (after.length === 0 || this.routed.transactionStatus() !== 'I') return
+    if (forgetPreparedStatements(this.client)) this.touched = false
   }
 
   async begin(settings: TransactionSettings): Promise<void> {
@@ -203,7 +249,7 @@ export class TenantConnection implements DatabaseConnection {
     const statements: PipelineStatement[] = [{ sql: begin }]
     if (scopeSettings.length > 0) statements.push(preamble(scopeSettings))
     try {
-      await runPipeline(this.client, statements)
+      await runPipeline(this.client, statements, this.#statements)
     } catch (error) {
       // BEGIN ran and a setting failed: the transaction block is open and aborted.
       // Close it here, since Kysely will not roll back a transaction whose begin failed.
@@ -214,12 +260,16 @@ export class TenantConnection implements DatabaseConnection {
     }
     this.#count(1, statements.length, 1)
     this.#inTransaction = true
+    this.#transactionVariant = statementVariant(scopeSettings)
   }
 
   async end(command: 'commit' | 'rollback'): Promise<void> {
     try {
-      const result = await runPipeline(this.client, [{ sql: command }]).catch(databaseError)
-      this.#count(1, 1, 0)
+      // After SQL the plugin could not see into, the session reset goes out with COMMIT or ROLLBACK (see executeQuery).
+      const after = this.touched ? TRAILING_RESET : []
+      const result = await runPipeline(this.client, [{ sql: command }], undefined, after).catch(databaseError)
+      this.#count(1, 1 + after.length, 0)
+      this.#resetWith(after)
       if (command === 'commit' && result.command === 'ROLLBACK') {
         throw new TenantryError('INTERNAL', 'The transaction was rolled back by the database because a statement in it failed')
       }
@@ -229,6 +279,7 @@ export class TenantConnection implements DatabaseConnection {
     } finally {
       this.#inTransaction = false
       this.#transactionEnded = false
+      this.#transactionVariant = undefined
     }
   }
 
@@ -264,12 +315,36 @@ export class TenantConnection implements DatabaseConnection {
   }
 }
 
+/** SQLSTATE 26000 for a statement Tenantry's cache named: the server connection is not the one that parsed it. */
+function isLostCachedStatement(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null
+  return e?.code === '26000' && typeof e.message === 'string' && /prepared statement "tenantry_[0-9a-f]+_\d+"/.test(e.message)
+}
+
+function cachedStatementLost(error: unknown): TenantryError {
+  return new TenantryError(
+    'ISOLATION_MISCONFIGURED',
+    'A prepared statement Tenantry cached on this connection is gone from the server: the connection is probably behind a transaction pooler (PgBouncer before 1.21 in transaction mode) that gives each transaction another server connection. Set statementCache: \'off\' (or database: { url, pooler: \'transaction\' } in createTenantry); see docs/pgbouncer.md',
+    { cause: error },
+  )
+}
+
 export function transactionEndedError(): TenantryError {
   return new TenantryError('QUERY_REFUSED', 'SQL in a statement ended this transaction early (a commit or rollback in raw SQL); nothing more runs in it. Let db.transaction() commit')
 }
 
+/**
+ * What a cached statement run under these settings depends on besides its
+ * text: the schemas of a search_path (a schema tenant's types and tables), or
+ * nothing.
+ */
+export function statementVariant(settings: readonly ScopeSetting[]): string | undefined {
+  for (const setting of settings) if (setting.schemas !== undefined) return setting.schemas.join(',')
+  return undefined
+}
+
 export function preamble(settings: readonly ScopeSetting[]): PipelineStatement {
-  return { sql: setConfigSql(settings), parameters: setConfigParameters(settings) }
+  return { sql: setConfigSql(settings), parameters: setConfigParameters(settings), cache: true }
 }
 
 /**
@@ -422,6 +497,8 @@ function scopedQueryConfig(text: unknown, values: unknown, extended: boolean): p
   const config = queryConfigOf(text, values, extended)
   const command = transactionControlOf(config.text)
   if (command !== undefined) throw transactionControlRefused(command, 'client')
+  // `extended`: a tenant scope.
+  if (extended && isLockStatement(config.text)) throw statementRefused('lock')
   return config
 }
 

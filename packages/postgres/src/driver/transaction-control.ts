@@ -1,4 +1,8 @@
 import { TenantryError } from '@tenantry/core'
+import { statementStart } from './sql-lexer.ts'
+
+// Where a statement's first word is, read as PostgreSQL's lexer reads it (whitespace, comments, `;`).
+export { statementStart }
 
 /**
  * The transaction-control statement `sql` starts with, upper-cased (`COMMIT`,
@@ -90,58 +94,56 @@ export function isExplainAnalyze(sql: string): boolean {
   const start = statementStart(sql)
   if (!/^explain(?![A-Za-z0-9_$])/i.test(sql.slice(start))) return false
   const next = statementStart(sql, start + 'explain'.length)
-  if (sql[next] === '(') {
-    const close = sql.indexOf(')', next)
-    const options = sql.slice(next + 1, close === -1 ? undefined : close)
-    return /(?<![A-Za-z0-9_$])analy[sz]e(?![A-Za-z0-9_$])/i.test(options.replace(/"/g, ''))
-  }
+  if (sql[next] === '(') return !plainExplainOptions(sql, next + 1)
   return /^analy[sz]e(?![A-Za-z0-9_$])/i.test(sql.slice(next))
 }
 
-/** QUERY_REFUSED for SQL a tenant scope may not run through the pool: a DO block, EXPLAIN ANALYZE. */
-export function statementRefused(what: 'do' | 'explain analyze'): TenantryError {
-  return what === 'do'
-    ? new TenantryError('QUERY_REFUSED', 'DO blocks are refused in a tenant scope: their body may commit (outside a transaction) or EXECUTE SQL no check sees; put the logic in a function your migrations create, and call it')
-    : new TenantryError('QUERY_REFUSED', 'EXPLAIN ANALYZE is refused in a tenant scope: it reports the rows row-level security filtered out, which are other tenants\' rows; use EXPLAIN without ANALYZE, or analyze as the owner')
+/**
+ * True when the EXPLAIN option list starting at `from` (after its `(`) is made
+ * of bare words, numbers and commas only (comments and whitespace between),
+ * none of them ANALYZE, up to its `)`. Anything else (a quoted or `U&"…"`
+ * name, a quoted value, an unterminated list) is not plain: the caller refuses
+ * it rather than decode every spelling PostgreSQL accepts.
+ */
+function plainExplainOptions(sql: string, from: number): boolean {
+  let i = from
+  for (;;) {
+    i = statementStart(sql, i)
+    const c = sql[i]
+    if (c === undefined) return false
+    if (c === ')') return true
+    if (c === ',') {
+      i++
+      continue
+    }
+    const word = /^[A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_$])|^[0-9]+(?![A-Za-z0-9_$])/.exec(sql.slice(i, i + 64))
+    if (word === null || /^analy[sz]e$/i.test(word[0])) return false
+    i += word[0].length
+  }
 }
 
-/** PostgreSQL's whitespace (its lexer's `space`): nothing else separates tokens. */
-const SPACE = /[ \t\n\r\f\v]/
-
 /**
- * Where the first token of `sql` from `from` on begins: after whitespace,
- * comments (line ones end at `\n` or `\r`, as PostgreSQL's lexer ends them;
- * block ones nest) and `;`.
+ * True when `sql` is `LOCK [TABLE] …`: a table lock is not filtered by
+ * row-level security, so a tenant holding one (ACCESS EXCLUSIVE in an open
+ * transaction) would stop every other tenant's queries on the table.
+ *
+ * @example
+ * isLockStatement('lock table projects in access exclusive mode') // true
  */
-export function statementStart(sql: string, from = 0): number {
-  let i = from
-  while (i < sql.length) {
-    const c = sql[i]!
-    if (c === ';' || SPACE.test(c)) {
-      i++
-    } else if (c === '-' && sql[i + 1] === '-') {
-      let end = i + 2
-      while (end < sql.length && sql[end] !== '\n' && sql[end] !== '\r') end++
-      i = end
-    } else if (c === '/' && sql[i + 1] === '*') {
-      let depth = 1
-      i += 2
-      while (i < sql.length && depth > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') {
-          depth++
-          i += 2
-        } else if (sql[i] === '*' && sql[i + 1] === '/') {
-          depth--
-          i += 2
-        } else {
-          i++
-        }
-      }
-    } else {
-      break
-    }
+export function isLockStatement(sql: string): boolean {
+  return /^lock(?![A-Za-z0-9_$])/i.test(sql.slice(statementStart(sql)))
+}
+
+/** QUERY_REFUSED for SQL a tenant scope may not run through the pool: a DO block, EXPLAIN ANALYZE, LOCK. */
+export function statementRefused(what: 'do' | 'explain analyze' | 'lock'): TenantryError {
+  switch (what) {
+    case 'do':
+      return new TenantryError('QUERY_REFUSED', 'DO blocks are refused in a tenant scope: their body may commit (outside a transaction) or EXECUTE SQL no check sees; put the logic in a function your migrations create, and call it')
+    case 'explain analyze':
+      return new TenantryError('QUERY_REFUSED', 'EXPLAIN ANALYZE is refused in a tenant scope (and so is an EXPLAIN option list with quoted names or values, which could spell it): it reports the rows row-level security filtered out, which are other tenants\' rows; use EXPLAIN without ANALYZE and with bare options, or analyze as the owner')
+    case 'lock':
+      return new TenantryError('QUERY_REFUSED', 'LOCK is refused in a tenant scope: a table lock is not limited to the tenant\'s rows, so it would hold up every other tenant; lock rows instead (SELECT … FOR UPDATE)')
   }
-  return i
 }
 
 /**

@@ -4,6 +4,7 @@ import { Kysely, type KyselyConfig, type KyselyPlugin } from 'kysely'
 import type { ConnectionRoute } from '../driver/route.ts'
 import { TenantDialect } from '../driver/tenant-dialect.ts'
 import type { DriverStats } from '../driver/tenant-driver.ts'
+import { statementCacheCapacity, type StatementCacheSize } from '../driver/statement-cache.ts'
 
 /** The plugin's rules for a model's tenants, and the tables it rewrites for them. */
 export interface ModelQueryRules extends TenantQueryRules {
@@ -22,6 +23,14 @@ export interface ScopedKyselyOptions {
    */
   readonly plugins?: readonly KyselyPlugin[]
   readonly log?: KyselyConfig['log']
+  /**
+   * Named prepared statements kept per pooled connection, for the queries and
+   * the scope preamble: PostgreSQL parses and plans each query shape once per
+   * connection and reuses the plan for every tenant. A count (default 256) or
+   * `'off'` (behind a transaction pooler that cannot carry prepared
+   * statements, such as PgBouncer before 1.21 in transaction mode).
+   */
+  readonly statementCache?: StatementCacheSize
 }
 
 /** A table name no tenant table can have: the plugin needs one when no table is filtered. */
@@ -46,7 +55,7 @@ export function scopedKysely<DB>(
     filter: rules.filter,
     rulesFor,
   })
-  const dialect = new TenantDialect({ route, requireStamp: true, stats })
+  const dialect = new TenantDialect({ route, requireStamp: true, stats, statementCache: statementCacheCapacity(options.statementCache) })
   const config: KyselyConfig = { dialect, plugins: [...(options.plugins ?? []), tenantPlugin] }
   return new Kysely<DB>(options.log ? { ...config, log: options.log } : config)
 }

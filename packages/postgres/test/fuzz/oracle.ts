@@ -133,7 +133,7 @@ export async function judge(options: {
   const { db, oracleDb, tenant, spec, oracle = {} } = options
   const scoped = await runScoped(db, tenant, spec)
   const expected = await runOracle(oracleDb, tenant, spec, oracle)
-  const leaked = (scoped.rows ?? []).filter((r) => options.foreignTenantIds.some((id) => r.includes(id)))
+  const leaked = foreignRows(scoped, options.foreignTenantIds)
   if (sameOutcome(scoped, expected) && leaked.length === 0) return { scoped }
   const compiled = (() => {
     try {
@@ -143,20 +143,75 @@ export async function judge(options: {
     }
   })()
   const oracleCompiled = buildQuery(oracleDb, spec, oracle.tenantColumn === false ? undefined : tenant.id).compile()
-  const lines = [
-    leaked.length > 0 ? `LEAK: ${leaked.length} row(s) carry another tenant's id` : 'the scoped result differs from the oracle',
-    `walls: ${options.walls}; tenant: ${tenant.slug} (${tenant.id}${tenant.isolation ? `, ${tenant.isolation} ${JSON.stringify(tenant.placement ?? {})}` : ''})`,
-    `spec: ${JSON.stringify(spec)}`,
-    `scoped SQL: ${compiled.sql}`,
-    `  parameters: ${JSON.stringify(compiled.parameters)}`,
-    `oracle SQL (search_path ${oracle.schema ?? 'oracle'}): ${oracleCompiled.sql}`,
-    `  parameters: ${JSON.stringify(oracleCompiled.parameters)}`,
-    `expected (oracle): ${describeOutcome(expected)}`,
-    `actual (scoped): ${describeOutcome(scoped)}`,
-  ]
-  if (scoped.rows && expected.rows) {
-    lines.push(`only in actual: ${describeOutcome({ rows: multisetMinus(scoped.rows, expected.rows) })}`)
-    lines.push(`only in expected: ${describeOutcome({ rows: multisetMinus(expected.rows, scoped.rows) })}`)
+  return {
+    scoped,
+    problem: failureReport({
+      leaked,
+      walls: options.walls,
+      tenant,
+      spec,
+      scoped: compiled,
+      oracle: { ...oracleCompiled, label: `search_path ${oracle.schema ?? 'oracle'}` },
+      expected,
+      actual: scoped,
+    }),
   }
-  return { scoped, problem: lines.join('\n') }
+}
+
+/** The rows of `outcome` that carry one of `foreignTenantIds`: another tenant's rows. */
+export function foreignRows(outcome: Outcome, foreignTenantIds: readonly string[]): string[] {
+  return (outcome.rows ?? []).filter((r) => foreignTenantIds.some((id) => r.includes(id)))
+}
+
+/** A statement as a failure report shows it, with what it says of how or where it ran. */
+export interface ShownStatement {
+  readonly sql: string
+  readonly parameters: readonly unknown[]
+  readonly label?: string
+}
+
+/**
+ * A judged query's failure as a complete reproduction: what went wrong (a LEAK
+ * of foreign rows or of a committed write, or results that differ), the walls
+ * and the tenant, how it ran (`context`), the spec, the scoped and the oracle's
+ * statements with their parameters, both outcomes and the rows only one of them
+ * has. The fuzzers' assertLeakCaught match its shape.
+ */
+export function failureReport(report: {
+  /** The scoped rows that carry another tenant's id. */
+  readonly leaked: readonly string[]
+  /** What a committed write changed outside the tenant's placement. */
+  readonly changed?: readonly string[]
+  readonly walls: string
+  readonly tenant: ScopedTenant
+  /** Lines between the walls and the spec: how the query was run. */
+  readonly context?: readonly string[]
+  readonly spec: QuerySpec
+  readonly scoped: ShownStatement
+  readonly oracle: ShownStatement
+  readonly expected: Outcome
+  readonly actual: Outcome
+}): string {
+  const { leaked, changed = [], tenant, expected, actual } = report
+  const statement = (side: string, shown: ShownStatement): string[] => [
+    `${side} SQL${shown.label === undefined ? '' : ` (${shown.label})`}: ${shown.sql}`,
+    `  parameters: ${JSON.stringify(shown.parameters)}`,
+  ]
+  const lines = [
+    leaked.length > 0
+      ? `LEAK: ${leaked.length} row(s) carry another tenant's id`
+      : changed.length > 0 ? `LEAK: B's committed write changed rows outside B's placement: ${changed.join(', ')}` : 'the scoped result differs from the oracle',
+    `walls: ${report.walls}; tenant: ${tenant.slug} (${tenant.id}${tenant.isolation ? `, ${tenant.isolation} ${JSON.stringify(tenant.placement ?? {})}` : ''})`,
+    ...(report.context ?? []),
+    `spec: ${JSON.stringify(report.spec)}`,
+    ...statement('scoped', report.scoped),
+    ...statement('oracle', report.oracle),
+    `expected (oracle): ${describeOutcome(expected)}`,
+    `actual (scoped): ${describeOutcome(actual)}`,
+  ]
+  if (actual.rows && expected.rows) {
+    lines.push(`only in actual: ${describeOutcome({ rows: multisetMinus(actual.rows, expected.rows) })}`)
+    lines.push(`only in expected: ${describeOutcome({ rows: multisetMinus(expected.rows, actual.rows) })}`)
+  }
+  return lines.join('\n')
 }
