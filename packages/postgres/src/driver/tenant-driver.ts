@@ -426,7 +426,8 @@ async function savepointCommand(connection: DatabaseConnection, command: string,
 export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: ScopedClient) => Promise<T>, options: { stats?: DriverStats } = {}): Promise<T> {
   const scope = queryScope()
   const routed = await route.acquire(scope)
-  const connection = new TenantConnection(routed, { route, requireStamp: true, stats: options.stats }, scope)
+  // One transaction per callback: its preamble is not worth a cached statement (and with the cache off it must not be one).
+  const connection = new TenantConnection(routed, { route, requireStamp: true, stats: options.stats, statementCache: 0 }, scope)
   connection.touched = true
   const extended = scope.kind === 'tenant'
   let open = true
