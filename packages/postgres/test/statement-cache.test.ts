@@ -15,7 +15,7 @@ import { after, before, beforeEach, describe, it } from 'node:test'
 import { isTenantryError, runAsSystem, runWithTenant, type ScopedTenant } from '@tenantry/core'
 import { SchemaPerTenantIsolation, SharedSchemaIsolation, TenantData } from '@tenantry/postgres'
 import { statementCacheCapacity } from '../src/driver/statement-cache.ts'
-import type { Generated, Kysely } from 'kysely'
+import { sql, type Generated, type Kysely } from 'kysely'
 import pg from 'pg'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
 
@@ -240,9 +240,11 @@ for (const backend of testBackends()) {
       assert.equal(wire.log.parsesOf(marker), 3)
     })
 
-    it('runs system-scope queries from the cache too, and refuses a bad size', async () => {
+    it('keeps the system scope on node-postgres\' own path, where one string may hold several statements, and refuses a bad size', async () => {
       const rows = await runAsSystem('statement cache test', () => db.selectFrom('notes').select('body').where('id', '>', 0).orderBy('id').execute())
       assert.equal(rows.length, 4)
+      // The extended protocol would refuse this string ("cannot insert multiple commands into a prepared statement").
+      await runAsSystem('statement cache test', () => sql`select 1 as n; select 2 as n`.execute(db))
       assert.throws(() => shared.kysely<DB>({ statementCache: -1 }), isCode('VALIDATION_FAILED'))
       assert.throws(() => statementCacheCapacity(1.5), isCode('VALIDATION_FAILED'))
       assert.equal(statementCacheCapacity('off'), 0)

@@ -163,7 +163,9 @@ export class TenantConnection implements DatabaseConnection {
     const settings = this.routed.binding.settingsFor(scope)
     // SQL the plugin could not see into may leave session state: the reset goes out in the same
     // round trip, so a transaction pooler (PgBouncer) cannot hand the connection on before it.
-    const after = this.touched ? TRAILING_RESET : []
+    // (A tenant's: in the system scope SQL may be several statements, which only the simple protocol takes;
+    // the owner's connections never serve a tenant, so its reset can wait for release.)
+    const after = this.touched && extended ? TRAILING_RESET : []
     const result = settings.length === 0
       ? await this.#single<R>(compiled, extended, after)
       : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: statementVariant(settings) }], after))
@@ -187,7 +189,8 @@ export class TenantConnection implements DatabaseConnection {
    * without parameters, so the server refuses a string of several statements.
    */
   async #single<R>(compiled: CompiledQuery, extended: boolean, after: readonly PipelineStatement[] = []): Promise<QueryResult<R>> {
-    if (this.#statements !== undefined || after.length > 0) {
+    // The system scope keeps node-postgres' own path: its SQL may be several statements (simple protocol).
+    if (extended && (this.#statements !== undefined || after.length > 0)) {
       return toQueryResult<R>(await this.#run([{ sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: this.#transactionVariant }], after))
     }
     const query = extended
