@@ -217,6 +217,97 @@ describe('RateLimiter', () => {
     assert.equal(back.remaining, 1)
   })
 
+  describe('the local deny list (a store elsewhere, such as Redis)', () => {
+    /** An asynchronous store over the in-memory one, counting what it is asked. */
+    const remote = () => {
+      const inner = new MemoryRateLimitStore()
+      const store = { calls: 0, consume: (t: Parameters<RateLimitStore['consume']>[0], w: SlidingWindow, cost: number) => {
+        store.calls++
+        return Promise.resolve(inner.consumeNow(t, w, cost))
+      } }
+      return store
+    }
+    const tight = { default: { limit: 2, windowMs: 300 } }
+
+    it('refuses a tenant the store refused until the store\'s retry time, without asking it again; other tenants still ask', async () => {
+      const store = remote()
+      const limiter = new RateLimiter({ store, plans: tight })
+      assert.equal((await limiter.check(acme)).allowed, true)
+      assert.equal((await limiter.check(acme)).allowed, true)
+      const refused = await limiter.check(acme)
+      assert.equal(refused.allowed, false)
+      assert.equal(store.calls, 3)
+      let previous = refused.retryAfterMs
+      for (let i = 0; i < 5; i++) {
+        const again = await limiter.check(acme)
+        assert.equal(again.allowed, false)
+        assert.ok(again.retryAfterMs > 0 && again.retryAfterMs <= previous, 'the time left only shrinks')
+        assert.equal(again.headers['Retry-After'], String(Math.max(1, Math.ceil(again.retryAfterMs / 1000))))
+        assert.throws(() => { throw rateLimitedError(again) }, (e: unknown) => isTenantryError(e, 'RATE_LIMITED'))
+        previous = again.retryAfterMs
+      }
+      assert.equal(store.calls, 3, 'no store round trip for a tenant known to be over its limit')
+      assert.equal(limiter.stats().refusedLocally, 5)
+      assert.equal(limiter.stats().refused, 6)
+      assert.equal((await limiter.check(globex)).allowed, true)
+      assert.equal(store.calls, 4)
+      // A look (cost 0) still asks the store.
+      await limiter.check(acme, { cost: 0 })
+      assert.equal(store.calls, 5)
+      await new Promise((r) => setTimeout(r, previous + 30))
+      assert.equal((await limiter.check(acme)).allowed, true, 'after the retry time the store decides again')
+      assert.equal(store.calls, 6)
+    })
+
+    it('never admits more than the store would: over a second of traffic, as many admitted with it as without it', async () => {
+      const run = async (localDeny: boolean) => {
+        const limiter = new RateLimiter({ store: remote(), plans: tight, localDeny })
+        let admitted = 0
+        const until = Date.now() + 1000
+        while (Date.now() < until) {
+          if ((await limiter.check(acme)).allowed) admitted++
+          await new Promise((r) => setTimeout(r, 5))
+        }
+        return admitted
+      }
+      const [withList, without] = await Promise.all([run(true), run(false)])
+      // 2 per 300 ms sliding window: at most 2 × (1000 / 300 + 1) in any second, whatever the list does.
+      assert.ok(withList <= 10 && without <= 10, `${withList} / ${without}`)
+      assert.ok(withList >= 4, `the list refuses only until the store's retry time: ${withList} admitted`)
+    })
+
+    it('asks the store again when the tenant\'s policy changed (a raised limit), and is off with localDeny: false', async () => {
+      const store = remote()
+      const limiter = new RateLimiter({ store, plans: tight })
+      for (let i = 0; i < 3; i++) await limiter.check(acme)
+      const raised = { ...acme, settings: { rateLimit: { limit: 10 } } }
+      assert.equal((await limiter.check(raised)).allowed, true)
+      assert.equal(store.calls, 4)
+      const off = remote()
+      const plain = new RateLimiter({ store: off, plans: tight, localDeny: false })
+      for (let i = 0; i < 5; i++) await plain.check(acme)
+      assert.equal(off.calls, 5)
+      assert.equal(plain.stats().refusedLocally, 0)
+    })
+
+    it('holds at most localDenyMax refusals, forgetting the oldest', async () => {
+      const store = remote()
+      const limiter = new RateLimiter({ store, plans: { default: { limit: 1, windowMs: 60_000 } }, localDenyMax: 2 })
+      const tenants = ['a', 'b', 'c'].map((x) => ({ id: `${x}0000000-0000-4000-8000-000000000000` }))
+      for (const t of tenants) {
+        await limiter.check(t)
+        await limiter.check(t)
+      }
+      const before = store.calls
+      await limiter.check(tenants[1]!)
+      await limiter.check(tenants[2]!)
+      assert.equal(store.calls, before, 'b and c are on the list')
+      await limiter.check(tenants[0]!)
+      assert.equal(store.calls, before + 1, 'a was forgotten')
+      assert.throws(() => new RateLimiter({ store, plans, localDenyMax: 0 }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+    })
+  })
+
   it('refuses bad options at construction, listing every problem', () => {
     assert.throws(
       () => new RateLimiter({ store: {} as RateLimitStore, plans: { free: { limit: 0, windowMs: 1000 } }, slots: 0, onStoreError: 'maybe' as 'open' }),

@@ -77,6 +77,22 @@ for (const target of storeTargets()) {
       assert.equal(limiter.stats().store.errors, 0)
     })
 
+    it('refuses a tenant over its limit from the local deny list until the store\'s retry time, asking the store once', async () => {
+      let calls = 0
+      const counting: RateLimitStore = { consume: (t, w, c) => { calls++; return store.consume(t, w, c) } }
+      const limiter = new RateLimiter({ store: counting, plans: { default: { limit: 1, windowMs: 400 } } })
+      const t = { id: tenant() }
+      assert.equal((await limiter.check(t)).allowed, true)
+      const refused = await limiter.check(t)
+      assert.equal(refused.allowed, false)
+      for (let i = 0; i < 10; i++) assert.equal((await limiter.check(t)).allowed, false)
+      assert.equal(calls, 2)
+      assert.equal(limiter.stats().refusedLocally, 10)
+      await new Promise((r) => setTimeout(r, refused.retryAfterMs + 30))
+      assert.equal((await limiter.check(t)).allowed, true)
+      assert.equal(calls, 3)
+    })
+
     if (target.name !== 'memory') {
       it('decides exactly as the JavaScript sliding window, step by step, on a replayed clock (property)', async () => {
         const script = RedisRateLimitStore.script

@@ -29,6 +29,17 @@ export interface RateLimiterOptions {
   readonly cooldownMs?: number
   /** `Retry-After` when failing closed. */
   readonly closedRetryAfterMs?: number
+  /**
+   * With a store elsewhere (Redis): once the store refuses a tenant until time
+   * T, refuse it here until T without asking the store again (a noisy tenant's
+   * refused requests then cost no round trip). It only ever refuses, so it can
+   * never admit more than the shared limit; a request it refuses is one the
+   * store would have refused for a cost as large, and at most as long as the
+   * store said. Default true; the in-memory store is asked directly.
+   */
+  readonly localDeny?: boolean
+  /** Most tenants (and buckets) the local deny list holds; default 10,000. */
+  readonly localDenyMax?: number
   readonly logger?: FairShareLogger
 }
 
@@ -56,6 +67,8 @@ export interface RateLimiterStats {
   readonly failedOpen: number
   /** Checks refused because the store failed and `onStoreError` is `'closed'`. */
   readonly failedClosed: number
+  /** Of `refused`, those refused from the local deny list, without asking the store. */
+  readonly refusedLocally: number
   readonly store: StoreGuardStats
 }
 
@@ -91,12 +104,18 @@ export class RateLimiter {
   #refused = 0
   #failedOpen = 0
   #failedClosed = 0
+  #refusedLocally = 0
+  /** Tenant and bucket -> until when the store refused it (local clock), in refusal order. */
+  readonly #denied = new Map<string, { readonly since: number; readonly until: number; readonly decision: RateLimitDecision; readonly policyHeader: string }>()
+  readonly #localDeny: boolean
+  readonly #localDenyMax: number
 
   constructor(options: RateLimiterOptions) {
     if (typeof options !== 'object' || options === null) throw validationError([{ path: 'options', message: 'must be an object' }])
     const {
       store, plans, defaultPlan = 'default', bucket = 'default', slots = 10, settingsKey = 'rateLimit',
       onStoreError = 'open', timeoutMs = 100, cooldownMs = 1000, closedRetryAfterMs = 1000, logger = silentLogger,
+      localDeny = true, localDenyMax = 10_000,
     } = options
     const issues: ValidationIssue[] = []
     if (typeof store?.consume !== 'function') issues.push({ path: 'options.store', message: 'must be a RateLimitStore (a consume() method)' })
@@ -109,6 +128,8 @@ export class RateLimiter {
     checkNonNegativeInteger(cooldownMs, 'options.cooldownMs', issues)
     checkPositiveInteger(closedRetryAfterMs, 'options.closedRetryAfterMs', issues, 2_147_483_647)
     if (typeof logger?.warn !== 'function') issues.push({ path: 'options.logger', message: 'must have a warn(details, message) method' })
+    if (typeof localDeny !== 'boolean') issues.push({ path: 'options.localDeny', message: 'must be true or false' })
+    checkPositiveInteger(localDenyMax, 'options.localDenyMax', issues, 10_000_000)
     if (issues.length > 0) throw validationError(issues)
     this.store = store
     this.#plans = { ...plans }
@@ -120,6 +141,8 @@ export class RateLimiter {
     this.#closedRetryAfterMs = closedRetryAfterMs
     this.#logger = logger
     this.#guard = new StoreGuard({ name: 'rate-limit store', timeoutMs, cooldownMs, logger })
+    this.#localDeny = localDeny
+    this.#localDenyMax = localDenyMax
   }
 
   /** The policy that applies to `tenant` (plan, then its settings override). */
@@ -168,8 +191,42 @@ export class RateLimiter {
     this.#checks++
     const target = { tenantId: tenant.id, bucket }
     if (this.store.consumeNow !== undefined) return this.#decided(policy, this.store.consumeNow(target, policy, cost))
+    const denyKey = this.#localDeny && cost > 0 ? `${tenant.id}\u0000${bucket}` : undefined
+    if (denyKey !== undefined) {
+      const refused = this.#refusedHere(denyKey, policy)
+      if (refused !== undefined) return refused
+    }
     const outcome = await this.#guard.run(() => this.store.consume(target, policy, cost))
-    return outcome.ok ? this.#decided(policy, outcome.value) : this.#fallback(policy)
+    if (!outcome.ok) return this.#fallback(policy)
+    if (denyKey !== undefined && !outcome.value.allowed && outcome.value.retryAfterMs > 0) this.#deny(denyKey, policy, outcome.value)
+    return this.#decided(policy, outcome.value)
+  }
+
+  /** A refusal from the local deny list: the store's own, with the time left; undefined once it is over (or the policy changed). */
+  #refusedHere(key: string, policy: RateLimitPolicy): RateLimitResult | undefined {
+    const entry = this.#denied.get(key)
+    if (entry === undefined) return undefined
+    const now = Date.now()
+    if (now >= entry.until || entry.policyHeader !== policy.header) {
+      this.#denied.delete(key)
+      return undefined
+    }
+    this.#refusedLocally++
+    const left = entry.until - now
+    const elapsed = now - entry.since
+    return this.#decided(policy, { ...entry.decision, retryAfterMs: left, resetMs: Math.max(left, entry.decision.resetMs - elapsed), at: now })
+  }
+
+  /** Remembers the store's refusal until its retry time (the local clock). */
+  #deny(key: string, policy: RateLimitPolicy, decision: RateLimitDecision): void {
+    this.#denied.delete(key)
+    if (this.#denied.size >= this.#localDenyMax) {
+      // The oldest refusal goes first: it is the nearest to its end.
+      const oldest = this.#denied.keys().next().value
+      if (oldest !== undefined) this.#denied.delete(oldest)
+    }
+    const since = Date.now()
+    this.#denied.set(key, { since, until: since + decision.retryAfterMs, decision, policyHeader: policy.header })
   }
 
   #decided(policy: RateLimitPolicy, decision: RateLimitDecision): RateLimitResult {
@@ -208,6 +265,7 @@ export class RateLimiter {
       refused: this.#refused,
       failedOpen: this.#failedOpen,
       failedClosed: this.#failedClosed,
+      refusedLocally: this.#refusedLocally,
       store: this.#guard.stats(),
     }
   }
