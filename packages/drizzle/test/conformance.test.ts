@@ -12,29 +12,11 @@ import type { IsolationModelName, ScopedTenant } from '@tenantry/core'
 import { TenantData } from '@tenantry/postgres'
 import { checkTenantIsolation, formatConformanceFailures, type ConformanceReport, type SqlRunner } from '@tenantry/postgres/testing'
 import pg from 'pg'
-import { expectCode, testBackends } from '@tenantry/test-kit'
+import { assertConformanceCoverage, expectCode, failedCheckNames, testBackends } from '@tenantry/test-kit'
 import { drizzleRunner, tenantryDrizzle } from '../src/index.ts'
 import { openDrizzleFixture, TABLES, TENANTS_BY_MODEL, type DrizzleFixture, type TenantName } from './support/drizzle-fixture.ts'
 
 const MODELS: readonly IsolationModelName[] = ['shared', 'schema', 'database']
-
-const ALWAYS = ['setup.rows', 'select.by-primary-key', 'select.by-filter', 'select.schema-qualified', 'aggregate.count', 'join.inner:projects', 'join.left:projects',
-  'join.right:projects', 'join.full:projects', 'subquery.exists:tasks', 'subquery.scalar:tasks', 'reference.cross-tenant', 'update.by-primary-key', 'delete.by-primary-key',
-  'a.rows-unchanged', 'a.sees-only-own-rows', 'cleanup']
-
-function failedNames(report: ConformanceReport): string[] {
-  return report.failures.map((c) => `${c.name}${c.table === undefined ? '' : `[${c.table}]`}`).sort()
-}
-
-/** Every check the kit runs for B of this model ran, and passed. */
-function assertPassedWithCoverage(report: ConformanceReport, a: IsolationModelName, b: IsolationModelName): void {
-  assert.equal(report.passed, true, formatConformanceFailures(report))
-  const names = new Set(report.checks.map((c) => c.name))
-  for (const expected of ALWAYS) assert.ok(names.has(expected), `missing check ${expected}`)
-  assert.equal(names.has('insert.foreign-tenant'), b === 'shared', 'insert.foreign-tenant runs when B has a tenant column')
-  assert.equal(names.has('aggregate.group-by-tenant'), b === 'shared', 'aggregate.group-by-tenant runs when B has a tenant column')
-  assert.equal(names.has('insert.own-placement'), a !== 'shared' || b !== 'shared', 'insert.own-placement runs when a tenant is placed')
-}
 
 for (const backend of testBackends()) {
   describe(`the conformance kit through Drizzle on ${backend.name}`, () => {
@@ -59,7 +41,7 @@ for (const backend of testBackends()) {
         const only = new TenantData(model === 'shared' ? { shared: models.shared! } : model === 'schema' ? { schema: models.schemas } : { database: models.databases })
         const [a, b] = TENANTS_BY_MODEL[model]
         const report = await check(drizzleRunner(tenantryDrizzle(only)), a, b)
-        assertPassedWithCoverage(report, model, model)
+        assertConformanceCoverage(report, model, model, { groupByTenant: true })
       })
     }
 
@@ -68,7 +50,7 @@ for (const backend of testBackends()) {
         it(`keeps a ${aModel} tenant A and a ${bModel} tenant B apart through Drizzle over what createTenantry returns`, async () => {
           const db = tenantryDrizzle(fixture.models.tenantry)
           const report = await check(drizzleRunner(db), TENANTS_BY_MODEL[aModel][0], TENANTS_BY_MODEL[bModel][1])
-          assertPassedWithCoverage(report, aModel, bModel)
+          assertConformanceCoverage(report, aModel, bModel, { groupByTenant: true })
           const { rows } = await fixture.database.pool.query<{ n: number }>('select count(*)::int as n from public.projects')
           assert.equal(rows[0]?.n, 0, 'the shared rows are swept')
         })
@@ -77,7 +59,7 @@ for (const backend of testBackends()) {
 
     it('runs through plain node-postgres too: a TenantPool is a SqlRunner as it is', async () => {
       const report = await checkTenantIsolation({ runner: fixture.data.pool(), pool: fixture.database.pool, tables: TABLES, tenants: [fixture.tenants.acme, fixture.tenants.globex] })
-      assertPassedWithCoverage(report, 'shared', 'schema')
+      assertConformanceCoverage(report, 'shared', 'schema', { groupByTenant: true })
     })
 
     it('takes db or runner, not both, and a runner must have query()', async () => {
@@ -94,7 +76,7 @@ for (const backend of testBackends()) {
       it(`correlates a composite foreign key with the tenant column without it for a ${placed} tenant B (Kysely path too)`, async () => {
         const tenants: [ScopedTenant, ScopedTenant] = [fixture.tenants.acme, fixture.tenants[TENANTS_BY_MODEL[placed][1]]]
         const report = await checkTenantIsolation({ db: fixture.data.kysely(), pool: fixture.database.pool, tables: TABLES, tenants })
-        assertPassedWithCoverage(report, 'shared', placed)
+        assertConformanceCoverage(report, 'shared', placed, { groupByTenant: true })
       })
     }
 
@@ -104,7 +86,7 @@ for (const backend of testBackends()) {
       try {
         const report = await check(drizzleRunner(tenantryDrizzle(data)), 'acme', 'hooli')
         assert.equal(report.passed, false)
-        const failed = failedNames(report)
+        const failed = failedCheckNames(report)
         for (const leak of ['select.by-primary-key[tasks]', 'select.by-filter[tasks]', 'aggregate.count[tasks]', 'aggregate.group-by-tenant[tasks]',
           'join.left:projects[tasks]', 'update.by-primary-key[tasks]', 'delete.by-primary-key[tasks]', 'insert.foreign-tenant[tasks]', 'a.rows-unchanged[tasks]']) {
           assert.ok(failed.includes(leak), `${leak} should fail; failed: ${failed.join(', ')}`)
@@ -113,7 +95,7 @@ for (const backend of testBackends()) {
         // A client that reports no affected-row count (a raw query API) still shows the leaking UPDATE and DELETE.
         const inner = drizzleRunner(tenantryDrizzle(data))
         const rowsOnly: SqlRunner = { query: async (text, parameters) => ({ rows: (await inner.query(text, parameters)).rows }) }
-        const withoutCounts = failedNames(await check(rowsOnly, 'acme', 'hooli'))
+        const withoutCounts = failedCheckNames(await check(rowsOnly, 'acme', 'hooli'))
         for (const leak of ['update.by-primary-key[tasks]', 'delete.by-primary-key[tasks]']) assert.ok(withoutCounts.includes(leak), `${leak} should fail; failed: ${withoutCounts.join(', ')}`)
         const viaKysely = await checkTenantIsolation({ db: data.kysely(), pool: database.pool, tables: TABLES, tenants: [fixture.tenants.acme, fixture.tenants.hooli] })
         assert.equal(viaKysely.passed, true, formatConformanceFailures(viaKysely))
@@ -130,7 +112,7 @@ for (const backend of testBackends()) {
       await database.pool.query(`alter table ${table} disable row level security`)
       try {
         const report = await check(drizzleRunner(tenantryDrizzle(data)), 'globex', 'umbrella')
-        assert.deepEqual(failedNames(report), ['select.schema-qualified[tasks]'], formatConformanceFailures(report))
+        assert.deepEqual(failedCheckNames(report), ['select.schema-qualified[tasks]'], formatConformanceFailures(report))
         const viaKysely = await checkTenantIsolation({ db: data.kysely(), tables: TABLES, tenants: [tenants.globex, tenants.umbrella] })
         assert.equal(viaKysely.passed, true, formatConformanceFailures(viaKysely))
       } finally {

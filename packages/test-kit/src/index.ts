@@ -6,6 +6,7 @@
  */
 export * from './backends.ts'
 export * from './catalog.ts'
+export * from './conformance-coverage.ts'
 export * from './conformance-tables.ts'
 export * from './doctor-fixture.ts'
 export * from './expect-code.ts'
