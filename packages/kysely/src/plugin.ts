@@ -121,7 +121,7 @@ export class TenantScopePlugin implements KyselyPlugin {
     const facts = inspectStatement(original, rules.allowedSchemas)
     const stamp = { scope: scope.tenant.id, opaque: facts.opaque }
     if (!rules.rewrite) return stampNode(Object.freeze({ ...original }), stamp, original)
-    const scoped = this.#transformer().scope(original, scope.tenant.id, queryId)
+    const scoped = this.#transformer().scope(original, scope.tenant.id, queryId, facts.nested)
     return stampNode(scoped, stamp, original)
   }
 

@@ -11,11 +11,14 @@ import {
   type TableNode,
 } from 'kysely'
 
+/** Strict predicates of recent tenants and tables (nodes are immutable, so one serves every query). */
+const strictPredicates = new Map<string, BinaryOperationNode>()
+const STRICT_PREDICATES_MAX = 4096
+
 /**
  * Builds the tenant predicates of one transform: `t.tenant_id = $tenant` (strict)
  * and `(t.tenant_id = $tenant or t.tenant_id is null)` (tolerant, for a table an
- * outer join may have padded with nulls). Every predicate gets its own parameter
- * node, as Kysely's own builders do.
+ * outer join may have padded with nulls).
  */
 export class TenantPredicates {
   readonly tenantColumn: string
@@ -37,7 +40,15 @@ export class TenantPredicates {
   }
 
   strict(table: TableNode): BinaryOperationNode {
-    return BinaryOperationNode.create(this.column(table), OperatorNode.create('='), this.value())
+    // Kysely nodes are immutable: the same tenant's predicate on the same table is built once.
+    const key = `${this.tenantColumn}\u0000${this.tenantId}\u0000${table.table.schema?.name ?? ''}\u0000${table.table.identifier.name}`
+    let predicate = strictPredicates.get(key)
+    if (predicate === undefined) {
+      predicate = BinaryOperationNode.create(this.column(table), OperatorNode.create('='), this.value())
+      if (strictPredicates.size >= STRICT_PREDICATES_MAX) strictPredicates.delete(strictPredicates.keys().next().value as string)
+      strictPredicates.set(key, predicate)
+    }
+    return predicate
   }
 
   tolerant(table: TableNode): ParensNode {

@@ -47,7 +47,12 @@ const PLAIN_AGGREGATES: ReadonlySet<string> = new Set([
 export interface StatementFacts {
   /** It holds SQL the plugin cannot read, or a call that may change session state. */
   readonly opaque: boolean
+  /** A query, CTE or raw fragment stands somewhere below the root (the root alone needs no predicates otherwise). */
+  readonly nested: boolean
 }
+
+/** Node kinds that can hold a query of their own. */
+const NESTING_KINDS: ReadonlySet<string> = new Set(['SelectQueryNode', 'InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode', 'MergeQueryNode', 'WithNode', 'RawNode'])
 
 /** The formats PostgreSQL's EXPLAIN takes; Kysely writes the format into the SQL as given. */
 const EXPLAIN_FORMATS: ReadonlySet<string> = new Set(['text', 'xml', 'json', 'yaml'])
@@ -81,6 +86,7 @@ const EXPLAIN_OPTION = /^([a-z_]+)(?:\s+(true|false|on|off|1|0|none|text|binary|
  */
 export function inspectStatement(node: OperationNode, allowedSchemas: readonly string[] | 'any', scope: 'tenant' | 'system' = 'tenant'): StatementFacts {
   let opaque = false
+  let nested = false
   const stack: unknown[] = [node]
   while (stack.length > 0) {
     const item = stack.pop()
@@ -90,6 +96,7 @@ export function inspectStatement(node: OperationNode, allowedSchemas: readonly s
     }
     if (typeof item !== 'object' || item === null) continue
     const candidate = item as { kind?: unknown; schema?: { name?: unknown }; func?: unknown; options?: unknown; sqlFragments?: unknown }
+    if (item !== node && typeof candidate.kind === 'string' && NESTING_KINDS.has(candidate.kind)) nested = true
     switch (candidate.kind) {
       case 'ValueNode':
       case 'PrimitiveValueListNode':
@@ -119,7 +126,7 @@ export function inspectStatement(node: OperationNode, allowedSchemas: readonly s
       if (typeof value === 'object' && value !== null) stack.push(value)
     }
   }
-  return { opaque }
+  return { opaque, nested }
 }
 
 /**

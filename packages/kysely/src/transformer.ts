@@ -72,11 +72,15 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
     return this.#predicates !== undefined
   }
 
-  /** Rewrites `node` for `tenantId`. Synchronous; the state is gone when it returns. */
-  scope<T extends OperationNode>(node: T, tenantId: string, queryId?: QueryId): T {
+  /**
+   * Rewrites `node` for `tenantId`. Synchronous; the state is gone when it returns.
+   * `nested`: whether a query, CTE or raw fragment stands below the root, when the
+   * caller's own walk already knows (`inspectStatement`); found by a walk otherwise.
+   */
+  scope<T extends OperationNode>(node: T, tenantId: string, queryId?: QueryId, nested?: boolean): T {
     this.#predicates = new TenantPredicates(this.#rules.tenantColumn, tenantId)
     this.#ctes = NO_CTES
-    this.#flat = isFlatStatement(node)
+    this.#flat = nested === undefined ? isFlatStatement(node) : !nested && STATEMENT_KINDS.has(node.kind)
     try {
       return this.transformNode(node, queryId)
     } finally {
@@ -96,7 +100,8 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
     return this.#inQueryScope(source.with, queryId, (withNode) => {
       const out = this.#flat ? source : super.transformSelectQuery({ ...source, with: undefined }, queryId)
       const scoped = this.#scopeLevel(out, { targets: [], fromItems: out.from?.froms ?? [], fromRole: 'source' })
-      return { ...scoped, with: withNode }
+      // A new node always (never the original, whose stamp another compile may set), spread only when WITH changed.
+      return scoped !== source && scoped.with === withNode ? scoped : { ...scoped, with: withNode }
     })
   }
 
@@ -110,7 +115,7 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
         assertTenantColumnKept(out.updates, this.#rules)
       }
       const scoped = this.#scopeLevel(out, { targets, fromItems: out.from?.froms ?? [], fromRole: 'source' })
-      return { ...scoped, with: withNode }
+      return scoped !== source && scoped.with === withNode ? scoped : { ...scoped, with: withNode }
     })
   }
 
@@ -125,7 +130,7 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
         ? { targets: [], fromItems: out.from.froms, fromRole: 'dml-target' }
         : { targets: out.from.froms, fromItems: using, fromRole: 'source' }
       const scoped = this.#scopeLevel(out, sources)
-      return { ...scoped, with: withNode }
+      return scoped !== source && scoped.with === withNode ? scoped : { ...scoped, with: withNode }
     })
   }
 
@@ -135,7 +140,7 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
       const out = super.transformInsertQuery({ ...source, with: undefined }, queryId)
       const table = out.into === undefined ? undefined : this.#tenantTable(out.into, 'dml-target')
       const scoped = table === undefined ? out : scopeInsert(out, table, this.#rules, this.#tenant)
-      return { ...scoped, with: withNode }
+      return scoped !== source && scoped.with === withNode ? scoped : { ...scoped, with: withNode }
     })
   }
 

@@ -31,6 +31,8 @@ const initech: ScopedTenant = { id: randomUUID(), slug: 'initech', status: 'acti
 interface WireLog {
   parses: string[]
   closes: string[]
+  /** Describe messages (each asks the server for a result's columns). */
+  describes: number
   clear(): void
   parsesOf(fragment: string): number
 }
@@ -40,18 +42,25 @@ function watchWire(pools: readonly pg.Pool[]): { log: WireLog; restore(): void }
   const log: WireLog = {
     parses: [],
     closes: [],
+    describes: 0,
     clear() {
       log.parses.length = 0
       log.closes.length = 0
+      log.describes = 0
     },
     parsesOf: (fragment) => log.parses.filter((text) => text.includes(fragment)).length,
   }
-  const patched: { target: Record<string, unknown>; parse: unknown; close: unknown }[] = []
+  const patched: { target: Record<string, unknown>; parse: unknown; close: unknown; describe: unknown }[] = []
   const patch = (target: Record<string, unknown> | undefined): void => {
     if (target === undefined || patched.some((p) => p.target === target)) return
     const parse = target.parse as (msg: { text: string }) => void
     const close = target.close as (msg: { name: string }) => void
-    patched.push({ target, parse, close })
+    const describe = target.describe as (msg: unknown) => void
+    patched.push({ target, parse, close, describe })
+    target.describe = function (this: unknown, msg: unknown) {
+      log.describes++
+      return describe.call(this, msg)
+    }
     target.parse = function (this: unknown, msg: { text: string }) {
       log.parses.push(msg.text)
       return parse.call(this, msg)
@@ -67,7 +76,7 @@ function watchWire(pools: readonly pg.Pool[]): { log: WireLog; restore(): void }
   return {
     log,
     restore() {
-      for (const { target, parse, close } of patched) Object.assign(target, { parse, close })
+      for (const { target, parse, close, describe } of patched) Object.assign(target, { parse, close, describe })
     },
   }
 }
@@ -136,6 +145,34 @@ for (const backend of testBackends()) {
       }
       assert.equal(wire.log.parsesOf(marker), 1, 'the query is parsed once in 12 runs')
       assert.equal(wire.log.parsesOf('set_config'), 1, 'the preamble is parsed once in 12 runs')
+    })
+
+    it('asks for a cached statement\'s result columns once, then executes it without a Describe, parsing rows with the type parsers in force', async () => {
+      const ids = (tenant: ScopedTenant) => runWithTenant(tenant, () => db.selectFrom('notes').select(['id', 'body']).where('id', '>', 0).orderBy('id').execute())
+      const first = await ids(acme)
+      assert.equal(typeof first[0]?.id, 'number')
+      wire.log.clear()
+      for (const tenant of [acme, globex, acme]) await ids(tenant)
+      assert.equal(wire.log.describes, 0, 'no Describe once the columns are known')
+      assert.deepEqual((await ids(globex)).map((r) => r.body), ['globex one'])
+      // A type parser set later (an app may set one at any time) is used, not the one seen at the first execution.
+      const original = pg.types.getTypeParser(23, 'text')
+      pg.types.setTypeParser(23, (value: string) => `int:${value}`)
+      try {
+        const parsed = await ids(globex)
+        assert.match(String(parsed[0]?.id), /^int:\d+$/)
+      } finally {
+        pg.types.setTypeParser(23, original)
+      }
+      assert.equal(typeof (await ids(globex))[0]?.id, 'number')
+      // A statement that returns no rows is executed without a Describe too, and still reports what it changed.
+      const rename = (tenant: ScopedTenant, body: string) =>
+        runWithTenant(tenant, () => db.updateTable('notes').set({ body }).where('body', '=', body).executeTakeFirstOrThrow())
+      assert.equal((await rename(acme, 'acme one')).numUpdatedRows, 1n)
+      wire.log.clear()
+      assert.equal((await rename(acme, 'acme two')).numUpdatedRows, 1n)
+      assert.equal((await rename(globex, 'acme two')).numUpdatedRows, 0n, 'another tenant\'s row is not touched')
+      assert.equal(wire.log.describes, 0)
     })
 
     it('keeps the tenant out of the SQL text: the plugin binds it, so one statement serves all tenants', async () => {

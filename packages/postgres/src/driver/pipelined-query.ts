@@ -1,7 +1,7 @@
 /// <reference path="./pg-internals.d.ts" />
 import pg from 'pg'
 import pgUtils from 'pg/lib/utils.js'
-import type { CachedStatement, StatementCache } from './statement-cache.ts'
+import type { CachedStatement, DescribedResult, StatementCache } from './statement-cache.ts'
 
 /** One statement of a pipeline: SQL text and its parameters. */
 export interface PipelineStatement {
@@ -37,9 +37,31 @@ interface WireConnection {
   submittedNamedStatements?: Record<string, string>
   bind(msg: { portal?: string; statement?: string; values: readonly unknown[]; valueMapper: (v: unknown) => unknown }): void
   execute(msg: { portal?: string; rows?: number }): void
+  sync(): void
 }
 
-const BaseQuery = pg.Query as unknown as new (config: object) => object
+const BaseQuery = pg.Query as unknown as new (text: string, values: readonly unknown[], callback: Done) => object
+
+/** The result of a statement that returns no rows (no RowDescription). */
+const NO_ROWS: DescribedResult = Object.freeze({ fields: Object.freeze([]), parsers: undefined, emptyRow: null })
+
+/** node-postgres' Result, as far as a described statement sets it up. */
+interface ResultFields {
+  fields: DescribedResult['fields']
+  _parsers: readonly unknown[] | undefined
+  _prebuiltEmptyResultObject: object | null
+  _types: { getTypeParser(oid: number, format: 'text'): unknown } | undefined
+}
+
+/** The fields of node-postgres' Query its constructor sets from a config object. */
+interface QueryFields {
+  name: string | undefined
+  types: unknown
+  _rowMode: string | undefined
+  _result: object
+  _results: object
+}
+const NO_VALUES: readonly unknown[] = Object.freeze([])
 const base = pg.Query.prototype as unknown as Record<string, (this: unknown, ...args: unknown[]) => unknown>
 
 /**
@@ -68,6 +90,10 @@ class PipelinedQuery extends BaseQuery {
   readonly #used: CachedStatement[] = []
   /** The main statement must be parsed (it is not yet on this connection). */
   #mainParse = true
+  /** The main statement's cache entry, when it is cached. */
+  #mainEntry: CachedStatement | undefined
+  /** What the server described of the main statement's result in this round trip (kept on success). */
+  #described: DescribedResult | undefined
   readonly #mainVariant: string | undefined
   /** Statements before the main one whose CommandComplete has not arrived yet. */
   #pending: number
@@ -75,14 +101,20 @@ class PipelinedQuery extends BaseQuery {
   #mainDone = false
 
   constructor(before: readonly PipelineStatement[], main: PipelineMain, after: readonly PipelineStatement[], callback: Done, cache: StatementCache | undefined) {
-    super({
-      ...main,
-      values: main.values ? [...main.values] : [],
-      callback: (error: Error | null, result?: ResultLike) => {
-        this.#settle(error === null)
-        callback(error, result)
-      },
+    // From the text alone: node-postgres copies a config object by its property
+    // descriptors, which costs more than the rest of building the query.
+    super(main.text, main.values ?? NO_VALUES, (error: Error | null, result?: ResultLike) => {
+      this.#settle(error === null)
+      callback(error, result)
     })
+    const query = this as unknown as QueryFields
+    if (main.name !== undefined) query.name = main.name
+    if (main.rowMode !== undefined || main.types !== undefined) {
+      query.types = main.types
+      query._rowMode = main.rowMode
+      const ResultOf = query._result.constructor as new (rowMode: string | undefined, types: unknown) => object
+      query._result = query._results = new ResultOf(main.rowMode, main.types)
+    }
     this.#before = before
     this.#after = after
     this.#pending = before.length
@@ -94,8 +126,9 @@ class PipelinedQuery extends BaseQuery {
   /** Tells the cache how the round trip ended. */
   #settle(succeeded: boolean): void {
     if (this.#cache === undefined || this.#used.length === 0) return
-    if (succeeded) for (const entry of this.#used) entry.parsed = true
-    else this.#cache.discard(this.#used)
+    if (!succeeded) return this.#cache.discard(this.#used)
+    for (const entry of this.#used) entry.parsed = true
+    if (this.#mainEntry !== undefined && this.#described !== undefined) this.#mainEntry.described = this.#described
   }
 
   requiresPreparation(): boolean {
@@ -114,8 +147,44 @@ class PipelinedQuery extends BaseQuery {
       const entry = this.#named({ sql: (this as unknown as { text: string }).text, cache: true, variant: this.#mainVariant })!
       ;(this as unknown as { name?: string }).name = entry.name
       this.#mainParse = !entry.parsed
+      this.#mainEntry = entry
+      if (entry.parsed && entry.described !== undefined && this.#bindDescribed(connection, entry.described)) return
     }
     base.prepare!.call(this, connection)
+  }
+
+  /**
+   * A statement already on the connection whose result columns are known: Bind
+   * and Execute, no Describe, the result set up from what was described. False
+   * (nothing sent) when node-postgres' type parsers changed since.
+   */
+  #bindDescribed(connection: WireConnection, described: DescribedResult): boolean {
+    const query = this as unknown as QueryFields & { name: string; values: readonly unknown[]; _accumulateRows: boolean }
+    const result = query._result as ResultFields
+    const types = result._types ?? pg.types
+    const parsers = described.parsers
+    if (parsers !== undefined) {
+      for (let i = 0; i < described.fields.length; i++) {
+        const field = described.fields[i]!
+        if (parsers[i] !== types.getTypeParser(field.dataTypeID, (field.format ?? 'text') as 'text')) return false
+      }
+    }
+    try {
+      connection.bind({ portal: '', statement: query.name, values: query.values, valueMapper: pgUtils.prepareValue })
+    } catch (error) {
+      // As node-postgres does for a value it cannot serialise.
+      connection.close({ type: 'S', name: query.name })
+      connection.sync()
+      ;(this as unknown as { handleError(error: unknown, connection: unknown): void }).handleError(error, connection)
+      return true
+    }
+    result.fields = described.fields
+    result._parsers = parsers
+    result._prebuiltEmptyResultObject = described.emptyRow
+    query._accumulateRows = true
+    this.#described = described
+    this._getRows(connection, undefined)
+    return true
   }
 
   /** The cached statement for a statement marked `cache` (recorded as used by this round trip), or none. */
@@ -127,7 +196,7 @@ class PipelinedQuery extends BaseQuery {
   }
 
   /** Called by the main statement's prepare: its Execute, the statements after it, then the one Sync. */
-  _getRows(connection: WireConnection & { sync(): void }, rows: unknown): void {
+  _getRows(connection: WireConnection, rows: unknown): void {
     connection.execute({ portal: (this as unknown as { portal?: string }).portal ?? '', rows: rows as number | undefined })
     for (const statement of this.#after) send(connection, statement, this.#named(statement))
     connection.sync()
@@ -138,7 +207,11 @@ class PipelinedQuery extends BaseQuery {
   }
 
   handleRowDescription(message: unknown): void {
-    if (this.#isMain()) base.handleRowDescription!.call(this, message)
+    if (!this.#isMain()) return
+    base.handleRowDescription!.call(this, message)
+    if (this.#mainEntry === undefined) return
+    const result = (this as unknown as QueryFields)._result as ResultFields
+    this.#described = { fields: Object.freeze(result.fields), parsers: result._parsers && Object.freeze(result._parsers), emptyRow: result._prebuiltEmptyResultObject }
   }
 
   handleDataRow(message: unknown): void {
@@ -154,6 +227,8 @@ class PipelinedQuery extends BaseQuery {
       this.#pending--
     } else if (!this.#mainDone) {
       this.#mainDone = true
+      // Described, and no RowDescription came: a statement that returns no rows.
+      if (this.#mainEntry !== undefined && this.#described === undefined) this.#described = NO_ROWS
       base.handleCommandComplete!.call(this, message, connection)
     }
   }

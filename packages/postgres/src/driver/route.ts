@@ -39,7 +39,8 @@ export interface ConnectionRoute {
  */
 export function databaseRoute(options: {
   owner: pg.Pool
-  runtime: () => Promise<pg.Pool>
+  /** The runtime pool: the pool itself once it is ready (no promise to wait on per query), or a promise of it. */
+  runtime: () => pg.Pool | Promise<pg.Pool>
   binding: ScopeBinding
   scopeRefused?: () => void
   /** The runtime pool logs in as a role Tenantry manages: refuse a login that brings session defaults. */
@@ -49,16 +50,20 @@ export function databaseRoute(options: {
   return {
     async acquire(scope) {
       const tenant = scope?.kind === 'tenant'
-      const pool = tenant ? await runtime() : owner
+      let pool = owner
+      if (tenant) {
+        const ready = runtime()
+        pool = ready instanceof Promise ? await ready : ready
+      }
       binding.settingsFor(scope)
-      const held = tenant && checkLoginDefaults ? await freshRuntimeClient(pool) : holdClient(await pool.connect())
-      const routed: RoutedConnection = {
+      const held = tenant && checkLoginDefaults ? await runtimeClient(pool) : holdClient(await pool.connect())
+      return {
         client: held.client,
         binding,
         release: (destroy) => held.release(destroy),
         transactionStatus: () => held.transactionStatus(),
+        scopeRefused,
       }
-      return scopeRefused === undefined ? routed : { ...routed, scopeRefused }
     },
   }
 }
@@ -83,7 +88,20 @@ const inspected = new WeakSet<object>()
  * database owner's. A login refused because of a default is healed the same
  * way and tried again, once. Each heal emits a TenantryRuntimeLoginWarning.
  */
-async function freshRuntimeClient(pool: pg.Pool): Promise<HeldClient> {
+async function runtimeClient(pool: pg.Pool): Promise<HeldClient> {
+  // The common case, a connection already inspected, without the loop below.
+  let first: pg.PoolClient | Error
+  try {
+    first = await pool.connect()
+  } catch (error) {
+    first = error as Error
+  }
+  if (!(first instanceof Error) && inspected.has(first)) return holdClient(first)
+  return freshRuntimeClient(pool, first)
+}
+
+/** `first`: the client (or the login error) of a first pool.connect() already made. */
+async function freshRuntimeClient(pool: pg.Pool, first: pg.PoolClient | Error): Promise<HeldClient> {
   const login = managedLoginOf(pool)
   let healed = false
   /** Removes the role's defaults: as the owner, or else as the login itself on `client`. */
@@ -104,7 +122,9 @@ async function freshRuntimeClient(pool: pg.Pool): Promise<HeldClient> {
   for (let attempt = 0; attempt < 3; attempt++) {
     let client: pg.PoolClient
     try {
-      client = await pool.connect()
+      if (attempt > 0) client = await pool.connect()
+      else if (first instanceof Error) throw first
+      else client = first
     } catch (error) {
       if (!isLoginSettingFailure(error)) throw error
       if (healed || login === undefined) throw loginDefaultFailed(login?.user, error)

@@ -34,7 +34,8 @@ const statementCache = new Map<string, string>()
  * // select pg_catalog.set_config($1, $2::pg_catalog.regnamespace::pg_catalog.text operator(pg_catalog.||) ', ' operator(pg_catalog.||) 'pg_temp', true)
  */
 export function setConfigSql(settings: readonly ScopeSetting[]): string {
-  const shape = settings.map((s) => (s.schemas === undefined ? 'v' : `s${s.schemas.length}`)).join(',')
+  let shape = ''
+  for (const s of settings) shape += s.schemas === undefined ? 'v,' : `s${s.schemas.length},`
   let sql = statementCache.get(shape)
   if (sql === undefined) {
     let n = 0
@@ -54,5 +55,39 @@ export function setConfigSql(settings: readonly ScopeSetting[]): string {
 
 /** Parameters for setConfigSql(settings). */
 export function setConfigParameters(settings: readonly ScopeSetting[]): string[] {
-  return settings.flatMap((s) => (s.schemas === undefined ? [s.name, s.value] : [s.name, ...s.schemas]))
+  const parameters: string[] = []
+  for (const s of settings) {
+    parameters.push(s.name)
+    if (s.schemas === undefined) parameters.push(s.value)
+    else for (const schema of s.schemas) parameters.push(schema)
+  }
+  return parameters
+}
+
+/**
+ * The settings of recent scopes by a key that names them whole (the signed
+ * scope token, which names the tenant and its expiry, and the schema where
+ * one is set): the same array while the key holds, so what is built from it
+ * (the preamble statement) is built once. Bounded: the oldest key goes first.
+ *
+ * @example
+ * const memo = new ScopeSettingsMemo()
+ * memo.get(token, () => tenantTransactionSettings(runtime, path, token))
+ */
+export class ScopeSettingsMemo {
+  readonly #max: number
+  readonly #entries = new Map<string, readonly ScopeSetting[]>()
+
+  constructor(max = 4096) {
+    this.#max = max
+  }
+
+  get(key: string, build: () => ScopeSetting[]): readonly ScopeSetting[] {
+    let settings = this.#entries.get(key)
+    if (settings !== undefined) return settings
+    settings = Object.freeze(build())
+    if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value as string)
+    this.#entries.set(key, settings)
+    return settings
+  }
 }

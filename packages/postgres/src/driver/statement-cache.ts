@@ -35,6 +35,22 @@ export interface CachedStatement {
   readonly name: string
   /** The server has it: send Bind only. False until a round trip that parsed it succeeds. */
   parsed: boolean
+  /** When it was last used (the cache's own counter): the least recently used is evicted first. */
+  lastUse: number
+  /**
+   * Its result columns as the server described them (none for a statement that
+   * returns no rows), and node-postgres' parsers for them: once known, the
+   * statement is executed without a Describe. If its result type changes (DDL),
+   * the server refuses the execution (SQLSTATE 0A000) and it is prepared again.
+   */
+  described?: DescribedResult | undefined
+}
+
+/** What node-postgres builds from a RowDescription (its Result's fields, parsers and empty row). */
+export interface DescribedResult {
+  readonly fields: readonly { readonly name: string; readonly dataTypeID: number; readonly format?: string }[]
+  readonly parsers: readonly unknown[] | undefined
+  readonly emptyRow: object | null
 }
 
 /** pg's record of the statements a connection parsed (node-postgres' Connection). */
@@ -59,6 +75,7 @@ export class StatementCache {
   capacity: number
   readonly #entries = new Map<string, CachedStatement>()
   #closing: string[] = []
+  #tick = 0
 
   constructor(capacity: number) {
     this.capacity = capacity
@@ -72,19 +89,30 @@ export class StatementCache {
   /** The statement for `sql`, marked most recently used; a new one (to parse) when absent. */
   use(sql: string): CachedStatement {
     let entry = this.#entries.get(sql)
+    // A hit only stamps the entry (no reordering of the map): the scan for the least
+    // recently used runs on a miss with the cache full, which parsing costs far more than.
     if (entry !== undefined) {
-      this.#entries.delete(sql)
-      this.#entries.set(sql, entry)
+      entry.lastUse = ++this.#tick
       return entry
     }
-    entry = { name: `${PREFIX}${++counter}`, parsed: false }
+    while (this.#entries.size >= Math.max(this.capacity, 1)) this.#evictLeastRecentlyUsed()
+    entry = { name: `${PREFIX}${++counter}`, parsed: false, lastUse: ++this.#tick }
     this.#entries.set(sql, entry)
-    while (this.#entries.size > Math.max(this.capacity, 1)) {
-      const [oldestSql, oldest] = this.#entries.entries().next().value as [string, CachedStatement]
-      this.#entries.delete(oldestSql)
-      this.#closing.push(oldest.name)
-    }
     return entry
+  }
+
+  #evictLeastRecentlyUsed(): void {
+    let oldestSql: string | undefined
+    let oldest: CachedStatement | undefined
+    for (const [sql, entry] of this.#entries) {
+      if (oldest === undefined || entry.lastUse < oldest.lastUse) {
+        oldestSql = sql
+        oldest = entry
+      }
+    }
+    if (oldestSql === undefined || oldest === undefined) return
+    this.#entries.delete(oldestSql)
+    this.#closing.push(oldest.name)
   }
 
   /** After a round trip that failed: these statements are in doubt; forget and close them. */

@@ -346,8 +346,16 @@ export function statementVariant(settings: readonly ScopeSetting[]): string | un
   return undefined
 }
 
+const preambles = new WeakMap<readonly ScopeSetting[], PipelineStatement>()
+
+/** The statement that applies `settings` to a transaction (one per settings array: a binding reuses its arrays). */
 export function preamble(settings: readonly ScopeSetting[]): PipelineStatement {
-  return { sql: setConfigSql(settings), parameters: setConfigParameters(settings), cache: true }
+  let statement = preambles.get(settings)
+  if (statement === undefined) {
+    statement = Object.freeze({ sql: setConfigSql(settings), parameters: Object.freeze(setConfigParameters(settings)), cache: true })
+    preambles.set(settings, statement)
+  }
+  return statement
 }
 
 /**

@@ -63,6 +63,8 @@ export class RuntimeAccess {
   readonly loginUser: string | undefined
   readonly #login: RuntimeLogin
   #pool: Promise<pg.Pool> | undefined
+  /** What #pool resolved to, while it is open. */
+  #opened: pg.Pool | undefined
   #owned: { readonly user: string; readonly pool: pg.Pool } | undefined
 
   constructor(target: PostgresTarget, options: { role: string; login?: RuntimeLogin | undefined }) {
@@ -135,11 +137,24 @@ export class RuntimeAccess {
   pool(): Promise<pg.Pool> {
     if (this.#login === 'switch') return Promise.resolve(this.target.pool)
     if ('pool' in this.#login) return Promise.resolve(this.#login.pool)
-    this.#pool ??= this.#open().catch((error: unknown) => {
-      this.#pool = undefined
-      throw error
-    })
-    return this.#pool
+    const opening = (this.#pool ??= this.#open().then(
+      (pool) => {
+        if (this.#pool === opening) this.#opened = pool
+        return pool
+      },
+      (error: unknown) => {
+        if (this.#pool === opening) this.#pool = undefined
+        throw error
+      },
+    ))
+    return opening
+  }
+
+  /** The runtime pool if `pool()` has it open, else undefined: a query need not wait on a promise once it is. */
+  openedPool(): pg.Pool | undefined {
+    if (this.#login === 'switch') return this.target.pool
+    if ('pool' in this.#login) return this.#login.pool
+    return this.#opened
   }
 
   async #open(): Promise<pg.Pool> {
@@ -211,6 +226,7 @@ export class RuntimeAccess {
     const owned = this.#owned
     this.#owned = undefined
     this.#pool = undefined
+    this.#opened = undefined
     if (owned === undefined) return
     const byUser = sharedPools.get(this.target.pool)
     const entry = byUser?.get(owned.user)

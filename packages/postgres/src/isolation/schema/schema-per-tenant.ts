@@ -3,7 +3,7 @@ import pg from 'pg'
 import type { Kysely } from 'kysely'
 import { inTransaction, type Queryable } from '../../catalog/transaction.ts'
 import { databaseRoute, type ConnectionRoute } from '../../driver/route.ts'
-import type { ScopeBinding, ScopeSetting } from '../../driver/scope-binding.ts'
+import { ScopeSettingsMemo, type ScopeBinding, type ScopeSetting } from '../../driver/scope-binding.ts'
 import type { PostgresTarget } from '../../driver/target.ts'
 import type { DriverStats } from '../../driver/tenant-driver.ts'
 import { assertHealthy, type DoctorReport } from '../../doctor/report.ts'
@@ -71,6 +71,8 @@ export class SchemaPerTenantIsolation implements IsolationModel {
   readonly sequenceGrants: boolean
   readonly stats: DriverStats = newDriverStats()
   #signer: ScopeSigner | undefined
+  /** Recent tenants' transaction settings, by scope token and schema. */
+  readonly #settings = new ScopeSettingsMemo()
 
   constructor(target: PostgresTarget, options: SchemaPerTenantOptions = {}) {
     const given = (options as { runtimeRole?: unknown }).runtimeRole
@@ -114,7 +116,7 @@ export class SchemaPerTenantIsolation implements IsolationModel {
   route(): ConnectionRoute {
     return databaseRoute({
       owner: this.target.pool,
-      runtime: () => this.ready(),
+      runtime: () => (this.#signer !== undefined && this.runtime.openedPool()) || this.ready(),
       binding: this.binding(),
       scopeRefused: () => this.guard.refreshSoon(),
       checkLoginDefaults: this.runtime.mode === 'login' && this.runtime.loginUser !== undefined,
@@ -145,8 +147,9 @@ export class SchemaPerTenantIsolation implements IsolationModel {
         // transaction before the query runs (3F000, TENANT_PLACEMENT_MISSING). It is
         // still pinned, per transaction and with pg_temp last (see pinnedSearchPath):
         // unpinned, the login's search_path would send unqualified names to public.
-        const path: ScopeSetting = { name: 'search_path', schemas: [pg.escapeIdentifier(schemaOf(scope.tenant))] }
-        return tenantTransactionSettings(this.runtime, path, this.#signer.tokenFor(scope.tenant.id))
+        const schema = pg.escapeIdentifier(schemaOf(scope.tenant))
+        const token = this.#signer.tokenFor(scope.tenant.id)
+        return this.#settings.get(`${token}\u0000${schema}`, () => tenantTransactionSettings(this.runtime, { name: 'search_path', schemas: [schema] }, token))
       },
     }
   }

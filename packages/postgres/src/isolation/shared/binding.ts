@@ -1,6 +1,6 @@
 import { queryScope, type Scope } from '@tenantry/core'
 import pg from 'pg'
-import type { ScopeBinding, ScopeSetting } from '../../driver/scope-binding.ts'
+import { ScopeSettingsMemo, type ScopeBinding, type ScopeSetting } from '../../driver/scope-binding.ts'
 import { SCOPE_SETTING } from '../../walls/guard-sql.ts'
 import type { RuntimeAccess } from '../../walls/runtime-login.ts'
 import type { ScopeSigner } from '../../walls/scope-signer.ts'
@@ -58,11 +58,15 @@ export function sharedSchemaBinding(options: {
   readonly signer: () => ScopeSigner
 }): ScopeBinding {
   const path = pinnedSearchPath(options.searchPath)
+  const memo = new ScopeSettingsMemo()
+  const withoutToken = tenantTransactionSettings(options.runtime, path, undefined)
   return {
     settingsFor(scope: Scope | undefined): readonly ScopeSetting[] {
       const checked = queryScope(scope)
       if (checked.kind === 'system') return []
-      return tenantTransactionSettings(options.runtime, path, options.rls ? options.signer().tokenFor(checked.tenant.id) : undefined)
+      if (!options.rls) return withoutToken
+      const token = options.signer().tokenFor(checked.tenant.id)
+      return memo.get(token, () => tenantTransactionSettings(options.runtime, path, token))
     },
   }
 }

@@ -195,7 +195,7 @@ export class SharedSchemaIsolation implements IsolationModel {
   route(): ConnectionRoute {
     return databaseRoute({
       owner: this.target.pool,
-      runtime: () => this.ready(),
+      runtime: () => ((this.#signer !== undefined || !this.options.walls.rls) && this.runtime.openedPool()) || this.ready(),
       binding: this.binding(),
       scopeRefused: () => this.guard.refreshSoon(),
       checkLoginDefaults: this.runtime.mode === 'login' && this.runtime.loginUser !== undefined,
