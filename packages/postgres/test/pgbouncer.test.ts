@@ -17,9 +17,10 @@
  * on. Named prepared statements (the default statementCache) cannot cross
  * PgBouncer < 1.21 in transaction mode: `database.pooler: 'transaction'`
  * turns the cache off, and a cache left on is refused with a message that says
- * so. Two `todo` tests fail today (see docs/pgbouncer.md, "Known gaps"): a
- * session default a tenant gives the shared runtime role reaches PgBouncer's
- * later server connections unhealed, and the fleet migration lock (a session
+ * so. A tenant's SQL cannot give the shared runtime role a session default
+ * (ALTER ROLE is refused in a tenant scope), which PgBouncer's later server
+ * connections would log in with. One `todo` test fails today (see
+ * docs/pgbouncer.md, "Known gaps"): the fleet migration lock (a session
  * advisory lock) does not keep two runners apart through PgBouncer: run
  * migrations and installs against PostgreSQL directly.
  *
@@ -515,15 +516,17 @@ describe('Tenantry behind PgBouncer in transaction mode', { skip }, () => {
     assert.equal((await read(uncached)).length, 3)
   })
 
-  it('heals a session default a tenant gave the shared runtime role (ALTER ROLE current_user SET …) before another tenant runs on PgBouncer\'s next server connection', {
-    todo: 'fails: the runtime login\'s defaults are checked once per client connection (route.ts freshRuntimeClient), but behind PgBouncer a client connection is served by server connections that log in later, with the defaults',
-  }, async () => {
+  it('lets no tenant give the shared runtime role a session default that PgBouncer\'s next server connections would log in with (ALTER ROLE is refused in a tenant scope)', async () => {
     const [a, b] = tenants.shared as [ScopedTenant, ScopedTenant]
     try {
-      await runWithTenant(a, () => tenantry.pool.query('alter role current_user set default_transaction_read_only = on'))
-      // PgBouncer opens new server connections (server_lifetime, a restart, a bigger load): they log in with A's default.
+      // The login checks in route.ts run once per client connection, which PgBouncer serves from server
+      // connections that log in later: the wall is that the SQL never runs.
+      await assert.rejects(runWithTenant(a, () => tenantry.pool.query('alter role current_user set default_transaction_read_only = on')), expectCode('QUERY_REFUSED'))
+      await assert.rejects(runWithTenant(a, () => (tenantry.db as Kysely<any>).transaction().execute((trx) => trusted(sql.raw('alter user current_user set default_transaction_read_only = on')).execute(trx))), expectCode('QUERY_REFUSED'))
       await bouncer.admin(`RECONNECT ${databaseName}`)
       await runWithTenant(b, () => (tenantry.db as Kysely<any>).insertInto('notes').values({ name: `${b.slug}-written` }).execute())
+      const { rows } = await database.pool.query('select count(*)::int as n from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname = $1', [role])
+      assert.equal(rows[0].n, 0)
     } finally {
       await database.pool.query(`alter role ${role} reset all`)
       await bouncer.admin(`RECONNECT ${databaseName}`)

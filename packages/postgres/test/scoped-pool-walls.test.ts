@@ -104,6 +104,37 @@ for (const backend of testBackends()) {
       assert.deepEqual(rows, [{ name: 'acme-1' }])
     })
 
+    it('refuses ALTER ROLE (USER, GROUP, DATABASE, SYSTEM) in a tenant scope on every path: no tenant gives the shared runtime role a default or a password', async () => {
+      const changes = [
+        'alter role current_user set default_transaction_read_only = on',
+        '-- a comment first\nALTER /* and one between */ USER current_user PASSWORD \'taken\'',
+        'alter group some_group add user current_user',
+        'alter database current set search_path = hacked',
+        'alter system set work_mem = \'1MB\'',
+      ]
+      const db = data.kysely()
+      for (const change of changes) {
+        await assert.rejects(runWithTenant(tenants.acme, () => pool.query(change)), expectCode('QUERY_REFUSED'), change)
+        await assert.rejects(runWithTenant(tenants.globex, async () => {
+          const client = await pool.connect()
+          try {
+            await client.query('begin')
+            return await client.query(change)
+          } finally {
+            await client.query('rollback').catch(() => undefined)
+            client.release()
+          }
+        }), expectCode('QUERY_REFUSED'), `${change} (client)`)
+        await assert.rejects(runWithTenant(tenants.acme, () => db.transaction().execute((trx) => trusted(sql.raw(change)).execute(trx))), expectCode('QUERY_REFUSED'), `${change} (Kysely)`)
+        await assert.rejects(runWithTenant(tenants.acme, () => data.withClient((client) => client.query(change))), expectCode('QUERY_REFUSED'), `${change} (withClient)`)
+      }
+      // The role has no defaults of its own, and a table or column named like the words is not caught.
+      const login = (await runWithTenant(tenants.acme, () => pool.query('select current_user as u'))).rows[0].u as string
+      const { rows } = await database.pool.query('select count(*)::int as n from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname = $1', [login])
+      assert.equal(rows[0].n, 0)
+      assert.ok((await runWithTenant(tenants.acme, () => pool.query('select name as "role" from projects as alter_role'))).rows.length > 0)
+    })
+
     it('gives the next tenant a fresh random() seed, whatever setseed() the last one chose', async () => {
       const reference = await database.pool.query('select setseed(0.5), random() as r')
       for (let i = 0; i < 3; i++) {

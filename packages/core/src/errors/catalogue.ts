@@ -82,7 +82,7 @@ export const errorCatalogue = {
   QUERY_REFUSED: {
     exposure: 'internal',
     status: 500,
-    description: 'A query the tenant scope cannot make safe or will not run: raw SQL or MERGE at the root, an UPDATE of tenant_id, EXPLAIN ANALYZE or an unknown EXPLAIN format or option (through the pool: an EXPLAIN option list with quoted names or values), LOCK in a tenant scope, a compiled query whose SQL or parameters were changed, a transaction opened or ended by SQL (also a CALL outside a transaction, or several statements in one query), or a scope token the database refused (changed by SQL in the statement, or expired).',
+    description: 'A query the tenant scope cannot make safe or will not run: raw SQL or MERGE at the root, an UPDATE of tenant_id, EXPLAIN ANALYZE or an unknown EXPLAIN format or option (through the pool: an EXPLAIN option list with quoted names or values), LOCK or ALTER ROLE (USER, GROUP, DATABASE, SYSTEM) in a tenant scope, a compiled query whose SQL or parameters were changed, a transaction opened or ended by SQL (also a CALL outside a transaction, or several statements in one query), or a scope token the database refused (changed by SQL in the statement, or expired).',
   },
   ISOLATION_MISCONFIGURED: {
     exposure: 'internal',

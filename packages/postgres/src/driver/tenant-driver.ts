@@ -19,7 +19,7 @@ import { runPipeline, type PipelineStatement, type StatementResult } from './pip
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
 import { DEFAULT_STATEMENT_CACHE_SIZE, isStalePlanError, statementCacheOf, type StatementCache } from './statement-cache.ts'
-import { isDoBlock, isLockStatement, isProcedureCall, isRollbackToSavepoint, procedureCallRefused, statementRefused, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
+import { isDoBlock, isLockStatement, isProcedureCall, isRoleChange, isRollbackToSavepoint, procedureCallRefused, statementRefused, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
 
 /** Counts what the driver sent, for benchmarks and tests. */
 export interface DriverStats {
@@ -123,6 +123,7 @@ export class TenantConnection implements DatabaseConnection {
       // Outside a transaction a DO block's body may commit, and run the rest without the scope's settings.
       if (scope?.kind === 'tenant' && !this.#inTransaction && isDoBlock(compiled.sql)) throw statementRefused('do')
       if (scope?.kind === 'tenant' && isLockStatement(compiled.sql)) throw statementRefused('lock')
+      if (scope?.kind === 'tenant' && isRoleChange(compiled.sql)) throw statementRefused('alter role')
     }
     if (scope?.kind !== 'tenant' || !this.#options.requireStamp) return
     if (stamp?.scope === scope.tenant.id) return
@@ -511,6 +512,7 @@ function scopedQueryConfig(text: unknown, values: unknown, extended: boolean): p
   if (command !== undefined) throw transactionControlRefused(command, 'client')
   // `extended`: a tenant scope.
   if (extended && isLockStatement(config.text)) throw statementRefused('lock')
+  if (extended && isRoleChange(config.text)) throw statementRefused('alter role')
   return config
 }
 

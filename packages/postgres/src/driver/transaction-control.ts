@@ -134,8 +134,25 @@ export function isLockStatement(sql: string): boolean {
   return /^lock(?![A-Za-z0-9_$])/i.test(sql.slice(statementStart(sql)))
 }
 
-/** QUERY_REFUSED for SQL a tenant scope may not run through the pool: a DO block, EXPLAIN ANALYZE, LOCK. */
-export function statementRefused(what: 'do' | 'explain analyze' | 'lock'): TenantryError {
+/**
+ * True when `sql` is `ALTER ROLE | USER | GROUP | DATABASE | SYSTEM …`: what
+ * outlives the session. Any role may give itself session defaults (`ALTER
+ * ROLE current_user SET …`) or a new password, so a tenant's SQL run as the
+ * shared runtime role could set what every later login of that role starts
+ * with: behind a transaction pooler, every other tenant's transactions.
+ *
+ * @example
+ * isRoleChange('-- nightly\nALTER ROLE current_user SET statement_timeout = 1') // true
+ */
+export function isRoleChange(sql: string): boolean {
+  const start = statementStart(sql)
+  if (!/^alter(?![A-Za-z0-9_$])/i.test(sql.slice(start))) return false
+  const next = statementStart(sql, start + 'alter'.length)
+  return /^(?:role|user|group|database|system)(?![A-Za-z0-9_$])/i.test(sql.slice(next))
+}
+
+/** QUERY_REFUSED for SQL a tenant scope may not run through the pool: a DO block, EXPLAIN ANALYZE, LOCK, ALTER ROLE. */
+export function statementRefused(what: 'do' | 'explain analyze' | 'lock' | 'alter role'): TenantryError {
   switch (what) {
     case 'do':
       return new TenantryError('QUERY_REFUSED', 'DO blocks are refused in a tenant scope: their body may commit (outside a transaction) or EXECUTE SQL no check sees; put the logic in a function your migrations create, and call it')
@@ -143,6 +160,8 @@ export function statementRefused(what: 'do' | 'explain analyze' | 'lock'): Tenan
       return new TenantryError('QUERY_REFUSED', 'EXPLAIN ANALYZE is refused in a tenant scope (and so is an EXPLAIN option list with quoted names or values, which could spell it): it reports the rows row-level security filtered out, which are other tenants\' rows; use EXPLAIN without ANALYZE and with bare options, or analyze as the owner')
     case 'lock':
       return new TenantryError('QUERY_REFUSED', 'LOCK is refused in a tenant scope: a table lock is not limited to the tenant\'s rows, so it would hold up every other tenant; lock rows instead (SELECT … FOR UPDATE)')
+    case 'alter role':
+      return new TenantryError('QUERY_REFUSED', 'ALTER ROLE, USER, GROUP, DATABASE and SYSTEM are refused in a tenant scope: a default or password a tenant\'s SQL gave the shared runtime role would hold for every later login of it, other tenants\' too; change roles as their owner, in a migration or runAsSystem()')
   }
 }
 
