@@ -223,9 +223,22 @@ for (const backend of testBackends()) {
 
     it('sees a statement end where PostgreSQL does: a line comment ends at \\r, and a chained COMMIT or ROLLBACK ends the client\'s transaction', async () => {
       const acme = tenants.acme!
-      for (const sql of ['-- x\rcommit and chain', '-- x\rcommit', '/* a /* nested */ b */ rollback and chain', 'begin\u00a0work']) {
+      // A comment separates words as whitespace does: `prepare/**/transaction` is PREPARE TRANSACTION.
+      for (const sql of ['-- x\rcommit and chain', '-- x\rcommit', '/* a /* nested */ b */ rollback and chain', 'begin\u00a0work',
+        "prepare/**/transaction 'p'", "prepare--\ntransaction 'p'", 'start/* x */transaction read write', 'rollback/**/and/**/chain']) {
         await assert.rejects(runWithTenant(acme, () => pool.query(sql)), expectCode('QUERY_REFUSED'), JSON.stringify(sql))
       }
+      await runWithTenant(acme, async () => {
+        const client = await pool.connect()
+        try {
+          await client.query('begin')
+          await client.query('savepoint s')
+          await assert.rejects(client.query("prepare/* 2pc */transaction 'p'"), expectCode('QUERY_REFUSED'))
+          await client.query('rollback')
+        } finally {
+          client.release()
+        }
+      })
       await runWithTenant(acme, async () => {
         const client = await pool.connect()
         try {

@@ -120,8 +120,9 @@ export class TenantConnection implements DatabaseConnection {
       const command = transactionControlOf(compiled.sql)
       if (command !== undefined) throw transactionControlRefused(command, 'statement')
       if (scope?.kind === 'tenant' && !this.#inTransaction && isProcedureCall(compiled.sql)) throw procedureCallRefused()
-      // Outside a transaction a DO block's body may commit, and run the rest without the scope's settings.
-      if (scope?.kind === 'tenant' && !this.#inTransaction && isDoBlock(compiled.sql)) throw statementRefused('do')
+      // A DO block's body may EXECUTE what no check of the text sees (ALTER ROLE …), and outside a
+      // transaction commit and run the rest without the scope's settings: refused, as the pool refuses it.
+      if (scope?.kind === 'tenant' && isDoBlock(compiled.sql)) throw statementRefused('do')
       if (scope?.kind === 'tenant' && isLockStatement(compiled.sql)) throw statementRefused('lock')
       if (scope?.kind === 'tenant' && isRoleChange(compiled.sql)) throw statementRefused('alter role')
     }
@@ -511,6 +512,7 @@ function scopedQueryConfig(text: unknown, values: unknown, extended: boolean): p
   const command = transactionControlOf(config.text)
   if (command !== undefined) throw transactionControlRefused(command, 'client')
   // `extended`: a tenant scope.
+  if (extended && isDoBlock(config.text)) throw statementRefused('do')
   if (extended && isLockStatement(config.text)) throw statementRefused('lock')
   if (extended && isRoleChange(config.text)) throw statementRefused('alter role')
   return config

@@ -1,5 +1,5 @@
 import { TenantryError } from '@tenantry/core'
-import { statementStart } from './sql-lexer.ts'
+import { endOfComment, isSpace, statementStart } from './sql-lexer.ts'
 
 // Where a statement's first word is, read as PostgreSQL's lexer reads it (whitespace, comments, `;`).
 export { statementStart }
@@ -16,10 +16,7 @@ export { statementStart }
  * transactionControlOf('rollback to savepoint s')   // undefined
  */
 export function transactionControlOf(sql: string): string | undefined {
-  const start = statementStart(sql)
-  const head = /^([A-Za-z]+)(?:[ \t\n\r\f\v]+([A-Za-z]+))?(?:[ \t\n\r\f\v]+([A-Za-z]+))?/.exec(sql.slice(start))
-  if (head === null) return undefined
-  const [word, second, third] = [head[1]!.toUpperCase(), head[2]?.toUpperCase(), head[3]?.toUpperCase()]
+  const [word, second, third] = leadingWords(sql, 3)
   switch (word) {
     case 'BEGIN':
     case 'COMMIT':
@@ -47,7 +44,43 @@ export function transactionControlOf(sql: string): string | undefined {
  * isRollbackToSavepoint('rollback to savepoint sp1') // true
  */
 export function isRollbackToSavepoint(sql: string): boolean {
-  return /^rollback(?:[ \t\n\r\f\v]+(?:work|transaction))?[ \t\n\r\f\v]+to(?![A-Za-z0-9_$])/i.test(sql.slice(statementStart(sql)))
+  const [word, second, third] = leadingWords(sql, 3)
+  return word === 'ROLLBACK' && (second === 'TO' || ((second === 'WORK' || second === 'TRANSACTION') && third === 'TO'))
+}
+
+/**
+ * The first `count` words of `sql`, upper-cased, read as PostgreSQL's lexer
+ * reads them: whitespace and comments (`begin/**\/transaction`) both separate
+ * words. The list stops at the first token that is not a plain word.
+ *
+ * @example
+ * leadingWords('prepare/* 2pc *\/transaction \'x\'', 2) // ['PREPARE', 'TRANSACTION']
+ */
+export function leadingWords(sql: string, count: number): string[] {
+  const words: string[] = []
+  let i = statementStart(sql)
+  while (words.length < count) {
+    const word = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(sql.slice(i, i + 64))
+    if (word === null) break
+    words.push(word[0].toUpperCase())
+    i = afterSpaceAndComments(sql, i + word[0].length)
+  }
+  return words
+}
+
+/** Where the next token after `from` begins: whitespace and comments skipped (a `;` is a token: it ends the statement). */
+function afterSpaceAndComments(sql: string, from: number): number {
+  let i = from
+  while (i < sql.length) {
+    if (isSpace(sql[i])) {
+      i++
+      continue
+    }
+    const end = endOfComment(sql, i)
+    if (end === i) break
+    i = end
+  }
+  return i
 }
 
 /**
@@ -145,10 +178,8 @@ export function isLockStatement(sql: string): boolean {
  * isRoleChange('-- nightly\nALTER ROLE current_user SET statement_timeout = 1') // true
  */
 export function isRoleChange(sql: string): boolean {
-  const start = statementStart(sql)
-  if (!/^alter(?![A-Za-z0-9_$])/i.test(sql.slice(start))) return false
-  const next = statementStart(sql, start + 'alter'.length)
-  return /^(?:role|user|group|database|system)(?![A-Za-z0-9_$])/i.test(sql.slice(next))
+  const [word, second] = leadingWords(sql, 2)
+  return word === 'ALTER' && second !== undefined && ['ROLE', 'USER', 'GROUP', 'DATABASE', 'SYSTEM'].includes(second)
 }
 
 /** QUERY_REFUSED for SQL a tenant scope may not run through the pool: a DO block, EXPLAIN ANALYZE, LOCK, ALTER ROLE. */
