@@ -302,14 +302,17 @@ for (const backend of testBackends()) {
       })
 
       if (backend.name === 'postgres') {
-        it('cleans a login whose role a tenant gave session defaults (ALTER ROLE current_user SET …) before any other tenant uses it', async () => {
+        it('refuses a tenant\'s ALTER ROLE current_user SET …, and cleans a login whose role got session defaults some other way before any tenant uses it', async () => {
           const single = uniqueName('tenantry_single')
           roles.push(single)
           const one = new SharedSchemaIsolation(database, { tables: ['notes'], runtimeRole: single, runtimeLogin: { max: 1 } })
           other.push(one)
           await one.install()
           const scoped = one.kysely<DB>()
-          await runWithTenant(t.a!, () => trusted(sql`alter role current_user set default_transaction_read_only = on`).execute(scoped))
+          await assert.rejects(runWithTenant(t.a!, () => trusted(sql`alter role current_user set default_transaction_read_only = on`).execute(scoped)),
+            (e: unknown) => (e as { code?: string }).code === 'QUERY_REFUSED')
+          // Set by someone who may alter the role (the owner here).
+          await database.pool.query(`alter role ${single} set default_transaction_read_only = on`)
           // A new login of the role: here, after the one connection is closed.
           const pool = await one.ready()
           const client = await pool.connect()
