@@ -15,6 +15,8 @@ import {
   type DoctorFinding, type DoctorReport, type SharedSchemaOptions,
 } from '@tenantry/postgres'
 import { sql, type Generated } from 'kysely'
+import pg from 'pg'
+import { installDatabaseWalls } from '@tenantry/postgres/internal'
 import { doctorFixture, dropRoles, expectCode, tenantDatabases, testBackends, type TestDatabase, type TestTenantDatabases, uniqueName } from '@tenantry/test-kit'
 import { errorsOf, findingsOf, installedSchemas, partitionedShared, projectsTable, provisioned, sharedOver, tenant } from './support/doctor.ts'
 
@@ -301,6 +303,32 @@ for (const backend of testBackends()) {
             assert.equal(named(await shared.doctor()), undefined)
           } finally {
             await database.pool.query(`drop database if exists ${other} with (force)`)
+          }
+        })
+
+        it('installs a tenant database\'s walls for an owner that is no superuser, leaving PostgreSQL\'s own objects to doctor', async () => {
+          const owner = uniqueName('hard_owner')
+          const runtime = uniqueName('hard_runtime')
+          const name = uniqueName('hard_owned')
+          await database.pool.query(`create role ${owner} nologin; create role ${runtime} nologin`)
+          await database.pool.query(`create database ${name} owner ${owner}`)
+          const url = new URL(database.url!)
+          url.pathname = `/${name}`
+          const client = new pg.Client({ connectionString: url.toString() })
+          try {
+            await client.connect()
+            await client.query(`set role ${owner}`)
+            await installDatabaseWalls(client, { runtimeRole: runtime, schemas: ['public'], createRole: false })
+            const reach = (await client.query(
+              `select has_schema_privilege('${runtime}', 'public', 'USAGE') as usage, has_database_privilege('public', current_database(), 'TEMPORARY') as temporary,
+                      has_function_privilege('public', 'pg_catalog.lo_get(oid)', 'EXECUTE') as large_objects`,
+            )).rows[0]
+            // Only a superuser may take PostgreSQL's own functions from PUBLIC: they stay, and doctor warns (largeobject.reachable).
+            assert.deepEqual(reach, { usage: true, temporary: false, large_objects: true })
+          } finally {
+            await client.end().catch(() => undefined)
+            await database.pool.query(`drop database if exists ${name} with (force)`)
+            await dropRoles(database, [owner, runtime])
           }
         })
       }

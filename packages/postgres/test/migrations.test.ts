@@ -284,3 +284,118 @@ for (const backend of testBackends()) {
     })
   })
 }
+
+for (const backend of testBackends()) {
+  describe(`fleet migrations of tenant databases on ${backend.name}`, () => {
+    let fleet: Fleet
+    let tenants: TenantRecord[]
+    const v1 = [tableMigration(1)]
+    const v2 = [...v1, tableMigration(2)]
+    let failIn: string | undefined = 'hooli'
+    const flaky = (down: string) => defineMigration({
+      id: '0003_flaky',
+      up: async ({ tenant, client }) => {
+        if (tenant?.slug === failIn) throw new Error(`boom in ${failIn}`)
+        await client.query('create table t0003 (id int)')
+      },
+      down,
+      checksum: 'flaky-v1',
+    })
+    const v3 = [...v2, flaky('drop table t0003')]
+    const bySlug = (slug: string): TenantRecord => tenants.find((t) => t.slug === slug)!
+    const keyOf = (t: TenantRecord) => ({ ...(t.placement.server === undefined ? {} : { server: t.placement.server }), database: t.placement.database! })
+
+    before(async () => {
+      fleet = await createFleet(backend)
+      assert.equal((await fleet.migrator(v1).migrate({ scope: { kind: 'shared' } })).ok, true)
+      tenants = await fleet.onboard(v1, [['hooli', 'database'], ['pied-piper', 'database'], ['aviato', 'schema']])
+    })
+    after(async () => {
+      await fleet.close()
+    })
+
+    it('closes its connection to a tenant database once the database is done on PostgreSQL, so the budget is not held by owner connections (PGlite keeps its one connection: the instance)', async () => {
+      const databases = tenants.filter((t) => t.isolation === 'database')
+      // An idle owner connection to each, as provisioning or a look at the tables leaves.
+      for (const t of databases) await fleet.router.withClient(keyOf(t), (c) => c.query('select 1'))
+      const summary = await fleet.migrator(v2).migrate({ concurrency: 2 })
+      assert.deepEqual({ ok: summary.ok, migrated: summary.migrated }, { ok: true, migrated: 4 })
+      for (const t of databases) {
+        const owner = fleet.router.stats().databases.filter((d) => d.database === t.placement.database && d.login === undefined)
+        const idle = owner.reduce((n, d) => n + d.idle + d.checkedOut, 0)
+        assert.equal(idle, backend.name === 'postgres' ? 0 : 1, t.slug)
+      }
+      for (const t of databases) assert.deepEqual(await fleet.tablesOf(t), ['t0001', 't0002'])
+    })
+
+    it('records a tenant database\'s failed step in the control plane, and clears it with the mirror of its ledger once the database succeeds', async () => {
+      const failed = await fleet.migrator(v3).migrate({ continueOnError: true })
+      assert.deepEqual(failed.failed.map((f) => f.target.tenant?.slug), ['hooli'])
+      const status = await fleet.migrator(v3).status()
+      assert.deepEqual(status.failures.map((f) => [f.label, f.migration]), [['hooli (database)', '0003_flaky']])
+      assert.match(status.failures[0]!.error, /boom in hooli/)
+
+      failIn = undefined
+      const fixed = await fleet.migrator(v3).migrate()
+      assert.deepEqual({ ok: fixed.ok, visited: fixed.visited, migrated: fixed.migrated }, { ok: true, visited: 1, migrated: 1 })
+      const after = await fleet.migrator(v3).status()
+      assert.deepEqual(after.failures, [])
+      assert.deepEqual(after.tenant.find((r) => r.id === '0003_flaky'), { id: '0003_flaky', applied: 4, pending: 0, failed: 0 })
+      assert.deepEqual(await fleet.tablesOf(bySlug('hooli')), ['t0001', 't0002', 't0003'])
+    })
+
+    it('keeps a tenant database\'s failed down step beside its applied row, and clears the error when the database next succeeds', async () => {
+      const broken = [...v2, flaky('drop table t0003_typo')]
+      const down = await fleet.migrator(broken).down({ to: '0002_t0002', scope: { kind: 'tenant', slug: 'hooli' } })
+      assert.equal(down.failed.length, 1)
+      const status = await fleet.migrator(broken).status()
+      assert.deepEqual(status.failures.map((f) => [f.label, f.migration]), [['hooli (database)', '0003_flaky']])
+      assert.match(status.failures[0]!.error, /t0003_typo/)
+      assert.equal(status.tenant.find((r) => r.id === '0003_flaky')?.applied, 4, 'still applied in hooli')
+
+      // A run that finds hooli current still mirrors its ledger, and clears the error.
+      const visit = await fleet.migrator(v3).migrate({ scope: { kind: 'tenant', slug: 'hooli' } })
+      assert.deepEqual({ ok: visit.ok, current: visit.current }, { ok: true, current: 1 })
+      const after = await fleet.migrator(v3).status()
+      assert.deepEqual(after.failures, [])
+      assert.deepEqual(after.tenant.find((r) => r.id === '0003_flaky'), { id: '0003_flaky', applied: 4, pending: 0, failed: 0 })
+
+      const rolledBack = await fleet.migrator(v3).down({ to: '0002_t0002', scope: { kind: 'tenant', slug: 'hooli' } })
+      assert.equal(rolledBack.ok, true)
+      assert.deepEqual(await fleet.tablesOf(bySlug('hooli')), ['t0001', 't0002'])
+      assert.deepEqual((await fleet.migrator(v3).status()).tenant.find((r) => r.id === '0003_flaky'), { id: '0003_flaky', applied: 3, pending: 1, failed: 0 })
+      assert.equal((await fleet.migrator(v3).migrate()).migrated, 1)
+    })
+
+    for (const slug of ['pied-piper', 'aviato']) {
+      it(`lets one runner at a time migrate a tenant (${slug === 'aviato' ? 'schema' : 'database'}): a second waits for the tenant's lock, then finds it done`, async () => {
+        let release!: () => void
+        const gate = new Promise<void>((resolve) => { release = resolve })
+        let entered!: () => void
+        const started = new Promise<void>((resolve) => { entered = resolve })
+        let runs = 0
+        const slow = defineMigration({
+          id: `0004_slow_${slug.replace('-', '_')}`,
+          up: async ({ tenant }) => {
+            if (tenant?.slug !== slug) return
+            runs++
+            entered()
+            await gate
+          },
+          checksum: `slow-${slug}`,
+        })
+        const set = [...v3, slow]
+        const tenant = bySlug(slug)
+        // Neither takes the fleet lock (as provisioning does not): the tenant's own lock keeps them apart.
+        const first = fleet.migrator(set).migrateTenant(tenant)
+        await started
+        const second = fleet.migrator(set).migrateTenant(tenant)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        release()
+        const outcomes = await Promise.all([first, second])
+        assert.deepEqual(outcomes.map((o) => o.status), ['migrated', 'current'], outcomes.map((o) => o.error?.message).join('\n'))
+        assert.equal(runs, 1)
+      })
+    }
+  })
+}

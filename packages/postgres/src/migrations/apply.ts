@@ -145,8 +145,8 @@ async function drive(target: MigrationTarget, control: Queryable, direction: Dir
     // Give the connection back first: on PGlite the control plane is the same single connection.
     connection.release()
     connection = undefined
-    if (target.ledger === 'local') await mirrorApplied(control, target.set, target.key, applied)
-    await clearFailures(control, target.set, target.key)
+    if (target.ledger === 'local') await mirrorApplied(control, target.set, target.key, applied, { clearFailures: true })
+    else await clearFailures(control, target.set, target.key)
     return { target, status: done.length ? 'migrated' : 'current', done, durationMs: performance.now() - started }
   } catch (caught) {
     let broken = false

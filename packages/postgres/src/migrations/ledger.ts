@@ -157,23 +157,30 @@ export async function writeHead(q: Queryable, set: MigrationSetName, target: str
 /**
  * Replaces a target's applied rows and head with `applied` (mirroring a tenant
  * database's own ledger), in one statement: stale rows go, missing or changed
- * rows are written, unchanged rows are left alone.
+ * rows are written, unchanged rows are left alone. With `clearFailures` (the
+ * target has just succeeded) the same statement does what `clearFailures`
+ * does: failed rows go (or become applied, when their migration now is) and
+ * errors beside applied rows are cleared, so a tenant database costs the
+ * control plane one statement per visit.
  */
-export async function mirrorApplied(q: Queryable, set: MigrationSetName, target: string, applied: readonly AppliedRow[]): Promise<void> {
+export async function mirrorApplied(q: Queryable, set: MigrationSetName, target: string, applied: readonly AppliedRow[], options: { readonly clearFailures?: boolean } = {}): Promise<void> {
   const sorted = [...applied].sort(byId)
   const copy = tenantDigestCopy(set, target, '$5')
+  // Each row is touched by one CTE only: data-modifying CTEs must not change a row twice.
+  const stale = options.clearFailures ? '' : `m.status = 'applied' and `
+  const changed = `tenantry.migrations.status <> 'applied' or tenantry.migrations.checksum <> excluded.checksum${options.clearFailures ? ' or tenantry.migrations.error is not null' : ''}`
   await q.query(
     `with code as (select * from unnest($3::text[], $4::text[]) as c(id, checksum)),
      stale as (
        delete from tenantry.migrations m
-       where m.migration_set = $1 and m.target = $2 and m.status = 'applied' and not exists (select 1 from code where code.id = m.migration_id)
+       where m.migration_set = $1 and m.target = $2 and ${stale}not exists (select 1 from code where code.id = m.migration_id)
      ),
      upserted as (
        insert into tenantry.migrations (migration_set, target, migration_id, checksum, status, applied_at, error, updated_at)
        select $1, $2, code.id, code.checksum, 'applied', now(), null, now() from code
        on conflict (migration_set, target, migration_id) do update
          set checksum = excluded.checksum, status = 'applied', applied_at = coalesce(tenantry.migrations.applied_at, excluded.applied_at), error = null, updated_at = now()
-         where tenantry.migrations.status <> 'applied' or tenantry.migrations.checksum <> excluded.checksum
+         where ${changed}
      )${copy ? `, ${copy}` : ''}
      insert into tenantry.migration_heads (migration_set, target, digest, head, applied, updated_at)
      values ($1, $2, $5, $6, $7, now())

@@ -60,23 +60,35 @@ export function controlTarget(control: PostgresTarget): MigrationTarget {
 /**
  * Opens a transaction on the target: search_path to its schema (checked to
  * exist), and a transaction-level advisory lock on the target so that two
- * runners, or a runner and a provisioning, never migrate it at once.
+ * runners, or a runner and a provisioning, never migrate it at once. BEGIN,
+ * the lock and the search_path go in one round trip (one simple-protocol
+ * query, the values inlined as literals): a fleet run opens a transaction per
+ * target, many at once.
  */
 export async function beginOn(target: MigrationTarget, client: pg.ClientBase): Promise<void> {
-  await client.query('begin')
-  await client.query(`select pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext($1))`, [`${target.set}:${target.key}`])
-  await pointAt(target, client, true)
+  const lock = `select pg_advisory_xact_lock(hashtext('tenantry.migrate'), hashtext(${pg.escapeLiteral(`${target.set}:${target.key}`)}))`
+  const point = pointAtSql(target, true)
+  const results = await client.query(point === undefined ? `begin; ${lock}` : `begin; ${lock}; ${point}`)
+  if (point !== undefined) assertPointed(target, [results].flat().at(-1))
   if (target.enter) await target.enter(client)
 }
 
 /** Sets search_path to the target's schema (transaction-local when `local`), refusing a missing schema. */
 export async function pointAt(target: MigrationTarget, client: pg.ClientBase, local: boolean): Promise<void> {
-  if (target.schema === undefined) return
-  const result = await client.query<{ present: boolean }>(
-    `select set_config('search_path', $1, $2) is not null and to_regnamespace($3) is not null as present`,
-    [pg.escapeIdentifier(target.schema), local, pg.escapeIdentifier(target.schema)],
-  )
-  if (result.rows[0]?.present !== true) {
+  const point = pointAtSql(target, local)
+  if (point === undefined) return
+  assertPointed(target, await client.query(point))
+}
+
+/** The statement that points the session at the target's schema and says whether it exists; none without a schema. */
+function pointAtSql(target: MigrationTarget, local: boolean): string | undefined {
+  if (target.schema === undefined) return undefined
+  const schema = pg.escapeLiteral(pg.escapeIdentifier(target.schema))
+  return `select set_config('search_path', ${schema}, ${local}) is not null and to_regnamespace(${schema}) is not null as present`
+}
+
+function assertPointed(target: MigrationTarget, result: pg.QueryResult | undefined): void {
+  if ((result?.rows[0] as { present?: boolean } | undefined)?.present !== true) {
     throw new TenantryError('TENANT_PLACEMENT_MISSING', `The schema "${target.schema}" of ${target.label} does not exist; provision the tenant before migrating it`)
   }
 }

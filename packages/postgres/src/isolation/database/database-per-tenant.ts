@@ -18,7 +18,7 @@ import { newDriverStats, scopedKysely, type ModelQueryRules, type ScopedKyselyOp
 import { trustedFunctionsOf } from '../trusted-functions.ts'
 import { databaseKeyOf, tenantDatabaseName, tenantRoleName } from './names.ts'
 import type { DatabaseProvisioner } from './provisioners.ts'
-import { revokePublicReach } from './public-reach.ts'
+import { PUBLIC_REACH_PROBE_SQL, publicReachRevokes, type PublicReachProbe } from './public-reach.ts'
 
 export interface DatabasePerTenantOptions {
   /** Serves connections to tenant databases under the global connection budget. */
@@ -61,8 +61,14 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
  * write the tables of the search_path's schemas and use their sequences, now and
  * for tables added later; nobody but the owner may create temporary objects or
  * objects in `public`; run by a superuser, `PUBLIC` loses the large-object
- * functions and the server-wide database statistics (`revokePublicReach`). On a
+ * functions and the server-wide database statistics (`public-reach.ts`). On a
  * cluster of its own (PGlite) the role is created here.
+ *
+ * Two round trips whatever the number of schemas: one statement finds the
+ * database's name and what `PUBLIC` can still reach, then every grant and
+ * revoke goes in one multi-statement query. No PL/pgSQL: a fleet migration
+ * runs this on a new connection per tenant database, where loading PL/pgSQL
+ * would cost more than the grants.
  *
  * @example
  * await installDatabaseWalls(client, { runtimeRole: 'tenantry_app', schemas: ['public'], createRole: true })
@@ -70,20 +76,26 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
 export async function installDatabaseWalls(client: pg.ClientBase, options: { runtimeRole: string; schemas: readonly string[]; createRole: boolean }): Promise<void> {
   const role = pg.escapeIdentifier(options.runtimeRole)
   if (options.createRole) await ensureRole(client, options.runtimeRole, { login: false })
-  await client.query(`do $$ begin
-      execute format('revoke temporary on database %I from public', current_database());
-      execute format('grant temporary on database %I to %I', current_database(), current_user);
-    end $$`)
-  await client.query('revoke create on schema public from public')
-  await revokePublicReach(client)
+  const probe = (await client.query<PublicReachProbe>(PUBLIC_REACH_PROBE_SQL)).rows[0]
+  if (probe === undefined) throw new TenantryError('INTERNAL', 'The tenant database did not say its name')
+  const database = pg.escapeIdentifier(probe.database)
+  const statements = [
+    `revoke temporary on database ${database} from public`,
+    `grant temporary on database ${database} to current_user`,
+    'revoke create on schema public from public',
+    ...publicReachRevokes(probe),
+  ]
   for (const name of options.schemas) {
     const schema = pg.escapeIdentifier(name)
-    await client.query(`grant usage on schema ${schema} to ${role}`)
-    await client.query(`grant select, insert, update, delete on all tables in schema ${schema} to ${role}`)
-    await client.query(`grant usage, select on all sequences in schema ${schema} to ${role}`)
-    await client.query(`alter default privileges in schema ${schema} grant select, insert, update, delete on tables to ${role}`)
-    await client.query(`alter default privileges in schema ${schema} grant usage, select on sequences to ${role}`)
+    statements.push(
+      `grant usage on schema ${schema} to ${role}`,
+      `grant select, insert, update, delete on all tables in schema ${schema} to ${role}`,
+      `grant usage, select on all sequences in schema ${schema} to ${role}`,
+      `alter default privileges in schema ${schema} grant select, insert, update, delete on tables to ${role}`,
+      `alter default privileges in schema ${schema} grant usage, select on sequences to ${role}`,
+    )
   }
+  await client.query(statements.join(';\n'))
 }
 
 /**
@@ -177,7 +189,15 @@ export class DatabasePerTenantIsolation implements IsolationModel {
     return {
       set: 'tenant', key: tenant.id, model: 'database', tenant, ledger: 'local',
       label: `tenant ${tenant.slug} (database ${key.server ? `${key.server}/` : ''}${key.database})`,
-      connect: async () => holdClient(await this.router.acquire(key)),
+      connect: async () => {
+        const held = holdClient(await this.router.acquire(key))
+        if (!this.router.separateLogins) return held
+        // Closed, not kept idle, when the target is done: a run visits each database once, so an
+        // idle owner connection would only hold a budget permit that the next database (or the
+        // app's runtime pools) must reclaim, closing it before opening its own. (PGlite keeps its
+        // one connection: it is the instance the app's transactions use too.)
+        return { client: held.client, release: () => held.release(true) }
+      },
       afterUp: (client) => this.installWalls(client, tenant),
     }
   }

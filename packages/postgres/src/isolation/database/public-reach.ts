@@ -1,5 +1,4 @@
-import type { Queryable } from '../../catalog/transaction.ts'
-import { LARGE_OBJECT_CONDITION, publicFunctionsSql, revokeFromPublic } from '../../walls/public-revokes.ts'
+import { LARGE_OBJECT_CONDITION, publicFunctionsSql } from '../../walls/public-revokes.ts'
 
 /**
  * PostgreSQL's own functions and views that `PUBLIC` may use and that reach
@@ -22,18 +21,37 @@ const PUBLIC_REACH_SQL = `
      and has_table_privilege('public', c.oid, 'SELECT')`
 
 /**
- * Takes from `PUBLIC`, in the tenant database `client` is connected to, what
- * reaches past its own tables (see `PUBLIC_REACH_SQL`); the owner keeps it.
- * Privileges on PostgreSQL's own objects are kept per database, so nothing
- * changes in any other database (monitoring that reads `pg_stat_database` in
- * `postgres` is unaffected). Only a superuser may change them: for another
- * role this does nothing, and doctor reports the large-object functions
- * (`largeobject.reachable`). Idempotent; runs at provisioning and after every
- * migration.
+ * One statement that says where the client is and what is left to take from
+ * `PUBLIC`: the database's name, and the objects of `PUBLIC_REACH_SQL` still
+ * reachable when the current user is a superuser (null otherwise: only a
+ * superuser may change PostgreSQL's own objects, and the catalog is then not
+ * read at all). Plain SQL, no PL/pgSQL: a tenant database's connection is
+ * often new, and loading PL/pgSQL into a new backend costs more than the
+ * statements themselves.
+ */
+export const PUBLIC_REACH_PROBE_SQL = `select current_database() as database,
+  case when (select rolsuper from pg_catalog.pg_roles where rolname = current_user)
+       then array(select r.object from (${PUBLIC_REACH_SQL}) as r(object)) end as reachable`
+
+/** What `PUBLIC_REACH_PROBE_SQL` returns. */
+export interface PublicReachProbe {
+  readonly database: string
+  /** Objects to revoke from `PUBLIC` (`function pg_catalog.f(args)`, `table pg_catalog.t`); null when not a superuser. */
+  readonly reachable: readonly string[] | null
+}
+
+/**
+ * The `revoke … from public` statements for what the probe found reachable;
+ * the owner keeps it. Privileges on PostgreSQL's own objects are kept per
+ * database, so nothing changes in any other database (monitoring that reads
+ * `pg_stat_database` in `postgres` is unaffected). For a role other than a
+ * superuser there is nothing to run, and doctor reports the large-object
+ * functions (`largeobject.reachable`).
  *
  * @example
- * await revokePublicReach(client) // in the tenant database, as its owner
+ * const probe = (await client.query<PublicReachProbe>(PUBLIC_REACH_PROBE_SQL)).rows[0]!
+ * for (const revoke of publicReachRevokes(probe)) await client.query(revoke)
  */
-export async function revokePublicReach(client: Queryable): Promise<void> {
-  await revokeFromPublic(client, PUBLIC_REACH_SQL)
+export function publicReachRevokes(probe: PublicReachProbe): string[] {
+  return (probe.reachable ?? []).map((object) => `revoke all on ${object} from public`)
 }
