@@ -1,13 +1,16 @@
-// Runs in a worker thread: sends traffic streams, each an open-loop stream of
-// evenly spaced requests (a random phase per stream, so streams do not arrive in
-// step), over keep-alive connections, and records the latency of every 2xx
-// answer and the count of each status. Open loop: a slow server does not slow
-// the sender, so queueing shows up as latency. autocannon's overallRate sends a
-// second's requests in a burst at each second boundary, which would measure its
-// own bursts rather than the server. Plain JavaScript: worker threads do not get
-// the tsx loader. Shapes: ./traffic.ts.
+// Runs in a child process of its own (see ./traffic.ts): sends traffic
+// streams, each an open-loop stream of evenly spaced requests (a random phase
+// per stream, so streams do not arrive in step), over keep-alive connections,
+// and records the latency of every 2xx answer and the count of each status.
+// Open loop: a slow server does not slow the sender, so queueing shows up as
+// latency. autocannon's overallRate sends a second's requests in a burst at each
+// second boundary, which would measure its own bursts rather than the server.
+// It also reports how late its own event loop ran (`lagP99Ms`, `lagMaxMs`): a
+// generator that is itself starved of CPU adds that lateness to the latencies it
+// measures. Plain JavaScript: the child runs without the tsx loader. Jobs
+// arrive and results leave over the IPC channel; shapes: ./traffic.ts.
 import http from 'node:http'
-import { parentPort, workerData } from 'node:worker_threads'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 function percentile(sorted, p) {
   if (sorted.length === 0) return Number.NaN
@@ -19,6 +22,8 @@ async function run(job) {
   const statuses = {}
   let errors = 0
   let timeouts = 0
+  const lag = monitorEventLoopDelay({ resolution: 1 })
+  lag.enable()
   const started = performance.now()
   const end = started + job.seconds * 1000
   const inflight = new Set()
@@ -65,6 +70,7 @@ async function run(job) {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, wake - performance.now())))
   }
   await Promise.all(inflight)
+  lag.disable()
   for (const s of streams) s.agent.destroy()
   const sorted = Float64Array.from(times).sort()
   return {
@@ -75,10 +81,18 @@ async function run(job) {
     timeouts,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
+    lagP99Ms: lag.percentile(99) / 1e6,
+    lagMaxMs: lag.max / 1e6,
   }
 }
 
-run(workerData).then(
-  (result) => parentPort.postMessage({ ok: true, result }),
-  (error) => parentPort.postMessage({ ok: false, error: String(error) }),
-)
+process.on('message', (message) => {
+  if (message?.type !== 'job') return
+  run(message.job).then(
+    (result) => process.send({ type: 'result', ok: true, result }),
+    (error) => process.send({ type: 'result', ok: false, error: String(error?.stack ?? error) }),
+  )
+})
+// The parent gone: nothing left to send to.
+process.on('disconnect', () => process.exit(0))
+process.send({ type: 'ready' })

@@ -4,8 +4,13 @@ import {
   MemoryRateLimitStore,
   RateLimiter,
   TenantBulkhead,
+  TenantResolution,
+  createTenantGate,
+  headerResolver,
   isTenantryError,
+  preparedRefusalOf,
   tenantAdmission,
+  type RateLimitStore,
   type Tenant,
 } from '@tenantry/core'
 
@@ -78,5 +83,52 @@ describe('tenantAdmission', () => {
   it('refuses to be built with nothing to enforce or a bad cost table', () => {
     assert.throws(() => tenantAdmission({}), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
     assert.throws(() => tenantAdmission({ limiter: limiter(1), costOf: { 'GET /': -1 } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+  })
+})
+
+describe('refusals known in this process (a store elsewhere: the limiter\'s local deny list)', () => {
+  /** An asynchronous store over the in-memory one, as Redis is. */
+  const remote = (): RateLimitStore & { calls: number } => {
+    const inner = new MemoryRateLimitStore()
+    const store = { calls: 0, consume: (...args: Parameters<RateLimitStore['consume']>) => {
+      store.calls++
+      return Promise.resolve(inner.consumeNow(...args))
+    } }
+    return store
+  }
+  const overLimit = async (costOf?: Parameters<typeof tenantAdmission>[0]['costOf']) => {
+    const limiter = new RateLimiter({ store: remote(), plans: { default: { limit: 1, windowMs: 60_000 } } })
+    const admission = tenantAdmission(costOf === undefined ? { limiter } : { limiter, costOf })
+    ;(await admission.admit(acme, get)).release()
+    await assert.rejects(admission.admit(acme, get), (e: unknown) => isTenantryError(e, 'RATE_LIMITED') && preparedRefusalOf(e) !== undefined)
+    return { admission, limiter }
+  }
+
+  it('tenantAdmission answers refusal() from the limiter, at the route\'s cost (a free route is not refused)', async () => {
+    const { admission } = await overLimit({ 'GET /api/health': 0 })
+    assert.equal(admission.refusal?.(acme, get)?.status, 429)
+    assert.equal(admission.refusal?.(acme, { method: 'GET', route: '/api/health' }), undefined)
+    assert.equal(admission.refusal?.(globex, get), undefined)
+  })
+
+  it('the HTTP gate refuses such a tenant right after resolution: no authentication, no admission', async () => {
+    const { admission, limiter } = await overLimit()
+    const directory = { getBySlug: async (slug: string) => [acme, globex].find((t) => t.slug === slug), getById: async () => undefined, getByDomain: async () => undefined }
+    let authenticated = 0
+    const gate = createTenantGate({
+      resolution: new TenantResolution({ resolvers: [headerResolver()], directory }),
+      authenticate: async () => { authenticated++ },
+      admission,
+    }, 'test')
+    const request = { host: 'localhost', path: '/api/projects', headers: { 'x-tenant-id': acme.slug } }
+    const checks = limiter.stats().checks
+    await assert.rejects(gate.pass(request, get), (e: unknown) => isTenantryError(e, 'RATE_LIMITED') && preparedRefusalOf(e)?.status === 429)
+    assert.equal(authenticated, 0)
+    assert.equal(gate.refusal(await gate.resolve(request), get)?.status, 429)
+    assert.equal(limiter.stats().checks, checks + 2, 'each refusal counted once, as a local refusal')
+    const other = await gate.pass({ ...request, headers: { 'x-tenant-id': globex.slug } }, get)
+    assert.equal(other.tenant.id, globex.id)
+    assert.equal(authenticated, 1)
+    other.release()
   })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import { errorCatalogue, httpErrorResponse, httpStatusOf, TenantryError, validationError, type ErrorEntry } from '@tenantry/core'
+import { errorCatalogue, httpErrorResponse, httpStatusOf, isTenantryError, prepareRefusal, preparedRefusalOf, TenantryError, validationError, type ErrorEntry } from '@tenantry/core'
 
 const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8')
 const documented = new Map<string, [number, string, string]>()
@@ -107,5 +107,39 @@ describe('httpErrorResponse', () => {
     assert.equal(overloaded.body.error.code, 'OVERLOADED')
     assert.equal(overloaded.internal, false)
     assert.equal(httpErrorResponse(new TenantryError('INTERNAL', 'boom')).internal, true)
+  })
+})
+
+describe('prepareRefusal', () => {
+  const headers = { 'RateLimit-Policy': '"free";q=5;w=1', RateLimit: '"free";r=0;t=1', 'Retry-After': '1' }
+
+  it('holds the answer httpErrorResponse gives for the same error, with the body serialized once', () => {
+    const refusal = prepareRefusal('RATE_LIMITED', 'Rate limit exceeded: 5 per 1 s; retry in 1 s', headers)
+    const plain = httpErrorResponse(new TenantryError('RATE_LIMITED', 'Rate limit exceeded: 5 per 1 s; retry in 1 s', { headers }))
+    assert.equal(refusal.status, plain.status)
+    assert.deepEqual({ ...refusal.headers }, plain.headers)
+    assert.equal(refusal.body, JSON.stringify(plain.body))
+    assert.ok(Object.isFrozen(refusal) && Object.isFrozen(refusal.headers))
+  })
+
+  it('makes errors that answer with the shared parts: httpErrorResponse adds the serialized body', () => {
+    const refusal = prepareRefusal('RATE_LIMITED', 'Rate limit exceeded: 5 per 1 s; retry in 1 s', headers)
+    const error = refusal.error()
+    assert.ok(isTenantryError(error, 'RATE_LIMITED'))
+    assert.equal(error.status, 429)
+    assert.equal(error.headers, refusal.headers)
+    assert.equal(preparedRefusalOf(error), refusal)
+    assert.notEqual(refusal.error(), error, 'a new error per refusal: no handler can change another request\'s')
+    // An answer, not a fault: no stack frames to capture.
+    assert.doesNotMatch(String(error.stack), /\n\s+at /)
+    const response = httpErrorResponse(error)
+    assert.deepEqual(response, { status: 429, headers: refusal.headers, body: JSON.parse(refusal.body), internal: false, serialized: refusal.body })
+    assert.equal(preparedRefusalOf(new TenantryError('RATE_LIMITED', 'x')), undefined)
+    assert.equal(preparedRefusalOf('not an error'), undefined)
+  })
+
+  it('refuses a code whose body does not show its message', () => {
+    assert.throws(() => prepareRefusal('TENANT_DATABASE_UNAVAILABLE', 'db1 is down'), (e: unknown) => isTenantryError(e, 'INTERNAL'))
+    assert.throws(() => prepareRefusal('SCOPE_MISMATCH', 'x'), (e: unknown) => isTenantryError(e, 'INTERNAL'))
   })
 })

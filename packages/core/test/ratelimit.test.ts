@@ -5,6 +5,7 @@ import {
   MemoryRateLimitStore,
   RateLimiter,
   isTenantryError,
+  preparedRefusalOf,
   rateLimitedError,
   slotLength,
   type FairShareLogger,
@@ -288,6 +289,55 @@ describe('RateLimiter', () => {
       for (let i = 0; i < 5; i++) await plain.check(acme)
       assert.equal(off.calls, 5)
       assert.equal(plain.stats().refusedLocally, 0)
+    })
+
+    it('answers refusal() from the list alone: the 429 check() would give, prepared once and shared, counted as a local refusal', async (t) => {
+      // A still clock: the seconds left cannot change between the answers compared.
+      t.mock.timers.enable({ apis: ['Date'], now: 1_700_000_000_000 })
+      const store = remote()
+      const limiter = new RateLimiter({ store, plans: { default: { limit: 1, windowMs: 60_000 } } })
+      assert.equal(limiter.refusal(acme), undefined, 'nothing on the list yet')
+      await limiter.check(acme)
+      const fromStore = await limiter.check(acme)
+      assert.equal(fromStore.allowed, false)
+      const refusal = limiter.refusal(acme)
+      assert.ok(refusal)
+      assert.equal(store.calls, 2, 'refusal() never asks the store')
+      assert.equal(refusal.status, 429)
+      assert.equal(refusal.code, 'RATE_LIMITED')
+      const retry = refusal.headers['Retry-After'] as string
+      assert.deepEqual(Object.keys(refusal.headers), ['RateLimit-Policy', 'RateLimit', 'Retry-After'])
+      assert.equal(refusal.headers['RateLimit-Policy'], '"default";q=1;w=60')
+      assert.match(refusal.headers.RateLimit as string, /^"default";r=0;t=\d+$/)
+      assert.equal(refusal.body, `{"error":{"code":"RATE_LIMITED","message":"Rate limit exceeded: 1 per 60 s; retry in ${retry} s"}}`)
+      // What check() answers from the list, and rateLimitedError's answer, are the same bytes.
+      const checked = await limiter.check(acme)
+      assert.deepEqual({ ...checked.headers }, { ...refusal.headers })
+      assert.equal(preparedRefusalOf(rateLimitedError(checked))?.body, refusal.body)
+      assert.equal(limiter.refusal(acme), refusal, 'the same prepared answer while the seconds left do not change')
+      assert.ok(Object.isFrozen(refusal.headers))
+      const stats = limiter.stats()
+      assert.deepEqual({ checks: stats.checks, refused: stats.refused, refusedLocally: stats.refusedLocally }, { checks: 5, refused: 4, refusedLocally: 3 })
+      assert.equal(store.calls, 2)
+    })
+
+    it('has no refusal() for a look, another tenant or bucket, a changed policy, the in-memory store or localDeny: false', async () => {
+      const store = remote()
+      const limiter = new RateLimiter({ store, plans: tight })
+      for (let i = 0; i < 3; i++) await limiter.check(acme)
+      assert.ok(limiter.refusal(acme))
+      assert.equal(limiter.refusal(acme, { cost: 0 }), undefined)
+      assert.equal(limiter.refusal(globex), undefined)
+      assert.equal(limiter.refusal(acme, { bucket: 'exports' }), undefined)
+      assert.equal(limiter.refusal({ ...acme, settings: { rateLimit: { limit: 10 } } }), undefined)
+      const local = new RateLimiter({ store: new MemoryRateLimitStore(), plans: tight })
+      for (let i = 0; i < 3; i++) await local.check(acme)
+      assert.equal(local.refusal(acme), undefined, 'the in-memory store is asked directly')
+      const off = new RateLimiter({ store: remote(), plans: tight, localDeny: false })
+      for (let i = 0; i < 3; i++) await off.check(acme)
+      assert.equal(off.refusal(acme), undefined)
+      await new Promise((r) => setTimeout(r, 330))
+      assert.equal(limiter.refusal(acme), undefined, 'over once the store\'s retry time has passed')
     })
 
     it('holds at most localDenyMax refusals, forgetting the oldest', async () => {

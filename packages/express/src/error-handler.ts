@@ -1,11 +1,13 @@
 /** How every error leaves an Express app: the Tenantry catalogue's status and body, never a stack. */
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
-import { httpErrorResponse, routeNotFound } from '@tenantry/core'
+import { httpErrorResponse, preparedRefusalOf, routeNotFound } from '@tenantry/core'
 
 export interface TenantryExpressErrorHandlerOptions {
   /** Where 500s are logged; default `console.error`. */
   readonly log?: (error: unknown, req: Request) => void
 }
+
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 /** body-parser's errors carry `type` and a 4xx `status` (bad JSON, too large, bad charset). */
 function clientStatusOf(error: unknown): number | undefined {
@@ -20,7 +22,9 @@ function clientStatusOf(error: unknown): number | undefined {
  * Express error handler (mount it last): TenantryError -> its status, body and
  * headers; body-parser's malformed JSON, body too large, unsupported charset or
  * encoding -> 400 VALIDATION_FAILED; anything else -> 500 INTERNAL with a
- * generic message, the error logged.
+ * generic message, the error logged. A refusal prepared ahead (a tenant over
+ * its rate limit, refused from the limiter's local deny list) is written from
+ * its shared parts: status, headers, the body already serialized.
  *
  * @example
  * app.use(tenantryExpressErrorHandler({ log: (error) => logger.error(error) }))
@@ -29,6 +33,17 @@ export function tenantryExpressErrorHandler(options: TenantryExpressErrorHandler
   const log = options.log ?? ((error: unknown) => console.error(error))
   return function tenantryErrorHandler(error: unknown, req: Request, res: Response, next: NextFunction): void {
     if (res.headersSent) return next(error)
+    const prepared = preparedRefusalOf(error)
+    if (prepared !== undefined) {
+      // A refusal prepared ahead (a tenant over its rate limit, on the local deny list): its
+      // shared parts written as they are, through Node's response (no JSON, no ETag per refusal).
+      res.statusCode = prepared.status
+      for (const name in prepared.headers) res.setHeader(name, prepared.headers[name] as string)
+      res.setHeader('Content-Type', JSON_TYPE)
+      res.setHeader('Content-Length', Buffer.byteLength(prepared.body))
+      res.end(prepared.body)
+      return
+    }
     const status = clientStatusOf(error)
     const type = (error as { type?: unknown } | null)?.type
     const response = httpErrorResponse(

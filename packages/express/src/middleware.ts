@@ -36,8 +36,12 @@ function tenantRequestOf(req: Request): TenantRequest {
  * `runWithTenant(tenant)`: every later middleware and handler, and everything
  * they await, sees `currentTenant()`. Errors go to `next(error)`: mount
  * `tenantryExpressErrorHandler()` last. Mount it before the routes it guards
- * (or on a router: `app.use('/api', tenantryExpress(options))`). Options are
- * checked when it is created.
+ * (or on a router: `app.use('/api', tenantryExpress(options))`), and before
+ * any body parser (`express.json()`): a request it refuses (unknown tenant,
+ * bad key, over the rate limit) is then answered without its body being read.
+ * A tenant the rate limiter already refuses (its local deny list) is refused
+ * right after resolution, before authentication. Options are checked when it
+ * is created.
  *
  * @example
  * app.use(tenantryExpress({ resolution, authenticate: apiKeyAuthenticator(keys), exclude: ['/healthz'] }))
@@ -51,33 +55,47 @@ export function tenantryExpress(options: TenantryExpressOptions): RequestHandler
   return function tenantryMiddleware(req: Request, res: Response, next: NextFunction): void {
     const path = pathOf(req)
     if (gate.excludes(path)) return next()
-    // Tied to the response before admission: a client that leaves while its request waits
-    // for a bulkhead slot takes it out of the queue ('close' fires when the client aborts).
-    const gone = new AbortController()
-    const abort = (): void => gone.abort()
-    res.once('close', abort)
-    gate.pass(tenantRequestOf(req), { method: req.method, route: path, signal: gone.signal }).then(
-      (pass) => {
-        res.removeListener('close', abort)
-        // Answered meanwhile (a timeout middleware, the client gone): nothing more to do here.
-        if (res.headersSent) {
-          pass.release()
-          return
-        }
-        req.tenant = pass.tenant
-        req.tenantAuth = pass.auth
-        for (const [name, value] of Object.entries(pass.headers)) res.setHeader(name, value)
-        // 'close' fires after the response is sent and when the client aborts.
-        res.once('close', pass.release)
-        if (res.destroyed || res.closed) pass.release()
-        // Express calls the next layers synchronously from next(), so they run in this scope;
-        // body-parser (raw-body) re-binds its callback to the scope it was called in.
-        runWithTenant(pass.tenant, () => next())
-      },
-      (error: unknown) => {
-        res.removeListener('close', abort)
-        next(error)
-      },
-    )
+    const route = { method: req.method, route: path }
+    const tenantRequest = tenantRequestOf(req)
+    gate.resolve(tenantRequest).then((tenant) => {
+      // A tenant admission already refuses (the rate limiter's local deny list): refused here,
+      // before authentication and admission; tenantryExpressErrorHandler sends its prepared 429.
+      let refusal
+      try {
+        refusal = gate.refusal(tenant, route)
+      } catch (error) {
+        return next(error)
+      }
+      if (refusal !== undefined) return next(refusal.error())
+      // Tied to the response before admission: a client that leaves while its request waits
+      // for a bulkhead slot takes it out of the queue ('close' fires when the client aborts).
+      const gone = new AbortController()
+      const abort = (): void => gone.abort()
+      res.once('close', abort)
+      if (res.destroyed || res.closed) gone.abort()
+      gate.admit(tenantRequest, tenant, { method: route.method, route: route.route, signal: gone.signal }).then(
+        (pass) => {
+          res.removeListener('close', abort)
+          // Answered meanwhile (a timeout middleware, the client gone): nothing more to do here.
+          if (res.headersSent) {
+            pass.release()
+            return
+          }
+          req.tenant = pass.tenant
+          req.tenantAuth = pass.auth
+          for (const [name, value] of Object.entries(pass.headers)) res.setHeader(name, value)
+          // 'close' fires after the response is sent and when the client aborts.
+          res.once('close', pass.release)
+          if (res.destroyed || res.closed) pass.release()
+          // Express calls the next layers synchronously from next(), so they run in this scope;
+          // body-parser (raw-body) re-binds its callback to the scope it was called in.
+          runWithTenant(pass.tenant, () => next())
+        },
+        (error: unknown) => {
+          res.removeListener('close', abort)
+          next(error)
+        },
+      )
+    }, next)
   }
 }

@@ -4,10 +4,13 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { currentTenant, isTenantryError, tryCurrentTenant } from '@tenantry/core'
 import { tenantryExpress, tenantryExpressErrorHandler, tenantryExpressNotFoundHandler } from '../src/index.ts'
-import { FakeAdmission, call, httpContract, memoryFixture } from '@tenantry/test-kit'
+import { FakeAdmission, call, httpContract, memoryFixture, refusalContract } from '@tenantry/test-kit'
 import { expressContractApp, expressVersions, listen } from './support/express-app.ts'
 
-for (const { name, express } of expressVersions) httpContract(name, expressContractApp(express), memoryFixture)
+for (const { name, express } of expressVersions) {
+  httpContract(name, expressContractApp(express), memoryFixture)
+  refusalContract(name, expressContractApp(express), memoryFixture, { contentType: 'application/json; charset=utf-8' })
+}
 
 describe('express: middleware specifics', () => {
   it('fails when created with bad options', async () => {

@@ -1,6 +1,6 @@
 /** How every error leaves a Fastify app: the Tenantry catalogue's status and body, never a stack. */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { httpErrorResponse, routeNotFound, type HttpErrorResponse } from '@tenantry/core'
+import { httpErrorResponse, preparedRefusalOf, routeNotFound, type HttpErrorResponse } from '@tenantry/core'
 
 interface AjvIssue {
   readonly instancePath?: string
@@ -15,6 +15,8 @@ function issuePath(context: string | undefined, issue: AjvIssue): string {
   if (extra !== undefined) parts.push(extra)
   return parts.join('.')
 }
+
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 function responseFor(error: FastifyError): HttpErrorResponse {
   const validation = (error as { validation?: AjvIssue[] }).validation
@@ -37,13 +39,22 @@ function responseFor(error: FastifyError): HttpErrorResponse {
  * Fastify error handler: TenantryError -> its status, `toJSON()` body and
  * headers; Fastify's malformed JSON, schema validation, unsupported media type
  * and body too large -> 400 VALIDATION_FAILED with `details`; a 404 -> NOT_FOUND;
- * anything else -> 500 INTERNAL with a generic message, the error logged.
+ * anything else -> 500 INTERNAL with a generic message, the error logged. A
+ * refusal prepared ahead (`gate.refusal`: a tenant over its rate limit, refused
+ * from the local deny list) is sent from its shared parts, its body already serialized.
  * `tenantryFastify` installs it when registered with `errorHandler: true`; otherwise set it yourself (`app.setErrorHandler(tenantryErrorHandler)`), in the root or in a child scope that has its own.
  *
  * @example
  * app.setErrorHandler(tenantryErrorHandler)
  */
 export function tenantryErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // A refusal prepared ahead (a tenant on the rate limiter's local deny list): its shared parts as
+  // they are, the body already serialized; not logged one by one (the limiter's stats count them).
+  const prepared = preparedRefusalOf(error)
+  if (prepared !== undefined) {
+    void reply.code(prepared.status).headers(prepared.headers).type(JSON_TYPE).send(prepared.body)
+    return
+  }
   const response = responseFor(error)
   if (response.internal) request.log.error({ err: error }, 'request failed')
   else request.log.debug({ code: response.body.error.code }, response.body.error.message)

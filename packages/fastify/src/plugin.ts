@@ -80,33 +80,49 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
   if (options.errorHandler === true) app.setErrorHandler(tenantryErrorHandler)
   if (options.notFoundHandler === true) app.setNotFoundHandler(tenantryNotFoundHandler)
 
-  // onRequest: refuse before the body is read (an unknown tenant or key costs no parsing).
+  // onRequest: refuse before the body is read (an unknown tenant or key costs no parsing), and
+  // a tenant admission already refuses (the rate limiter's local deny list) before anything else:
+  // no authentication, no bulkhead, no abort signal; its prepared 429 goes to the error handler.
   app.addHook('onRequest', function resolveTenant(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) {
     if (!isTenantRoute(request, gate.excludes)) return done()
-    const route = request.routeOptions.url ?? pathOf(request)
-    // Tied to the response before admission: a client that leaves while its request waits
-    // for a bulkhead slot takes it out of the queue ('close' fires when the client aborts).
-    const gone = new AbortController()
-    const abort = (): void => gone.abort()
-    reply.raw.once('close', abort)
-    gate.pass(tenantRequestOf(request), { method: request.method, route, signal: gone.signal }).then(
-      (pass) => {
-        reply.raw.removeListener('close', abort)
-        request.tenant = pass.tenant
-        request.tenantAuth = pass.auth
-        if (Object.keys(pass.headers).length > 0) void reply.headers(pass.headers)
-        // 'close' fires after the response is sent and when the client aborts.
-        reply.raw.once('close', pass.release)
-        if (reply.raw.destroyed || reply.raw.closed) pass.release()
-        done()
-      },
-      (error: Error) => {
-        reply.raw.removeListener('close', abort)
-        // Whatever handler answers, the refusal's headers (Retry-After, WWW-Authenticate) go with it.
-        if (isTenantryError(error) && Object.keys(error.headers).length > 0) void reply.headers(error.headers)
-        done(error)
-      },
-    )
+    const route = { method: request.method, route: request.routeOptions.url ?? pathOf(request) }
+    const tenantRequest = tenantRequestOf(request)
+    const refuse = (error: Error): void => {
+      // Whatever handler answers, the refusal's headers (Retry-After, WWW-Authenticate) go with it.
+      if (isTenantryError(error) && Object.keys(error.headers).length > 0) void reply.headers(error.headers)
+      done(error)
+    }
+    gate.resolve(tenantRequest).then((tenant) => {
+      let refusal
+      try {
+        refusal = gate.refusal(tenant, route)
+      } catch (error) {
+        return refuse(error as Error)
+      }
+      if (refusal !== undefined) return refuse(refusal.error())
+      // Tied to the response before admission: a client that leaves while its request waits
+      // for a bulkhead slot takes it out of the queue ('close' fires when the client aborts).
+      const gone = new AbortController()
+      const abort = (): void => gone.abort()
+      reply.raw.once('close', abort)
+      if (reply.raw.destroyed || reply.raw.closed) gone.abort()
+      gate.admit(tenantRequest, tenant, { method: route.method, route: route.route, signal: gone.signal }).then(
+        (pass) => {
+          reply.raw.removeListener('close', abort)
+          request.tenant = pass.tenant
+          request.tenantAuth = pass.auth
+          if (Object.keys(pass.headers).length > 0) void reply.headers(pass.headers)
+          // 'close' fires after the response is sent and when the client aborts.
+          reply.raw.once('close', pass.release)
+          if (reply.raw.destroyed || reply.raw.closed) pass.release()
+          done()
+        },
+        (error: Error) => {
+          reply.raw.removeListener('close', abort)
+          refuse(error)
+        },
+      )
+    }, refuse)
   })
 
   // preHandler: body parsing (stream events) would drop an async context entered in

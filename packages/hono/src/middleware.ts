@@ -40,8 +40,12 @@ function tenantRequestOf(c: Context, bindings: NodeBindings | undefined): Tenant
  * done — on Node when the socket response closes, elsewhere when the handler
  * returns), sets `c.get('tenant')`, and awaits `next()` inside
  * `runWithTenant(tenant)`, so handlers see `currentTenant()`. Errors go to
- * `app.onError`: install `tenantryHonoErrorHandler`. Options are checked when
- * it is created.
+ * `app.onError`: install `tenantryHonoErrorHandler`. Hono reads no body until
+ * a handler asks (`c.req.json()`), so a request refused here is answered
+ * without its body being read, as long as no middleware before it reads one.
+ * A tenant the rate limiter already refuses (its local deny list) is refused
+ * right after resolution, before authentication. Options are checked when it
+ * is created.
  *
  * @example
  * const app = new Hono<TenantryHonoEnv>()
@@ -56,6 +60,13 @@ export function tenantryHono(options: TenantryHonoOptions): MiddlewareHandler<Te
     const path = c.req.path
     if (gate.excludes(path)) return next()
     const bindings = c.env as NodeBindings | undefined
+    const route = { method: c.req.method, route: path }
+    const tenantRequest = tenantRequestOf(c, bindings)
+    const tenant = await gate.resolve(tenantRequest)
+    // A tenant admission already refuses (the rate limiter's local deny list): refused here,
+    // before authentication and admission; tenantryHonoErrorHandler sends its prepared 429.
+    const refusal = gate.refusal(tenant, route)
+    if (refusal !== undefined) throw refusal.error()
     const outgoing = bindings?.outgoing
     const releaseOnClose = typeof outgoing?.once === 'function'
     // Tied to the response before admission: a client that leaves while its request waits
@@ -67,13 +78,14 @@ export function tenantryHono(options: TenantryHonoOptions): MiddlewareHandler<Te
       const gone = new AbortController()
       abort = () => gone.abort()
       outgoing.once!('close', abort)
+      if (outgoing.destroyed === true || outgoing.closed === true) gone.abort()
       signal = gone.signal
     } else {
       signal = (c.req.raw as { signal?: AbortSignal }).signal
     }
     let pass
     try {
-      pass = await gate.pass(tenantRequestOf(c, bindings), signal === undefined ? { method: c.req.method, route: path } : { method: c.req.method, route: path, signal })
+      pass = await gate.admit(tenantRequest, tenant, signal === undefined ? route : { method: route.method, route: route.route, signal })
     } finally {
       if (abort !== undefined) outgoing?.removeListener?.('close', abort)
     }

@@ -104,6 +104,12 @@ export class TenantryExceptionFilter implements ExceptionFilter {
       return
     }
     if ('headers' in answer) for (const [name, value] of Object.entries(answer.headers)) adapter.setHeader(response, name, value)
+    if ('serialized' in answer && answer.serialized !== undefined) {
+      // A refusal prepared ahead (a tenant over its rate limit, on the local deny list): the body already serialized.
+      adapter.setHeader(response, 'Content-Type', 'application/json; charset=utf-8')
+      adapter.reply(response, answer.serialized, answer.status)
+      return
+    }
     adapter.reply(response, answer.body, answer.status)
   }
 

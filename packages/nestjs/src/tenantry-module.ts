@@ -8,7 +8,7 @@ import { TenantryError } from '@tenantry/core'
 import { TenantryExceptionFilter } from './exception-filter.ts'
 import { missingHandle } from './missing-handle.ts'
 import { settingsOf, type TenantryModuleOptions, type TenantrySettings } from './options.ts'
-import { expressTenantMiddleware } from './platform/express.ts'
+import { expressTenantMiddleware, mountBeforeBodyParsers, type ExpressAppLike } from './platform/express.ts'
 import { addFastifyTenantHooks, type FastifyInstanceLike } from './platform/fastify.ts'
 import { TENANTRY, TENANTRY_DB, TENANTRY_POOL, TENANTRY_SETTINGS } from './tokens.ts'
 
@@ -153,8 +153,13 @@ export class TenantryModule implements NestModule, OnApplicationShutdown {
     if (adapter === undefined || adapter === null) return
     const platform = adapter.getType()
     if (platform === 'express') {
-      // A global module's middleware is mounted before every other module's: theirs see the tenant.
-      consumer.apply(expressTenantMiddleware(this.#settings.gate)).forRoutes({ path: '{*path}', method: RequestMethod.ALL })
+      // Before the body parsers, which Nest mounts before any module's middleware: a refused
+      // request's body is never read, and every module's middleware sees the tenant.
+      const middleware = expressTenantMiddleware(this.#settings.gate)
+      if (!mountBeforeBodyParsers(adapter.getInstance<ExpressAppLike>(), middleware)) {
+        // A global module's middleware is mounted before every other module's: theirs see the tenant.
+        consumer.apply(middleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL })
+      }
     } else if (platform === 'fastify') {
       addFastifyTenantHooks(adapter.getInstance<FastifyInstanceLike>(), this.#settings.gate)
     } else {

@@ -1,4 +1,5 @@
-import { httpContract, memoryFixture } from '@tenantry/test-kit'
+import { httpContract, memoryFixture, refusalContract } from '@tenantry/test-kit'
 import { startNest } from './support/nest-app.ts'
 
 httpContract('nestjs on express', startNest('express'), memoryFixture)
+refusalContract('nestjs on express', startNest('express'), memoryFixture, { contentType: 'application/json; charset=utf-8' })

@@ -1,3 +1,4 @@
+import type { PreparedRefusal } from '../errors/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 
 /**
@@ -11,6 +12,14 @@ export interface TenantAdmission {
    * `OVERLOADED`) whose `headers` carry `Retry-After` and the rate-limit headers.
    */
   admit(tenant: Tenant, request: AdmissionRequest): Promise<AdmissionTicket>
+  /**
+   * Optional: a refusal already known in this process for this request of
+   * `tenant` (the rate limiter's local deny list), answered at once with no
+   * I/O and nothing spent; undefined when `admit` has to decide. The HTTP gate
+   * asks it right after resolution, before authentication and `admit`, so a
+   * tenant flooding past its limit costs a lookup and a prepared 429 per request.
+   */
+  refusal?(tenant: Tenant, request: AdmissionRequest): PreparedRefusal | undefined
 }
 
 /** The request as admission sees it: enough to pick a per-route cost. */

@@ -4,6 +4,7 @@
  * answers through here; nobody invents a status elsewhere.
  */
 import { errorCatalogue, type ErrorEntry } from './catalogue.ts'
+import { preparedRefusalOf } from './refusal.ts'
 import { TenantryError, isTenantryError } from './tenantry-error.ts'
 
 /** A response an adapter sends for an error. */
@@ -17,6 +18,12 @@ export interface HttpErrorResponse {
    * the codes written for the caller, OVERLOADED's 503 included.
    */
   readonly internal: boolean
+  /**
+   * The body already serialized, for a refusal prepared ahead (`prepareRefusal`,
+   * e.g. a tenant on the rate limiter's local deny list): send these bytes as
+   * `application/json; charset=utf-8` instead of serializing `body`.
+   */
+  readonly serialized?: string
 }
 
 /** Statuses a framework uses for bad input (JSON, size, media type): all VALIDATION_FAILED per the contract. */
@@ -28,13 +35,18 @@ const INPUT_STATUSES = new Set([400, 411, 413, 414, 415, 422, 431])
  * catalogue's `publicMessage` when `generic`, and 500 INTERNAL with a generic
  * message when `internal`. A framework's client error (`clientStatus`: bad JSON,
  * body too large, unsupported media type) is VALIDATION_FAILED (400), a 401 is
- * UNAUTHENTICATED, a 404 is NOT_FOUND; anything else is 500 INTERNAL.
+ * UNAUTHENTICATED, a 404 is NOT_FOUND; anything else is 500 INTERNAL. A
+ * prepared refusal's error answers with its shared parts and `serialized`.
  *
  * @example
  * const { status, headers, body, internal } = httpErrorResponse(error, error.statusCode)
  * if (internal) log.error(error)
  */
 export function httpErrorResponse(thrown: unknown, clientStatus?: number, details?: unknown): HttpErrorResponse {
+  const prepared = preparedRefusalOf(thrown)
+  if (prepared !== undefined) {
+    return { status: prepared.status, headers: prepared.headers, body: { error: { code: prepared.code, message: prepared.message } }, internal: false, serialized: prepared.body }
+  }
   let mapped: TenantryError
   let internal: boolean
   const error = tenantryErrorWithin(thrown) ?? thrown

@@ -7,3 +7,4 @@ export {
   type ValidationIssue,
 } from './tenantry-error.ts'
 export { httpErrorResponse, routeNotFound, type HttpErrorResponse } from './http.ts'
+export { prepareRefusal, preparedRefusalOf, type PreparedRefusal } from './refusal.ts'

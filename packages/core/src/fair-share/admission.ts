@@ -1,5 +1,5 @@
 import type { AdmissionRequest, AdmissionTicket, TenantAdmission } from '../admission/index.ts'
-import { isTenantryError, TenantryError, validationError, type ValidationIssue } from '../errors/index.ts'
+import { isTenantryError, TenantryError, validationError, type PreparedRefusal, type ValidationIssue } from '../errors/index.ts'
 import type { TenantBulkhead } from '../bulkhead/index.ts'
 import { rateLimitedError, type RateLimiter } from '../ratelimit/rate-limiter.ts'
 import type { Tenant } from '../tenant/model.ts'
@@ -28,6 +28,8 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
  * response and `release()` for the slot. Refused, it throws RATE_LIMITED (429)
  * or OVERLOADED (503), each with `Retry-After` (and the rate-limit headers).
  * A request refused by the bulkhead has still spent its rate-limit units.
+ * `refusal()` answers, with no I/O, a tenant the limiter already refuses in
+ * this process (its local deny list, with a store elsewhere such as Redis).
  *
  * @example
  * const admission = tenantAdmission({
@@ -70,6 +72,9 @@ export function tenantAdmission(options: TenantAdmissionOptions): TenantAdmissio
         if (headers === NO_HEADERS || !isTenantryError(error, 'OVERLOADED')) throw error
         throw new TenantryError('OVERLOADED', error.message, { headers: { ...headers, ...error.headers } })
       }
+    },
+    refusal(tenant: Tenant, request: AdmissionRequest): PreparedRefusal | undefined {
+      return limiter?.refusal?.(tenant, { cost: costFor(request, tenant) })
     },
   }
 }

@@ -1,4 +1,5 @@
-import { TenantryError, validationError, type ValidationIssue } from '../errors/index.ts'
+import { prepareRefusal, TenantryError, validationError, type PreparedRefusal, type ValidationIssue } from '../errors/index.ts'
+import { answeredBy } from '../errors/refusal.ts'
 import { silentLogger, type FairShareLogger } from '../fair-share/logger.ts'
 import { StoreGuard, type StoreGuardStats } from '../fair-share/store-guard.ts'
 import { assertFairShareTenant, checkNonNegativeInteger, checkPositiveInteger, WarnedOnce, type FairShareTenant } from '../fair-share/tenant.ts'
@@ -40,6 +41,16 @@ export interface RateLimiterOptions {
   readonly localDeny?: boolean
   /** Most tenants (and buckets) the local deny list holds; default 10,000. */
   readonly localDenyMax?: number
+  /**
+   * With the local deny list: for one window after the store's refusal ends,
+   * let the tenant ask the store at most once per `windowMs / limit` (its
+   * fair pace; times the cost) and refuse the rest here. A tenant flooding past
+   * its limit then gets its units evenly through each window instead of all
+   * at once when old units leave it, so its admitted requests do not arrive
+   * in bursts that its neighbours feel. Only refuses: never admits more than
+   * the store would. Default true.
+   */
+  readonly localPace?: boolean
   readonly logger?: FairShareLogger
 }
 
@@ -106,16 +117,17 @@ export class RateLimiter {
   #failedClosed = 0
   #refusedLocally = 0
   /** Tenant and bucket -> until when the store refused it (local clock), in refusal order. */
-  readonly #denied = new Map<string, { readonly since: number; readonly until: number; readonly decision: RateLimitDecision; readonly policyHeader: string }>()
+  readonly #denied = new Map<string, DenyEntry>()
   readonly #localDeny: boolean
   readonly #localDenyMax: number
+  readonly #localPace: boolean
 
   constructor(options: RateLimiterOptions) {
     if (typeof options !== 'object' || options === null) throw validationError([{ path: 'options', message: 'must be an object' }])
     const {
       store, plans, defaultPlan = 'default', bucket = 'default', slots = 10, settingsKey = 'rateLimit',
       onStoreError = 'open', timeoutMs = 100, cooldownMs = 1000, closedRetryAfterMs = 1000, logger = silentLogger,
-      localDeny = true, localDenyMax = 10_000,
+      localDeny = true, localDenyMax = 10_000, localPace = true,
     } = options
     const issues: ValidationIssue[] = []
     if (typeof store?.consume !== 'function') issues.push({ path: 'options.store', message: 'must be a RateLimitStore (a consume() method)' })
@@ -129,6 +141,7 @@ export class RateLimiter {
     checkPositiveInteger(closedRetryAfterMs, 'options.closedRetryAfterMs', issues, 2_147_483_647)
     if (typeof logger?.warn !== 'function') issues.push({ path: 'options.logger', message: 'must have a warn(details, message) method' })
     if (typeof localDeny !== 'boolean') issues.push({ path: 'options.localDeny', message: 'must be true or false' })
+    if (typeof localPace !== 'boolean') issues.push({ path: 'options.localPace', message: 'must be true or false' })
     checkPositiveInteger(localDenyMax, 'options.localDenyMax', issues, 10_000_000)
     if (issues.length > 0) throw validationError(issues)
     this.store = store
@@ -143,6 +156,7 @@ export class RateLimiter {
     this.#guard = new StoreGuard({ name: 'rate-limit store', timeoutMs, cooldownMs, logger })
     this.#localDeny = localDeny
     this.#localDenyMax = localDenyMax
+    this.#localPace = localPace
   }
 
   /** The policy that applies to `tenant` (plan, then its settings override). */
@@ -191,9 +205,9 @@ export class RateLimiter {
     this.#checks++
     const target = { tenantId: tenant.id, bucket }
     if (this.store.consumeNow !== undefined) return this.#decided(policy, this.store.consumeNow(target, policy, cost))
-    const denyKey = this.#localDeny && cost > 0 ? `${tenant.id}\u0000${bucket}` : undefined
+    const denyKey = this.#localDeny && cost > 0 ? denyKeyOf(tenant.id, bucket) : undefined
     if (denyKey !== undefined) {
-      const refused = this.#refusedHere(denyKey, policy)
+      const refused = this.#refusedHere(denyKey, policy, cost)
       if (refused !== undefined) return refused
     }
     const outcome = await this.#guard.run(() => this.store.consume(target, policy, cost))
@@ -202,19 +216,97 @@ export class RateLimiter {
     return this.#decided(policy, outcome.value)
   }
 
-  /** A refusal from the local deny list: the store's own, with the time left; undefined once it is over (or the policy changed). */
-  #refusedHere(key: string, policy: RateLimitPolicy): RateLimitResult | undefined {
+  /**
+   * The refusal this process already holds for the tenant (the local deny
+   * list), decided at once, with no I/O and nothing spent: the answer `check`
+   * would give from the list (`RATE_LIMITED`, `Retry-After` and the rate-limit
+   * headers, with the time left), prepared once per second of time left and
+   * shared by every request it refuses. Undefined when the store has to be
+   * asked: the tenant is not on the list, the check is a look (`cost: 0`), the
+   * list is off, or the store is in this process (`MemoryRateLimitStore`).
+   * Counted in `stats()` as a check refused locally. HTTP adapters ask it right
+   * after resolving the tenant (docs/limits.md).
+   *
+   * @example
+   * const refusal = limiter.refusal(tenant)
+   * if (refusal) return reply.code(refusal.status).headers(refusal.headers).type('application/json; charset=utf-8').send(refusal.body)
+   */
+  refusal(tenant: FairShareTenant, options: CheckOptions = {}): PreparedRefusal | undefined {
+    assertFairShareTenant(tenant, 'RateLimiter.refusal')
+    if (!this.#localDeny || this.#denied.size === 0 || this.store.consumeNow !== undefined) return undefined
+    const cost = options.cost ?? 1
+    if (!Number.isSafeInteger(cost) || cost <= 0) return undefined
+    const bucket = options.bucket === undefined ? this.#bucket : checkBucket(options.bucket, 'bucket')
+    const entry = this.#denied.get(denyKeyOf(tenant.id, bucket))
+    if (entry === undefined) return undefined
+    const policy = this.policyFor(tenant, bucket)
+    const now = Date.now()
+    if (entry.policyHeader !== policy.header) return undefined
+    let retryMs: number
+    let resetMs: number
+    let remaining: number
+    if (now < entry.until) {
+      // Denied: the store's refusal, with the time left.
+      retryMs = entry.until - now
+      resetMs = Math.max(retryMs, entry.decision.resetMs - (now - entry.since))
+      remaining = entry.decision.remaining
+    } else if (now < entry.paceUntil && now < entry.next) {
+      // Paced: another request of the tenant asked the store less than its pace ago.
+      retryMs = entry.next - now
+      resetMs = retryMs
+      remaining = 0
+    } else {
+      return undefined
+    }
+    const retrySeconds = Math.max(1, delaySeconds(retryMs))
+    const resetSeconds = delaySeconds(resetMs)
+    this.#checks++
+    this.#refused++
+    this.#refusedLocally++
+    let prepared = entry.prepared
+    if (prepared === undefined || entry.preparedRetry !== retrySeconds || entry.preparedReset !== resetSeconds || entry.preparedRemaining !== remaining) {
+      const headers = {
+        'RateLimit-Policy': policy.header,
+        RateLimit: `${policy.quotedName};r=${remaining};t=${resetSeconds}`,
+        'Retry-After': String(retrySeconds),
+      }
+      prepared = prepareRefusal('RATE_LIMITED', rateLimitedMessage(entry.decision.limit, policy.windowMs, retrySeconds, false), headers)
+      entry.prepared = prepared
+      entry.preparedRetry = retrySeconds
+      entry.preparedReset = resetSeconds
+      entry.preparedRemaining = remaining
+    }
+    return prepared
+  }
+
+  /**
+   * A refusal from the local list: the store's own while it holds, with the
+   * time left; then, while pacing, one for a request that comes sooner than its
+   * pace after the last one let through. Undefined when the store decides: a
+   * request let through while pacing takes its turn (the next waits `cost` ×
+   * the pace). The entry goes when pacing is over or the policy changed.
+   */
+  #refusedHere(key: string, policy: RateLimitPolicy, cost: number): RateLimitResult | undefined {
     const entry = this.#denied.get(key)
     if (entry === undefined) return undefined
     const now = Date.now()
-    if (now >= entry.until || entry.policyHeader !== policy.header) {
+    if (now >= entry.paceUntil || entry.policyHeader !== policy.header) {
       this.#denied.delete(key)
       return undefined
     }
-    this.#refusedLocally++
-    const left = entry.until - now
-    const elapsed = now - entry.since
-    return this.#decided(policy, { ...entry.decision, retryAfterMs: left, resetMs: Math.max(left, entry.decision.resetMs - elapsed), at: now })
+    if (now < entry.until) {
+      this.#refusedLocally++
+      const left = entry.until - now
+      const elapsed = now - entry.since
+      return this.#decided(policy, { ...entry.decision, retryAfterMs: left, resetMs: Math.max(left, entry.decision.resetMs - elapsed), at: now })
+    }
+    if (now < entry.next) {
+      this.#refusedLocally++
+      const left = entry.next - now
+      return this.#decided(policy, { allowed: false, limit: entry.decision.limit, remaining: 0, resetMs: left, retryAfterMs: left, at: now })
+    }
+    entry.next = now + entry.paceMs * cost
+    return undefined
   }
 
   /** Remembers the store's refusal until its retry time (the local clock). */
@@ -226,7 +318,20 @@ export class RateLimiter {
       if (oldest !== undefined) this.#denied.delete(oldest)
     }
     const since = Date.now()
-    this.#denied.set(key, { since, until: since + decision.retryAfterMs, decision, policyHeader: policy.header })
+    const until = since + decision.retryAfterMs
+    this.#denied.set(key, {
+      since,
+      until,
+      decision,
+      policyHeader: policy.header,
+      paceUntil: this.#localPace ? until + policy.windowMs : until,
+      paceMs: policy.windowMs / policy.limit,
+      next: until,
+      prepared: undefined,
+      preparedRetry: 0,
+      preparedReset: 0,
+      preparedRemaining: 0,
+    })
   }
 
   #decided(policy: RateLimitPolicy, decision: RateLimitDecision): RateLimitResult {
@@ -285,6 +390,33 @@ export class RateLimiter {
   }
 }
 
+/** The deny list's key of a tenant's bucket. */
+function denyKeyOf(tenantId: string, bucket: string): string {
+  return `${tenantId}\u0000${bucket}`
+}
+
+/**
+ * A store's refusal held in this process until `until`; then, until
+ * `paceUntil`, the tenant's pace: one request may ask the store at `next`,
+ * and moves `next` on by `paceMs` per unit it costs. And the answer last
+ * prepared from it.
+ */
+interface DenyEntry {
+  readonly since: number
+  readonly until: number
+  readonly decision: RateLimitDecision
+  readonly policyHeader: string
+  readonly paceUntil: number
+  /** `windowMs / limit`: one unit's share of the window. */
+  readonly paceMs: number
+  next: number
+  /** `refusal()`'s answer for the whole seconds and remaining units below; made again when one changes. */
+  prepared: PreparedRefusal | undefined
+  preparedRetry: number
+  preparedReset: number
+  preparedRemaining: number
+}
+
 function headersFor(policy: RateLimitPolicy, decision: RateLimitDecision): Record<string, string> {
   const headers: Record<string, string> = {
     'RateLimit-Policy': policy.header,
@@ -297,15 +429,22 @@ function headersFor(policy: RateLimitPolicy, decision: RateLimitDecision): Recor
 /**
  * The RATE_LIMITED error (429) for a refused check, carrying `Retry-After` and
  * the rate-limit headers for the adapter to send. Its message names the limit,
- * never the tenant or the store.
+ * never the tenant or the store. Its answer is prepared (`preparedRefusalOf`),
+ * the same bytes a refusal from the local deny list sends.
  *
  * @example
  * if (!result.allowed) throw rateLimitedError(result)
  */
 export function rateLimitedError(result: RateLimitResult): TenantryError {
-  const retry = Math.max(1, delaySeconds(result.retryAfterMs))
-  const message = result.degraded
-    ? `Rate limit could not be checked; retry in ${retry} s`
-    : `Rate limit exceeded: ${result.limit} per ${Math.max(1, delaySeconds(result.policy.windowMs))} s; retry in ${retry} s`
-  return new TenantryError('RATE_LIMITED', message, { headers: result.headers })
+  const message = rateLimitedMessage(result.limit, result.policy.windowMs, Math.max(1, delaySeconds(result.retryAfterMs)), result.degraded)
+  // Prepared like the local deny list's refusals, so a refusal answers the same bytes whichever decided it.
+  const refusal = prepareRefusal('RATE_LIMITED', message, result.headers)
+  return answeredBy(new TenantryError('RATE_LIMITED', message, { headers: refusal.headers }), refusal)
+}
+
+/** RATE_LIMITED's message: the limit and the wait, never the tenant or the store. */
+function rateLimitedMessage(limit: number, windowMs: number, retrySeconds: number, degraded: boolean): string {
+  return degraded
+    ? `Rate limit could not be checked; retry in ${retrySeconds} s`
+    : `Rate limit exceeded: ${limit} per ${Math.max(1, delaySeconds(windowMs))} s; retry in ${retrySeconds} s`
 }

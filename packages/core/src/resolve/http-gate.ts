@@ -1,10 +1,10 @@
 /**
  * What every HTTP adapter does for a tenant route, once, framework-free:
- * options checked at start, excluded paths, resolve -> authenticate -> admit,
- * and how an error becomes a response.
+ * options checked at start, excluded paths, resolve -> refuse what is already
+ * refused -> authenticate -> admit, and how an error becomes a response.
  */
 import type { AdmissionTicket, TenantAdmission } from '../admission/index.ts'
-import { TenantryError } from '../errors/index.ts'
+import { TenantryError, type PreparedRefusal } from '../errors/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 import type { TenantRequest } from './request.ts'
 import type { TenantResolution } from './resolution.ts'
@@ -18,7 +18,11 @@ export interface TenantHttpOptions<T extends Tenant = Tenant> {
    * (A method, so a function written for your tenant record type, such as `TenantRecord`, fits every adapter.)
    */
   authenticate?(request: TenantRequest, tenant: T): Promise<unknown>
-  /** Rate limit / bulkhead, asked after authentication. */
+  /**
+   * Rate limit / bulkhead, asked after authentication; a tenant it already
+   * refuses in this process (`admission.refusal`) is refused right after
+   * resolution, before authentication.
+   */
   readonly admission?: TenantAdmission
   /** Path prefixes that are not tenant routes (`['/admin', '/healthz']`): matched per path segment. */
   readonly exclude?: readonly string[]
@@ -33,6 +37,13 @@ export interface TenantPass<T extends Tenant = Tenant> {
   readonly release: () => void
 }
 
+/** The route of a request, as admission sees it (see `AdmissionRequest`). */
+export interface GateRoute {
+  readonly method: string
+  /** The route pattern when the framework knows it (`/api/projects/:id`), else the path. */
+  readonly route: string
+}
+
 /** The checked form of `TenantHttpOptions`, ready to run per request. */
 export interface TenantGate<T extends Tenant = Tenant> {
   /** True when `path` is under one of the excluded prefixes. */
@@ -42,8 +53,21 @@ export interface TenantGate<T extends Tenant = Tenant> {
    * `signal` (aborted when the client goes away; create it before calling) takes a
    * request waiting for a bulkhead slot out of the queue; a slot granted after it
    * aborted is given back at once (the pass then throws OVERLOADED, which nobody reads).
+   * The same as `resolve`, `refusal` (thrown as its error) and `admit` in turn.
    */
-  pass(request: TenantRequest, route: { readonly method: string; readonly route: string; readonly signal?: AbortSignal }): Promise<TenantPass<T>>
+  pass(request: TenantRequest, route: GateRoute & { readonly signal?: AbortSignal }): Promise<TenantPass<T>>
+  /** Step 1 of `pass`: the request's tenant; throws the resolution's TenantryError. */
+  resolve(request: TenantRequest): Promise<T>
+  /**
+   * Step 2, synchronous, no I/O: the refusal admission already holds for this
+   * tenant and route (a tenant on the rate limiter's local deny list), prepared
+   * once and shared; undefined otherwise. Answer it before anything else is done
+   * for the request (authentication, admission, the body): hand `refusal.error()`
+   * to the framework's error path, whose Tenantry handler sends `refusal.body`.
+   */
+  refusal(tenant: T, route: GateRoute): PreparedRefusal | undefined
+  /** Step 3: authenticates the caller and admits the request (see `pass` for `signal`). */
+  admit(request: TenantRequest, tenant: T, route: GateRoute & { readonly signal?: AbortSignal }): Promise<TenantPass<T>>
 }
 
 const noRelease = (): void => {}
@@ -83,29 +107,44 @@ export function createTenantGate<T extends Tenant>(options: TenantHttpOptions<T>
     },
     async pass(request, route) {
       const tenant = await resolution.resolve(request)
-      const auth = authenticate === undefined ? undefined : await authenticate(request, tenant)
-      let ticket: AdmissionTicket | undefined
-      if (admission !== undefined) {
-        const signal = route.signal
-        ticket = await admission.admit(tenant, signal === undefined ? { method: route.method, route: route.route } : { method: route.method, route: route.route, signal })
-        if (signal?.aborted) {
-          // The client left while we waited (for the limiter, or the slot was granted just as it left):
-          // nobody will see a response, so no 'close' will come to give the slot back.
-          ticket.release()
-          throw new TenantryError('OVERLOADED', 'The client went away before the request was admitted')
-        }
-      }
-      let released = false
-      return {
-        tenant,
-        auth,
-        headers: ticket?.headers ?? {},
-        release: ticket === undefined ? noRelease : () => {
-          if (released) return
-          released = true
-          ticket.release()
-        },
-      }
+      const refused = refusalOf(tenant, route)
+      if (refused !== undefined) throw refused.error()
+      return admit(request, tenant, route)
     },
+    resolve(request) {
+      return resolution.resolve(request)
+    },
+    refusal: refusalOf,
+    admit,
+  }
+
+  function refusalOf(tenant: T, route: GateRoute): PreparedRefusal | undefined {
+    return admission?.refusal?.(tenant, route)
+  }
+
+  async function admit(request: TenantRequest, tenant: T, route: GateRoute & { readonly signal?: AbortSignal }): Promise<TenantPass<T>> {
+    const auth = authenticate === undefined ? undefined : await authenticate(request, tenant)
+    let ticket: AdmissionTicket | undefined
+    if (admission !== undefined) {
+      const signal = route.signal
+      ticket = await admission.admit(tenant, signal === undefined ? { method: route.method, route: route.route } : { method: route.method, route: route.route, signal })
+      if (signal?.aborted) {
+        // The client left while we waited (for the limiter, or the slot was granted just as it left):
+        // nobody will see a response, so no 'close' will come to give the slot back.
+        ticket.release()
+        throw new TenantryError('OVERLOADED', 'The client went away before the request was admitted')
+      }
+    }
+    let released = false
+    return {
+      tenant,
+      auth,
+      headers: ticket?.headers ?? {},
+      release: ticket === undefined ? noRelease : () => {
+        if (released) return
+        released = true
+        ticket.release()
+      },
+    }
   }
 }

@@ -45,4 +45,4 @@ export {
   type TenantChangeKind,
   type TenantChangeTargets,
 } from './changes.ts'
-export { createTenantGate, type TenantGate, type TenantHttpOptions, type TenantPass } from './http-gate.ts'
+export { createTenantGate, type GateRoute, type TenantGate, type TenantHttpOptions, type TenantPass } from './http-gate.ts'

@@ -15,7 +15,9 @@ export function pathOf(url: string): string {
  * Resolves, authenticates and admits; the admission headers go on `response`,
  * and its slot is given back when the response closes (sent, or the client
  * went away). A client that leaves while the request waits for a bulkhead slot
- * takes it out of the queue. Rejects with the TenantryError to answer.
+ * takes it out of the queue. A tenant admission already refuses (the rate
+ * limiter's local deny list) is refused right after resolution, before
+ * authentication, with its prepared 429. Rejects with the TenantryError to answer.
  */
 export async function admitOnResponse(
   gate: TenantGate<any>,
@@ -23,13 +25,17 @@ export async function admitOnResponse(
   route: { readonly method: string; readonly route: string },
   response: ServerResponse,
 ): Promise<TenantPass<any>> {
+  const tenant: unknown = await gate.resolve(request)
+  const refusal = gate.refusal(tenant, route)
+  if (refusal !== undefined) throw refusal.error()
   // Tied to the response before admission: 'close' fires when the client aborts.
   const gone = new AbortController()
   const abort = (): void => gone.abort()
   response.once('close', abort)
+  if (response.destroyed || response.closed) gone.abort()
   let pass: TenantPass<any>
   try {
-    pass = await gate.pass(request, { method: route.method, route: route.route, signal: gone.signal })
+    pass = await gate.admit(request, tenant, { method: route.method, route: route.route, signal: gone.signal })
   } finally {
     response.removeListener('close', abort)
   }

@@ -17,8 +17,8 @@ function tenantRequestOf(req: ExpressRequest, path: string): TenantRequest {
 }
 
 /**
- * The middleware TenantryModule applies to every route on Express, after Nest's
- * body parser and before every other module's middleware: on a path not under
+ * The middleware TenantryModule applies to every route on Express, before the
+ * body parsers (see `mountBeforeBodyParsers`) and every module's middleware: on a path not under
  * `exclude` it resolves, authenticates and admits, sets `req.tenant` and
  * `req.tenantAuth`, and calls `next()` inside `runWithTenant(tenant)`. Express
  * calls the later layers (Nest's middleware, guards, interceptors, pipes, the
@@ -46,4 +46,36 @@ export function expressTenantMiddleware(gate: TenantGate<any>): (req: IncomingMe
       (error: unknown) => next(error),
     )
   }
+}
+
+/** The Express application fields read here (no dependency on Express's types). */
+export interface ExpressAppLike {
+  use(handler: (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void): unknown
+  readonly router?: { readonly stack?: unknown }
+}
+
+/** What Express's body parsers (body-parser, `express.json()` and the like) are named. */
+const BODY_PARSERS = new Set(['jsonParser', 'urlencodedParser', 'rawParser', 'textParser'])
+
+/**
+ * Mounts `middleware` on the Express app right before its first body parser
+ * (Nest registers its JSON and urlencoded parsers before any module's
+ * middleware; a parser added in bootstrap with `app.useBodyParser()` or
+ * `app.use(express.json())` comes earlier still), so a request the middleware
+ * refuses is answered before its body is read. Without a parser, it goes last,
+ * where the module's middleware would go. False when the app's router stack
+ * cannot be read (not Express 5): the caller mounts it the usual way.
+ */
+export function mountBeforeBodyParsers(app: ExpressAppLike, middleware: (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void): boolean {
+  const stack = app.router?.stack
+  if (!Array.isArray(stack)) return false
+  app.use(middleware)
+  const layer: unknown = stack.at(-1)
+  if ((layer as { handle?: unknown } | undefined)?.handle !== middleware) return true
+  const at = stack.findIndex((l: { handle?: { name?: unknown } } | undefined) => BODY_PARSERS.has(String(l?.handle?.name)))
+  if (at >= 0 && at < stack.length - 1) {
+    stack.pop()
+    stack.splice(at, 0, layer)
+  }
+  return true
 }
