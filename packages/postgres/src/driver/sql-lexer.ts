@@ -157,9 +157,22 @@ export function parameterAt(sql: string, start: number): { readonly number: stri
  * statementStart('-- done\r\n;  commit') // 12
  */
 export function statementStart(sql: string, from = 0): number {
+  let i = tokenStart(sql, from)
+  while (sql[i] === ';') i = tokenStart(sql, i + 1)
+  return i
+}
+
+/**
+ * Where the next token of `sql` from `from` on begins: after whitespace and
+ * comments (a `;` is a token: it ends the statement).
+ *
+ * @example
+ * tokenStart('prepare/* 2pc *\/transaction', 7) // 16
+ */
+export function tokenStart(sql: string, from = 0): number {
   let i = from
   while (i < sql.length) {
-    if (sql[i] === ';' || isSpace(sql[i])) {
+    if (isSpace(sql[i])) {
       i++
       continue
     }

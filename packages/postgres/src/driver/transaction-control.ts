@@ -1,5 +1,5 @@
 import { TenantryError } from '@tenantry/core'
-import { endOfComment, isSpace, statementStart } from './sql-lexer.ts'
+import { statementStart, tokenStart } from './sql-lexer.ts'
 
 // Where a statement's first word is, read as PostgreSQL's lexer reads it (whitespace, comments, `;`).
 export { statementStart }
@@ -63,24 +63,9 @@ export function leadingWords(sql: string, count: number): string[] {
     const word = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(sql.slice(i, i + 64))
     if (word === null) break
     words.push(word[0].toUpperCase())
-    i = afterSpaceAndComments(sql, i + word[0].length)
+    i = tokenStart(sql, i + word[0].length)
   }
   return words
-}
-
-/** Where the next token after `from` begins: whitespace and comments skipped (a `;` is a token: it ends the statement). */
-function afterSpaceAndComments(sql: string, from: number): number {
-  let i = from
-  while (i < sql.length) {
-    if (isSpace(sql[i])) {
-      i++
-      continue
-    }
-    const end = endOfComment(sql, i)
-    if (end === i) break
-    i = end
-  }
-  return i
 }
 
 /**
