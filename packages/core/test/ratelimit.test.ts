@@ -277,6 +277,19 @@ describe('RateLimiter', () => {
       assert.ok(withList >= 4, `the list refuses only until the store's retry time: ${withList} admitted`)
     })
 
+    it('refuses locally only what is as big as the refused request: after one over the limit, a small request asks the store and is admitted', async () => {
+      const store = remote()
+      const limiter = new RateLimiter({ store, plans: tight })
+      const huge = await limiter.check(acme, { cost: 5 })
+      assert.equal(huge.allowed, false, 'cost 5 never fits a limit of 2')
+      assert.equal(limiter.refusal(acme), undefined, 'no pre-refusal of a cost-1 request')
+      assert.equal((await limiter.check(acme)).allowed, true, 'the shared limit has room: the store admits it')
+      assert.equal(store.calls, 2)
+      assert.equal((await limiter.check(acme, { cost: 5 })).allowed, false)
+      assert.equal(store.calls, 2, 'a request as big as the refused one is refused here')
+      assert.equal(limiter.stats().refusedLocally, 1)
+    })
+
     it('asks the store again when the tenant\'s policy changed (a raised limit), and is off with localDeny: false', async () => {
       const store = remote()
       const limiter = new RateLimiter({ store, plans: tight })

@@ -212,7 +212,7 @@ export class RateLimiter {
     }
     const outcome = await this.#guard.run(() => this.store.consume(target, policy, cost))
     if (!outcome.ok) return this.#fallback(policy)
-    if (denyKey !== undefined && !outcome.value.allowed && outcome.value.retryAfterMs > 0) this.#deny(denyKey, policy, outcome.value)
+    if (denyKey !== undefined && !outcome.value.allowed && outcome.value.retryAfterMs > 0) this.#deny(denyKey, policy, outcome.value, cost)
     return this.#decided(policy, outcome.value)
   }
 
@@ -245,7 +245,10 @@ export class RateLimiter {
     let retryMs: number
     let resetMs: number
     let remaining: number
-    if (now < entry.until) {
+    if (now < entry.until && cost < entry.cost) {
+      // A smaller request than the one refused may fit: the store decides.
+      return undefined
+    } else if (now < entry.until) {
       // Denied: the store's refusal, with the time left.
       retryMs = entry.until - now
       resetMs = Math.max(retryMs, entry.decision.resetMs - (now - entry.since))
@@ -294,6 +297,8 @@ export class RateLimiter {
       this.#denied.delete(key)
       return undefined
     }
+    // The store's retry time is for a request of the refused cost: a smaller one may fit before it.
+    if (now < entry.until && cost < entry.cost) return undefined
     if (now < entry.until) {
       this.#refusedLocally++
       const left = entry.until - now
@@ -309,8 +314,8 @@ export class RateLimiter {
     return undefined
   }
 
-  /** Remembers the store's refusal until its retry time (the local clock). */
-  #deny(key: string, policy: RateLimitPolicy, decision: RateLimitDecision): void {
+  /** Remembers the store's refusal of a request of `cost` until its retry time (the local clock). */
+  #deny(key: string, policy: RateLimitPolicy, decision: RateLimitDecision, cost: number): void {
     this.#denied.delete(key)
     if (this.#denied.size >= this.#localDenyMax) {
       // The oldest refusal goes first: it is the nearest to its end.
@@ -322,6 +327,7 @@ export class RateLimiter {
     this.#denied.set(key, {
       since,
       until,
+      cost,
       decision,
       policyHeader: policy.header,
       paceUntil: this.#localPace ? until + policy.windowMs : until,
@@ -404,6 +410,12 @@ function denyKeyOf(tenantId: string, bucket: string): string {
 interface DenyEntry {
   readonly since: number
   readonly until: number
+  /**
+   * The refused request's cost. The store's retry time says when a request of
+   * this cost fits: one of a smaller cost (after one that can never fit, cost
+   * over the limit) may fit sooner, so it goes to the store.
+   */
+  readonly cost: number
   readonly decision: RateLimitDecision
   readonly policyHeader: string
   readonly paceUntil: number
