@@ -304,11 +304,10 @@ describe('RateLimiter', () => {
       assert.equal(plain.stats().refusedLocally, 0)
     })
 
-    it('answers refusal() from the list alone: the 429 check() would give, prepared once and shared, counted as a local refusal', async (t) => {
+    it('answers refusal() from the list alone: the 429 check() would give, prepared once and shared, counted as a local refusal', async () => {
       // A still clock: the seconds left cannot change between the answers compared.
-      t.mock.timers.enable({ apis: ['Date'], now: 1_700_000_000_000 })
       const store = remote()
-      const limiter = new RateLimiter({ store, plans: { default: { limit: 1, windowMs: 60_000 } } })
+      const limiter = new RateLimiter({ store, plans: { default: { limit: 1, windowMs: 60_000 } }, monotonicNow: () => 1_000 })
       assert.equal(limiter.refusal(acme), undefined, 'nothing on the list yet')
       await limiter.check(acme)
       const fromStore = await limiter.check(acme)
@@ -351,6 +350,18 @@ describe('RateLimiter', () => {
       assert.equal(off.refusal(acme), undefined)
       await new Promise((r) => setTimeout(r, 330))
       assert.equal(limiter.refusal(acme), undefined, 'over once the store\'s retry time has passed')
+    })
+
+    it('runs the list on a monotonic clock: a wall clock stepped back an hour does not stretch a refusal', async (t) => {
+      t.mock.timers.enable({ apis: ['Date'], now: 1_700_000_000_000 })
+      const store = remote()
+      const limiter = new RateLimiter({ store, plans: tight })
+      for (let i = 0; i < 3; i++) await limiter.check(acme)
+      assert.ok(limiter.refusal(acme), 'on the list')
+      t.mock.timers.setTime(1_700_000_000_000 - 3_600_000)
+      await new Promise((r) => setTimeout(r, 330))
+      assert.equal(limiter.refusal(acme), undefined, 'over once the store\'s retry time has passed, whatever the wall clock says')
+      assert.throws(() => new RateLimiter({ store, plans, monotonicNow: 5 as unknown as () => number }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
     })
 
     it('holds at most localDenyMax refusals, forgetting the oldest', async () => {

@@ -534,6 +534,103 @@ describe('Tenantry behind PgBouncer in transaction mode', { skip }, () => {
     }
   })
 
+  /**
+   * Tenant A's opaque SQL takes a session advisory lock and then fails (or its
+   * COMMIT does); tenant B waits for a server connection meanwhile. What B,
+   * handed A's server connection, still finds of A's lock, and whether any
+   * server connection holds it afterwards. `first` gets the lock key and
+   * returns A's server pid, read from the failure.
+   */
+  async function lockAfterFailure(first: (key: number) => Promise<number>): Promise<{ aPid: number; bPid: number; bHolds: boolean; held: number }> {
+    const [a, b] = tenants.shared as [ScopedTenant, ScopedTenant]
+    const key = 700_000_000 + Math.floor(Math.random() * 100_000_000)
+    let aPid = 0
+    const seen = await handOver(
+      a, async () => {
+        aPid = await first(key)
+      },
+      b, () => tenantry.pool.query<{ pid: number; holds: boolean }>(
+        `select pg_backend_pid() as pid, exists(select 1 from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and objid = $1::bigint::oid) as holds`, [key],
+      ),
+    )
+    const { rows } = await database.pool.query<{ n: number }>(`select count(*)::int as n from pg_locks where locktype = 'advisory' and objid = $1::bigint::oid`, [key])
+    return { aPid, bPid: seen.rows[0]!.pid, bHolds: seen.rows[0]!.holds, held: rows[0]!.n }
+  }
+
+  /** The server pid a failure carried in its message or detail (the tests put it there). */
+  const pidIn = (error: unknown): number => {
+    const text = [error, (error as { cause?: unknown }).cause].map((e) => `${(e as Error | undefined)?.message ?? ''} ${(e as { detail?: string } | undefined)?.detail ?? ''}`).join(' ')
+    const match = /pid(\d+)|\(k\)=\((\d+)\)/.exec(text)
+    assert.ok(match, `no server pid in the failure: ${text}`)
+    return Number(match[1] ?? match[2])
+  }
+
+  /** A table whose unique key is checked at COMMIT, for COMMITs that fail. */
+  async function withDeferredTable(run: () => Promise<void>): Promise<void> {
+    await database.pool.query(`create table deferred_probe (k int, constraint deferred_probe_k unique (k) deferrable initially deferred); grant select, insert on deferred_probe to ${role}`)
+    try {
+      await run()
+    } finally {
+      await database.pool.query('drop table deferred_probe')
+    }
+  }
+
+  it('resets the session after a tenant\'s opaque statement fails (Kysely path) before PgBouncer hands the server connection on: a session advisory lock it took does not stay', async () => {
+    const db = tenantry.db as Kysely<any>
+    const result = await lockAfterFailure(async (key) => {
+      // The statement fails after taking the lock; its error carries the server pid ("pid123" is no integer).
+      const error = await trusted(sql`select pg_catalog.pg_advisory_lock(${key}::bigint), pg_catalog.pg_sleep(0.3), ('pid' || pg_catalog.pg_backend_pid())::int`).execute(db).catch((e: unknown) => e)
+      assert.ok(error instanceof Error, 'the statement failed')
+      return pidIn(error)
+    })
+    assert.equal(result.bPid, result.aPid, 'B was handed the server connection A ran on')
+    assert.equal(result.bHolds, false, 'B\'s session holds the advisory lock A\'s failed statement took')
+    assert.equal(result.held, 0, 'a server connection still holds the lock')
+  })
+
+  it('resets the session when a COMMIT fails (a deferred constraint), on the Kysely path, a pg.Pool client and pool.query: the advisory lock taken in the transaction does not stay', async () => {
+    await withDeferredTable(async () => {
+      const db = tenantry.db as Kysely<any>
+      const insertPid = `insert into deferred_probe (k) select pg_catalog.pg_backend_pid() from generate_series(1, 2)`
+      const ways: Record<string, (key: number) => Promise<number>> = {
+        kysely: async (key) => {
+          const error = await db.transaction().execute(async (trx) => {
+            await trusted(sql`select pg_catalog.pg_advisory_lock(${key}::bigint)`).execute(trx)
+            await trusted(sql.raw(insertPid)).execute(trx)
+            await trusted(sql`select pg_catalog.pg_sleep(0.3)`).execute(trx)
+          }).catch((e: unknown) => e)
+          assert.ok(error instanceof Error, 'the COMMIT failed')
+          return pidIn(error)
+        },
+        client: async (key) => {
+          const client = await tenantry.pool.connect()
+          try {
+            await client.query('begin')
+            await client.query('select pg_catalog.pg_advisory_lock($1::bigint)', [key])
+            await client.query(insertPid)
+            await client.query('select pg_catalog.pg_sleep(0.3)')
+            const error = await client.query('commit').catch((e: unknown) => e)
+            assert.ok(error instanceof Error, 'the COMMIT failed')
+            return pidIn(error)
+          } finally {
+            client.release()
+          }
+        },
+        query: async (key) => {
+          const error = await tenantry.pool.query(`with l as (select pg_catalog.pg_advisory_lock($1::bigint)), s as (select pg_catalog.pg_sleep(0.3)) ${insertPid.replace('from generate_series(1, 2)', 'from generate_series(1, 2), l, s')}`, [key]).catch((e: unknown) => e)
+          assert.ok(error instanceof Error, 'the COMMIT failed')
+          return pidIn(error)
+        },
+      }
+      for (const [way, first] of Object.entries(ways)) {
+        const result = await lockAfterFailure(first)
+        assert.equal(result.bPid, result.aPid, `${way}: B was handed the server connection A ran on`)
+        assert.equal(result.bHolds, false, `${way}: B's session holds the advisory lock A's transaction took`)
+        assert.equal(result.held, 0, `${way}: a server connection still holds the lock`)
+      }
+    })
+  })
+
   it('keeps the fleet migration lock to one runner when the owner\'s connections go through PgBouncer', {
     todo: 'fails: the lock is a session advisory lock (fleet-lock.ts); through a transaction pooler the session is not the runner\'s, so a second runner on the same server connection takes it again',
   }, async () => {

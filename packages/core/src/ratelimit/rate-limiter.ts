@@ -51,6 +51,12 @@ export interface RateLimiterOptions {
    * the store would. Default true.
    */
   readonly localPace?: boolean
+  /**
+   * The clock the local deny list and pacing run on, in ms: monotonic, so a
+   * wall clock stepped back (NTP, a VM resumed) cannot stretch a refusal.
+   * Default `performance.now`; a test may pass its own.
+   */
+  readonly monotonicNow?: () => number
   readonly logger?: FairShareLogger
 }
 
@@ -121,13 +127,14 @@ export class RateLimiter {
   readonly #localDeny: boolean
   readonly #localDenyMax: number
   readonly #localPace: boolean
+  readonly #now: () => number
 
   constructor(options: RateLimiterOptions) {
     if (typeof options !== 'object' || options === null) throw validationError([{ path: 'options', message: 'must be an object' }])
     const {
       store, plans, defaultPlan = 'default', bucket = 'default', slots = 10, settingsKey = 'rateLimit',
       onStoreError = 'open', timeoutMs = 100, cooldownMs = 1000, closedRetryAfterMs = 1000, logger = silentLogger,
-      localDeny = true, localDenyMax = 10_000, localPace = true,
+      localDeny = true, localDenyMax = 10_000, localPace = true, monotonicNow = defaultMonotonicNow,
     } = options
     const issues: ValidationIssue[] = []
     if (typeof store?.consume !== 'function') issues.push({ path: 'options.store', message: 'must be a RateLimitStore (a consume() method)' })
@@ -143,6 +150,7 @@ export class RateLimiter {
     if (typeof localDeny !== 'boolean') issues.push({ path: 'options.localDeny', message: 'must be true or false' })
     if (typeof localPace !== 'boolean') issues.push({ path: 'options.localPace', message: 'must be true or false' })
     checkPositiveInteger(localDenyMax, 'options.localDenyMax', issues, 10_000_000)
+    if (typeof monotonicNow !== 'function') issues.push({ path: 'options.monotonicNow', message: 'must be a function returning milliseconds' })
     if (issues.length > 0) throw validationError(issues)
     this.store = store
     this.#plans = { ...plans }
@@ -157,6 +165,7 @@ export class RateLimiter {
     this.#localDeny = localDeny
     this.#localDenyMax = localDenyMax
     this.#localPace = localPace
+    this.#now = monotonicNow
   }
 
   /** The policy that applies to `tenant` (plan, then its settings override). */
@@ -240,7 +249,7 @@ export class RateLimiter {
     const entry = this.#denied.get(denyKeyOf(tenant.id, bucket))
     if (entry === undefined) return undefined
     const policy = this.policyFor(tenant, bucket)
-    const now = Date.now()
+    const now = this.#now()
     if (entry.policyHeader !== policy.header) return undefined
     let retryMs: number
     let resetMs: number
@@ -292,7 +301,7 @@ export class RateLimiter {
   #refusedHere(key: string, policy: RateLimitPolicy, cost: number): RateLimitResult | undefined {
     const entry = this.#denied.get(key)
     if (entry === undefined) return undefined
-    const now = Date.now()
+    const now = this.#now()
     if (now >= entry.paceUntil || entry.policyHeader !== policy.header) {
       this.#denied.delete(key)
       return undefined
@@ -303,12 +312,12 @@ export class RateLimiter {
       this.#refusedLocally++
       const left = entry.until - now
       const elapsed = now - entry.since
-      return this.#decided(policy, { ...entry.decision, retryAfterMs: left, resetMs: Math.max(left, entry.decision.resetMs - elapsed), at: now })
+      return this.#decided(policy, { ...entry.decision, retryAfterMs: left, resetMs: Math.max(left, entry.decision.resetMs - elapsed), at: Date.now() })
     }
     if (now < entry.next) {
       this.#refusedLocally++
       const left = entry.next - now
-      return this.#decided(policy, { allowed: false, limit: entry.decision.limit, remaining: 0, resetMs: left, retryAfterMs: left, at: now })
+      return this.#decided(policy, { allowed: false, limit: entry.decision.limit, remaining: 0, resetMs: left, retryAfterMs: left, at: Date.now() })
     }
     entry.next = now + entry.paceMs * cost
     return undefined
@@ -322,7 +331,7 @@ export class RateLimiter {
       const oldest = this.#denied.keys().next().value
       if (oldest !== undefined) this.#denied.delete(oldest)
     }
-    const since = Date.now()
+    const since = this.#now()
     const until = since + decision.retryAfterMs
     this.#denied.set(key, {
       since,
@@ -395,6 +404,8 @@ export class RateLimiter {
     return { ...closed, policy, degraded: true, headers: headersFor(policy, closed) }
   }
 }
+
+const defaultMonotonicNow = (): number => performance.now()
 
 /** The deny list's key of a tenant's bucket. */
 function denyKeyOf(tenantId: string, bucket: string): string {

@@ -7,7 +7,7 @@ import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } fr
 import { runAround, type PipelineStatement } from './pipelined-query.ts'
 import { queryConfigOf } from './query-config.ts'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
-import { resetSession, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
+import { COMMIT_WITH_RESET, endWithReset, resetSession, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
 import { preamble, transactionEndedError, type DriverStats } from './tenant-driver.ts'
 import {
@@ -71,6 +71,7 @@ function refuseOpaque(scope: Scope, sql: string): void {
 
 const BEGIN: PipelineStatement = { sql: 'begin' }
 const COMMIT: PipelineStatement = { sql: 'commit' }
+const COMMIT_AND_RESET: readonly PipelineStatement[] = [...COMMIT_WITH_RESET.before, COMMIT, ...COMMIT_WITH_RESET.after]
 
 /**
  * One statement as its own transaction: BEGIN, the scope's settings, the
@@ -84,7 +85,7 @@ async function runImplicit(routed: RoutedConnection, scope: Scope, config: pg.Qu
   refuseOpaque(scope, config.text)
   const settings = routed.binding.settingsFor(scope)
   const before: PipelineStatement[] = settings.length > 0 ? [BEGIN, preamble(settings)] : [BEGIN]
-  const after: PipelineStatement[] = [COMMIT, ...TRAILING_RESET]
+  const after = COMMIT_AND_RESET
   const result = await runAround(routed.client, before, config, after).catch((error: unknown) => failed(routed, error))
   count(stats, 1, before.length + 1 + after.length, 1)
   if (!forgetPreparedStatements(routed.client)) throw new TenantryError('INTERNAL', 'node-postgres keeps no record of prepared statements where Tenantry expects it; this pg version is not supported')
@@ -375,8 +376,8 @@ export class TenantPoolClient extends EventEmitter {
     // After SQL ended the transaction early, a COMMIT must not commit what ran after it.
     const sql = ended ? 'rollback' : kind
     try {
-      const result = await runAround(this.#routed.client, [], { text: sql }, TRAILING_RESET)
-      count(this.#stats, 1, 1 + TRAILING_RESET.length, 0)
+      const { result, roundTrips, statements } = await endWithReset(this.#routed.client, sql, this.#routed.transactionStatus())
+      count(this.#stats, roundTrips, statements, 0)
       this.#dirty = !forgetPreparedStatements(this.#routed.client) || this.#routed.transactionStatus() !== 'I'
       return ended && kind === 'commit' ? answer('ROLLBACK') : result
     } catch (error) {

@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { forgetPreparedStatements } from './held-client.ts'
-import type { PipelineStatement } from './pipelined-query.ts'
+import { runAround, type PipelineStatement } from './pipelined-query.ts'
+import type { TransactionStatus } from './held-client.ts'
 
 /**
  * Statements that put a connection back as a fresh login left it, run before it
@@ -24,17 +25,79 @@ export const SESSION_RESET_SQL = 'rollback; reset session authorization; reset a
 export const SESSION_RESET_STATEMENTS = SESSION_RESET_SQL.split(';').length
 
 /**
- * The same reset as statements that follow a statement inside its own implicit
- * transaction, in the same round trip (`runAround(client, before, main,
- * TRAILING_RESET)`): everything but the `rollback`. They run only when the
- * statement succeeded; after a failure the connection needs SESSION_RESET_SQL
- * (a failed statement may have left non-transactional state: a session
- * advisory lock, a parsed named statement, a sequence's `lastval()`).
+ * The same reset as statements that follow a statement in the same round trip
+ * (`runAround(client, before, main, TRAILING_RESET)`): everything but the
+ * `rollback`. They run only when what precedes them succeeded. After a
+ * failure the connection needs SESSION_RESET_SQL, and it must still be the
+ * same server connection: so a tenant's opaque statement always runs inside an
+ * explicit BEGIN (a failure leaves the transaction open and aborted, and a
+ * transaction pooler keeps the server connection for the client until the
+ * reset's ROLLBACK), and a COMMIT goes with COMMIT_WITH_RESET, never bare
+ * before this list.
  */
 export const TRAILING_RESET: readonly PipelineStatement[] = SESSION_RESET_SQL.split(';')
   .map((sql) => sql.trim())
   .filter((sql) => sql !== 'rollback')
   .map((sql) => ({ sql }))
+
+/**
+ * What a transaction's end does not undo: prepared statements, session
+ * advisory locks, sequence state and random()'s seed outlive a ROLLBACK, so
+ * they are reset before COMMIT (a COMMIT that fails — a deferred constraint, a
+ * serialization failure — ends the transaction and, behind PgBouncer, hands
+ * the server connection on with nothing after it run).
+ */
+const OUTLIVES_TRANSACTION = new Set(['deallocate all', 'select pg_catalog.pg_advisory_unlock_all()', 'discard sequences'])
+const outlives = (statement: PipelineStatement): boolean => OUTLIVES_TRANSACTION.has(statement.sql) || statement.sql.startsWith('select pg_catalog.setseed(')
+
+/**
+ * COMMIT with the session reset around it, for a transaction that ran opaque
+ * SQL and is still open (not aborted): the resets of state a transaction's
+ * end leaves go before COMMIT, the rest (settings, role, cursors held past the
+ * commit, LISTEN, temporary tables: undone anyway by a COMMIT that fails)
+ * after it. Deferred triggers at COMMIT still run with the scope's role and
+ * settings.
+ *
+ * @example
+ * await runAround(client, COMMIT_WITH_RESET.before, { text: 'commit' }, COMMIT_WITH_RESET.after)
+ */
+export const COMMIT_WITH_RESET: { readonly before: readonly PipelineStatement[]; readonly after: readonly PipelineStatement[] } = {
+  before: TRAILING_RESET.filter(outlives),
+  after: TRAILING_RESET.filter((statement) => !outlives(statement)),
+}
+
+/** How a transaction ended with the session reset: node-postgres' result of the COMMIT or ROLLBACK, and what it took. */
+export interface EndedWithReset {
+  readonly result: pg.QueryResult
+  readonly roundTrips: number
+  readonly statements: number
+}
+
+/**
+ * Ends a transaction that ran SQL Tenantry could not see into, with the
+ * session reset in the same round trip: a COMMIT of a transaction still open
+ * as COMMIT_WITH_RESET, anything else (a ROLLBACK, the COMMIT of an aborted
+ * transaction, which answers ROLLBACK) followed by TRAILING_RESET. `status`:
+ * the last one the server reported; a transaction it did not show aborted
+ * (25P02 from the first reset) is ended again as aborted.
+ *
+ * @example
+ * const { result } = await endWithReset(client, 'commit', held.transactionStatus())
+ */
+export async function endWithReset(client: pg.ClientBase, command: 'commit' | 'rollback', status: TransactionStatus | undefined): Promise<EndedWithReset> {
+  if (command === 'commit' && status !== 'E' && status !== 'I') {
+    try {
+      const result = await runAround(client, COMMIT_WITH_RESET.before, { text: command }, COMMIT_WITH_RESET.after)
+      return { result, roundTrips: 1, statements: 1 + TRAILING_RESET.length }
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '25P02') throw error
+      const result = await runAround(client, [], { text: command }, TRAILING_RESET)
+      return { result, roundTrips: 2, statements: 2 + TRAILING_RESET.length }
+    }
+  }
+  const result = await runAround(client, [], { text: command }, TRAILING_RESET)
+  return { result, roundTrips: 1, statements: 1 + TRAILING_RESET.length }
+}
 
 /**
  * Runs SESSION_RESET_SQL on `client` and clears node-postgres' record of named

@@ -14,7 +14,7 @@ import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
 import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { queryConfigOf } from './query-config.ts'
-import { SESSION_RESET_SQL, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
+import { COMMIT_WITH_RESET, endWithReset, SESSION_RESET_SQL, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
@@ -163,16 +163,15 @@ export class TenantConnection implements DatabaseConnection {
       return result
     }
     const settings = this.routed.binding.settingsFor(scope)
-    // SQL the plugin could not see into may leave session state: the reset goes out in the same
-    // round trip, so a transaction pooler (PgBouncer) cannot hand the connection on before it.
+    // SQL the plugin could not see into may leave session state: see #opaque.
     // (A tenant's: in the system scope SQL may be several statements, which only the simple protocol takes;
     // the owner's connections never serve a tenant, so its reset can wait for release.)
-    const after = this.touched && extended ? TRAILING_RESET : []
-    const result = settings.length === 0
-      ? await this.#single<R>(compiled, extended, after)
-      : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: statementVariant(settings) }], after))
+    const result = this.touched && extended
+      ? await this.#opaque<R>(compiled, settings)
+      : settings.length === 0
+        ? await this.#single<R>(compiled, extended)
+        : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: statementVariant(settings) }]))
     if (settings.length > 0) this.#count(0, 0, 1)
-    if (after.length > 0) this.#resetWith(after)
     // SQL in the statement may have opened a transaction (a trusted `begin`) that would
     // outlive the statement and its settings: undo it.
     if (this.routed.transactionStatus() !== 'I' && this.routed.transactionStatus() !== undefined) {
@@ -186,14 +185,63 @@ export class TenantConnection implements DatabaseConnection {
   }
 
   /**
+   * A tenant's statement holding SQL the plugin could not see into, outside a
+   * transaction: BEGIN, the scope's settings, the statement, and COMMIT with
+   * the session reset (COMMIT_WITH_RESET), in one round trip, so a transaction
+   * pooler (PgBouncer) cannot hand the server connection on before the reset.
+   * The BEGIN is explicit so that a failed statement leaves its transaction
+   * open and aborted: the pooler keeps the server connection for this client,
+   * and the full reset (ROLLBACK first) follows at once on that connection.
+   */
+  async #opaque<R>(compiled: CompiledQuery, settings: readonly ScopeSetting[]): Promise<QueryResult<R>> {
+    const statements: PipelineStatement[] = [{ sql: 'begin' }]
+    if (settings.length > 0) statements.push(preamble(settings))
+    statements.push({ sql: compiled.sql, parameters: compiled.parameters })
+    let result: StatementResult
+    try {
+      result = await this.#run(statements, COMMIT_AND_RESET)
+    } catch (error) {
+      await this.#resetAfterFailure()
+      throw error
+    }
+    this.#resetWith(COMMIT_AND_RESET)
+    return toQueryResult<R>(result)
+  }
+
+  /** COMMIT or ROLLBACK with the session reset (endWithReset); after a failure, the full reset. */
+  async #endWithReset(command: 'commit' | 'rollback'): Promise<pg.QueryResult> {
+    try {
+      const { result, roundTrips, statements } = await endWithReset(this.client, command, this.routed.transactionStatus())
+      this.#count(roundTrips, statements, 0)
+      this.#resetWith(TRAILING_RESET)
+      return result
+    } catch (error) {
+      await this.#resetAfterFailure()
+      return databaseError(error)
+    }
+  }
+
+  /** SESSION_RESET_SQL (ROLLBACK first) after a round trip that failed with opaque SQL in it; the connection is closed at release if that fails too. */
+  async #resetAfterFailure(): Promise<void> {
+    try {
+      await this.client.query(SESSION_RESET_SQL)
+      this.#count(1, SESSION_RESET_STATEMENTS, 0)
+      if (forgetPreparedStatements(this.client)) this.touched = false
+      else this.discarded = true
+    } catch {
+      this.discarded = true
+    }
+  }
+
+  /**
    * One statement with nothing to pipeline: node-postgres' own path, the
    * cheapest (the same one round trip with either protocol). `extended`: even
    * without parameters, so the server refuses a string of several statements.
    */
-  async #single<R>(compiled: CompiledQuery, extended: boolean, after: readonly PipelineStatement[] = []): Promise<QueryResult<R>> {
+  async #single<R>(compiled: CompiledQuery, extended: boolean): Promise<QueryResult<R>> {
     // The system scope keeps node-postgres' own path: its SQL may be several statements (simple protocol).
-    if (extended && (this.#statements !== undefined || after.length > 0)) {
-      return toQueryResult<R>(await this.#run([{ sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: this.#transactionVariant }], after))
+    if (extended && this.#statements !== undefined) {
+      return toQueryResult<R>(await this.#run([{ sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: this.#transactionVariant }]))
     }
     const query = extended
       ? this.client.query({ text: compiled.sql, values: compiled.parameters as unknown[], queryMode: 'extended' } as pg.QueryConfig)
@@ -270,11 +318,14 @@ export class TenantConnection implements DatabaseConnection {
 
   async end(command: 'commit' | 'rollback'): Promise<void> {
     try {
-      // After SQL the plugin could not see into, the session reset goes out with COMMIT or ROLLBACK (see executeQuery).
-      const after = this.touched ? TRAILING_RESET : []
-      const result = await runPipeline(this.client, [{ sql: command }], undefined, after).catch(databaseError)
-      this.#count(1, 1 + after.length, 0)
-      this.#resetWith(after)
+      // After SQL the plugin could not see into, the session reset goes out with COMMIT or ROLLBACK (see #opaque).
+      let result: { readonly command: string }
+      if (this.touched) {
+        result = await this.#endWithReset(command)
+      } else {
+        result = await runPipeline(this.client, [{ sql: command }]).catch(databaseError)
+        this.#count(1, 1, 0)
+      }
       if (command === 'commit' && result.command === 'ROLLBACK') {
         throw new TenantryError('INTERNAL', 'The transaction was rolled back by the database because a statement in it failed')
       }
@@ -319,6 +370,9 @@ export class TenantConnection implements DatabaseConnection {
     this.routed.release(this.discarded || (status !== undefined && status !== 'I'))
   }
 }
+
+/** COMMIT between the session reset's two halves (see COMMIT_WITH_RESET). */
+const COMMIT_AND_RESET: readonly PipelineStatement[] = [...COMMIT_WITH_RESET.before, { sql: 'commit' }, ...COMMIT_WITH_RESET.after]
 
 /** SQLSTATE 26000 for a statement Tenantry's cache named: the server connection is not the one that parsed it. */
 function isLostCachedStatement(error: unknown): boolean {
