@@ -38,6 +38,7 @@ interface WireConnection {
   bind(msg: { portal?: string; statement?: string; values: readonly unknown[]; valueMapper: (v: unknown) => unknown }): void
   execute(msg: { portal?: string; rows?: number }): void
   sync(): void
+  readonly stream?: { cork?(): void; uncork?(): void; write?(bytes: Buffer): boolean }
 }
 
 const BaseQuery = pg.Query as unknown as new (text: string, values: readonly unknown[], callback: Done) => object
@@ -140,6 +141,17 @@ class PipelinedQuery extends BaseQuery {
   }
 
   prepare(connection: WireConnection): void {
+    // Every message of the round trip in one write: node-postgres writes each on its own.
+    const stream = connection.stream
+    stream?.cork?.()
+    try {
+      this.#prepare(connection)
+    } finally {
+      stream?.uncork?.()
+    }
+  }
+
+  #prepare(connection: WireConnection): void {
     const cache = this.#cache
     if (cache !== undefined) for (const name of cache.takeClosing(connection)) connection.close({ type: 'S', name })
     for (const statement of this.#before) send(connection, statement, this.#named(statement))
@@ -198,7 +210,9 @@ class PipelinedQuery extends BaseQuery {
   /** Called by the main statement's prepare: its Execute, the statements after it, then the one Sync. */
   _getRows(connection: WireConnection, rows: unknown): void {
     connection.execute({ portal: (this as unknown as { portal?: string }).portal ?? '', rows: rows as number | undefined })
-    for (const statement of this.#after) send(connection, statement, this.#named(statement))
+    const after = this.#after
+    if (after.length > 1 && connection.stream?.write !== undefined && plain(after)) connection.stream.write(messagesOf(after))
+    else for (const statement of after) send(connection, statement, this.#named(statement))
     connection.sync()
   }
 
@@ -232,6 +246,42 @@ class PipelinedQuery extends BaseQuery {
       base.handleCommandComplete!.call(this, message, connection)
     }
   }
+}
+
+/**
+ * The wire messages of statements with no parameters, sent unnamed (Parse,
+ * Bind, Execute each), serialised once per list: the session reset's dozen
+ * statements go out as one prebuilt buffer instead of being encoded per query.
+ */
+const prebuilt = new WeakMap<readonly PipelineStatement[], Buffer>()
+
+function messagesOf(statements: readonly PipelineStatement[]): Buffer {
+  let bytes = prebuilt.get(statements)
+  if (bytes === undefined) {
+    const parts: Buffer[] = []
+    for (const { sql } of statements) {
+      const text = Buffer.from(sql, 'utf8')
+      // Parse: unnamed statement, the text, no parameter types.
+      const parse = Buffer.alloc(1 + 4 + 1 + text.length + 1 + 2)
+      parse.write('P', 0, 'latin1')
+      parse.writeInt32BE(parse.length - 1, 1)
+      text.copy(parse, 6)
+      parts.push(parse)
+      // Bind: unnamed portal and statement, no parameters, text results.
+      parts.push(Buffer.from([0x42, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0]))
+      // Execute: unnamed portal, every row.
+      parts.push(Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0]))
+    }
+    bytes = Buffer.concat(parts)
+    prebuilt.set(statements, bytes)
+  }
+  return bytes
+}
+
+/** Statements the prebuilt buffer can carry: no parameters, none cached. */
+function plain(statements: readonly PipelineStatement[]): boolean {
+  for (const statement of statements) if (statement.parameters !== undefined || statement.cache === true) return false
+  return true
 }
 
 function send(connection: WireConnection, statement: PipelineStatement, cached: CachedStatement | undefined): void {

@@ -17,9 +17,10 @@ import type { TransactionStatus } from './held-client.ts'
  * node-postgres is told to forget the statements it believes prepared
  * (`forgetPreparedStatements`).
  */
-export const SESSION_RESET_SQL = 'rollback; reset session authorization; reset all; reset role; deallocate all; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences; ' +
-  // `reset all` leaves random()'s seed as `setseed()` left it: a fresh one from the server's strong random source.
-  "select pg_catalog.setseed(('x' operator(pg_catalog.||) pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 8))::bit(32)::int / 2147483648.0)"
+export const SESSION_RESET_SQL = 'rollback; reset session authorization; reset all; reset role; deallocate all; close all; unlisten *; discard temp; discard sequences; ' +
+  // `reset all` leaves random()'s seed as `setseed()` left it: a fresh one from the server's strong random source
+  // (gen_random_uuid; uuid_hash spreads its bits over 32, as many as the seed took before), with the advisory unlock in one statement.
+  'select pg_catalog.pg_advisory_unlock_all(), pg_catalog.setseed(pg_catalog.uuid_hash(pg_catalog.gen_random_uuid())::float8 / 2147483648)'
 
 /** How many statements SESSION_RESET_SQL is. */
 export const SESSION_RESET_STATEMENTS = SESSION_RESET_SQL.split(';').length
@@ -47,8 +48,8 @@ export const TRAILING_RESET: readonly PipelineStatement[] = SESSION_RESET_SQL.sp
  * serialization failure — ends the transaction and, behind PgBouncer, hands
  * the server connection on with nothing after it run).
  */
-const OUTLIVES_TRANSACTION = new Set(['deallocate all', 'select pg_catalog.pg_advisory_unlock_all()', 'discard sequences'])
-const outlives = (statement: PipelineStatement): boolean => OUTLIVES_TRANSACTION.has(statement.sql) || statement.sql.startsWith('select pg_catalog.setseed(')
+const outlives = (statement: PipelineStatement): boolean =>
+  statement.sql === 'deallocate all' || statement.sql === 'discard sequences' || statement.sql.startsWith('select pg_catalog.pg_advisory_unlock_all(), pg_catalog.setseed(')
 
 /**
  * COMMIT with the session reset around it, for a transaction that ran opaque
