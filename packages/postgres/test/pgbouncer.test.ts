@@ -31,7 +31,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { runWithTenant, type IsolationModelName, type ScopedTenant } from '@tenantry/core'
 import { trusted } from '@tenantry/kysely'
-import { postgresTarget, tenantRoleName } from '@tenantry/postgres'
+import { detectTransactionPooler, postgresTarget, tenantRoleName } from '@tenantry/postgres'
 import { acquireFleetLock, type FleetLock } from '@tenantry/postgres/internal'
 import { checkTenantIsolation, formatConformanceFailures } from '@tenantry/postgres/testing'
 import { sql, type Kysely } from 'kysely'
@@ -532,6 +532,30 @@ describe('Tenantry behind PgBouncer in transaction mode', { skip }, () => {
       await bouncer.admin(`RECONNECT ${databaseName}`)
       await database.pool.query('delete from notes where name like $1', ['%-written'])
     }
+  })
+
+  it('tells a transaction pooler from PostgreSQL itself, and refuses to start through one the config does not declare, before anything is installed', async () => {
+    const through = new pg.Pool({ connectionString: bouncer.url(databaseName, role), max: 2 })
+    try {
+      assert.equal(await detectTransactionPooler(through), true, 'through PgBouncer in transaction mode')
+      assert.equal(await detectTransactionPooler(database.pool), false, 'directly')
+    } finally {
+      await through.end()
+    }
+    const schemas = async (): Promise<string[]> => (await database.pool.query<{ n: string }>('select nspname as n from pg_namespace order by 1')).rows.map((r) => r.n)
+    const before = await schemas()
+    const undeclared = await createTenantry({
+      database: { url: bouncer.url(databaseName), poolSize: 4 },
+      models: { shared: { tables: ['notes'] } },
+      runtimeRole: role,
+    }).catch((error: unknown) => error)
+    assert.ok(expectCode('ISOLATION_MISCONFIGURED')(undeclared), `started through an undeclared transaction pooler: ${String(undeclared)}`)
+    assert.match((undeclared as Error).message, /transaction pooler/)
+    assert.deepEqual(((undeclared as { details?: { check: string }[] }).details ?? []).map((d) => d.check), ['connection.transaction_pooler'])
+    assert.deepEqual(await schemas(), before, 'nothing was installed')
+    // Declared (the suite's Tenantry): no finding about the connection.
+    const report = await tenantry.doctor()
+    assert.deepEqual(report.findings.filter((f) => f.model === 'connection'), [])
   })
 
   /**

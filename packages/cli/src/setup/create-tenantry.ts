@@ -3,7 +3,7 @@ import {
   PlanRegistry, TenantryError, onSystemScope, type CachedApiKeyVerifier, type CachedTenantDirectory, type IsolationModelName, type TenantAdmission, type TenantHttpOptions,
 } from '@tenantry/core'
 import {
-  FleetMigrator, TenantCatalog, TenantData, TenantLifecycle, loadMigrations, migrationSet,
+  FleetMigrator, TenantCatalog, TenantData, TenantLifecycle, detectTransactionPooler, loadMigrations, migrationSet, transactionPoolerFinding,
   type DoctorFinding, type IsolationModel, type Migration, type MigrationRunSummary, type PoolRouter, type PostgresTarget, type TenantPool, type TenantRecord,
 } from '@tenantry/postgres'
 import type { Kysely } from 'kysely'
@@ -15,7 +15,8 @@ import { openStorage } from './storage.ts'
 
 /** A doctor finding and the model it is about. */
 export interface ModelFinding extends DoctorFinding {
-  readonly model: IsolationModelName
+  /** The model the finding is about, or `'connection'` for the database URL itself (a transaction pooler). */
+  readonly model: IsolationModelName | 'connection'
 }
 
 /** What `tenantry.doctor()` found across every model: `ok` unless some finding is an error. */
@@ -89,8 +90,17 @@ function modelList(models: BuiltModels): IsolationModel[] {
   return [models.shared, models.schema, models.database].filter((m): m is NonNullable<typeof m> => m !== undefined)
 }
 
-async function doctorOf(models: BuiltModels): Promise<TenantryDoctorReport> {
-  const findings: ModelFinding[] = []
+/** The connection check: a transaction pooler the config does not declare (PostgreSQL only). */
+async function connectionFindings(config: TenantryConfig, target: PostgresTarget): Promise<ModelFinding[]> {
+  if (target.backend !== 'postgres') return []
+  const database = config.database as { pooler?: string } | string | undefined
+  const declared = typeof database === 'object' && database !== null && database.pooler === 'transaction'
+  const finding = transactionPoolerFinding(await detectTransactionPooler(target.pool), declared)
+  return finding === undefined ? [] : [{ model: 'connection', ...finding }]
+}
+
+async function doctorOf(models: BuiltModels, connection: () => Promise<ModelFinding[]>): Promise<TenantryDoctorReport> {
+  const findings: ModelFinding[] = [...(await connection())]
   for (const model of modelList(models)) {
     const report = await model.doctor()
     for (const finding of report.findings) findings.push({ model: model.model, ...finding })
@@ -156,6 +166,14 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
       ...(models.schema === undefined ? {} : { schema: models.schema }),
       ...(models.database === undefined ? {} : { database: models.database }),
     })
+    const doctorMode = config.doctor ?? 'refuse'
+    const connection = (): Promise<ModelFinding[]> => connectionFindings(config, storage.target)
+    // Before anything is installed or migrated: through an undeclared transaction pooler the fleet lock would not hold.
+    if (doctorMode !== 'off') {
+      const found = await connection()
+      if (found.length > 0 && doctorMode === 'refuse') throw refuse({ ok: false, findings: found })
+      for (const finding of found) warn(`Tenantry doctor [${finding.model}] ${finding.check}: ${finding.message}`)
+    }
     let migration: MigrationRunSummary | undefined
     if (config.install !== false) await catalog.install()
     if (config.migrate !== false) {
@@ -166,9 +184,8 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
       }
     }
     if (config.install !== false) for (const model of modelList(models)) await model.install()
-    const doctorMode = config.doctor ?? 'refuse'
     if (doctorMode !== 'off') {
-      const report = await doctorOf(models)
+      const report = await doctorOf(models, async () => [])
       if (!report.ok && doctorMode === 'refuse') throw refuse(report)
       for (const finding of report.findings) if (finding.severity === 'error') warn(`Tenantry doctor [${finding.model}] ${finding.check}: ${finding.message}`)
     }
@@ -207,7 +224,7 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
       admission: shared.admission,
       migration,
       describe: storage.describe,
-      doctor: () => doctorOf(models),
+      doctor: () => doctorOf(models, connection),
       close() {
         closing ??= closeAll()
         return closing
