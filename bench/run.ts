@@ -23,6 +23,7 @@ const registry: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   http: () => import('./http.ts'),
   noisy: () => import('./noisy.ts'),
   guard: () => import('./guard.ts'),
+  shape: () => import('./shape.ts'),
 }
 
 const usage = `usage: npm run bench -- <name> [flags]
