@@ -50,8 +50,13 @@ export async function loadConfig(path: string | undefined, cwd = process.cwd()):
   return config
 }
 
-/** How a command opens Tenantry: `install` as an app starts (catalog and every model's walls; idempotent), `connect` with the catalog only. */
-export type CommandNeeds = 'connect' | 'install'
+/**
+ * How a command opens Tenantry: `install` as an app starts (catalog and every
+ * model's walls; idempotent), `connect` with the catalog only, `migrate` as
+ * `connect` for a command that needs a session (the fleet lock): refused
+ * behind a declared transaction pooler.
+ */
+export type CommandNeeds = 'connect' | 'install' | 'migrate'
 
 /**
  * Loads the config, opens Tenantry for one command (never migrating at start:
@@ -60,14 +65,23 @@ export type CommandNeeds = 'connect' | 'install'
  */
 export async function withTenantry<T>(configPath: string | undefined, needs: CommandNeeds, work: (tenantry: Tenantry) => Promise<T>): Promise<T> {
   const config = await loadConfig(configPath)
+  if (needs === 'migrate' && isObject(config.database) && (config.database as { pooler?: unknown }).pooler === 'transaction') {
+    throw new TenantryError('VALIDATION_FAILED', "This command needs a session (the fleet migration lock), which a transaction pooler (database.pooler: 'transaction') does not keep: run it with a config whose database URL points at PostgreSQL directly or at a session-mode pool (see docs/pgbouncer.md)", {
+      details: [{ path: 'config.database.pooler', message: "must not be 'transaction' for tenantry migrate" }],
+    })
+  }
   const tenantry = await createTenantry({ ...config, migrate: false, install: needs === 'install', doctor: 'off' })
   try {
     // The control plane is every command's: made on a fresh database, checked otherwise (idempotent).
-    if (needs === 'connect') await tenantry.catalog.install()
+    if (needs !== 'install') await tenantry.catalog.install()
     return await work(tenantry)
   } finally {
     await tenantry.close()
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null
 }
 
 async function registerTypeScript(): Promise<void> {

@@ -5,7 +5,7 @@
  * database, migrations at start, plans, resolution for the adapters, close().
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -13,6 +13,7 @@ import { isTenantryError, runAsSystem, runWithTenant, type TenantRequest } from 
 import type { Generated } from 'kysely'
 import { createTenantry, type Tenantry, type TenantryConfig } from '../src/index.ts'
 import { dropRoles, testBackends, uniqueName, type TestDatabase } from '@tenantry/test-kit'
+import { runTenantry } from './support/run-cli.ts'
 
 interface Db {
   notes: { id: Generated<number>; body: string }
@@ -120,6 +121,30 @@ for (const backend of testBackends()) {
         assert.equal(await audited(quiet), 1, 'neither the closed instance nor the one told not to audit recorded it')
       } finally {
         await quiet.close()
+      }
+    })
+
+    it('refuses migrations and installs at start behind a declared transaction pooler, before connecting, and the CLI\'s migrate with such a config', async () => {
+      // Port 1: nothing listens; the refusal must come before any connection is tried.
+      const behind = { database: { url: 'postgres://nobody@127.0.0.1:1/none', pooler: 'transaction' as const }, models: { shared: { tables: ['projects'] } } }
+      await assert.rejects(createTenantry(behind), (e: unknown) => {
+        assert.ok(isTenantryError(e, 'VALIDATION_FAILED'), String(e))
+        assert.deepEqual((e.details as { path: string }[]).map((d) => d.path).sort(), ['config.install', 'config.migrate'])
+        assert.match(e.message, /need a session/)
+        return true
+      })
+      const dir = await mkdtemp(join(tmpdir(), 'tenantry-pooler-cli-'))
+      try {
+        const file = join(dir, 'tenantry.config.mjs')
+        await writeFile(file, `export default ${JSON.stringify({ ...behind, migrate: false, install: false })}\n`)
+        for (const args of [['migrate', '-c', file], ['migrate', 'down', '-c', file, '--all', '--to', '0']]) {
+          const run = await runTenantry(args, {}).done
+          assert.notEqual(run.code, 0, args.join(' '))
+          assert.match(run.err, /needs a session/, args.join(' '))
+          assert.doesNotMatch(run.err, /ECONNREFUSED/, 'refused before connecting')
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true })
       }
     })
 

@@ -74,7 +74,7 @@ export function migrateCommand(io: CliIo): Command {
     .option('--json', 'print the summary as JSON')
     .action(async (flags: ScopeFlags & { config?: string; concurrency?: number; canary?: number; continueOnError?: boolean; wait?: number | true; plain?: boolean; progressEvery?: number; json?: boolean }) => {
       const scope = scopeOf(flags)
-      await withTenantry(flags.config, 'connect', async ({ migrator }) => {
+      await withTenantry(flags.config, 'migrate', async ({ migrator }) => {
         const view = progressView({ out: flags.json ? io.err : io.out, err: io.err, plain: flags.plain || flags.json, lineEveryMs: flags.progressEvery })
         const summary = await migrator.migrate({
           scope,
@@ -105,7 +105,7 @@ export function migrateCommand(io: CliIo): Command {
         throw new TenantryError('VALIDATION_FAILED', 'migrate down needs a scope: --tenant <slug>, --shared, or --all for every target')
       }
       const scope = scopeOf(flags)
-      await withTenantry(flags.config ?? migrate.opts<{ config?: string }>().config, 'connect', async ({ migrator }) => {
+      await withTenantry(flags.config ?? migrate.opts<{ config?: string }>().config, 'migrate', async ({ migrator }) => {
         const view = progressView({ out: flags.json ? io.err : io.out, err: io.err, plain: true, verb: 'roll back' })
         const summary = await migrator.down({
           to: flags.to === '0' ? null : flags.to, scope, concurrency: flags.concurrency, continueOnError: flags.continueOnError,

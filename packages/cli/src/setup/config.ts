@@ -25,7 +25,13 @@ export type DatabaseConfig =
      * `'transaction'`: the URL is a transaction pooler (PgBouncer in
      * transaction mode) that cannot carry prepared statements across
      * transactions: the statement cache is off (a `statementCache` count is
-     * refused). See docs/pgbouncer.md.
+     * refused), and `migrate` and `install` must be false (they need a
+     * session: run them against PostgreSQL directly). Left undeclared, a
+     * transaction pooler is found at start and refused (doctor's
+     * `connection.transaction_pooler`). See docs/pgbouncer.md.
+     *
+     * @example
+     * createTenantry({ database: { url: process.env.PGBOUNCER_URL!, pooler: 'transaction' }, migrate: false, install: false, models })
      */
     readonly pooler?: 'transaction' | 'none'
   }
@@ -256,6 +262,12 @@ export function checkConfig(config: unknown): asserts config is TenantryConfig {
     issues.push({ path: 'config.statementCache', message: "must be a whole number of statements per connection (0 or more) or 'off'" })
   }
   const pooler = isObject(config.database) ? config.database.pooler : undefined
+  if (pooler === 'transaction') {
+    // The fleet lock and the walls' installs hold a session advisory lock: through a transaction pooler the session is not theirs.
+    for (const key of ['migrate', 'install'] as const) {
+      if (config[key] !== false) issues.push({ path: `config.${key}`, message: "must be false behind a transaction pooler (database.pooler: 'transaction'): migrations and installs need a session; run them (`tenantry migrate`, or one start with migrate and install on) with a config whose database URL points at PostgreSQL directly or at a session-mode pool; see docs/pgbouncer.md" })
+    }
+  }
   if (pooler === 'transaction' && typeof cache === 'number' && cache > 0) {
     issues.push({ path: 'config.statementCache', message: "cannot be on behind a transaction pooler (database.pooler: 'transaction'): it gives each transaction another server connection, where the cached statements do not exist; leave statementCache out or set it to 'off'" })
   }
