@@ -182,6 +182,18 @@ const TOP_LEVEL = new Set<string>([
 const MODELS = new Set<string>(['shared', 'schema', 'database'])
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
 
+/**
+ * True when the config says its URL is a transaction pooler
+ * (`database: { url, pooler: 'transaction' }`).
+ *
+ * @example
+ * if (behindTransactionPooler(config)) statementCache = 'off'
+ */
+export function behindTransactionPooler(config: Pick<TenantryConfig, 'database'>): boolean {
+  const database: unknown = config.database
+  return isObject(database) && database.pooler === 'transaction'
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -261,14 +273,14 @@ export function checkConfig(config: unknown): asserts config is TenantryConfig {
   if (cache !== undefined && cache !== 'off' && (typeof cache !== 'number' || !Number.isSafeInteger(cache) || cache < 0)) {
     issues.push({ path: 'config.statementCache', message: "must be a whole number of statements per connection (0 or more) or 'off'" })
   }
-  const pooler = isObject(config.database) ? config.database.pooler : undefined
-  if (pooler === 'transaction') {
+  const pooler = behindTransactionPooler(config as Pick<TenantryConfig, 'database'>)
+  if (pooler) {
     // The fleet lock and the walls' installs hold a session advisory lock: through a transaction pooler the session is not theirs.
     for (const key of ['migrate', 'install'] as const) {
       if (config[key] !== false) issues.push({ path: `config.${key}`, message: "must be false behind a transaction pooler (database.pooler: 'transaction'): migrations and installs need a session; run them (`tenantry migrate`, or one start with migrate and install on) with a config whose database URL points at PostgreSQL directly or at a session-mode pool; see docs/pgbouncer.md" })
     }
   }
-  if (pooler === 'transaction' && typeof cache === 'number' && cache > 0) {
+  if (pooler && typeof cache === 'number' && cache > 0) {
     issues.push({ path: 'config.statementCache', message: "cannot be on behind a transaction pooler (database.pooler: 'transaction'): it gives each transaction another server connection, where the cached statements do not exist; leave statementCache out or set it to 'off'" })
   }
   if (config.runtimeRole !== undefined && (typeof config.runtimeRole !== 'string' || !IDENTIFIER.test(config.runtimeRole))) {

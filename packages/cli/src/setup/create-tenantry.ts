@@ -7,7 +7,7 @@ import {
   type DoctorFinding, type IsolationModel, type Migration, type MigrationRunSummary, type PoolRouter, type PostgresTarget, type TenantPool, type TenantRecord,
 } from '@tenantry/postgres'
 import type { Kysely } from 'kysely'
-import { checkConfig, type MigrationSource, type TenantryConfig } from './config.ts'
+import { behindTransactionPooler, checkConfig, type MigrationSource, type TenantryConfig } from './config.ts'
 import { buildModels, closeModels, type BuiltModels } from './models.ts'
 import { buildAccess, httpOptions } from './resolution.ts'
 import { startSharedState } from './shared-state.ts'
@@ -93,9 +93,7 @@ function modelList(models: BuiltModels): IsolationModel[] {
 /** The connection check: a transaction pooler the config does not declare (PostgreSQL only). */
 async function connectionFindings(config: TenantryConfig, target: PostgresTarget): Promise<ModelFinding[]> {
   if (target.backend !== 'postgres') return []
-  const database = config.database as { pooler?: string } | string | undefined
-  const declared = typeof database === 'object' && database !== null && database.pooler === 'transaction'
-  const finding = transactionPoolerFinding(await detectTransactionPooler(target.pool), declared)
+  const finding = transactionPoolerFinding(await detectTransactionPooler(target.pool), behindTransactionPooler(config))
   return finding === undefined ? [] : [{ model: 'connection', ...finding }]
 }
 
@@ -238,7 +236,6 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
 
 /** The statement cache the config asks for: off behind a transaction pooler, else as given (default on). */
 function statementCacheOf(config: TenantryConfig): number | 'off' | undefined {
-  const database = config.database as { pooler?: string } | undefined
-  if (database !== null && typeof database === 'object' && database.pooler === 'transaction') return 'off'
+  if (behindTransactionPooler(config)) return 'off'
   return config.statementCache
 }
