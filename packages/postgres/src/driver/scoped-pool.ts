@@ -7,7 +7,7 @@ import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } fr
 import { runAround, type PipelineStatement } from './pipelined-query.ts'
 import { queryConfigOf } from './query-config.ts'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
-import { COMMIT_WITH_RESET, endWithReset, resetSession, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
+import { COMMIT_AND_RESET, endWithReset, resetSession, SESSION_RESET_STATEMENTS } from './session-reset.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
 import { preamble, transactionEndedError, type DriverStats } from './tenant-driver.ts'
 import {
@@ -70,8 +70,6 @@ function refuseOpaque(scope: Scope, sql: string): void {
 }
 
 const BEGIN: PipelineStatement = { sql: 'begin' }
-const COMMIT: PipelineStatement = { sql: 'commit' }
-const COMMIT_AND_RESET: readonly PipelineStatement[] = [...COMMIT_WITH_RESET.before, COMMIT, ...COMMIT_WITH_RESET.after]
 
 /**
  * One statement as its own transaction: BEGIN, the scope's settings, the

@@ -67,6 +67,9 @@ export const COMMIT_WITH_RESET: { readonly before: readonly PipelineStatement[];
   after: TRAILING_RESET.filter((statement) => !outlives(statement)),
 }
 
+/** COMMIT between the reset's two halves, for a statement Tenantry wrapped in its own BEGIN. */
+export const COMMIT_AND_RESET: readonly PipelineStatement[] = [...COMMIT_WITH_RESET.before, { sql: 'commit' }, ...COMMIT_WITH_RESET.after]
+
 /** How a transaction ended with the session reset: node-postgres' result of the COMMIT or ROLLBACK, and what it took. */
 export interface EndedWithReset {
   readonly result: pg.QueryResult

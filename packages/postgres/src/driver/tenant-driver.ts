@@ -14,7 +14,7 @@ import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
 import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { queryConfigOf } from './query-config.ts'
-import { COMMIT_WITH_RESET, endWithReset, SESSION_RESET_SQL, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
+import { COMMIT_AND_RESET, endWithReset, SESSION_RESET_SQL, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
 import { runPipeline, type PipelineStatement, type StatementResult } from './pipelined-query.ts'
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
@@ -370,9 +370,6 @@ export class TenantConnection implements DatabaseConnection {
     this.routed.release(this.discarded || (status !== undefined && status !== 'I'))
   }
 }
-
-/** COMMIT between the session reset's two halves (see COMMIT_WITH_RESET). */
-const COMMIT_AND_RESET: readonly PipelineStatement[] = [...COMMIT_WITH_RESET.before, { sql: 'commit' }, ...COMMIT_WITH_RESET.after]
 
 /** SQLSTATE 26000 for a statement Tenantry's cache named: the server connection is not the one that parsed it. */
 function isLostCachedStatement(error: unknown): boolean {
