@@ -1,0 +1,1 @@
+export { LiveView, type LiveOrder, type LivePoint, type LiveRequest, type LiveSummary, type LiveViewOptions } from './live-view.ts'
