@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { TenantryError } from '@tenantry/core'
-import { behindTransactionPooler, checkConfig, type TenantryConfig } from './setup/config.ts'
+import { DIRECT_URL_ADVICE, checkConfig, ownerBehindTransactionPooler, type TenantryConfig } from './setup/config.ts'
 import { createTenantry, type Tenantry } from './setup/create-tenantry.ts'
 
 /** A config module's default export: the config `createTenantry` takes, or a function that returns it. */
@@ -65,9 +65,10 @@ export type CommandNeeds = 'connect' | 'install' | 'migrate'
  */
 export async function withTenantry<T>(configPath: string | undefined, needs: CommandNeeds, work: (tenantry: Tenantry) => Promise<T>): Promise<T> {
   const config = await loadConfig(configPath)
-  if (needs === 'migrate' && behindTransactionPooler(config)) {
-    throw new TenantryError('VALIDATION_FAILED', "This command needs a session (the fleet migration lock), which a transaction pooler (database.pooler: 'transaction') does not keep: run it with a config whose database URL points at PostgreSQL directly or at a session-mode pool (see docs/pgbouncer.md)", {
-      details: [{ path: 'config.database.pooler', message: "must not be 'transaction' for tenantry migrate" }],
+  if (needs === 'migrate' && ownerBehindTransactionPooler(config)) {
+    // Before anything connects: the migrator would refuse too, but only after the catalog install below.
+    throw new TenantryError('VALIDATION_FAILED', `This command needs a session (the fleet migration lock), which a transaction pooler (database.pooler: 'transaction') does not keep: ${DIRECT_URL_ADVICE}`, {
+      details: [{ path: 'config.database.directUrl', message: "is required for tenantry migrate behind database.pooler: 'transaction'" }],
     })
   }
   const tenantry = await createTenantry({ ...config, migrate: false, install: needs === 'install', doctor: 'off' })

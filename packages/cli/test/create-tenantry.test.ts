@@ -131,6 +131,7 @@ for (const backend of testBackends()) {
         assert.ok(isTenantryError(e, 'VALIDATION_FAILED'), String(e))
         assert.deepEqual((e.details as { path: string }[]).map((d) => d.path).sort(), ['config.install', 'config.migrate'])
         assert.match(e.message, /need a session/)
+        assert.match(e.message, /set database\.directUrl/)
         return true
       })
       const dir = await mkdtemp(join(tmpdir(), 'tenantry-pooler-cli-'))
@@ -141,6 +142,7 @@ for (const backend of testBackends()) {
           const run = await runTenantry(args, {}).done
           assert.notEqual(run.code, 0, args.join(' '))
           assert.match(run.err, /needs a session/, args.join(' '))
+          assert.match(run.err, /set database\.directUrl/, args.join(' '))
           assert.doesNotMatch(run.err, /ECONNREFUSED/, 'refused before connecting')
         }
       } finally {

@@ -9,6 +9,7 @@ import {
   headerResolver,
   isTenantryError,
   preparedRefusalOf,
+  routeKey,
   tenantAdmission,
   type RateLimitStore,
   type Tenant,
@@ -71,6 +72,20 @@ describe('tenantAdmission', () => {
     const byFunction = tenantAdmission({ limiter: limiter(10), costOf: (request) => (request.method === 'GET' ? 0 : 5) })
     assert.match((await byFunction.admit(acme, get)).headers.RateLimit as string, /r=10;/)
     assert.match((await byFunction.admit(acme, { method: 'DELETE', route: '/x' })).headers.RateLimit as string, /r=5;/)
+  })
+
+  it('charges a listed route whatever its case or trailing slash (Express and Hono admit the raw path, and their routers take it): /api/Exports/ costs what /api/exports costs', async () => {
+    const table = { 'POST /api/exports': 4, '/API/Reports/': 3 }
+    const cases = [['POST', '/api/exports', 6], ['POST', '/api/Exports', 6], ['post', '/API/EXPORTS/', 6], ['GET', '/api/reports//', 7], ['GET', '/api/Reports', 7], ['GET', '/api/other', 9]] as const
+    for (const [method, route, left] of cases) {
+      const admission = tenantAdmission({ limiter: limiter(10), costOf: table })
+      const ticket = await admission.admit(acme, { method, route })
+      assert.match(ticket.headers.RateLimit as string, new RegExp(`r=${left};`), `${method} ${route}`)
+      ticket.release()
+    }
+    assert.equal(routeKey('/api/Exports/'), '/api/exports')
+    assert.equal(routeKey('/'), '/')
+    assert.equal(routeKey('//'), '/')
   })
 
   it('works with a bulkhead alone, sending no rate-limit headers', async () => {

@@ -333,6 +333,22 @@ describe('RateLimiter', () => {
       assert.equal(store.calls, 2)
     })
 
+    it("with earlyRefusal: 'retry-after', answers refusal() with Retry-After alone: no plan name, limit or count for a caller not yet authenticated", async () => {
+      const store = remote()
+      const limiter = new RateLimiter({ store, plans: { secret_gold: { limit: 1, windowMs: 60_000 } }, defaultPlan: 'secret_gold', monotonicNow: () => 1_000, earlyRefusal: 'retry-after' })
+      await limiter.check(acme)
+      const fromStore = await limiter.check(acme)
+      assert.equal(fromStore.allowed, false)
+      assert.ok(fromStore.headers['RateLimit-Policy'], 'check() still sends the full headers')
+      const refusal = limiter.refusal(acme)
+      assert.ok(refusal)
+      assert.deepEqual(Object.keys(refusal.headers), ['Retry-After'])
+      assert.equal(refusal.status, 429)
+      assert.doesNotMatch(refusal.body, /secret_gold|per 60/)
+      assert.match(refusal.body, /^\{"error":\{"code":"RATE_LIMITED","message":"Rate limit exceeded; retry in \d+ s"\}\}$/)
+      assert.throws(() => new RateLimiter({ store, plans: { default: { limit: 1, windowMs: 1000 } }, earlyRefusal: 'none' as never }), /earlyRefusal/)
+    })
+
     it('has no refusal() for a look, another tenant or bucket, a changed policy, the in-memory store or localDeny: false', async () => {
       const store = remote()
       const limiter = new RateLimiter({ store, plans: tight })

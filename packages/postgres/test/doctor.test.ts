@@ -275,6 +275,32 @@ for (const backend of testBackends()) {
         }
       })
 
+      it('takes pg_cancel_backend and pg_terminate_backend from PUBLIC (tenants share the runtime role, which may signal its own backends), and warns when they are back', async () => {
+        const { shared } = await installed()
+        assert.deepEqual((await shared.doctor()).findings.filter((f) => f.check === 'signal.reachable'), [])
+        const client = await database.pool.connect()
+        try {
+          await client.query('begin')
+          await client.query(`set local role ${role}`)
+          await assert.rejects(client.query('select pg_cancel_backend(pg_backend_pid())'), /permission denied/)
+          await client.query('rollback')
+          await client.query('begin')
+          await client.query(`set local role ${role}`)
+          await assert.rejects(client.query('select pg_terminate_backend(pg_backend_pid())'), /permission denied/)
+          await client.query('rollback')
+        } finally {
+          client.release()
+        }
+        await database.pool.query('grant execute on function pg_cancel_backend(integer) to public')
+        try {
+          assert.deepEqual((await shared.doctor()).findings.filter((f) => f.check === 'signal.reachable').map((f) => f.severity), ['warning'])
+          await shared.install()
+          assert.deepEqual((await shared.doctor()).findings.filter((f) => f.check === 'signal.reachable'), [])
+        } finally {
+          await database.pool.query('revoke execute on function pg_cancel_backend(integer) from public')
+        }
+      })
+
       it('protects the partitions of a tenant table too, so one read directly is still scoped', async () => {
         const table = `t${fixture.next()}`
         const shared = await partitionedShared(fixture, table)

@@ -19,10 +19,10 @@
  * turns the cache off, and a cache left on is refused with a message that says
  * so. A tenant's SQL cannot give the shared runtime role a session default
  * (ALTER ROLE is refused in a tenant scope), which PgBouncer's later server
- * connections would log in with. One `todo` test fails today (see
- * docs/pgbouncer.md, "Known gaps"): the fleet migration lock (a session
- * advisory lock) does not keep two runners apart through PgBouncer: run
- * migrations and installs against PostgreSQL directly.
+ * connections would log in with. Migrations, installs and the fleet lock
+ * need a session: with `database.directUrl` they go around PgBouncer while
+ * tenant traffic goes through it, and without it they are refused before
+ * anything is written (docs/pgbouncer.md).
  *
  * Runs when TENANTRY_PG_URL and TENANTRY_PGBOUNCER are set (CI sets both).
  */
@@ -32,11 +32,11 @@ import { after, before, describe, it } from 'node:test'
 import { runWithTenant, type IsolationModelName, type ScopedTenant } from '@tenantry/core'
 import { trusted } from '@tenantry/kysely'
 import { detectTransactionPooler, postgresTarget, tenantRoleName } from '@tenantry/postgres'
-import { acquireFleetLock, type FleetLock } from '@tenantry/postgres/internal'
+import { acquireFleetLock, migrationLockKey, type FleetLock } from '@tenantry/postgres/internal'
 import { checkTenantIsolation, formatConformanceFailures } from '@tenantry/postgres/testing'
 import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
-import { createTenantry, type Tenantry } from 'tenantry'
+import { createTenantry, type Tenantry, type TenantryConfig } from 'tenantry'
 import {
   CONFORMANCE_TABLES, conformanceTablesSql, dropRoles, expectCode, openModels, pgBouncerUnsupported, startPgBouncer, testBackends, uniqueName, type PgBouncer, type TestDatabase, type TestModels,
 } from '@tenantry/test-kit'
@@ -655,21 +655,153 @@ describe('Tenantry behind PgBouncer in transaction mode', { skip }, () => {
     })
   })
 
-  it('keeps the fleet migration lock to one runner when the owner\'s connections go through PgBouncer', {
-    todo: 'fails: the lock is a session advisory lock (fleet-lock.ts); through a transaction pooler the session is not the runner\'s, so a second runner on the same server connection takes it again',
-  }, async () => {
-    // The alias's pool has one server connection, so both runners are served by it (with more, by chance).
-    const one = postgresTarget(bouncer.url('leak_probe', 'postgres'))
-    const two = postgresTarget(bouncer.url('leak_probe', 'postgres'))
-    const held: FleetLock[] = []
-    try {
-      held.push(await acquireFleetLock(one))
-      const second = await acquireFleetLock(two).catch((error: unknown) => error)
-      if (!(second instanceof Error)) held.push(second as FleetLock)
-      assert.ok(second instanceof Error && expectCode('MIGRATION_LOCKED')(second), 'a second runner took the fleet lock while the first held it')
-    } finally {
-      for (const lock of held.reverse()) await lock.release()
-      await Promise.all([one.pool.end(), two.pool.end()])
+  describe('migrations, installs and the fleet lock behind PgBouncer (they need a session)', () => {
+    /** What a run or an install would have written: schemas, tables in the tenantry schema, ledger rows, roles like the suite's. */
+    async function footprint(): Promise<string[]> {
+      const { rows } = await database.pool.query<{ item: string }>(
+        `select 'schema ' || nspname as item from pg_namespace
+         union all select 'table ' || relname from pg_class where relnamespace = 'tenantry'::regnamespace and relkind = 'r'
+         union all select 'role ' || rolname from pg_roles where rolname like $1
+         order by 1`, [`${role}%`])
+      const ledger = await database.pool.query<{ n: number }>('select count(*)::int as n from tenantry.migrations').catch(() => ({ rows: [{ n: -1 }] }))
+      return [...rows.map((r) => r.item), `ledger rows ${ledger.rows[0]!.n}`]
     }
+
+    /** Advisory locks on the fleet lock's key in the suite's database (other test files run fleets of their own). */
+    async function fleetLocksHeld(): Promise<number> {
+      const { rows } = await database.pool.query<{ n: number }>(
+        `select count(*)::int as n from pg_locks where locktype = 'advisory' and ((classid::bigint << 32) | objid::bigint) = $1::bigint
+           and database = (select oid from pg_database where datname = current_database())`, [migrationLockKey])
+      return rows[0]!.n
+    }
+
+    it('refuses the fleet lock through PgBouncer, declared or not, before it takes anything (two runners would both "hold" it)', async () => {
+      // The alias's pool has one server connection: a second runner would be served by the first's and take the lock again.
+      const one = postgresTarget(bouncer.url('leak_probe', 'postgres'))
+      const two = postgresTarget(bouncer.url('leak_probe', 'postgres'))
+      const held: FleetLock[] = []
+      try {
+        for (const [target, pooler] of [[one, undefined], [two, 'transaction']] as const) {
+          const attempt = await acquireFleetLock(target, pooler === undefined ? {} : { pooler }).catch((error: unknown) => error)
+          if (!(attempt instanceof Error)) held.push(attempt as FleetLock)
+          assert.ok(expectCode('ISOLATION_MISCONFIGURED')(attempt), `took the fleet lock through a transaction pooler (${pooler ?? 'undeclared'}): ${String(attempt)}`)
+          assert.match((attempt as Error).message, /directUrl/)
+        }
+        assert.equal(await fleetLocksHeld(), 0, 'no server connection holds the fleet lock')
+      } finally {
+        for (const lock of held.reverse()) await lock.release()
+        await Promise.all([one.pool.end(), two.pool.end()])
+      }
+    })
+
+    it('without directUrl, refuses migrate, down and a schema tenant\'s provisioning migrations with ISOLATION_MISCONFIGURED naming directUrl, before anything is written', async () => {
+      const before = await footprint()
+      for (const [what, run] of [
+        ['migrate', () => tenantry.migrator.migrate()],
+        ['down', () => tenantry.migrator.down({ to: null })],
+        ['migrateTenant', () => tenantry.migrator.migrateTenant({
+          id: randomUUID(), slug: 'never', name: 'never', status: 'active', plan: 'free', isolation: 'schema', placement: {}, settings: {}, createdAt: new Date(), updatedAt: new Date(),
+        })],
+      ] as const) {
+        const error = await (run as () => Promise<unknown>)().then(() => undefined, (e: unknown) => e)
+        assert.ok(expectCode('ISOLATION_MISCONFIGURED')(error), `${what}: ${String(error)}`)
+        assert.match((error as Error).message, /directUrl/, what)
+      }
+      assert.deepEqual(await footprint(), before, 'nothing was written')
+      assert.equal(await fleetLocksHeld(), 0)
+    })
+
+    it('with directUrl: migrates and installs around PgBouncer (steps outside a transaction included), keeps a second runner out, and serves every model\'s tenants through PgBouncer', async () => {
+      const backend = testBackends().find((b) => b.name === 'postgres')!
+      const own = await backend.createDatabase()
+      const ownName = new URL(own.url!).pathname.slice(1)
+      const ownRole = uniqueName('tenantry_du')
+      await bouncer.allowUsers([ownRole])
+      const migrations = [
+        {
+          id: '0001_notes',
+          up: async ({ client, model }: { client: pg.ClientBase; model: string }) => {
+            const tenant = model === 'shared' ? 'tenant_id uuid not null, ' : ''
+            await client.query(`create table notes (${tenant}id int generated always as identity, name text not null, primary key (${model === 'shared' ? 'tenant_id, ' : ''}id))`)
+          },
+          checksum: 'notes-1',
+        },
+        // Outside a transaction: the step's search_path (and scope) are set for the session, which must be the runner's.
+        { id: '0002_notes_name', up: 'create index concurrently if not exists notes_name on notes (name)', transaction: false },
+      ]
+      const config: TenantryConfig = {
+        database: { url: bouncer.url(ownName), poolSize: 6, pooler: 'transaction', directUrl: own.url! },
+        models: { shared: { tables: ['notes'] }, schema: true, database: { budget: 12, maxPerDatabase: 4 } },
+        migrations: { tenant: migrations },
+        runtimeRole: ownRole,
+        auditSystemScopes: false,
+        onWarning: () => undefined,
+      }
+      const opened: Tenantry[] = []
+      const made: ScopedTenant[] = []
+      try {
+        // migrate and install stay on (the defaults): they run on directUrl.
+        const first = await createTenantry(config)
+        opened.push(first)
+        assert.equal(first.migration?.ok, true, JSON.stringify(first.migration?.failed.map((f) => f.error?.message)))
+        assert.equal((await first.doctor()).ok, true)
+        for (const isolation of ['shared', 'schema', 'database'] as const) {
+          made.push(await first.tenants.create({ slug: `du-${isolation}-${randomUUID().slice(0, 6)}`, name: isolation, isolation }))
+        }
+        const { rows: indexed } = await own.pool.query<{ n: number }>(`select count(*)::int as n from pg_indexes where indexname = 'notes_name'`)
+        assert.equal(indexed[0]!.n, 2, 'the step outside a transaction ran on the shared tables and the schema tenant (the database tenant has its own)')
+        await bouncer.allowUsers(made.filter((t) => t.isolation === 'database').map((t) => tenantRoleName(ownRole, t)))
+
+        // The fleet lock, taken on directUrl by one runner, keeps a second instance's run out, then lets it through.
+        const lock = await acquireFleetLock(first.target)
+        const second = await createTenantry({ ...config, migrate: false, install: false })
+        opened.push(second)
+        try {
+          await assert.rejects(second.migrator.migrate(), expectCode('MIGRATION_LOCKED'))
+        } finally {
+          await lock.release()
+        }
+        assert.equal((await second.migrator.migrate()).ok, true)
+        assert.equal(await fleetLocksHeld(), 0, 'released on the connection that took it')
+
+        // Tenant traffic goes through PgBouncer, as the tenant logins; every tenant sees its own rows.
+        for (const tenant of made) {
+          await runWithTenant(tenant, () => (second.db as Kysely<any>).insertInto('notes').values({ name: `${tenant.slug}-note` }).execute())
+        }
+        for (const tenant of made) {
+          const names = await runWithTenant(tenant, () => (second.db as Kysely<any>).selectFrom('notes').select('name').execute())
+          assert.deepEqual(names.map((r) => r.name), [`${tenant.slug}-note`], tenant.slug)
+          const via = await runWithTenant(tenant, () => second.pool.query<{ who: string }>('select current_user::text as who'))
+          assert.equal(via.rows[0]!.who, tenant.isolation === 'database' ? tenantRoleName(ownRole, tenant) : ownRole)
+        }
+        const pools = await bouncer.admin<{ database: string; user: string }>('SHOW POOLS')
+        const users = new Set(pools.filter((p) => p.database === ownName || made.some((t) => t.placement?.database === p.database)).map((p) => p.user))
+        assert.ok(users.has(ownRole), `the runtime login went through PgBouncer: ${[...users].join(', ')}`)
+        for (const tenant of made.filter((t) => t.isolation === 'database')) assert.ok(users.has(tenantRoleName(ownRole, tenant)), 'a database tenant\'s role went through PgBouncer')
+        assert.ok(!users.has('postgres'), 'the owner (migrations, installs, provisioning) never went through PgBouncer')
+        for (const tenant of made) await second.tenants.offboard(tenant.slug)
+        made.length = 0
+      } finally {
+        for (const t of opened.reverse()) await t.close()
+        const dbs = await own.pool.query<{ database: string }>(`select placement->>'database' as database from tenantry.tenants where isolation = 'database'`).catch(() => ({ rows: [] }))
+        for (const row of dbs.rows) await own.pool.query(`drop database if exists "${row.database}" with (force)`).catch(() => undefined)
+        const roles = await own.pool.query<{ rolname: string }>('select rolname from pg_roles where rolname = $1 or rolname like $2', [ownRole, `${ownRole}\\_%`])
+        await dropRoles(own, roles.rows.map((r) => r.rolname))
+        await own.close()
+      }
+    })
+
+    it('refuses to start when directUrl itself goes through PgBouncer in transaction mode, before anything is installed', async () => {
+      const before = await footprint()
+      const started = await createTenantry({
+        database: { url: bouncer.url(databaseName), pooler: 'transaction', directUrl: `${bouncer.url(databaseName)}?application_name=owner`, poolSize: 4 },
+        models: { shared: { tables: ['notes'] } },
+        runtimeRole: role,
+      }).catch((error: unknown) => error)
+      if (!(started instanceof Error)) await (started as Tenantry).close()
+      assert.ok(expectCode('ISOLATION_MISCONFIGURED')(started), `started with a pooled directUrl: ${String(started)}`)
+      assert.match((started as Error).message, /directUrl goes through a transaction pooler/)
+      assert.deepEqual(await footprint(), before, 'nothing was installed')
+    })
   })
 })

@@ -75,6 +75,20 @@ for (const backend of testBackends()) {
       }
     })
 
+    it('refuses EXPLAIN ANALYZE on the Kysely path (trusted SQL) and through withClient too, for shared and schema tenants', async () => {
+      const db = data.kysely()
+      for (const tenant of [tenants.acme, tenants.globex]) {
+        for (const text of ['explain analyze select * from projects', 'explain (analyse, costs off) select * from projects', 'explain ("analyze") select * from projects']) {
+          await assert.rejects(runWithTenant(tenant, () => trusted(sql.raw(text)).execute(db)), expectCode('QUERY_REFUSED'), `${text} (Kysely)`)
+          await assert.rejects(runWithTenant(tenant, () => db.transaction().execute((trx) => trusted(sql.raw(text)).execute(trx))), expectCode('QUERY_REFUSED'), `${text} (Kysely transaction)`)
+          await assert.rejects(runWithTenant(tenant, () => data.withClient((client) => client.query(text))), expectCode('QUERY_REFUSED'), `${text} (withClient)`)
+        }
+        // Plain EXPLAIN still works on both paths.
+        assert.ok((await runWithTenant(tenant, () => trusted(sql.raw('explain select * from projects')).execute(db))).rows.length > 0)
+        assert.ok((await runWithTenant(tenant, () => data.withClient((client) => client.query('explain (costs off) select * from projects')))).rows.length > 0)
+      }
+    })
+
     it('still runs EXPLAIN without ANALYZE, with bare options', async () => {
       for (const text of ['explain select * from projects', 'explain (costs off) select * from projects', 'explain (costs false, verbose, format json) select * from projects']) {
         const { rows } = await runWithTenant(tenants.acme, () => pool.query(text))

@@ -25,15 +25,39 @@ export type DatabaseConfig =
      * `'transaction'`: the URL is a transaction pooler (PgBouncer in
      * transaction mode) that cannot carry prepared statements across
      * transactions: the statement cache is off (a `statementCache` count is
-     * refused), and `migrate` and `install` must be false (they need a
-     * session: run them against PostgreSQL directly). Left undeclared, a
-     * transaction pooler is found at start and refused (doctor's
-     * `connection.transaction_pooler`). See docs/pgbouncer.md.
+     * refused). Migrations, installs and the fleet lock need a session: give
+     * `directUrl` for them, or set `migrate` and `install` to false and run
+     * them against PostgreSQL directly. Left undeclared, a transaction pooler
+     * is found at start and refused (doctor's `connection.transaction_pooler`).
+     * See docs/pgbouncer.md.
      *
      * @example
-     * createTenantry({ database: { url: process.env.PGBOUNCER_URL!, pooler: 'transaction' }, migrate: false, install: false, models })
+     * createTenantry({ database: { url: process.env.DATABASE_URL!, pooler: 'transaction', directUrl: process.env.DIRECT_URL! }, models })
      */
     readonly pooler?: 'transaction' | 'none'
+    /**
+     * The owner's URL straight to PostgreSQL (or to a session-mode pool), for
+     * the work that needs a session of its own: the catalog and its installs,
+     * migrations and the fleet lock, provisioning (schemas, tenant databases
+     * and their roles), doctor, and `runAsSystem` work. Tenant traffic (the
+     * runtime login of the shared and schema models, the database model's
+     * tenant roles on the default server) goes through `url`, which becomes the
+     * pooler. With it, `migrate` and `install` may stay on behind
+     * `pooler: 'transaction'`. Checked at start: a `directUrl` that turns out
+     * to be a transaction pooler is refused (ISOLATION_MISCONFIGURED). Default:
+     * `url` for everything. Like Prisma's `directUrl`.
+     *
+     * @example
+     * createTenantry({
+     *   database: {
+     *     url: 'postgres://app@pgbouncer:6432/app',      // tenant traffic, through PgBouncer
+     *     pooler: 'transaction',
+     *     directUrl: 'postgres://app@db:5432/app',        // migrations, installs, provisioning
+     *   },
+     *   models: { shared: { tables: ['projects'] } },
+     * })
+     */
+    readonly directUrl?: string
   }
   | { readonly embedded: string }
   | { readonly target: PostgresTarget; readonly router?: PoolRouter; readonly provisioner?: DatabaseProvisioner }
@@ -194,6 +218,34 @@ export function behindTransactionPooler(config: Pick<TenantryConfig, 'database'>
   return isObject(database) && database.pooler === 'transaction'
 }
 
+/**
+ * The owner's URL for session-bound work (`database.directUrl`), when the
+ * config gives one.
+ *
+ * @example
+ * const owner = directUrlOf(config) ?? url
+ */
+export function directUrlOf(config: Pick<TenantryConfig, 'database'>): string | undefined {
+  const database: unknown = config.database
+  return isObject(database) && typeof database.directUrl === 'string' ? database.directUrl : undefined
+}
+
+/**
+ * True when the owner's work would go through a declared transaction pooler:
+ * `pooler: 'transaction'` and no `directUrl`. Then nothing that needs a
+ * session (migrations, installs, the fleet lock, provisioning's migrations)
+ * may run.
+ *
+ * @example
+ * if (ownerBehindTransactionPooler(config)) throw new Error('set database.directUrl')
+ */
+export function ownerBehindTransactionPooler(config: Pick<TenantryConfig, 'database'>): boolean {
+  return behindTransactionPooler(config) && directUrlOf(config) === undefined
+}
+
+/** What to do about session-bound work behind a transaction pooler: the advice every refusal gives. */
+export const DIRECT_URL_ADVICE = "set database.directUrl to a URL that reaches PostgreSQL directly (or a session-mode pool): migrations, installs and provisioning go there, tenant traffic stays on url; or run it with a config whose URL is PostgreSQL directly (see docs/pgbouncer.md)"
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -217,8 +269,13 @@ function checkDatabase(value: unknown, issues: ValidationIssue[]): void {
   }
   if (value.poolSize !== undefined && (!Number.isSafeInteger(value.poolSize) || (value.poolSize as number) < 1)) issues.push({ path: `${path}.poolSize`, message: 'must be a positive integer' })
   if (value.pooler !== undefined && value.pooler !== 'transaction' && value.pooler !== 'none') issues.push({ path: `${path}.pooler`, message: "must be 'transaction' (a transaction pooler such as PgBouncer) or 'none'" })
+  if (value.directUrl !== undefined) {
+    if (value.url === undefined) issues.push({ path: `${path}.directUrl`, message: 'goes with url (the pooler\'s URL): { url, pooler: \'transaction\', directUrl }' })
+    else if (typeof value.directUrl !== 'string' || !/^postgres(ql)?:\/\//.test(value.directUrl)) issues.push({ path: `${path}.directUrl`, message: 'must be a postgres:// URL that reaches PostgreSQL directly (or a session-mode pool)' })
+    else if (value.directUrl === value.url) issues.push({ path: `${path}.directUrl`, message: 'must not be url itself: it is the owner\'s way around the pooler, straight to PostgreSQL (or a session-mode pool)' })
+  }
   for (const key of Object.keys(value)) {
-    if (!['url', 'poolSize', 'pooler', 'embedded', 'target', 'router', 'provisioner'].includes(key)) issues.push({ path: `${path}.${key}`, message: 'is not an option here' })
+    if (!['url', 'poolSize', 'pooler', 'directUrl', 'embedded', 'target', 'router', 'provisioner'].includes(key)) issues.push({ path: `${path}.${key}`, message: 'is not an option here' })
   }
 }
 
@@ -274,10 +331,10 @@ export function checkConfig(config: unknown): asserts config is TenantryConfig {
     issues.push({ path: 'config.statementCache', message: "must be a whole number of statements per connection (0 or more) or 'off'" })
   }
   const pooler = behindTransactionPooler(config as Pick<TenantryConfig, 'database'>)
-  if (pooler) {
+  if (ownerBehindTransactionPooler(config as Pick<TenantryConfig, 'database'>)) {
     // The fleet lock and the walls' installs hold a session advisory lock: through a transaction pooler the session is not theirs.
     for (const key of ['migrate', 'install'] as const) {
-      if (config[key] !== false) issues.push({ path: `config.${key}`, message: "must be false behind a transaction pooler (database.pooler: 'transaction'): migrations and installs need a session; run them (`tenantry migrate`, or one start with migrate and install on) with a config whose database URL points at PostgreSQL directly or at a session-mode pool; see docs/pgbouncer.md" })
+      if (config[key] !== false) issues.push({ path: `config.${key}`, message: `must be false behind a transaction pooler (database.pooler: 'transaction') without database.directUrl: migrations and installs need a session; ${DIRECT_URL_ADVICE}` })
     }
   }
   if (pooler && typeof cache === 'number' && cache > 0) {

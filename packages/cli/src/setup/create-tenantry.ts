@@ -7,7 +7,8 @@ import {
   type DoctorFinding, type IsolationModel, type Migration, type MigrationRunSummary, type PoolRouter, type PostgresTarget, type TenantPool, type TenantRecord,
 } from '@tenantry/postgres'
 import type { Kysely } from 'kysely'
-import { behindTransactionPooler, checkConfig, type MigrationSource, type TenantryConfig } from './config.ts'
+import pg from 'pg'
+import { behindTransactionPooler, checkConfig, directUrlOf, ownerBehindTransactionPooler, type MigrationSource, type TenantryConfig } from './config.ts'
 import { buildModels, closeModels, type BuiltModels } from './models.ts'
 import { buildAccess, httpOptions } from './resolution.ts'
 import { startSharedState } from './shared-state.ts'
@@ -90,11 +91,41 @@ function modelList(models: BuiltModels): IsolationModel[] {
   return [models.shared, models.schema, models.database].filter((m): m is NonNullable<typeof m> => m !== undefined)
 }
 
-/** The connection check: a transaction pooler the config does not declare (PostgreSQL only). */
+/**
+ * The connection checks (PostgreSQL only): a transaction pooler the config
+ * does not declare; with a `directUrl`, that it keeps a session (the owner's
+ * target is on it), and, when `url` is not declared a pooler, `url` too.
+ */
 async function connectionFindings(config: TenantryConfig, target: PostgresTarget): Promise<ModelFinding[]> {
   if (target.backend !== 'postgres') return []
-  const finding = transactionPoolerFinding(await detectTransactionPooler(target.pool), behindTransactionPooler(config))
-  return finding === undefined ? [] : [{ model: 'connection', ...finding }]
+  const direct = directUrlOf(config)
+  if (direct === undefined) {
+    const finding = transactionPoolerFinding(await detectTransactionPooler(target.pool), behindTransactionPooler(config))
+    return finding === undefined ? [] : [{ model: 'connection', ...finding }]
+  }
+  const findings: ModelFinding[] = []
+  if (await detectTransactionPooler(target.pool)) {
+    findings.push({
+      model: 'connection',
+      severity: 'error',
+      check: 'connection.transaction_pooler',
+      message: 'database.directUrl goes through a transaction pooler (PgBouncer in transaction mode): migrations, installs and the fleet lock would run without a session of their own.',
+      fix: 'Point directUrl at PostgreSQL itself (or at a pool in session mode); url is the one for the pooler.',
+    })
+  }
+  if (!behindTransactionPooler(config)) {
+    // url carries only tenant traffic here: probe it with the owner's login, on a pool of its own.
+    const url = (config.database as { url: string }).url
+    const probe = new pg.Pool({ connectionString: url, max: 2 })
+    probe.on('error', () => undefined)
+    try {
+      const finding = transactionPoolerFinding(await detectTransactionPooler(probe), false)
+      if (finding !== undefined) findings.push({ model: 'connection', ...finding })
+    } finally {
+      await probe.end().catch(() => undefined)
+    }
+  }
+  return findings
 }
 
 async function doctorOf(models: BuiltModels, connection: () => Promise<ModelFinding[]>): Promise<TenantryDoctorReport> {
@@ -119,7 +150,9 @@ const defaultWarning = (message: string): void => process.emitWarning(message, {
 
 /**
  * Sets Tenantry up from one config, in the right order: opens the databases
- * (PostgreSQL, or embedded PGlite with no server), installs the catalog, runs
+ * (PostgreSQL, or embedded PGlite with no server; behind PgBouncer, the
+ * owner's work on `database.directUrl` and tenant traffic through
+ * `database.url`), installs the catalog, runs
  * the fleet's migrations (waiting for another instance's run), installs each
  * model's walls (runtime role, scope guard, RLS policies, grants), runs doctor
  * and refuses an unsafe setup with ISOLATION_MISCONFIGURED, then starts the
@@ -137,6 +170,13 @@ const defaultWarning = (message: string): void => process.emitWarning(message, {
  * const acme = await tenantry.tenants.create({ slug: 'acme', name: 'Acme' })
  * await runWithTenant(acme, () => tenantry.db.selectFrom('projects').selectAll().execute())
  * await tenantry.close()
+ *
+ * @example
+ * // Behind PgBouncer in transaction mode: tenant traffic through it, the owner's work around it.
+ * const tenantry = await createTenantry({
+ *   database: { url: process.env.DATABASE_URL!, pooler: 'transaction', directUrl: process.env.DIRECT_URL! },
+ *   models: { shared: { tables: ['projects'] } },
+ * })
  */
 export async function createTenantry<DB = any>(config: TenantryConfig): Promise<Tenantry<DB>> {
   checkConfig(config)
@@ -158,6 +198,8 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
     const catalog = new TenantCatalog({ target: storage.target, defaultActor: config.actor ?? 'tenantry' })
     const migrator = new FleetMigrator({
       control: storage.target,
+      // The owner's target is the pooler when no directUrl takes it: every run refuses (it needs a session).
+      ...(ownerBehindTransactionPooler(config) ? { pooler: 'transaction' as const } : {}),
       tenantMigrations,
       controlMigrations,
       ...(models.shared === undefined ? {} : { shared: models.shared }),

@@ -2,6 +2,7 @@ import { TenantryError } from '@tenantry/core'
 import {
   PoolRouter, postgresTarget, serverDatabases, serverProvisioner, type DatabaseProvisioner, type PostgresTarget,
 } from '@tenantry/postgres'
+import type pg from 'pg'
 import type { DatabaseModelConfig, TenantryConfig } from './config.ts'
 
 /** The databases a deployment runs on, opened. */
@@ -11,6 +12,11 @@ export interface Storage {
   /** Tenant databases (only when the database model is configured). */
   readonly router: PoolRouter | undefined
   readonly provisioner: DatabaseProvisioner | undefined
+  /**
+   * Where the runtime login of the shared and schema models connects, when not
+   * with the target's settings: `database.url` when `directUrl` took the target.
+   */
+  readonly runtimeConnection?: pg.PoolConfig
   /** Where the data is, without passwords. */
   readonly describe: string
   close(): Promise<void>
@@ -59,14 +65,26 @@ async function openEmbeddedStorage(dataDir: string, database: DatabaseModelConfi
   return { ...embedded, router: undefined, provisioner: undefined }
 }
 
-function openServerStorage(url: string, poolSize: number, database: DatabaseModelConfig | undefined): Storage {
-  const target = postgresTarget({ connectionString: url, max: poolSize })
-  const servers = database?.servers ?? { default: url }
+/**
+ * A PostgreSQL server. `url` carries tenant traffic; `directUrl`, when given,
+ * the owner's work (the target: catalog, installs, migrations, provisioning,
+ * doctor) and the default server's owner connections, while the runtime login
+ * and the default server's tenant roles connect through `url`.
+ */
+function openServerStorage(url: string, directUrl: string | undefined, poolSize: number, database: DatabaseModelConfig | undefined): Storage {
+  const owner = directUrl ?? url
+  const target = postgresTarget({ connectionString: owner, max: poolSize })
+  // Servers you name are the owner's connections, used by tenant roles too; the default one is split.
+  const servers = database?.servers ?? { default: owner }
+  const loginServers = database?.servers === undefined && directUrl !== undefined ? { default: url } : undefined
   const router = database === undefined
     ? undefined
     : new PoolRouter({
         // Tenant roles log in the way they were provisioned: with the stored password, or none.
-        databases: serverDatabases(servers, { loginPasswords: database.runtimePassword === 'none' ? 'none' : 'stored' }),
+        databases: serverDatabases(servers, {
+          loginPasswords: database.runtimePassword === 'none' ? 'none' : 'stored',
+          ...(loginServers === undefined ? {} : { loginServers }),
+        }),
         budget: database.budget ?? 20,
         maxPerDatabase: database.maxPerDatabase ?? 5,
         ...(database.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: database.idleTimeoutMs }),
@@ -75,7 +93,8 @@ function openServerStorage(url: string, poolSize: number, database: DatabaseMode
     target,
     router,
     provisioner: database === undefined ? undefined : serverProvisioner(servers),
-    describe: `PostgreSQL at ${redacted(url)}`,
+    ...(directUrl === undefined ? {} : { runtimeConnection: { connectionString: url, max: poolSize } }),
+    describe: directUrl === undefined ? `PostgreSQL at ${redacted(url)}` : `PostgreSQL at ${redacted(url)} (owner work at ${redacted(directUrl)})`,
     async close() {
       await router?.close()
       await target.pool.end()
@@ -85,14 +104,15 @@ function openServerStorage(url: string, poolSize: number, database: DatabaseMode
 
 /**
  * Opens what `config.database` names: a PostgreSQL server (a pool to the
- * control database, a router and provisioner for tenant databases), the
+ * control database, the owner's, on `directUrl` when given; a router and
+ * provisioner for tenant databases), the
  * embedded PGlite folder, or the caller's own target (left open at close).
  */
 export async function openStorage(config: TenantryConfig): Promise<Storage> {
   const { database } = config
   const model = databaseModel(config)
-  if (typeof database === 'string') return openServerStorage(database, 10, model)
-  if ('url' in database) return openServerStorage(database.url, database.poolSize ?? 10, model)
+  if (typeof database === 'string') return openServerStorage(database, undefined, 10, model)
+  if ('url' in database) return openServerStorage(database.url, database.directUrl, database.poolSize ?? 10, model)
   if ('embedded' in database) return openEmbeddedStorage(database.embedded, model)
   if (model !== undefined && (database.router === undefined || database.provisioner === undefined)) {
     throw new TenantryError('VALIDATION_FAILED', 'The database model on your own target needs { target, router, provisioner }', {

@@ -87,7 +87,7 @@ export const errorCatalogue = {
   ISOLATION_MISCONFIGURED: {
     exposure: 'internal',
     status: 500,
-    description: 'doctor() or the conformance kit found the database unsafe for the chosen isolation model (role, RLS policy, index, a leak), or a tenant is placed in a model this process has not configured.',
+    description: 'doctor() or the conformance kit found the database unsafe for the chosen isolation model (role, RLS policy, index, a leak), or a tenant is placed in a model this process has not configured, or work that needs a session (migrations, installs, the fleet lock) was asked of a transaction pooler (set `database.directUrl`).',
   },
   TENANT_PLACEMENT_MISSING: {
     exposure: 'internal',

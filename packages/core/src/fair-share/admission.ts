@@ -7,7 +7,12 @@ import type { Tenant } from '../tenant/model.ts'
 /**
  * What a request costs in rate-limit units: a function, or a table keyed by
  * `"METHOD route"` (`'POST /api/projects'`) or by route alone (`'/api/export'`);
- * anything not listed costs 1.
+ * anything not listed costs 1. A table matches routes in any case and with or
+ * without a trailing slash (`routeKey`): the adapters that admit before
+ * routing (Express, NestJS on Express, Hono) pass the raw path, and their
+ * routers take `/API/Exports/` for `/api/exports`. A function gets the same
+ * route (the raw path there, the route pattern on Fastify); normalise it with
+ * `routeKey` before comparing.
  */
 export type CostOf = ((request: AdmissionRequest, tenant: Tenant) => number) | Readonly<Record<string, number>>
 
@@ -92,6 +97,31 @@ function costFunction(costOf: CostOf | undefined): (request: AdmissionRequest, t
       return cost
     }
   }
-  const table = new Map(Object.entries(costOf))
-  return (request) => table.get(`${request.method.toUpperCase()} ${request.route}`) ?? table.get(request.route) ?? 1
+  const table = new Map<string, number>()
+  for (const [key, cost] of Object.entries(costOf)) {
+    const space = key.indexOf(' ')
+    table.set(space < 0 ? routeKey(key) : `${key.slice(0, space).toUpperCase()} ${routeKey(key.slice(space + 1).trim())}`, cost)
+  }
+  return (request) => {
+    const route = routeKey(request.route)
+    return table.get(`${request.method.toUpperCase()} ${route}`) ?? table.get(route) ?? 1
+  }
+}
+
+/**
+ * A route as the cost table matches it: lower case, with no trailing slash.
+ * Express, NestJS on Express and Hono admit a request before routing, so the
+ * route they pass is the raw path: `/api/Exports` or `/api/exports/` reach the
+ * handler of `/api/exports` (Express is case-insensitive and not strict by
+ * default) and must cost what it costs. A router that is case-sensitive only
+ * makes a listed cost apply to a path that then finds no route: over-charged,
+ * never under.
+ *
+ * @example
+ * routeKey('/api/Exports/') // '/api/exports'
+ */
+export function routeKey(route: string): string {
+  let end = route.length
+  while (end > 1 && route.charCodeAt(end - 1) === 47 /* / */) end--
+  return (end === route.length ? route : route.slice(0, end)).toLowerCase()
 }

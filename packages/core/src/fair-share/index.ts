@@ -4,7 +4,7 @@
  * bulkhead and tenant cache share: the tenant shape they read, the logger hook,
  * and the guard (timeout + circuit breaker) around a remote store.
  */
-export { tenantAdmission, type CostOf, type TenantAdmissionOptions } from './admission.ts'
+export { routeKey, tenantAdmission, type CostOf, type TenantAdmissionOptions } from './admission.ts'
 export { silentLogger, type FairShareLogger } from './logger.ts'
 export type { FairShareTenant } from './tenant.ts'
 export {

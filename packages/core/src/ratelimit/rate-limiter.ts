@@ -57,6 +57,16 @@ export interface RateLimiterOptions {
    * Default `performance.now`; a test may pass its own.
    */
   readonly monotonicNow?: () => number
+  /**
+   * What `refusal()` (the answer adapters send right after resolution, before
+   * authentication) tells the caller: `'full'` (the default, the contract of
+   * docs/limits.md) sends `Retry-After`, `RateLimit-Policy` and `RateLimit`, so
+   * anyone who can name a tenant that is over its limit learns its plan's name
+   * and limit; `'retry-after'` sends `Retry-After` alone and a message without
+   * the limit, for plans whose names or sizes are not public. Authenticated
+   * answers (`check`) always carry the full headers.
+   */
+  readonly earlyRefusal?: 'full' | 'retry-after'
   readonly logger?: FairShareLogger
 }
 
@@ -128,13 +138,14 @@ export class RateLimiter {
   readonly #localDenyMax: number
   readonly #localPace: boolean
   readonly #now: () => number
+  readonly #earlyRefusalFull: boolean
 
   constructor(options: RateLimiterOptions) {
     if (typeof options !== 'object' || options === null) throw validationError([{ path: 'options', message: 'must be an object' }])
     const {
       store, plans, defaultPlan = 'default', bucket = 'default', slots = 10, settingsKey = 'rateLimit',
       onStoreError = 'open', timeoutMs = 100, cooldownMs = 1000, closedRetryAfterMs = 1000, logger = silentLogger,
-      localDeny = true, localDenyMax = 10_000, localPace = true, monotonicNow = defaultMonotonicNow,
+      localDeny = true, localDenyMax = 10_000, localPace = true, monotonicNow = defaultMonotonicNow, earlyRefusal = 'full',
     } = options
     const issues: ValidationIssue[] = []
     if (typeof store?.consume !== 'function') issues.push({ path: 'options.store', message: 'must be a RateLimitStore (a consume() method)' })
@@ -151,6 +162,7 @@ export class RateLimiter {
     if (typeof localPace !== 'boolean') issues.push({ path: 'options.localPace', message: 'must be true or false' })
     checkPositiveInteger(localDenyMax, 'options.localDenyMax', issues, 10_000_000)
     if (typeof monotonicNow !== 'function') issues.push({ path: 'options.monotonicNow', message: 'must be a function returning milliseconds' })
+    if (earlyRefusal !== 'full' && earlyRefusal !== 'retry-after') issues.push({ path: 'options.earlyRefusal', message: "must be 'full' or 'retry-after'" })
     if (issues.length > 0) throw validationError(issues)
     this.store = store
     this.#plans = { ...plans }
@@ -166,6 +178,7 @@ export class RateLimiter {
     this.#localDenyMax = localDenyMax
     this.#localPace = localPace
     this.#now = monotonicNow
+    this.#earlyRefusalFull = earlyRefusal === 'full'
   }
 
   /** The policy that applies to `tenant` (plan, then its settings override). */
@@ -230,7 +243,8 @@ export class RateLimiter {
    * list), decided at once, with no I/O and nothing spent: the answer `check`
    * would give from the list (`RATE_LIMITED`, `Retry-After` and the rate-limit
    * headers, with the time left), prepared once per second of time left and
-   * shared by every request it refuses. Undefined when the store has to be
+   * shared by every request it refuses (with `earlyRefusal: 'retry-after'`,
+   * `Retry-After` alone). Undefined when the store has to be
    * asked: the tenant is not on the list, the check is a look (`cost: 0`), the
    * list is off, or the store is in this process (`MemoryRateLimitStore`).
    * Counted in `stats()` as a check refused locally. HTTP adapters ask it right
@@ -277,12 +291,14 @@ export class RateLimiter {
     this.#refusedLocally++
     let prepared = entry.prepared
     if (prepared === undefined || entry.preparedRetry !== retrySeconds || entry.preparedReset !== resetSeconds || entry.preparedRemaining !== remaining) {
-      const headers = {
-        'RateLimit-Policy': policy.header,
-        RateLimit: `${policy.quotedName};r=${remaining};t=${resetSeconds}`,
-        'Retry-After': String(retrySeconds),
-      }
-      prepared = prepareRefusal('RATE_LIMITED', rateLimitedMessage(entry.decision.limit, policy.windowMs, retrySeconds, false), headers)
+      prepared = this.#earlyRefusalFull
+        ? prepareRefusal('RATE_LIMITED', rateLimitedMessage(entry.decision.limit, policy.windowMs, retrySeconds, false), {
+          'RateLimit-Policy': policy.header,
+          RateLimit: `${policy.quotedName};r=${remaining};t=${resetSeconds}`,
+          'Retry-After': String(retrySeconds),
+        })
+        // Sent before authentication: when to come back, and nothing of the plan.
+        : prepareRefusal('RATE_LIMITED', `Rate limit exceeded; retry in ${retrySeconds} s`, { 'Retry-After': String(retrySeconds) })
       entry.prepared = prepared
       entry.preparedRetry = retrySeconds
       entry.preparedReset = resetSeconds

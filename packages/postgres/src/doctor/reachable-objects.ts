@@ -121,6 +121,21 @@ export async function checkReachableObjects(
     })
   }
 
+  const signals = (await client.query<{ signature: string }>(
+    `select p.oid::regprocedure::text as signature from pg_proc p
+      where p.pronamespace = 'pg_catalog'::regnamespace and p.proname in ('pg_cancel_backend', 'pg_terminate_backend')
+        and has_function_privilege($1, p.oid, 'EXECUTE') order by 1`,
+    [runtimeRole],
+  )).rows
+  if (signals.length > 0) {
+    // A managed server may not let the owner revoke them: a warning, like large objects with none stored.
+    findings.push({
+      severity: 'warning', check: 'signal.reachable',
+      message: `Runtime role "${runtimeRole}" may run ${signals.map((s) => s.signature).join(' and ')}: every tenant of the shared and schema models runs as this role, and a role may signal its own backends, so one tenant's SQL could cancel or end every other tenant's queries.`,
+      fix: 'Run install() as a superuser (it revokes them from PUBLIC and grants them to pg_signal_backend), or revoke execute on them from public yourself',
+    })
+  }
+
   const remote = (await client.query<{ what: string }>(
     `select p.oid::regprocedure::text as what from pg_proc p join pg_namespace n on n.oid = p.pronamespace
       where p.proname like 'dblink%' and n.nspname not in ('pg_catalog', 'information_schema') and has_function_privilege($1, p.oid, 'EXECUTE')

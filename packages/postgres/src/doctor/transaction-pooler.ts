@@ -26,9 +26,15 @@ export async function detectTransactionPooler(pool: pg.Pool): Promise<boolean> {
     // usually the one the first just left (PgBouncer reuses the most recent), so the first gets another.
     await second.query('begin')
     const held = await pidOf(second)
+    // The second holds the first's server connection: found, and the first must not ask again (with one
+    // server connection in the pooler's pool it would wait for the second, which waits for it).
+    if (held === before) {
+      await second.query('rollback')
+      return true
+    }
     const after = await pidOf(first)
     await second.query('rollback')
-    return held === before || after !== before
+    return after !== before
   } finally {
     second?.release()
     first.release()

@@ -11,7 +11,7 @@ import { COMMIT_AND_RESET, endWithReset, resetSession, SESSION_RESET_STATEMENTS 
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
 import { preamble, transactionEndedError, type DriverStats } from './tenant-driver.ts'
 import {
-  clientTransactionCommand, isDoBlock, isExplainAnalyze, isLockStatement, isRoleChange, isRollbackToSavepoint, statementRefused, transactionControlOf, type ClientTransactionCommand,
+  clientTransactionCommand, isRollbackToSavepoint, refuseInTenantScope, transactionControlOf, type ClientTransactionCommand,
 } from './transaction-control.ts'
 
 type Callback = (error: Error | null, result?: pg.QueryResult) => void
@@ -54,19 +54,9 @@ function configOf(text: unknown, values: unknown, extended: boolean): pg.QueryCo
   return queryConfigOf(text, values, extended)
 }
 
-/**
- * Refuses, in a tenant scope, what no wall could see into: a DO block (its body
- * may EXECUTE anything, and commit outside a transaction), EXPLAIN ANALYZE
- * (it counts the rows row-level security removed: other tenants' rows),
- * LOCK (a table lock holds up every tenant) and ALTER ROLE (a default given to
- * the shared runtime role holds for its later logins).
- */
+/** Refuses, in a tenant scope, what no wall could see into (see refuseInTenantScope). */
 function refuseOpaque(scope: Scope, sql: string): void {
-  if (scope.kind !== 'tenant') return
-  if (isDoBlock(sql)) throw statementRefused('do')
-  if (isExplainAnalyze(sql)) throw statementRefused('explain analyze')
-  if (isLockStatement(sql)) throw statementRefused('lock')
-  if (isRoleChange(sql)) throw statementRefused('alter role')
+  if (scope.kind === 'tenant') refuseInTenantScope(sql)
 }
 
 const BEGIN: PipelineStatement = { sql: 'begin' }

@@ -19,7 +19,7 @@ import { runPipeline, type PipelineStatement, type StatementResult } from './pip
 import { setConfigParameters, setConfigSql, type ScopeSetting } from './scope-binding.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
 import { DEFAULT_STATEMENT_CACHE_SIZE, isStalePlanError, statementCacheOf, type StatementCache } from './statement-cache.ts'
-import { isDoBlock, isLockStatement, isProcedureCall, isRoleChange, isRollbackToSavepoint, procedureCallRefused, statementRefused, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
+import { isProcedureCall, isRollbackToSavepoint, procedureCallRefused, refuseInTenantScope, transactionControlOf, transactionControlRefused } from './transaction-control.ts'
 
 /** Counts what the driver sent, for benchmarks and tests. */
 export interface DriverStats {
@@ -120,11 +120,8 @@ export class TenantConnection implements DatabaseConnection {
       const command = transactionControlOf(compiled.sql)
       if (command !== undefined) throw transactionControlRefused(command, 'statement')
       if (scope?.kind === 'tenant' && !this.#inTransaction && isProcedureCall(compiled.sql)) throw procedureCallRefused()
-      // A DO block's body may EXECUTE what no check of the text sees (ALTER ROLE …), and outside a
-      // transaction commit and run the rest without the scope's settings: refused, as the pool refuses it.
-      if (scope?.kind === 'tenant' && isDoBlock(compiled.sql)) throw statementRefused('do')
-      if (scope?.kind === 'tenant' && isLockStatement(compiled.sql)) throw statementRefused('lock')
-      if (scope?.kind === 'tenant' && isRoleChange(compiled.sql)) throw statementRefused('alter role')
+      // DO, EXPLAIN ANALYZE, LOCK, ALTER ROLE: refused on every path, as the pool refuses them.
+      if (scope?.kind === 'tenant') refuseInTenantScope(compiled.sql)
     }
     if (scope?.kind !== 'tenant' || !this.#options.requireStamp) return
     if (stamp?.scope === scope.tenant.id) return
@@ -563,9 +560,7 @@ function scopedQueryConfig(text: unknown, values: unknown, extended: boolean): p
   const command = transactionControlOf(config.text)
   if (command !== undefined) throw transactionControlRefused(command, 'client')
   // `extended`: a tenant scope.
-  if (extended && isDoBlock(config.text)) throw statementRefused('do')
-  if (extended && isLockStatement(config.text)) throw statementRefused('lock')
-  if (extended && isRoleChange(config.text)) throw statementRefused('alter role')
+  if (extended) refuseInTenantScope(config.text)
   return config
 }
 

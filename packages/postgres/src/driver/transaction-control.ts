@@ -167,7 +167,26 @@ export function isRoleChange(sql: string): boolean {
   return word === 'ALTER' && second !== undefined && ['ROLE', 'USER', 'GROUP', 'DATABASE', 'SYSTEM'].includes(second)
 }
 
-/** QUERY_REFUSED for SQL a tenant scope may not run through the pool: a DO block, EXPLAIN ANALYZE, LOCK, ALTER ROLE. */
+/**
+ * Refuses, in a tenant scope, what no wall could see into: a DO block (its body
+ * may EXECUTE anything, and commit outside a transaction), EXPLAIN ANALYZE
+ * (it counts the rows row-level security removed: other tenants' rows),
+ * LOCK (a table lock holds up every tenant) and ALTER ROLE (a default given to
+ * the shared runtime role holds for its later logins). One check for every
+ * path SQL of the caller's takes: the Kysely driver (SQL the plugin could not
+ * see into), `withClient`'s scoped client and the scoped pg.Pool.
+ *
+ * @example
+ * refuseInTenantScope('explain analyze select * from projects') // throws QUERY_REFUSED
+ */
+export function refuseInTenantScope(sql: string): void {
+  if (isDoBlock(sql)) throw statementRefused('do')
+  if (isExplainAnalyze(sql)) throw statementRefused('explain analyze')
+  if (isLockStatement(sql)) throw statementRefused('lock')
+  if (isRoleChange(sql)) throw statementRefused('alter role')
+}
+
+/** QUERY_REFUSED for SQL a tenant scope may not run: a DO block, EXPLAIN ANALYZE, LOCK, ALTER ROLE. */
 export function statementRefused(what: 'do' | 'explain analyze' | 'lock' | 'alter role'): TenantryError {
   switch (what) {
     case 'do':

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { TenantryError } from '@tenantry/core'
 import type pg from 'pg'
 import type { PostgresTarget } from '../driver/target.ts'
+import { requireSession, type ControlPooler } from './session.ts'
 
 /** The session advisory lock one migration runner holds on the control plane. */
 export const migrationLockKey = '8387223209960142970'
@@ -16,6 +17,13 @@ export interface FleetLockOptions {
   readonly waitMs?: number
   /** Called once when the lock is busy and the runner starts waiting. */
   readonly onWait?: (holder: string) => void
+  /**
+   * How `control` reaches PostgreSQL. `'transaction'` (a transaction pooler):
+   * refused with ISOLATION_MISCONFIGURED, since the lock's session would not
+   * be the runner's. Left out, the pool is probed for one (once) and refused
+   * the same way when found; `'none'` skips the probe.
+   */
+  readonly pooler?: ControlPooler
 }
 
 // A session lock is re-entrant for its session, and PGlite has a single session:
@@ -37,13 +45,16 @@ async function describeHolder(client: pg.ClientBase): Promise<string> {
 /**
  * Takes the fleet migration lock: one runner at a time per control plane. The
  * lock is a session advisory lock on a connection held for the whole run, so a
- * runner that dies (even by SIGKILL) frees it with its connection.
+ * runner that dies (even by SIGKILL) frees it with its connection. It needs
+ * that session: through a transaction pooler (declared, or found by a probe)
+ * it refuses with ISOLATION_MISCONFIGURED before taking anything.
  *
  * @example
  * const lock = await acquireFleetLock(control, { waitMs: 60_000 })
  * try { … } finally { await lock.release() }
  */
 export async function acquireFleetLock(control: PostgresTarget, options: FleetLockOptions = {}): Promise<FleetLock> {
+  await requireSession(control, 'The fleet migration lock', options.pooler)
   const deadline = Date.now() + (options.waitMs ?? 0)
   let waiting = false
   const busy = async (holder: () => Promise<string>): Promise<void> => {

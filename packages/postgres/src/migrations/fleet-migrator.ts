@@ -12,6 +12,7 @@ import {
 } from './ledger.ts'
 import { digestOf, type Migration, type MigrationSetName } from './migration.ts'
 import { runPool } from './run-pool.ts'
+import { requireSession, type ControlPooler } from './session.ts'
 import { controlTarget, type MigrationTarget } from './targets.ts'
 
 export interface FleetMigratorOptions {
@@ -30,6 +31,20 @@ export interface FleetMigratorOptions {
    * without them. Default true.
    */
   readonly installSharedWalls?: boolean
+  /**
+   * How `control` (and the owner's connections to tenant schemas and
+   * databases) reach PostgreSQL. Runs need a session (the fleet lock, steps
+   * outside a transaction, the database model's install): with
+   * `'transaction'` (a transaction pooler) `migrate`, `down` and
+   * `migrateTenant` of a schema or database tenant refuse with
+   * ISOLATION_MISCONFIGURED before they touch anything. Left out, the control
+   * pool is probed for a transaction pooler once, and refused the same way
+   * when one is found; `'none'` skips the probe.
+   *
+   * @example
+   * new FleetMigrator({ control: postgresTarget(process.env.DIRECT_URL!), pooler: 'none', tenantMigrations, shared })
+   */
+  readonly pooler?: ControlPooler
 }
 
 /** Which targets a run covers. */
@@ -262,9 +277,15 @@ export class FleetMigrator {
    * if (outcome.status === 'failed') throw outcome.error
    */
   async migrateTenant(tenant: Tenant): Promise<TargetOutcome> {
-    await this.#checkTopology()
     const target = this.#tenantTarget(tenant)
-    if (target === undefined) return { target: (this.#options.shared as SharedSchemaIsolation).sharedTablesTarget(), status: 'current', done: [], durationMs: 0 }
+    if (target === undefined) {
+      // A shared tenant has nothing of its own to migrate; through a transaction pooler the
+      // topology check's installs (a session lock) cannot run, and this tenant needs none of it.
+      if (this.#options.pooler !== 'transaction') await this.#checkTopology()
+      return { target: (this.#options.shared as SharedSchemaIsolation).sharedTablesTarget(), status: 'current', done: [], durationMs: 0 }
+    }
+    await requireSession(this.#options.control, `Migrating tenant "${tenant.slug}" (${tenant.isolation})`, this.#options.pooler)
+    await this.#checkTopology()
     return this.#migrateTenant(target)
   }
 
@@ -317,6 +338,7 @@ export class FleetMigrator {
   /** Runs `work` holding the fleet lock, on a checked topology. */
   async #locked<T>(options: Pick<MigrateOptions, 'waitForLockMs' | 'onEvent'>, work: () => Promise<T>): Promise<T> {
     const lock = await acquireFleetLock(this.#options.control, {
+      pooler: this.#options.pooler,
       waitMs: options.waitForLockMs,
       onWait: (holder) => emit(options.onEvent, { type: 'waiting-for-lock', holder }),
     })

@@ -5,4 +5,5 @@ export {
   type MigrationScope, type MigrationStatus, type MigrationStatusRow,
 } from './fleet-migrator.ts'
 export type { TargetOutcome } from './apply.ts'
+export type { ControlPooler } from './session.ts'
 export type { MigrationTarget } from './targets.ts'

@@ -23,4 +23,4 @@ export {
 } from './contract.ts'
 export type { PoolRouterOptions } from './options.ts'
 export type { DatabaseStats, PoolRouterStats } from './stats.ts'
-export { serverDatabases, type LoginPasswords } from './server-databases.ts'
+export { serverDatabases, type LoginPasswords, type ServerDatabasesOptions } from './server-databases.ts'

@@ -79,6 +79,22 @@ const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/
  */
 export type LoginPasswords = 'stored' | 'none' | ((server: string, login: string) => Promise<string | undefined> | string | undefined)
 
+export interface ServerDatabasesOptions {
+  readonly loginPasswords?: LoginPasswords
+  /**
+   * Where keys with a login (tenant transactions) connect, by server name: a
+   * transaction pooler in front of the server (PgBouncer), say, while
+   * provisioning and migrations (keys without a login) use `servers`, the
+   * owner's direct connections. The settings' user and password are replaced
+   * by the login's; passwords are still read through `servers`. A server
+   * not named here: its `servers` settings.
+   *
+   * @example
+   * serverDatabases({ default: process.env.DIRECT_URL! }, { loginServers: { default: process.env.DATABASE_URL! } })
+   */
+  readonly loginServers?: Readonly<Record<string, string | pg.ClientConfig>>
+}
+
 /**
  * Tenant databases on PostgreSQL servers: `servers` maps a server name (as in
  * a tenant's placement; `default` is the one a placement without `server`
@@ -98,7 +114,7 @@ export type LoginPasswords = 'stored' | 'none' | ((server: string, login: string
  *   budget: 80,
  * })
  */
-export function serverDatabases(servers: Readonly<Record<string, string | pg.ClientConfig>>, options: { loginPasswords?: LoginPasswords } = {}): TenantDatabases {
+export function serverDatabases(servers: Readonly<Record<string, string | pg.ClientConfig>>, options: ServerDatabasesOptions = {}): TenantDatabases {
   const issues: ValidationIssue[] = []
   const configs = new Map<string, string | pg.ClientConfig>()
   for (const [name, config] of Object.entries(servers ?? {})) {
@@ -109,6 +125,13 @@ export function serverDatabases(servers: Readonly<Record<string, string | pg.Cli
     configs.set(name, config)
   }
   if (configs.size === 0) issues.push({ path: 'servers', message: `must name at least one server (e.g. "${DEFAULT_SERVER}")` })
+  const loginServers = options.loginServers ?? {}
+  for (const [name, config] of Object.entries(loginServers)) {
+    if (!configs.has(name)) issues.push({ path: `loginServers.${name}`, message: 'names no server of servers' })
+    if (typeof config !== 'string' && (typeof config !== 'object' || config === null)) {
+      issues.push({ path: `loginServers.${name}`, message: 'must be a connection string or a node-postgres client config' })
+    }
+  }
   const passwords = options.loginPasswords ?? 'stored'
   if (passwords !== 'stored' && passwords !== 'none' && typeof passwords !== 'function') {
     issues.push({ path: 'loginPasswords', message: "must be 'stored', 'none' or a function (server, login) => password" })
@@ -155,7 +178,7 @@ export function serverDatabases(servers: Readonly<Record<string, string | pg.Cli
           details: { server: key.server },
         })
       }
-      let config = clientConfigFor(server, key.database)
+      let config = clientConfigFor(key.login === undefined ? server : loginServers[key.server] ?? server, key.database)
       if (key.login !== undefined) config = withLogin(config, key.login, await passwordOf(key.server, server, key.login))
       const client = new pg.Client(config)
       // Until the router listens, a dropped connection must not become an uncaught 'error'.

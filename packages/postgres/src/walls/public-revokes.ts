@@ -31,3 +31,13 @@ export async function revokeFromPublic(client: Queryable, objectsSql: string): P
       end loop;
     end $$`)
 }
+
+/**
+ * The functions that signal another backend (`pg_cancel_backend`,
+ * `pg_terminate_backend`): any role may signal the backends of a role it is a
+ * member of, its own included, and every tenant of the shared and schema
+ * models runs as the one runtime role, so one tenant's SQL could cancel or
+ * end every other tenant's sessions. Taken from `PUBLIC` and given to
+ * `pg_signal_backend`, PostgreSQL's role for exactly that.
+ */
+export const SIGNAL_CONDITION = "p.proname in ('pg_cancel_backend', 'pg_terminate_backend')"

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { LARGE_OBJECT_CONDITION, publicFunctionsSql, revokeFromPublic } from './public-revokes.ts'
+import { LARGE_OBJECT_CONDITION, publicFunctionsSql, revokeFromPublic, SIGNAL_CONDITION } from './public-revokes.ts'
 import { TenantryError } from '@tenantry/core'
 import pg from 'pg'
 import type { Queryable } from '../catalog/transaction.ts'
@@ -9,13 +9,17 @@ import { isLoginSettingFailure, manageLogin, resetRoleDefaults, warnDefaultsRemo
 /**
  * How tenant transactions reach the runtime role.
  *
- * - `{ user?, password?, max? }` (the default on PostgreSQL): a pool of its own
- *   that logs in as the runtime role (or as `user`, an authenticator that
- *   switches to it): SQL run in a tenant scope can never switch back to a
- *   privileged role, because the login is not a member of one. `password`:
- *   a string, or `'stored'` (the default): `install()` generates one, sets it
- *   on the role and keeps it in `tenantry.runtime_logins`, readable by the
- *   owner only.
+ * - `{ user?, password?, max?, connection? }` (the default on PostgreSQL): a
+ *   pool of its own that logs in as the runtime role (or as `user`, an
+ *   authenticator that switches to it): SQL run in a tenant scope can never
+ *   switch back to a privileged role, because the login is not a member of
+ *   one. `password`: a string, or `'stored'` (the default): `install()`
+ *   generates one, sets it on the role and keeps it in
+ *   `tenantry.runtime_logins`, readable by the owner only. `connection`: where
+ *   the login connects (a URL or node-postgres config; its user and password
+ *   are replaced by the login's), a transaction pooler in front of the server,
+ *   say, while the owner's target goes to PostgreSQL directly. Default: the
+ *   target's own settings.
  * - `{ pool }`: a pool you built that logs in as a safe role.
  * - `'switch'`: stay on the owner's pool and switch role per transaction
  *   (`set_config('role', …, true)`). PGlite always works this way (it is one
@@ -27,7 +31,7 @@ import { isLoginSettingFailure, manageLogin, resetRoleDefaults, warnDefaultsRemo
  */
 export type RuntimeLogin =
   | 'switch'
-  | { readonly user?: string; readonly password?: string; readonly max?: number }
+  | { readonly user?: string; readonly password?: string; readonly max?: number; readonly connection?: string | pg.ClientConfig }
   | { readonly pool: pg.Pool }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
@@ -65,7 +69,7 @@ export class RuntimeAccess {
   #pool: Promise<pg.Pool> | undefined
   /** What #pool resolved to, while it is open. */
   #opened: pg.Pool | undefined
-  #owned: { readonly user: string; readonly pool: pg.Pool } | undefined
+  #owned: { readonly id: string; readonly pool: pg.Pool } | undefined
 
   constructor(target: PostgresTarget, options: { role: string; login?: RuntimeLogin | undefined }) {
     if (!IDENTIFIER.test(options.role)) throw new TenantryError('VALIDATION_FAILED', 'runtimeRole must be a plain identifier')
@@ -131,6 +135,7 @@ export class RuntimeAccess {
         execute format('grant temporary on database %I to %I', current_database(), current_user);
       end $$`)
     await revokeLargeObjects(client)
+    await revokeSignals(client)
   }
 
   /** The pool tenant transactions run on (opened on first use in login mode). */
@@ -158,19 +163,20 @@ export class RuntimeAccess {
   }
 
   async #open(): Promise<pg.Pool> {
-    const login = this.#login as { password?: string; max?: number }
+    const login = this.#login as LoginFields
     const user = this.loginUser as string
     // Models on one target with one login (shared and schema, say) share one pool.
+    const id = loginId(user, login.connection)
     let byUser = sharedPools.get(this.target.pool)
     if (byUser === undefined) sharedPools.set(this.target.pool, (byUser = new Map()))
-    let entry = byUser.get(user)
+    let entry = byUser.get(id)
     if (entry === undefined) {
       const opening = this.#connect(user, login)
       entry = { pool: opening, refs: 0 }
-      byUser.set(user, entry)
+      byUser.set(id, entry)
       const current = entry
       opening.catch(() => {
-        if (byUser.get(user) === current) byUser.delete(user)
+        if (byUser.get(id) === current) byUser.delete(id)
       })
     }
     entry.refs += 1
@@ -178,18 +184,19 @@ export class RuntimeAccess {
       ;(entry as SharedPool).refs -= 1
       throw error
     })
-    this.#owned = { user, pool }
+    this.#owned = { id, pool }
     return pool
   }
 
-  async #connect(user: string, login: { password?: string; max?: number }): Promise<pg.Pool> {
+  async #connect(user: string, login: LoginFields): Promise<pg.Pool> {
     let password = login.password
     if (this.#storedPassword) {
       password = await readStoredPassword(this.target.pool, user)
       if (password === undefined) throw new TenantryError('ISOLATION_MISCONFIGURED', `No stored password for the runtime login "${user}"; run install() of the isolation model first`)
     }
-    const base = this.target.pool.options as pg.PoolConfig
-    const pool = new pg.Pool({ ...withLogin(base, user, password), max: login.max ?? base.max ?? 10, allowExitOnIdle: true })
+    const owner = this.target.pool.options as pg.PoolConfig
+    const base: pg.PoolConfig = login.connection === undefined ? owner : typeof login.connection === 'string' ? { connectionString: login.connection } : login.connection
+    const pool = new pg.Pool({ ...withLogin(base, user, password), max: login.max ?? base.max ?? owner.max ?? 10, allowExitOnIdle: true })
     // An idle connection the server drops (restart, a forced drop) must not crash the process.
     pool.on('error', () => undefined)
     // The route checks each new connection of this pool for session defaults, and removes them as the owner.
@@ -229,17 +236,26 @@ export class RuntimeAccess {
     this.#opened = undefined
     if (owned === undefined) return
     const byUser = sharedPools.get(this.target.pool)
-    const entry = byUser?.get(owned.user)
+    const entry = byUser?.get(owned.id)
     if (entry === undefined) return
     entry.refs -= 1
     if (entry.refs > 0) return
-    byUser?.delete(owned.user)
+    byUser?.delete(owned.id)
     await owned.pool.end()
   }
 }
 
 interface SharedPool { readonly pool: Promise<pg.Pool>; refs: number }
-/** Login pools by the target pool they derive from, and by login. */
+type LoginFields = { readonly password?: string; readonly max?: number; readonly connection?: string | pg.ClientConfig }
+
+/** A login pool's key among its target's: the login, and where it connects when not the target's settings. */
+function loginId(user: string, connection: string | pg.ClientConfig | undefined): string {
+  if (connection === undefined) return user
+  const { password: _password, ...shown } = typeof connection === 'string' ? { connectionString: connection } : connection
+  return `${user}\u0000${JSON.stringify(shown)}`
+}
+
+/** Login pools by the target pool they derive from, and by login (and connection). */
 const sharedPools = new WeakMap<pg.Pool, Map<string, SharedPool>>()
 
 /**
@@ -250,6 +266,25 @@ const sharedPools = new WeakMap<pg.Pool, Map<string, SharedPool>>()
  */
 async function revokeLargeObjects(client: Queryable): Promise<void> {
   await revokeFromPublic(client, publicFunctionsSql(LARGE_OBJECT_CONDITION))
+}
+
+/**
+ * Takes `pg_cancel_backend` and `pg_terminate_backend` from PUBLIC and gives
+ * them to `pg_signal_backend`: tenants share the runtime role, and a role may
+ * signal its own backends, so one tenant's SQL could cancel or end every
+ * other tenant's. Superuser only, as for the large objects; doctor reports
+ * what stays (`signal.reachable`).
+ */
+async function revokeSignals(client: Queryable): Promise<void> {
+  await client.query(`do $$ declare o record; begin
+      if not exists (select 1 from pg_roles where rolname = current_user and rolsuper) then return; end if;
+      for o in ${publicFunctionsSql(SIGNAL_CONDITION)} loop
+        execute format('revoke all on %s from public', o.object);
+        if exists (select 1 from pg_roles where rolname = 'pg_signal_backend') then
+          execute format('grant execute on %s to pg_signal_backend', o.object);
+        end if;
+      end loop;
+    end $$`)
 }
 
 /** Makes the connecting role (unless superuser) a member of `role`. */
