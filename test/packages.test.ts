@@ -30,7 +30,7 @@ import { OFFLINE_GENERATE_ENV } from './prisma/generate-client.ts'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
-const PUBLIC = ['core', 'kysely', 'postgres', 'drizzle', 'prisma', 'redis', 'fastify', 'express', 'hono', 'nestjs', 'cli'] as const
+const PUBLIC = ['core', 'kysely', 'postgres', 'drizzle', 'prisma', 'redis', 'observability', 'fastify', 'express', 'hono', 'nestjs', 'cli'] as const
 /** A kysely the app picks itself: another patch of 0.28 than the one the workspace locks. */
 const APP_KYSELY = '0.28.8'
 /** The oldest Node the packages' engines allow. */
@@ -141,8 +141,8 @@ describe('the packed packages, installed into fresh apps', { timeout: 20 * 60_00
 
   it('(b) type-checks a PostgreSQL-only app with skipLibCheck: false under node16, nodenext and bundler; no PGlite anywhere', async () => {
     const dir = await app('postgres-app', { type: 'module' },
-      ['tenantry', '@tenantry/core', '@tenantry/kysely', '@tenantry/postgres', '@tenantry/fastify'],
-      [`kysely@${APP_KYSELY}`, 'pg', 'fastify', 'typescript@5', '@types/node@20'])
+      ['tenantry', '@tenantry/core', '@tenantry/kysely', '@tenantry/postgres', '@tenantry/fastify', '@tenantry/observability'],
+      [`kysely@${APP_KYSELY}`, 'pg', 'fastify', 'prom-client@15', '@opentelemetry/api@1', 'pino@9', 'typescript@5', '@types/node@20'])
     await assert.rejects(readdir(join(dir, 'node_modules/@electric-sql')), 'PGlite is not installed with the packages')
     await writeFile(join(dir, 'app.ts'), `
 import Fastify from 'fastify'
@@ -151,6 +151,8 @@ import { createTenantry, runWithTenant, isTenantryError, type Tenantry } from 't
 import { tenantryFastify } from '@tenantry/fastify'
 import { currentTenant } from '@tenantry/core'
 import { TenantCatalog, type PostgresTarget } from '@tenantry/postgres'
+import { TenantMetrics, TenantTracing, createTenantLogger } from '@tenantry/observability'
+import { combineObservers } from '@tenantry/core'
 
 interface Database { projects: { id: Generated<number>; name: string } }
 
@@ -168,9 +170,16 @@ export async function main(url: string | undefined): Promise<string> {
   const db: Kysely<Database> = tenantry.db
   const target: PostgresTarget = tenantry.target
   const catalog: TenantCatalog = tenantry.catalog
+  const metrics = new TenantMetrics({ topTenants: 10 })
+  const tracing = new TenantTracing()
+  const logger = createTenantLogger({ level: 'silent' })
   const app = Fastify()
-  await app.register(tenantryFastify, { ...tenantry.http, exclude: ['/healthz'] })
-  app.get('/api/me', async () => ({ tenant: currentTenant().slug }))
+  await app.register(tenantryFastify, { ...tenantry.http, exclude: ['/healthz', '/metrics'], observer: combineObservers(metrics.observer(), tracing.observer()) })
+  app.get('/api/me', async () => {
+    logger.info('me')
+    return { tenant: currentTenant().slug }
+  })
+  app.get('/metrics', async () => metrics.text())
   await runWithTenant({ id: '00000000-0000-4000-8000-000000000000', slug: 'x', status: 'active', isolation: 'schema' }, async () => void db)
   await app.close()
   await tenantry.close()

@@ -14,3 +14,4 @@ export { Projects, projectOf, type Project, type PageQuery } from './data/projec
 export { Tasks, type Task } from './data/tasks.ts'
 export { encodeCursor, decodeCursor, type Cursor } from './data/cursor.ts'
 export type { SaasDatabase, TaskStatus } from './data/schema.ts'
+export { metricsRoute, saasObservability, type SaasObservability } from './http/observability.ts'

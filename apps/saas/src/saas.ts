@@ -6,6 +6,7 @@ import type { SaasConfig } from './config/index.ts'
 import type { SaasDatabase } from './data/schema.ts'
 import { buildSaasApp, type SaasApp } from './http/app.ts'
 import { createLogger } from './http/logging.ts'
+import { saasObservability, type SaasObservability } from './http/observability.ts'
 import { seedDemoTenants } from './tenants/demo.ts'
 import { saasTenantryConfig } from './tenantry-config.ts'
 
@@ -26,6 +27,11 @@ export interface SaasOptions {
   readonly runtimeRole?: string
   /** Cache lifetimes of tenant resolution. */
   readonly cache?: { readonly tenantTtlMs?: number; readonly apiKeyTtlMs?: number }
+  /**
+   * Metrics (`GET /metrics`), traces and the live view: on by default;
+   * `false` runs without them (the HTTP benchmark's comparison).
+   */
+  readonly observability?: boolean
 }
 
 /** A booted SaaS: the app (not listening yet) and the Tenantry it runs on. */
@@ -33,6 +39,8 @@ export interface Saas extends SaasApp {
   readonly tenantry: Tenantry<SaasDatabase>
   /** Slugs of the demo tenants this start created (empty after the first start). */
   readonly seeded: readonly string[]
+  /** Metrics, traces and the live view; undefined with `observability: false`. */
+  readonly observability: SaasObservability | undefined
   /** Closes the app, then Tenantry. */
   close(): Promise<void>
 }
@@ -51,12 +59,14 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
   const { config } = options
   const logger = options.logger ?? createLogger({ level: config.logLevel })
   const started = performance.now()
+  const observability = options.observability === false ? undefined : saasObservability()
   const tenantry = await createTenantry<SaasDatabase>({
     ...saasTenantryConfig(config, {
       ...(options.runtimeRole === undefined ? {} : { runtimeRole: options.runtimeRole }),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
     }),
     onWarning: (message) => logger.warn(message),
+    ...(observability === undefined ? {} : { observe: { requests: observability.requests, queries: observability.queries } }),
   })
   try {
     const opened = performance.now()
@@ -69,7 +79,9 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       baseDomain: config.baseDomain,
       logger,
       admission,
+      observability,
     })
+    if (observability !== undefined && tenantry.router !== undefined) observability.metrics.watchPoolRouter(tenantry.router)
     const ms = (from: number, to: number): number => Math.round(to - from)
     logger.debug({ tenantryMs: ms(started, opened), demoMs: ms(opened, seededAt), appMs: ms(seededAt, performance.now()) }, 'booted')
     let closing: Promise<void> | undefined
@@ -77,6 +89,7 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       ...built,
       tenantry,
       seeded,
+      observability,
       close() {
         closing ??= (async () => {
           await built.app.close()

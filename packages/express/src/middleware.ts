@@ -56,8 +56,12 @@ export function tenantryExpress(options: TenantryExpressOptions): RequestHandler
     const path = pathOf(req)
     if (gate.excludes(path)) return next()
     const route = { method: req.method, route: path }
+    const observed = gate.observe(route)
+    // 'close' fires after the response is sent and when the client aborts (then 499).
+    if (observed !== undefined) res.once('close', () => observed.end(res.writableFinished ? res.statusCode : 499))
     const tenantRequest = tenantRequestOf(req)
     gate.resolve(tenantRequest).then((tenant) => {
+      observed?.setTenant(tenant)
       // A tenant admission already refuses (the rate limiter's local deny list): refused here,
       // before authentication and admission; tenantryExpressErrorHandler sends its prepared 429.
       let refusal
@@ -89,7 +93,8 @@ export function tenantryExpress(options: TenantryExpressOptions): RequestHandler
           if (res.destroyed || res.closed) pass.release()
           // Express calls the next layers synchronously from next(), so they run in this scope;
           // body-parser (raw-body) re-binds its callback to the scope it was called in.
-          runWithTenant(pass.tenant, () => next())
+          if (observed === undefined) runWithTenant(pass.tenant, () => next())
+          else runWithTenant(pass.tenant, () => observed.run(() => next()))
         },
         (error: unknown) => {
           res.removeListener('close', abort)

@@ -4,12 +4,13 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { currentTenant, isTenantryError, tryCurrentTenant } from '@tenantry/core'
 import { tenantryExpress, tenantryExpressErrorHandler, tenantryExpressNotFoundHandler } from '../src/index.ts'
-import { FakeAdmission, call, httpContract, memoryFixture, refusalContract } from '@tenantry/test-kit'
+import { FakeAdmission, call, httpContract, memoryFixture, observerContract, refusalContract } from '@tenantry/test-kit'
 import { expressContractApp, expressVersions, listen } from './support/express-app.ts'
 
 for (const { name, express } of expressVersions) {
   httpContract(name, expressContractApp(express), memoryFixture)
   refusalContract(name, expressContractApp(express), memoryFixture, { contentType: 'application/json; charset=utf-8' })
+  observerContract(name, expressContractApp(express), memoryFixture)
 }
 
 describe('express: middleware specifics', () => {

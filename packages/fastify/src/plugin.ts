@@ -1,6 +1,6 @@
 /** The Fastify plugin: resolve, authenticate and admit each tenant request, then run its handler in the tenant's scope. */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { createTenantGate, isTenantryError, runWithTenant, type Tenant, type TenantHttpOptions, type TenantRequest } from '@tenantry/core'
+import { createTenantGate, isTenantryError, runWithTenant, type RequestHandle, type Tenant, type TenantHttpOptions, type TenantRequest } from '@tenantry/core'
 import { tenantryErrorHandler, tenantryNotFoundHandler } from './error-handler.ts'
 
 declare module 'fastify' {
@@ -52,6 +52,10 @@ function isTenantRoute(request: FastifyRequest, excludes: (path: string) => bool
   return !excludes(request.routeOptions.url ?? pathOf(request))
 }
 
+/** Where a request's observation is kept between hooks. */
+const OBSERVED = Symbol('tenantry.observed')
+type ObservedFastifyRequest = FastifyRequest & { [OBSERVED]?: RequestHandle }
+
 /**
  * Fastify plugin (applies app-wide): on every tenant route it resolves the
  * tenant (`resolution`), checks the caller (`authenticate`), admits the request
@@ -86,6 +90,12 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
   app.addHook('onRequest', function resolveTenant(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) {
     if (!isTenantRoute(request, gate.excludes)) return done()
     const route = { method: request.method, route: request.routeOptions.url ?? pathOf(request) }
+    const observed = gate.observe(route)
+    if (observed !== undefined) {
+      ;(request as ObservedFastifyRequest)[OBSERVED] = observed
+      // 'close' fires after the response is sent and when the client aborts (then 499).
+      reply.raw.once('close', () => observed.end(reply.raw.writableFinished ? reply.raw.statusCode : 499))
+    }
     const tenantRequest = tenantRequestOf(request)
     const refuse = (error: Error): void => {
       // Whatever handler answers, the refusal's headers (Retry-After, WWW-Authenticate) go with it.
@@ -93,6 +103,7 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
       done(error)
     }
     gate.resolve(tenantRequest).then((tenant) => {
+      observed?.setTenant(tenant)
       let refusal
       try {
         refusal = gate.refusal(tenant, route)
@@ -131,7 +142,9 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
   app.addHook('preHandler', function enterTenantScope(request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) {
     const tenant = request.tenant
     if (tenant === undefined) return done()
-    runWithTenant(tenant, done)
+    const observed = (request as ObservedFastifyRequest)[OBSERVED]
+    if (observed === undefined) runWithTenant(tenant, done)
+    else runWithTenant(tenant, () => observed.run(done))
   })
 }
 

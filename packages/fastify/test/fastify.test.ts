@@ -3,11 +3,12 @@ import { after, before, describe, it } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { TenantResolution, currentTenant, headerResolver, isTenantryError, tryCurrentTenant } from '@tenantry/core'
 import { tenantryFastify } from '../src/index.ts'
-import { call, httpContract, memoryFixture, refusalContract } from '@tenantry/test-kit'
+import { call, httpContract, memoryFixture, observerContract, refusalContract } from '@tenantry/test-kit'
 import { startFastify } from './support/fastify-app.ts'
 
 httpContract('fastify', startFastify, memoryFixture)
 refusalContract('fastify', startFastify, memoryFixture, { contentType: 'application/json; charset=utf-8' })
+observerContract('fastify', startFastify, memoryFixture)
 
 describe('fastify: plugin specifics', () => {
   let app: FastifyInstance

@@ -1,6 +1,6 @@
 /** The Hono middleware: resolve, authenticate and admit, then run the rest of the chain in the tenant's scope. */
-import type { Context, MiddlewareHandler } from 'hono'
-import { createTenantGate, runWithTenant, type Tenant, type TenantHttpOptions, type TenantRequest } from '@tenantry/core'
+import type { Context, MiddlewareHandler, Next } from 'hono'
+import { createTenantGate, isTenantryError, runWithTenant, type RequestHandle, type Tenant, type TenantHttpOptions, type TenantRequest } from '@tenantry/core'
 
 /** Variables the middleware sets: `c.get('tenant')`, `c.get('tenantAuth')`. */
 export interface TenantryHonoVariables {
@@ -61,8 +61,25 @@ export function tenantryHono(options: TenantryHonoOptions): MiddlewareHandler<Te
     if (gate.excludes(path)) return next()
     const bindings = c.env as NodeBindings | undefined
     const route = { method: c.req.method, route: path }
+    const observed = gate.observe(route)
+    if (observed === undefined) return admitted(c, next, bindings, route)
+    let status = 500
+    try {
+      await admitted(c, next, bindings, route, observed)
+      status = c.res.status
+    } catch (error) {
+      // Thrown to app.onError: the status its Tenantry handler will send.
+      status = isTenantryError(error) ? error.status : 500
+      throw error
+    } finally {
+      observed.end(status)
+    }
+  }
+
+  async function admitted(c: Context<TenantryHonoEnv>, next: Next, bindings: NodeBindings | undefined, route: { method: string; route: string }, observed?: RequestHandle): Promise<void> {
     const tenantRequest = tenantRequestOf(c, bindings)
     const tenant = await gate.resolve(tenantRequest)
+    observed?.setTenant(tenant)
     // A tenant admission already refuses (the rate limiter's local deny list): refused here,
     // before authentication and admission; tenantryHonoErrorHandler sends its prepared 429.
     const refusal = gate.refusal(tenant, route)
@@ -96,7 +113,7 @@ export function tenantryHono(options: TenantryHonoOptions): MiddlewareHandler<Te
       if (outgoing.destroyed === true || outgoing.closed === true) pass.release()
     }
     try {
-      await runWithTenant(pass.tenant, () => next())
+      await runWithTenant(pass.tenant, () => (observed === undefined ? next() : observed.run(() => next())))
     } finally {
       if (!releaseOnClose) pass.release()
     }

@@ -5,13 +5,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Hono } from 'hono'
 import { currentTenant, isTenantryError, type TenantAdmission, type TenantRequest } from '@tenantry/core'
 import { tenantryHono, tenantryHonoErrorHandler, type TenantryHonoEnv } from '../src/index.ts'
-import { httpContract, memoryFixture, refusalContract } from '@tenantry/test-kit'
+import { httpContract, memoryFixture, observerContract, refusalContract } from '@tenantry/test-kit'
 import { honoContractApp, listen, nodeServers } from './support/hono-app.ts'
 
 for (const { name, serve } of nodeServers) {
   httpContract(name, honoContractApp(serve), memoryFixture)
   // Hono's c.json() sends plain application/json; the prepared refusal sends the same.
   refusalContract(name, honoContractApp(serve), memoryFixture, { contentType: 'application/json' })
+  observerContract(name, honoContractApp(serve), memoryFixture)
 }
 
 describe('hono: middleware specifics', () => {

@@ -94,6 +94,7 @@ export function settingsOf(options: unknown, where: string): TenantrySettings {
     // Bound: `authenticate` may be a method of a class instance that reads `this`.
     ...(typeof own.authenticate === 'function' ? { authenticate: own.authenticate.bind(own) } : own.authenticate === undefined ? {} : { authenticate: own.authenticate }),
     ...(own.admission === undefined ? {} : { admission: own.admission }),
+    ...(own.observer === undefined ? {} : { observer: own.observer }),
     exclude: [...new Set([...(own.exclude ?? []), ...(exclude ?? [])])],
   }
   // The same checks every adapter makes (resolution, authenticate, admission, exclude).

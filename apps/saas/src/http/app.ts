@@ -9,6 +9,7 @@ import type { SaasDatabase } from '../data/schema.ts'
 import { Tasks } from '../data/tasks.ts'
 import { adminRoutes } from './admin-routes.ts'
 import { installRequestLogging, requestIdOf } from './logging.ts'
+import { metricsRoute, type SaasObservability } from './observability.ts'
 import { tenantRoutes } from './tenant-routes.ts'
 
 export interface SaasAppOptions {
@@ -21,6 +22,8 @@ export interface SaasAppOptions {
   readonly logger: Logger
   /** Rate limit / bulkhead per tenant (`tenantry.admission`, or your own); none by default. */
   readonly admission?: TenantAdmission | undefined
+  /** Metrics, traces and the live view (`saasObservability()`); with it, `GET /metrics` is served. */
+  readonly observability?: SaasObservability | undefined
 }
 
 /** The app and the caches behind tenant resolution (for invalidation from elsewhere, e.g. Redis). */
@@ -106,12 +109,14 @@ export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
     resolution: tenantry.http.resolution,
     ...(tenantry.http.authenticate === undefined ? {} : { authenticate: tenantry.http.authenticate }),
     ...(options.admission === undefined ? {} : { admission: options.admission }),
+    ...(tenantry.http.observer === undefined ? {} : { observer: tenantry.http.observer }),
   }
   // The SaaS answers every error and unknown route in Tenantry's shape, so the plugin takes both handlers.
-  await app.register(tenantryFastify, { ...http, exclude: ['/admin', '/healthz'], errorHandler: true, notFoundHandler: true })
+  await app.register(tenantryFastify, { ...http, exclude: ['/admin', '/healthz', '/metrics'], errorHandler: true, notFoundHandler: true })
   installRequestLogging(app)
 
   app.get('/healthz', { config: { tenant: false } }, async () => ({ ok: true }))
+  if (options.observability !== undefined) await app.register(metricsRoute, { metrics: options.observability.metrics, token: options.adminToken, baseDomain: options.baseDomain })
   await app.register(adminRoutes, { prefix: '/admin/api', tenants: tenantry.tenants, token: options.adminToken, baseDomain: options.baseDomain })
   await app.register(tenantRoutes, { prefix: '/api', projects: new Projects(tenantry.db), tasks: new Tasks(tenantry.db) })
   return { app, directory: tenantry.directory, apiKeys: tenantry.apiKeys, http }

@@ -1,80 +1,27 @@
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import { REDACTED_PATHS, bindLogTenant, requestIdFrom, tenantLogOptions } from '@tenantry/observability'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { pino, stdSerializers, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import { pino, type DestinationStream, type Logger } from 'pino'
 
-/**
- * Paths pino blanks out wherever they appear in a log line: the code below never
- * logs headers or bodies, this is the second line of defence if someone does.
- */
-export const redactedPaths: readonly string[] = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-api-key"]',
-  'headers.authorization',
-  'headers.cookie',
-  'authorization',
-  'key',
-  '*.key',
-  'token',
-  '*.token',
-  'adminToken',
-  'apiKey',
-  '*.apiKey',
-  'password',
-  '*.password',
-  'body',
-  '*.body',
-]
-
-/** What an error line keeps: never a pg error's `detail` (it quotes row values), `where` or parameters. */
-function errorForLog(error: unknown): Record<string, unknown> {
-  const serialized = stdSerializers.err(error as Error) as unknown as Record<string, unknown>
-  const kept: Record<string, unknown> = {}
-  for (const key of ['type', 'message', 'code', 'stack', 'statusCode']) {
-    if (serialized[key] !== undefined) kept[key] = serialized[key]
-  }
-  return kept
-}
-
-/**
- * Where a request's logger keeps its tenant. Binding it with `child()` per
- * request cost several percent of a request's CPU (pino serializes the bindings
- * up front); a property read by the logger's mixin costs nothing until a line is
- * written, and is inherited by any child of the request's logger.
- */
-const tenantOfLogger = Symbol('tenantry.saas.logTenant')
+/** What pino blanks out wherever it appears in a line: the library's list (`@tenantry/observability`). */
+export const redactedPaths: readonly string[] = REDACTED_PATHS
 
 type TenantFields = { readonly id: string; readonly slug: string }
 
-function tenantMixin(_object: object, _level: number, logger?: unknown): Record<string, unknown> {
-  const tenant = (logger as { [tenantOfLogger]?: TenantFields } | undefined)?.[tenantOfLogger]
-  // pino merges into the returned object: a new one per line.
-  return tenant === undefined ? {} : { tenant }
-}
-
 /**
- * The SaaS's pino logger: JSON lines, secrets redacted, and serializers that
- * keep only what is not personal data (no client IP, no headers, no bodies).
- * Its mixin writes the tenant bound by `installRequestLogging` on every line of
- * a tenant request, so an app given another logger loses that field.
+ * The SaaS's pino logger: JSON lines, secrets redacted, errors without row
+ * values, and the tenant (from the tenant scope, or bound to a request's
+ * logger by `installRequestLogging`) and request id on every line: the
+ * library's `tenantLogOptions`.
  *
  * @example
  * const logger = createLogger({ level: 'info' })
  * const quiet = createLogger({ level: 'info' }, lines)   // a test capturing every line
  */
-export function createLogger(options: { level: LoggerOptions['level'] }, destination?: DestinationStream): Logger {
-  const config: LoggerOptions = {
-    level: options.level ?? 'info',
-    base: { service: 'tenantry-saas' },
-    redact: { paths: [...redactedPaths], censor: '[redacted]' },
-    serializers: { err: errorForLog, error: errorForLog },
-    mixin: tenantMixin,
-  }
+export function createLogger(options: { level: string | undefined }, destination?: DestinationStream): Logger {
+  const config = tenantLogOptions({ level: options.level ?? 'info', base: { service: 'tenantry-saas' } })
   return destination === undefined ? pino(config) : pino(config, destination)
 }
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /**
  * The request id: the caller's `x-request-id` when it is a plain token (so ids
@@ -82,8 +29,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
  * new UUID.
  */
 export function requestIdOf(request: IncomingMessage): string {
-  const given = request.headers['x-request-id']
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+  return requestIdFrom(request.headers)
 }
 
 /** The tenant fields every log line of a tenant request carries. */
@@ -136,10 +82,8 @@ export function installRequestLogging(app: FastifyInstance): void {
 
 /** Marks the request's logger (and the reply's, if another) with the tenant, once it is known. */
 function bindTenant(request: FastifyRequest, reply: FastifyReply): void {
-  const log = request.log as unknown as { [tenantOfLogger]?: TenantFields }
-  if (log[tenantOfLogger] !== undefined) return
   const tenant = tenantFields(request)
   if (tenant === undefined) return
-  log[tenantOfLogger] = tenant
-  if ((reply.log as unknown) !== log) (reply.log as unknown as { [tenantOfLogger]?: TenantFields })[tenantOfLogger] = tenant
+  bindLogTenant(request.log, tenant)
+  if ((reply.log as unknown) !== request.log) bindLogTenant(reply.log, tenant)
 }

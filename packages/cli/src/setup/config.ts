@@ -1,5 +1,5 @@
 import {
-  PlanRegistry, TenantryError, type IsolationModelName, type PlanDefinition, type TenantRequest, type TenantResolver, type ValidationIssue,
+  PlanRegistry, TenantryError, type IsolationModelName, type PlanDefinition, type QueryObserver, type RequestObserver, type TenantRequest, type TenantResolver, type ValidationIssue,
 } from '@tenantry/core'
 import type { DatabaseProvisioner, MigrationDefinition, PoolRouter, PostgresTarget, SharedSchemaOptions, TenantRecord } from '@tenantry/postgres'
 import type pg from 'pg'
@@ -197,11 +197,22 @@ export interface TenantryConfig {
   readonly auditSystemScopes?: boolean
   /** Where warnings go (doctor's in `'warn'` mode, Redis errors). Default: `process.emitWarning`. */
   readonly onWarning?: (message: string) => void
+  /**
+   * Watchers of tenant traffic: `requests` goes into `tenantry.http` (every
+   * adapter given it observes each tenant request), `queries` into
+   * `tenantry.db`, `tenantry.pool` and `withClient`. From
+   * `@tenantry/observability` (`TenantMetrics`, `TenantTracing`) or your own.
+   *
+   * @example
+   * const metrics = new TenantMetrics()
+   * createTenantry({ …, observe: { requests: metrics.observer(), queries: metrics.queryObserver() } })
+   */
+  readonly observe?: { readonly requests?: RequestObserver; readonly queries?: QueryObserver }
 }
 
 const TOP_LEVEL = new Set<string>([
   'database', 'models', 'migrations', 'migrate', 'install', 'doctor', 'statementCache', 'runtimeRole', 'defaultIsolation', 'plans', 'defaultPlan',
-  'redis', 'cache', 'resolution', 'limits', 'actor', 'auditSystemScopes', 'onWarning',
+  'redis', 'cache', 'resolution', 'limits', 'actor', 'auditSystemScopes', 'onWarning', 'observe',
 ])
 const MODELS = new Set<string>(['shared', 'schema', 'database'])
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
@@ -314,6 +325,15 @@ export function checkConfig(config: unknown): asserts config is TenantryConfig {
   }
   checkDatabase(config.database, issues)
   checkModels(config.models, issues)
+  if (config.observe !== undefined) {
+    if (!isObject(config.observe)) issues.push({ path: 'config.observe', message: 'must be { requests?, queries? }' })
+    else {
+      for (const key of Object.keys(config.observe)) {
+        if (key !== 'requests' && key !== 'queries') issues.push({ path: `config.observe.${key}`, message: 'is not an option (options: requests, queries)' })
+        else if (!isObject(config.observe[key]) || typeof (config.observe[key] as { start?: unknown }).start !== 'function') issues.push({ path: `config.observe.${key}`, message: `must be a ${key === 'requests' ? 'RequestObserver' : 'QueryObserver'} (a start() method)` })
+      }
+    }
+  }
   if (config.migrations !== undefined) {
     if (!isObject(config.migrations)) issues.push({ path: 'config.migrations', message: "must be { tenant?, control? }" })
     else {

@@ -229,7 +229,7 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
       if (!report.ok && doctorMode === 'refuse') throw refuse(report)
       for (const finding of report.findings) if (finding.severity === 'error') warn(`Tenantry doctor [${finding.model}] ${finding.check}: ${finding.message}`)
     }
-    const data = new TenantData(models)
+    const data = new TenantData(models, config.observe?.queries === undefined ? {} : { queryObserver: config.observe.queries })
     const tenants = new TenantLifecycle({
       catalog,
       data,
@@ -258,7 +258,7 @@ export async function createTenantry<DB = any>(config: TenantryConfig): Promise<
       target: storage.target,
       router: storage.router,
       plans,
-      http: httpOptions(access, shared.admission),
+      http: config.observe?.requests === undefined ? httpOptions(access, shared.admission) : { ...httpOptions(access, shared.admission), observer: config.observe.requests },
       directory: access.directory,
       apiKeys: access.apiKeys,
       admission: shared.admission,

@@ -5,6 +5,7 @@
  */
 import type { AdmissionTicket, TenantAdmission } from '../admission/index.ts'
 import { TenantryError, type PreparedRefusal } from '../errors/index.ts'
+import { observeRequest, type ObservedRequest, type RequestHandle, type RequestObserver } from '../observability/request-observer.ts'
 import type { Tenant } from '../tenant/model.ts'
 import type { TenantRequest } from './request.ts'
 import type { TenantResolution } from './resolution.ts'
@@ -26,6 +27,12 @@ export interface TenantHttpOptions<T extends Tenant = Tenant> {
   readonly admission?: TenantAdmission
   /** Path prefixes that are not tenant routes (`['/admin', '/healthz']`): matched per path segment. */
   readonly exclude?: readonly string[]
+  /**
+   * Watches every request on a tenant route: metrics, traces, the live view
+   * (`combineObservers(…)` for several; `@tenantry/observability` has
+   * Prometheus and OpenTelemetry ones). None by default, at no cost.
+   */
+  readonly observer?: RequestObserver
 }
 
 /** A request let through: its tenant, what `authenticate` returned, the admission headers and slot. */
@@ -68,6 +75,8 @@ export interface TenantGate<T extends Tenant = Tenant> {
   refusal(tenant: T, route: GateRoute): PreparedRefusal | undefined
   /** Step 3: authenticates the caller and admits the request (see `pass` for `signal`). */
   admit(request: TenantRequest, tenant: T, route: GateRoute & { readonly signal?: AbortSignal }): Promise<TenantPass<T>>
+  /** Starts observing a tenant request (the `observer` option); undefined without one. End it once, when the response is done. */
+  observe(request: ObservedRequest): RequestHandle | undefined
 }
 
 const noRelease = (): void => {}
@@ -101,7 +110,14 @@ export function createTenantGate<T extends Tenant>(options: TenantHttpOptions<T>
     throw optionProblem(adapter, 'exclude', 'must be an array of path prefixes such as "/admin" (not "/": that would exclude everything)')
   }
   const prefixes = exclude.map((p) => (p.endsWith('/') ? p.slice(0, -1) : p))
+  const observer = options.observer
+  if (observer !== undefined && typeof (observer as { start?: unknown })?.start !== 'function') {
+    throw optionProblem(adapter, 'observer', 'must be a RequestObserver (a start(request) method)')
+  }
   return {
+    observe(request) {
+      return observeRequest(observer, request)
+    },
     excludes(path) {
       return prefixes.some((prefix) => path === prefix || (path.startsWith(prefix) && (path[prefix.length] === '/' || path[prefix.length] === '?')))
     },

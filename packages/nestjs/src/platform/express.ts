@@ -38,7 +38,7 @@ export function expressTenantMiddleware(gate: TenantGate<any>): (req: IncomingMe
         // runWithTenant throws before calling next() when it refuses the tenant (it cannot
         // freeze it); Express's next() itself catches what the later layers throw.
         try {
-          runWithTenant(pass.tenant, () => next())
+          runWithTenant(pass.tenant, () => pass.run(() => next()))
         } catch (error) {
           next(error)
         }

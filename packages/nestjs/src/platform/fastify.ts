@@ -73,6 +73,7 @@ export function addFastifyTenantHooks(app: FastifyInstanceLike, gate: TenantGate
       (pass) => {
         request.tenant = pass.tenant
         request.tenantAuth = pass.auth
+        ;(request as { tenantryRun?: <R>(fn: () => R) => R }).tenantryRun = pass.run
         done()
       },
       (error: Error) => done(error),
@@ -83,6 +84,7 @@ export function addFastifyTenantHooks(app: FastifyInstanceLike, gate: TenantGate
   app.addHook('preHandler', function enterTenantScope(request, _reply, done) {
     const tenant = request.tenant
     if (tenant === undefined) return done()
-    runWithTenant(tenant, done)
+    const run = (request as { tenantryRun?: <R>(fn: () => R) => R }).tenantryRun
+    runWithTenant(tenant, run === undefined ? done : () => run(done))
   })
 }

@@ -6,6 +6,7 @@ import { databaseError } from './database-errors.ts'
 import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { runAround, type PipelineStatement } from './pipelined-query.ts'
 import { queryConfigOf } from './query-config.ts'
+import { observedQuery } from './query-observation.ts'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
 import { COMMIT_AND_RESET, endWithReset, resetSession, SESSION_RESET_STATEMENTS } from './session-reset.ts'
 import { scopeKeyOf, scopeMismatch, type ScopeKey } from './scope-key.ts'
@@ -181,7 +182,10 @@ export class TenantPool extends pg.Pool {
     const routed = await this.#route.acquire(scope)
     let clean = false
     try {
-      const result = await runImplicit(routed, scope, config, 'pool', this.#stats)
+      const stats = this.#stats
+      const result = stats?.observer === undefined
+        ? await runImplicit(routed, scope, config, 'pool', stats)
+        : await observedQuery(stats, scope, () => runImplicit(routed, scope, config, 'pool', stats))
       clean = routed.transactionStatus() === 'I'
       return result
     } finally {
@@ -271,7 +275,10 @@ export class TenantPoolClient extends EventEmitter {
     } else if (scopeKeyOf(currentScope()) !== this.#scopeKey) {
       run = Promise.reject(scopeMismatch(this.#scope, currentScope()))
     } else {
-      run = this.#queue.then(() => this.#run(text, values))
+      const stats = this.#stats
+      run = stats?.observer === undefined
+        ? this.#queue.then(() => this.#run(text, values))
+        : this.#queue.then(() => observedQuery(stats, this.#scope, () => this.#run(text, values)))
       this.#queue = run.catch(() => undefined)
     }
     return settle(run, callback)

@@ -1,4 +1,4 @@
-import { TenantryError, currentScope, queryScope, type Scope } from '@tenantry/core'
+import { TenantryError, currentScope, queryScope, type QueryObserver, type Scope } from '@tenantry/core'
 import { compiledStampOf, tenantStampOf } from '@tenantry/kysely'
 import {
   type CompiledQuery,
@@ -12,6 +12,7 @@ import type pg from 'pg'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
 import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
+import { observedQuery } from './query-observation.ts'
 import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { queryConfigOf } from './query-config.ts'
 import { COMMIT_AND_RESET, endWithReset, SESSION_RESET_SQL, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
@@ -29,6 +30,8 @@ export interface DriverStats {
   statements: number
   /** Transactions opened (implicit pipelined ones included). */
   transactions: number
+  /** Watches each query of a tenant (metrics, traces); set by `TenantData`'s `queryObserver`. */
+  observer?: QueryObserver | undefined
 }
 
 export interface TenantDriverOptions {
@@ -140,7 +143,13 @@ export class TenantConnection implements DatabaseConnection {
     throw new TenantryError('SCOPE_MISMATCH', `This query was compiled for another tenant and cannot run for tenant "${scope.tenant.slug}"; compile it again inside this tenant's scope`)
   }
 
-  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+  executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const stats = this.#options.stats
+    if (stats?.observer === undefined) return this.#execute<R>(compiled)
+    return observedQuery(stats, currentScope(), () => this.#execute<R>(compiled))
+  }
+
+  async #execute<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const scope = this.#scopeInForce()
     this.#guard(compiled, scope)
     // A tenant's SQL goes out with the extended protocol, which takes one statement:
@@ -503,7 +512,7 @@ export async function withScopedClient<T>(route: ConnectionRoute, fn: (client: S
     const mark = transactionMarkOf(routed.client)
     let result: pg.QueryResult
     try {
-      result = await routed.client.query(config)
+      result = options.stats?.observer === undefined ? await routed.client.query(config) : await observedQuery(options.stats, scope, () => routed.client.query(config))
     } catch (error) {
       if ((error as { code?: unknown }).code === INVALID_SCOPE_SQLSTATE) routed.scopeRefused?.()
       return databaseError(error)

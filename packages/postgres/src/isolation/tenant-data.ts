@@ -1,4 +1,4 @@
-import { TenantryError, type IsolationModelName, type Scope, type ScopedTenant } from '@tenantry/core'
+import { TenantryError, type IsolationModelName, type QueryObserver, type Scope, type ScopedTenant } from '@tenantry/core'
 import type { Kysely } from 'kysely'
 import type { ConnectionRoute } from '../driver/route.ts'
 import { TenantPool } from '../driver/scoped-pool.ts'
@@ -11,6 +11,15 @@ export interface TenantDataModels {
   readonly shared?: IsolationModel
   readonly schema?: IsolationModel
   readonly database?: IsolationModel
+}
+
+export interface TenantDataOptions {
+  /**
+   * Watches every query run in a tenant scope through this TenantData (its
+   * Kysely, its pool and the pool's clients, withClient): metrics and traces
+   * by tenant and model (`@tenantry/observability`). None by default, at no cost.
+   */
+  readonly queryObserver?: QueryObserver
 }
 
 const MODEL_NAMES: readonly IsolationModelName[] = ['shared', 'schema', 'database']
@@ -39,7 +48,7 @@ export class TenantData {
   readonly stats: DriverStats = newDriverStats()
   #pool: TenantPool | undefined
 
-  constructor(models: TenantDataModels) {
+  constructor(models: TenantDataModels, options: TenantDataOptions = {}) {
     const given = MODEL_NAMES.flatMap((name) => {
       const model = models?.[name]
       if (model === undefined) return []
@@ -49,6 +58,11 @@ export class TenantData {
     if (given.length === 0) {
       throw new TenantryError('VALIDATION_FAILED', 'TenantData needs at least one isolation model (shared, schema or database)')
     }
+    const observer = options?.queryObserver
+    if (observer !== undefined && typeof (observer as { start?: unknown })?.start !== 'function') {
+      throw new TenantryError('VALIDATION_FAILED', 'TenantData: options.queryObserver must be a QueryObserver (a start(tenant) method)')
+    }
+    this.stats.observer = observer
     this.#models = new Map(given)
     this.#routes = new Map(given.map(([name, model]) => [name, model.route()]))
   }

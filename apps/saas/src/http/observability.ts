@@ -1,0 +1,54 @@
+/**
+ * What the SaaS watches: Prometheus metrics by tenant (top K + `other`),
+ * OpenTelemetry spans by tenant (recorded when an SDK is registered), and the
+ * live view the admin console charts, all fed by the library's observers.
+ */
+import { LiveView, combineObservers, combineQueryObservers, liveViewObserver, type QueryObserver, type RequestObserver } from '@tenantry/core'
+import { TenantMetrics, TenantTracing } from '@tenantry/observability'
+import type { FastifyInstance } from 'fastify'
+import { adminGuard } from './admin-guard.ts'
+
+/** The SaaS's watchers, and the observers to give createTenantry. */
+export interface SaasObservability {
+  readonly metrics: TenantMetrics
+  readonly tracing: TenantTracing
+  readonly live: LiveView
+  readonly requests: RequestObserver
+  readonly queries: QueryObserver
+}
+
+/**
+ * The metrics (the `topTenants` busiest tenants keep a label), the tracer and
+ * the live view, with one request observer and one query observer over them.
+ *
+ * @example
+ * const observed = saasObservability({ topTenants: 50 })
+ * const tenantry = await createTenantry({ ...config, observe: { requests: observed.requests, queries: observed.queries } })
+ */
+export function saasObservability(options: { topTenants?: number } = {}): SaasObservability {
+  const metrics = new TenantMetrics({ topTenants: options.topTenants ?? 50 })
+  const tracing = new TenantTracing({ name: '@tenantry/saas' })
+  const live = new LiveView()
+  return {
+    metrics,
+    tracing,
+    live,
+    requests: combineObservers(metrics.observer(), tracing.observer(), liveViewObserver(live)),
+    queries: combineQueryObservers(metrics.queryObserver(), tracing.queryObserver()),
+  }
+}
+
+/**
+ * `GET /metrics` on the bare host, behind the admin token: the Prometheus
+ * text format (DESIGN §6).
+ *
+ * @example
+ * await app.register(metricsRoute, { metrics, token, baseDomain: 'localhost' })
+ */
+export async function metricsRoute(app: FastifyInstance, options: { metrics: TenantMetrics; token: string; baseDomain: string }): Promise<void> {
+  const guard = adminGuard({ token: options.token, baseDomain: options.baseDomain })
+  app.get('/metrics', { config: { tenant: false }, onRequest: guard }, async (_request, reply) => {
+    const text = await options.metrics.text()
+    return reply.type(options.metrics.contentType).send(text)
+  })
+}

@@ -1,0 +1,188 @@
+/**
+ * OpenTelemetry for Tenantry: a span per tenant request and per query with the
+ * tenant's id, slug and isolation model (never personal data), and the tenant
+ * carried in W3C baggage to outgoing calls. With no SDK registered it does
+ * nothing and allocates nothing per request.
+ */
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api'
+import { currentScope, type QueryObserver, type RequestObservation, type RequestObserver, type Tenant } from '@tenantry/core'
+
+/** The span attributes Tenantry sets: ids and names the operator chose, never personal data. */
+export const TENANT_ATTRIBUTES = { id: 'tenant.id', slug: 'tenant.slug', isolation: 'tenant.isolation' } as const
+
+/** The baggage entries `withTenantBaggage` and `injectTenantBaggage` put on outgoing calls. */
+export const TENANT_BAGGAGE = { id: 'tenant.id', slug: 'tenant.slug' } as const
+
+export interface TenantTracingOptions {
+  /** The tracer's name; default `@tenantry/observability`. */
+  readonly name?: string
+  /** The tracer's version. */
+  readonly version?: string
+}
+
+type TenantFields = Pick<Tenant, 'id' | 'slug'> & { readonly isolation?: string }
+
+function setTenant(span: Span, tenant: TenantFields): void {
+  span.setAttribute(TENANT_ATTRIBUTES.id, tenant.id)
+  span.setAttribute(TENANT_ATTRIBUTES.slug, tenant.slug)
+  if (tenant.isolation !== undefined) span.setAttribute(TENANT_ATTRIBUTES.isolation, tenant.isolation)
+}
+
+/**
+ * Traces by tenant with `@opentelemetry/api`. Spans go to whatever SDK the app
+ * registers (`NodeSDK`, a `BasicTracerProvider`); with none, `observer()`
+ * skips every request (no span, no closure) and `querySpan` runs the query
+ * as it is.
+ *
+ * @example
+ * const tracing = new TenantTracing()
+ * await app.register(tenantryFastify, { resolution, observer: tracing.observer() })
+ * // in a handler: the tenant rides along to the next service
+ * await tracing.withTenantBaggage(() => fetch('http://billing.internal/usage'))
+ */
+export class TenantTracing {
+  readonly #name: string
+  readonly #version: string | undefined
+  #tracer: Tracer | undefined
+  readonly #observer: RequestObserver
+  readonly #queryObserver: QueryObserver = {
+    start: (tenant) => {
+      if (!this.enabled) return undefined
+      const model = tenant.isolation ?? 'shared'
+      const span = this.tracer().startSpan(`db.query ${model}`, { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'tenantry.model': model } })
+      setTenant(span, tenant)
+      return {
+        end: (failed) => {
+          if (failed) span.setStatus({ code: SpanStatusCode.ERROR })
+          span.end()
+        },
+      }
+    },
+  }
+
+  constructor(options: TenantTracingOptions = {}) {
+    this.#name = options.name ?? '@tenantry/observability'
+    this.#version = options.version
+    this.#observer = { start: (request) => this.#start(request.method, request.route) }
+  }
+
+  /**
+   * True when an SDK is registered (spans would be recorded). Checked on each
+   * request, so an SDK registered after start is picked up.
+   */
+  get enabled(): boolean {
+    const provider = trace.getTracerProvider() as { getDelegateTracer?: (name: string, version?: string) => Tracer | undefined }
+    // The API's proxy provider has no delegate until an SDK registers one.
+    if (typeof provider.getDelegateTracer === 'function') return provider.getDelegateTracer(this.#name, this.#version) !== undefined
+    return true
+  }
+
+  /** The tracer (the global provider's). */
+  tracer(): Tracer {
+    return (this.#tracer ??= trace.getTracer(this.#name, this.#version))
+  }
+
+  /**
+   * The request observer for the HTTP adapters' `observer` option: a SERVER
+   * span `METHOD route` per tenant request, with the tenant's attributes once
+   * resolved, the handler run in its context (query spans and outgoing calls
+   * are its children), `http.response.status_code`, and an error status for 5xx.
+   *
+   * @example
+   * app.use(tenantryExpress({ resolution, observer: tracing.observer() }))
+   */
+  observer(): RequestObserver {
+    return this.#observer
+  }
+
+  #start(method: string, route: string): RequestObservation | undefined {
+    if (!this.enabled) return undefined
+    const span = this.tracer().startSpan(`${method} ${route}`, {
+      kind: SpanKind.SERVER,
+      attributes: { 'http.request.method': method, 'http.route': route },
+    })
+    const active = trace.setSpan(context.active(), span)
+    return {
+      tenant: (tenant) => setTenant(span, tenant),
+      run: (fn) => context.with(active, fn),
+      end: (outcome) => {
+        span.setAttribute('http.response.status_code', outcome.status)
+        if (outcome.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
+        span.end()
+      },
+    }
+  }
+
+  /**
+   * The query observer for `TenantData`'s `queryObserver` (or
+   * `createTenantry({ observe: { queries } })`): a CLIENT span `db.query
+   * <model>` per query of a tenant, a child of the request's span, with the
+   * tenant's attributes and no SQL text.
+   *
+   * @example
+   * createTenantry({ …, observe: { requests: tracing.observer(), queries: tracing.queryObserver() } })
+   */
+  queryObserver(): QueryObserver {
+    return this.#queryObserver
+  }
+
+  /**
+   * Runs `query` in a CLIENT span `db.query <model>` with the tenant's
+   * attributes (the SQL text is not recorded: it may carry literals).
+   *
+   * @example
+   * const rows = await tracing.querySpan(tenant, 'shared', () => pool.query('select 1'))
+   */
+  async querySpan<T>(tenant: TenantFields, model: string, query: () => Promise<T>): Promise<T> {
+    if (!this.enabled) return query()
+    const span = this.tracer().startSpan(`db.query ${model}`, { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'tenantry.model': model } })
+    setTenant(span, tenant)
+    try {
+      return await context.with(trace.setSpan(context.active(), span), query)
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as { code?: string }).code ?? 'error' })
+      throw error
+    } finally {
+      span.end()
+    }
+  }
+
+  /**
+   * Runs `fn` in a context whose W3C baggage carries the current tenant's id
+   * and slug (`tenant.id`, `tenant.slug`): instrumented HTTP clients (and
+   * `injectTenantBaggage`) send it as the `baggage` header. Outside a tenant
+   * scope, `fn` runs as it is.
+   *
+   * @example
+   * await runWithTenant(acme, () => tracing.withTenantBaggage(() => fetch(url, { headers: injectTenantBaggage({}) })))
+   */
+  withTenantBaggage<T>(fn: () => T): T {
+    const next = tenantBaggageContext(context.active())
+    return next === undefined ? fn() : context.with(next, fn)
+  }
+}
+
+/** The context with the current tenant's baggage, or undefined outside a tenant scope. */
+function tenantBaggageContext(base: Context): Context | undefined {
+  const scope = currentScope()
+  if (scope?.kind !== 'tenant') return undefined
+  const existing = propagation.getBaggage(base) ?? propagation.createBaggage()
+  const baggage = existing
+    .setEntry(TENANT_BAGGAGE.id, { value: scope.tenant.id })
+    .setEntry(TENANT_BAGGAGE.slug, { value: scope.tenant.slug })
+  return propagation.setBaggage(base, baggage)
+}
+
+/**
+ * Writes the current context (trace and baggage, with the current tenant's
+ * id and slug added) into `headers` through the registered propagators, for
+ * a call made without HTTP instrumentation. Returns `headers`.
+ *
+ * @example
+ * await runWithTenant(acme, () => fetch('http://billing.internal/usage', { headers: injectTenantBaggage({}) }))
+ */
+export function injectTenantBaggage<H extends Record<string, string>>(headers: H): H {
+  const active = context.active()
+  propagation.inject(tenantBaggageContext(active) ?? active, headers)
+  return headers
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { runWithTenant, type IsolationModelName, type RequestOutcome, type ScopedTenant, type Tenant } from '@tenantry/core'
+import { TenantData } from '@tenantry/postgres'
+import { dropRoles, openModels, testBackends, uniqueName, type TestDatabase, type TestModels } from '@tenantry/test-kit'
+import { TenantMetrics } from '../src/index.ts'
+
+function tenant(i: number): Tenant {
+  const at = new Date(0)
+  return { id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, slug: `t${i}`, name: `T${i}`, status: 'active', plan: 'free', isolation: 'shared', placement: {}, settings: {}, createdAt: at, updatedAt: at }
+}
+
+const request = (t: Tenant | undefined, status = 200, route = '/api/projects'): RequestOutcome =>
+  ({ method: 'GET', route, status, tenant: t, durationMs: 3, limited: status === 429, rejected: status === 503 })
+
+/** Series (lines with a value) of one metric in the text format, and the tenant label values among them. */
+function seriesOf(text: string, metric: string): { series: string[]; tenants: Set<string> } {
+  const series = text.split('\n').filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
+  const tenants = new Set(series.map((line) => /tenant="([^"]*)"/.exec(line)?.[1]).filter((t): t is string => t !== undefined))
+  return { series, tenants }
+}
+
+describe('TenantMetrics', () => {
+  it('keeps the series count bounded at 10,000 tenants: the top K keep a label, the rest are "other", and a tenant that loses its label loses its series', async () => {
+    const k = 20
+    const metrics = new TenantMetrics({ topTenants: k })
+    const tenants = Array.from({ length: 10_000 }, (_, i) => tenant(i))
+    const routes = ['/api/projects', '/api/projects/:id', '/api/tasks']
+    // Zipf-like traffic: tenant i gets about 1/(i+1) of the requests; every tenant is seen at least once.
+    let seen = 0
+    for (let round = 0; round < 3; round++) {
+      for (const [i, t] of tenants.entries()) {
+        const weight = Math.max(1, Math.floor(200 / (i + 1)))
+        for (let n = 0; n < weight; n++) {
+          metrics.request(request(t, n % 17 === 0 ? 500 : n % 13 === 0 ? 429 : 200, routes[n % routes.length]))
+          seen++
+        }
+      }
+      const text = await metrics.text()
+      const requests = seriesOf(text, 'tenantry_http_requests_total')
+      assert.ok(requests.tenants.size <= k + 1, `at most k + 1 tenant values (got ${requests.tenants.size})`)
+      assert.ok(requests.tenants.has('other'))
+      assert.ok(requests.series.length <= (k + 1) * routes.length * 3, `requests series bounded (got ${requests.series.length})`)
+      for (const name of ['tenantry_http_request_duration_seconds_count', 'tenantry_rate_limited_total', 'tenantry_tenant_info']) {
+        const { tenants: values } = seriesOf(text, name)
+        assert.ok(values.size <= k + 1, `${name}: at most k + 1 tenant values (got ${values.size})`)
+      }
+    }
+    assert.ok(seen > 30_000)
+    // The busiest tenants have their own label, with their slug in tenant_info.
+    const text = await metrics.text()
+    assert.match(text, new RegExp(`tenantry_tenant_info\\{tenant="${tenants[0]!.id}",slug="t0",isolation="shared"\\} 1`))
+    assert.match(text, new RegExp(`tenantry_http_requests_total\\{tenant="${tenants[0]!.id}",method="GET",route="/api/projects",status_class="5xx"\\} \\d+`))
+    // Every request counted once: the sum over tenant values equals what was sent.
+    const total = seriesOf(text, 'tenantry_http_requests_total').series.reduce((sum, line) => sum + Number(line.split(' ').pop()), 0)
+    const removed = seen - total
+    assert.ok(removed >= 0, 'never more than was counted')
+    assert.ok(metrics.labelledTenants().length <= k)
+  })
+
+  it('removes the series of a tenant that loses its label', async () => {
+    const metrics = new TenantMetrics({ topTenants: 1, halfLifeMs: 1 })
+    const [a, b] = [tenant(1), tenant(2)]
+    metrics.request(request(a))
+    assert.match(await metrics.text(), new RegExp(`tenant="${a.id}"`))
+    // b takes over: much more traffic, and a's decays away.
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    for (let i = 0; i < 500; i++) metrics.request(request(b))
+    const text = await metrics.text()
+    assert.match(text, new RegExp(`tenant="${b.id}"`))
+    assert.doesNotMatch(text, new RegExp(`tenant="${a.id}"`), "a's series are gone")
+  })
+
+  it('counts limits, rejections, requests with no tenant, bounds the route label, and checks its options', async () => {
+    const metrics = new TenantMetrics({ maxRoutes: 2 })
+    const t = tenant(7)
+    metrics.request(request(t, 429))
+    metrics.request(request(t, 503))
+    metrics.request(request(undefined, 404, '/x'))
+    metrics.request(request(t, 200, '/a'))
+    metrics.request(request(t, 200, '/b'))
+    const text = await metrics.text()
+    assert.match(text, new RegExp(`tenantry_rate_limited_total\\{tenant="${t.id}"\\} 1`))
+    assert.match(text, new RegExp(`tenantry_bulkhead_rejected_total\\{tenant="${t.id}"\\} 1`))
+    assert.match(text, /tenantry_http_requests_total\{tenant="none",method="GET",route="\/api\/projects",status_class="4xx"\} 1|tenantry_http_requests_total\{tenant="none",method="GET",route="[^"]*",status_class="4xx"\} 1/)
+    assert.match(text, /route="other"/, 'routes past maxRoutes are "other"')
+    metrics.migrationRun('ok')
+    assert.match(await metrics.text(), /tenantry_migration_runs_total\{status="ok"\} 1/)
+    assert.throws(() => metrics.migrationRun('Not OK!'), /status must be/)
+    assert.throws(() => new TenantMetrics({ topTenants: 0 }), /topTenants/)
+    assert.throws(() => new TenantMetrics({ prefix: 'bad-prefix' }), /prefix/)
+  })
+
+  it('reports the pool router at each scrape: per open database, and its running totals', async () => {
+    let opens = 3
+    const router = {
+      stats: () => ({
+        budget: 10, openConnections: 2, checkedOut: 1, waiters: 0, poolOpens: opens, connectionOpens: 5, connectFailures: 0, timeouts: 1,
+        evictions: { idle: 2, lru: 1, budget: 0 },
+        databases: [{ server: 'default', database: 'tenant_a', openConnections: 2, checkedOut: 1, waiters: 0 }],
+      }),
+    }
+    const metrics = new TenantMetrics({ poolRouters: [router] })
+    let text = await metrics.text()
+    assert.match(text, /tenantry_pool_connections\{database="default\/tenant_a",state="open"\} 2/)
+    assert.match(text, /tenantry_pool_opens_total 3/)
+    assert.match(text, /tenantry_pool_evictions_total\{reason="idle"\} 2/)
+    opens = 7
+    text = await metrics.text()
+    assert.match(text, /tenantry_pool_opens_total 7/)
+  })
+})
+
+for (const backend of testBackends()) {
+  describe(`TenantMetrics' query observer on ${backend.name}`, () => {
+    let database: TestDatabase
+    let models: TestModels
+    let data: TenantData
+    const metrics = new TenantMetrics()
+    const role = uniqueName('tm_app')
+    const make = (slug: string, isolation: IsolationModelName): ScopedTenant => ({ id: randomUUID(), slug, status: 'active', isolation })
+    const acme = make('acme', 'shared')
+
+    before(async () => {
+      database = await backend.createDatabase()
+      await database.pool.query('create table projects (tenant_id uuid not null, id int generated always as identity, name text not null, primary key (tenant_id, id))')
+      models = await openModels(backend, database, { role, shared: { tables: ['projects'] } })
+      data = new TenantData({ shared: models.shared! }, { queryObserver: metrics.queryObserver() })
+    })
+    after(async () => {
+      await models?.close()
+      await dropRoles(database, [role])
+      await database?.close()
+    })
+
+    it('counts and times every query of a tenant, by model and outcome, on each path (Kysely, pool.query, a client, withClient)', async () => {
+      const db = data.kysely<{ projects: { tenant_id: string; id: number; name: string } }>()
+      const pool = data.pool()
+      await runWithTenant(acme, async () => {
+        await db.insertInto('projects').values({ name: 'a' } as never).execute()
+        await db.selectFrom('projects').selectAll().execute()
+        await pool.query('select * from projects')
+        const client = await pool.connect()
+        try {
+          await client.query('select 1')
+        } finally {
+          client.release()
+        }
+        await data.withClient((c) => c.query('select 2'))
+        // Fails in the database (not an integer): counted as an error.
+        await assert.rejects(db.selectFrom('projects').selectAll().where('id', '=', 'not a number' as never).execute())
+      })
+      const text = await metrics.text()
+      assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${acme.id}",model="shared",outcome="ok"\\} 5`))
+      assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${acme.id}",model="shared",outcome="error"\\} 1`))
+      assert.match(text, new RegExp(`tenantry_query_duration_seconds_count\\{tenant="${acme.id}",model="shared"\\} 6`))
+      // System-scope work is not a tenant's: not counted.
+      const before = text
+      await models.shared!.kysely().selectFrom('projects' as never).selectAll().execute().catch(() => undefined)
+      assert.equal((await metrics.text()).match(/tenantry_queries_total\{[^}]*\} (\d+)/g)?.join(), before.match(/tenantry_queries_total\{[^}]*\} (\d+)/g)?.join())
+    })
+  })
+}
