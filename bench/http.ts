@@ -7,12 +7,17 @@
  * tenancy on the same database (a plain Kysely query of acme's rows in the same
  * table, same validation, response shape, request ids and logging hooks), in
  * the same interleaved rounds: req/s and p99 ratios, goal >= 0.9. Plus the cost of
- * a cached tenant resolve (and API-key check) in microseconds.
+ * a cached tenant resolve (and API-key check) in microseconds. And (#14) the
+ * same shared request with metrics, tracing and the live view on, against it
+ * with them off: goal >= 0.97.
  *
  * The load generator runs in a worker thread, so it does not share the
  * server's event loop (it does share the machine's two cores).
  */
 import os from 'node:os'
+import { context as otelContext, trace } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base'
 import type { BenchContext, BenchOutcome, Benchmark } from './harness/benchmark.ts'
 import { figure, type Figure } from './harness/figures.ts'
 import { median } from './harness/rounds.ts'
@@ -22,6 +27,38 @@ import { cpuMeter } from './http/server-cpu.ts'
 import { prepareHttpBench, type HttpTarget } from './http/setup.ts'
 
 const GOAL = 0.9
+/** Metrics + tracing + the live view against the same requests without them (#14). */
+const OBSERVED_GOAL = 0.97
+
+/** The share of requests the traced variant's SDK records (a production-like head sampler). */
+const TRACE_SAMPLE_RATIO = Number(process.env.BENCH_TRACE_RATIO ?? 0.1)
+
+/**
+ * An OpenTelemetry SDK as an app would run it (async context, parent-based
+ * head sampling of 10 %, batched export), exporting to nowhere: what
+ * recording spans costs, without a collector. Registered for the traced
+ * variant only (`use(true)`).
+ */
+function tracingSdk(): { use(on: boolean): void } {
+  const discard: SpanExporter = {
+    export: (_spans: ReadableSpan[], done) => done({ code: 0 }),
+    shutdown: async () => undefined,
+  }
+  otelContext.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  const provider = new BasicTracerProvider({
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(TRACE_SAMPLE_RATIO) }),
+    spanProcessors: [new BatchSpanProcessor(discard)],
+  })
+  let registered = false
+  return {
+    use(on) {
+      if (on === registered) return
+      if (on) trace.setGlobalTracerProvider(provider)
+      else trace.disable()
+      registered = on
+    },
+  }
+}
 
 /** HTTP connections kept open by the load generator (PGlite serializes queries behind them). */
 function connectionsFor(context: BenchContext): number {
@@ -91,7 +128,16 @@ export const benchmark: Benchmark = {
   async run(context): Promise<BenchOutcome> {
     const { settings, log, quick } = context
     const loadAtStart = os.loadavg()[0] ?? 0
+    const sdk = tracingSdk()
     const bench = await prepareHttpBench(context, quick ? 200 : 1000, quick ? 50 : 200)
+    const observability = bench.saas.observability
+    if (observability === undefined) throw new Error('the SaaS runs without observability')
+    // Each variant runs with the watchers as its name says: only shared_observed has them on.
+    const drive = (t: HttpTarget, seconds: number) => {
+      observability.setEnabled(t.name === 'shared_observed' || t.name === 'shared_traced')
+      sdk.use(t.name === 'shared_traced')
+      return driveHttp(job(t, seconds), t.name)
+    }
     const { targets } = bench
     await checkTargets(targets)
     const connections = connectionsFor(context)
@@ -100,14 +146,14 @@ export const benchmark: Benchmark = {
     const job = (t: HttpTarget, seconds: number) => ({ port: t.port, host: t.host, authorization: t.authorization, paths: t.paths, connections, seconds })
 
     log(`warm-up: ${settings.warmupSeconds} s per variant, ${connections} connections`)
-    for (const t of targets) await driveHttp(job(t, Math.max(1, Math.round(settings.warmupSeconds))), t.name)
+    for (const t of targets) await drive(t, Math.max(1, Math.round(settings.warmupSeconds)))
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
     for (let round = 0; round < settings.rounds; round++) {
       // Rotate the order so drift spreads over every variant.
       const order = targets.map((_, i) => targets[(i + round) % targets.length] as HttpTarget)
       for (const t of order) {
         await meter.start()
-        const result = await driveHttp(job(t, Math.max(1, Math.round(settings.seconds))), t.name)
+        const result = await drive(t, Math.max(1, Math.round(settings.seconds)))
         const s = sampleOf(result, await meter.stop())
         samples.get(t.name)?.push(s)
         log(`round ${round + 1}/${settings.rounds} ${t.name}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms, server ${s.nodeUs.toFixed(0)} µs${Number.isFinite(s.postgresUs) ? ` + PostgreSQL ${s.postgresUs.toFixed(0)} µs` : ''} CPU/request`)
@@ -136,6 +182,14 @@ export const benchmark: Benchmark = {
         figures.push(figure({ metric: `get_project_${model}_postgres_cpu`, value: med(model, 'postgresUs'), unit: 'µs/request', baseline: base.postgresUs, better: 'lower', digits: 0 }))
       }
     }
+    const plain = { rps: med('shared', 'rps'), p99: med('shared', 'p99Ms'), nodeUs: med('shared', 'nodeUs') }
+    figures.push(
+      figure({ metric: 'observed_shared', value: med('shared_observed', 'rps'), unit: 'req/s', baseline: plain.rps, better: 'higher', goal: OBSERVED_GOAL, digits: 0 }),
+      figure({ metric: 'observed_shared_p99', value: med('shared_observed', 'p99Ms'), unit: 'ms', baseline: plain.p99, better: 'lower', digits: 2 }),
+      figure({ metric: 'observed_shared_server_cpu', value: med('shared_observed', 'nodeUs'), unit: 'µs/request', baseline: plain.nodeUs, better: 'lower', digits: 0 }),
+      figure({ metric: 'traced_shared', value: med('shared_traced', 'rps'), unit: 'req/s', baseline: plain.rps, better: 'higher', digits: 0 }),
+      figure({ metric: 'traced_shared_server_cpu', value: med('shared_traced', 'nodeUs'), unit: 'µs/request', baseline: plain.nodeUs, better: 'lower', digits: 0 }),
+    )
     figures.push(
       figure({ metric: 'cached_resolve', value: cost.resolveUs, unit: 'µs', better: 'lower', digits: 2 }),
       figure({ metric: 'cached_resolve_and_api_key', value: cost.resolveAndKeyUs, unit: 'µs', better: 'lower', digits: 2 }),
@@ -150,6 +204,7 @@ export const benchmark: Benchmark = {
       'Tenant variants: the full reference SaaS request — Host subdomain resolved through the cached catalog, API key checked (cached), admission none, handler in the tenant scope, zod validation, the scoped Kysely query (shared: plugin predicate + RLS settings; schema: search_path; database: its own database through the pool router), request-id and logging hooks.',
       'Baseline: a Fastify app built the same way (createFastify + the same logging hooks, same zod validation and response shape) whose route runs a plain Kysely query (PostgresDialect on the same pool) on the same `projects` table, reading acme\'s rows; no resolution, no key, no scope. Both apps log at warn, so the per-response log line is a level check in both.',
       `req/s ratio to the baseline, round by round: ${perRound.join('; ')}.`,
+      `Observability (#14): \`observed_shared\` is acme's request with the reference SaaS's watchers on (TenantMetrics for requests and queries with the top-50 tenant label, TenantTracing's observers, the LiveView) and no OpenTelemetry SDK registered (the tracing API is a no-op: the library's own cost), against \`shared\`, the same requests with the watchers switched off (the observers return nothing; the hooks stay installed). Goal: >= ${OBSERVED_GOAL}. Round by round: ${(samples.get('shared_observed') ?? []).map((s, i) => (s.rps / (samples.get('shared')?.[i]?.rps ?? Number.NaN)).toFixed(3)).join(' ')}. \`traced_shared\`: the same with an SDK registered (AsyncLocalStorage context manager, parent-based sampling of ${TRACE_SAMPLE_RATIO * 100} % of requests, batched export to nowhere): a sampled request records a SERVER span and a CLIENT span per query and runs in their context; the SDK's own cost, no goal. Round by round: ${(samples.get('shared_traced') ?? []).map((s, i) => (s.rps / (samples.get('shared')?.[i]?.rps ?? Number.NaN)).toFixed(3)).join(' ')}.`,
       `Where the time goes: \`*_server_cpu\` is the server's main-thread busy time per request (event-loop utilization; with PGlite it includes the database engine), baseline ${base.nodeUs.toFixed(0)} µs; ${Number.isFinite(base.postgresUs) ? `\`*_postgres_cpu\` the CPU of the PostgreSQL backends serving the benchmark's databases per request (pg_stat_activity + /proc, 10 ms ticks summed over a run), baseline ${base.postgresUs.toFixed(0)} µs` : 'PostgreSQL CPU not measured on this backend'}. The load generator's thread is in neither.`,
       `Cached resolve: the app's TenantResolution (subdomain, custom-domain, X-Tenant-ID resolvers over the cached catalog) in process without HTTP, ${cost.iterations} iterations, median of 3; \`cached_resolve_and_api_key\` adds the cached API-key check (SHA-256 of the key).`,
       `Load average (1 min, ${os.cpus().length} cores): ${loadAtStart.toFixed(1)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end. Server, load generator${context.backend.name === 'postgres' ? ' and PostgreSQL' : ''} share these cores.`,

@@ -25,7 +25,7 @@ export const MODELS = [
 
 /** One thing to load: a port, the Host and key it sends, and the paths it cycles through. */
 export interface HttpTarget {
-  readonly name: 'baseline' | 'shared' | 'schema' | 'database'
+  readonly name: 'baseline' | 'shared' | 'schema' | 'database' | 'shared_observed' | 'shared_traced'
   readonly port: number
   readonly host: string
   readonly authorization: string | undefined
@@ -123,5 +123,7 @@ export async function prepareHttpBench(context: BenchContext, projectsPerTenant:
   backend.atClose(() => baseline.close())
   const shared = targets.find((t) => t.name === 'shared') as HttpTarget
   targets.unshift({ name: 'baseline', port: baselinePort, host: `localhost:${baselinePort}`, authorization: undefined, paths: shared.paths })
+  // The same tenant with metrics, tracing and the live view on (with no OpenTelemetry SDK, then with one sampling 10 %): the run toggles them per variant.
+  targets.push({ ...shared, name: 'shared_observed' }, { ...shared, name: 'shared_traced' })
   return { saas, targets, projectsPerTenant, close: async () => undefined }
 }

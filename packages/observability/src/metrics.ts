@@ -9,7 +9,7 @@ import {
   TenantLabels, TenantryError, validationError,
   type QueryObserver, type RequestObservation, type RequestObserver, type RequestOutcome, type Tenant, type ValidationIssue,
 } from '@tenantry/core'
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
 
 /** What a query observer reports for one query (see `TenantMetrics.query`). */
 export interface QueryOutcome {
@@ -55,6 +55,68 @@ export interface TenantMetricsOptions {
 
 const DEFAULT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const OTHER = TenantLabels.OTHER
+/** The tenant label of a request whose tenant was not resolved. */
+const NONE = 'none'
+
+/** A latency histogram of one series: counts per bucket (the last is +Inf), sum and count. */
+interface Buckets {
+  readonly counts: number[]
+  sum: number
+  count: number
+}
+
+/** One request series: its labels and count. */
+interface RequestSeries {
+  readonly labels: Readonly<Record<string, string>>
+  count: number
+}
+
+/**
+ * What one tenant label (an id, `other`, `none`) has counted: plain numbers
+ * on the request path (prom-client would validate and hash the label set on
+ * every call), read into the Prometheus text format at each scrape. Dropped
+ * whole when the tenant loses its label: its series go with it.
+ */
+interface LabelSeries {
+  readonly tenant: string
+  readonly slug: string | undefined
+  readonly isolation: string | undefined
+  /** By method, route and status. */
+  readonly requests: Map<string, RequestSeries>
+  readonly duration: Buckets
+  limited: number
+  rejected: number
+  /** By isolation model. */
+  readonly models: Map<string, { ok: number; error: number; readonly duration: Buckets }>
+}
+
+/** A metric value as prom-client's registry formats it. */
+interface MetricValue {
+  readonly value: number
+  readonly labels: Readonly<Record<string, string | number>>
+  readonly metricName?: string
+}
+
+/**
+ * A metric prom-client's registry renders (its custom-metric contract: a
+ * name, help, type and `get()`), whose values Tenantry keeps itself.
+ */
+class CollectedMetric {
+  readonly aggregator = 'sum'
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge' | 'histogram',
+    readonly labelNames: readonly string[],
+    readonly read: () => MetricValue[],
+  ) {}
+
+  get(): { name: string; help: string; type: string; values: MetricValue[]; aggregator: string } {
+    return { name: this.name, help: this.help, type: this.type, values: this.read(), aggregator: this.aggregator }
+  }
+
+  reset(): void {}
+}
 
 function statusClass(status: number): string {
   return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other'
@@ -83,16 +145,10 @@ function statusClass(status: number): string {
 export class TenantMetrics {
   readonly registry: Registry
   readonly #labels: TenantLabels
-  readonly #requests: Counter<'tenant' | 'method' | 'route' | 'status_class'>
-  readonly #duration: Histogram<'tenant'>
-  readonly #limited: Counter<'tenant'>
-  readonly #rejected: Counter<'tenant'>
-  readonly #queries: Counter<'tenant' | 'model' | 'outcome'>
-  readonly #queryDuration: Histogram<'tenant' | 'model'>
-  readonly #info: Gauge<'tenant' | 'slug' | 'isolation'>
+  readonly #bounds: readonly number[]
   readonly #migrations: Counter<'status'>
-  /** Per labelled tenant: the label sets its series use, to remove when it loses the label. */
-  readonly #series = new Map<string, Map<string, { metric: Counter<string> | Histogram<string> | Gauge<string>; labels: Record<string, string> }>>()
+  /** Per tenant label (an id, `other`, `none`): what it has counted. */
+  readonly #series = new Map<string, LabelSeries>()
   readonly #routes = new Set<string>()
   readonly #routers: { stats(): PoolRouterStatsLike }[] = []
   readonly #maxRoutes: number
@@ -119,13 +175,8 @@ export class TenantMetrics {
     this.#maxRoutes = maxRoutes
     this.#labels = new TenantLabels({ k: top, ...(options.halfLifeMs === undefined ? {} : { halfLifeMs: options.halfLifeMs }), onEvict: (id) => this.#evict(id) })
     const registers = [this.registry]
-    this.#requests = new Counter({ name: `${prefix}http_requests_total`, help: 'Tenant requests, by tenant (top K, else other), method, route pattern and status class', labelNames: ['tenant', 'method', 'route', 'status_class'], registers })
-    this.#duration = new Histogram({ name: `${prefix}http_request_duration_seconds`, help: 'Tenant request latency, by tenant (top K, else other)', labelNames: ['tenant'], buckets: [...buckets], registers })
-    this.#limited = new Counter({ name: `${prefix}rate_limited_total`, help: 'Requests refused by the rate limiter (429), by tenant', labelNames: ['tenant'], registers })
-    this.#rejected = new Counter({ name: `${prefix}bulkhead_rejected_total`, help: 'Requests refused by the bulkhead (503), by tenant', labelNames: ['tenant'], registers })
-    this.#queries = new Counter({ name: `${prefix}queries_total`, help: 'Queries run in a tenant scope, by tenant, isolation model and outcome', labelNames: ['tenant', 'model', 'outcome'], registers })
-    this.#queryDuration = new Histogram({ name: `${prefix}query_duration_seconds`, help: 'Query time in a tenant scope, by tenant and isolation model', labelNames: ['tenant', 'model'], buckets: [...buckets], registers })
-    this.#info = new Gauge({ name: `${prefix}tenant_info`, help: 'One per tenant with a label of its own: its slug and isolation model', labelNames: ['tenant', 'slug', 'isolation'], registers })
+    this.#bounds = [...buckets].sort((x, y) => x - y)
+    for (const metric of this.#collected(prefix)) this.registry.registerMetric(metric as never)
     this.#migrations = new Counter({ name: `${prefix}migration_runs_total`, help: 'Fleet migration runs, by outcome', labelNames: ['status'], registers })
     this.#routers.push(...(options.poolRouters ?? []))
     this.#poolMetrics(prefix, registers)
@@ -173,22 +224,18 @@ export class TenantMetrics {
    * metrics.request({ method: 'GET', route: '/api/projects', status: 200, tenant, durationMs: 3.2, limited: false, rejected: false })
    */
   request(outcome: RequestOutcome): void {
-    const tenant = outcome.tenant === undefined ? 'none' : this.#label(outcome.tenant)
-    const route = this.#route(outcome.route)
-    const labels = { tenant, method: outcome.method, route, status_class: statusClass(outcome.status) }
-    this.#requests.inc(labels)
-    this.#remember(tenant, this.#requests, labels)
-    const seconds = outcome.durationMs / 1000
-    this.#duration.observe({ tenant }, seconds)
-    this.#remember(tenant, this.#duration, { tenant })
-    if (outcome.limited) {
-      this.#limited.inc({ tenant })
-      this.#remember(tenant, this.#limited, { tenant })
+    const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant)
+    const key = `${outcome.method}\u0000${outcome.route}\u0000${outcome.status}`
+    let requests = series.requests.get(key)
+    if (requests === undefined) {
+      const route = this.#route(outcome.route)
+      requests = { labels: { tenant: series.tenant, method: outcome.method, route, status_class: statusClass(outcome.status) }, count: 0 }
+      series.requests.set(key, requests)
     }
-    if (outcome.rejected) {
-      this.#rejected.inc({ tenant })
-      this.#remember(tenant, this.#rejected, { tenant })
-    }
+    requests.count++
+    this.#observe(series.duration, outcome.durationMs / 1000)
+    if (outcome.limited) series.limited++
+    if (outcome.rejected) series.rejected++
   }
 
   /**
@@ -198,12 +245,12 @@ export class TenantMetrics {
    * metrics.query({ tenant, model: 'shared', durationMs: 0.8, failed: false })
    */
   query(outcome: QueryOutcome): void {
-    const tenant = this.#label(outcome.tenant)
-    const labels = { tenant, model: outcome.model, outcome: outcome.failed ? 'error' : 'ok' }
-    this.#queries.inc(labels)
-    this.#remember(tenant, this.#queries, labels)
-    this.#queryDuration.observe({ tenant, model: outcome.model }, outcome.durationMs / 1000)
-    this.#remember(tenant, this.#queryDuration, { tenant, model: outcome.model })
+    const series = this.#seriesOf(outcome.tenant)
+    let model = series.models.get(outcome.model)
+    if (model === undefined) series.models.set(outcome.model, (model = { ok: 0, error: 0, duration: this.#buckets() }))
+    if (outcome.failed) model.error++
+    else model.ok++
+    this.#observe(model.duration, outcome.durationMs / 1000)
   }
 
   /**
@@ -235,15 +282,98 @@ export class TenantMetrics {
     return this.#labels.labeled()
   }
 
-  #label(tenant: Pick<Tenant, 'id' | 'slug'> & { readonly isolation?: string }): string {
+  /** The series of a tenant's label (its own, or `other`), made on first use. */
+  #seriesOf(tenant: Pick<Tenant, 'id' | 'slug'> & { readonly isolation?: string }): LabelSeries {
     const label = this.#labels.label(tenant.id)
-    if (label !== OTHER && !this.#series.has(label)) {
-      this.#series.set(label, new Map())
-      const info = { tenant: label, slug: tenant.slug, isolation: tenant.isolation ?? 'unknown' }
-      this.#info.set(info, 1)
-      this.#remember(label, this.#info, info)
+    let series = this.#series.get(label)
+    if (series === undefined) {
+      const own = label !== OTHER
+      series = this.#newSeries(label, own ? tenant.slug : undefined, own ? tenant.isolation ?? 'unknown' : undefined)
+      this.#series.set(label, series)
     }
-    return label
+    return series
+  }
+
+  /** The series of requests whose tenant was not resolved. */
+  #none(): LabelSeries {
+    let series = this.#series.get(NONE)
+    if (series === undefined) this.#series.set(NONE, (series = this.#newSeries(NONE, undefined, undefined)))
+    return series
+  }
+
+  #newSeries(tenant: string, slug: string | undefined, isolation: string | undefined): LabelSeries {
+    return { tenant, slug, isolation, requests: new Map(), duration: this.#buckets(), limited: 0, rejected: 0, models: new Map() }
+  }
+
+  #buckets(): Buckets {
+    return { counts: new Array<number>(this.#bounds.length + 1).fill(0), sum: 0, count: 0 }
+  }
+
+  #observe(buckets: Buckets, seconds: number): void {
+    const bounds = this.#bounds
+    let i = 0
+    while (i < bounds.length && seconds > (bounds[i] as number)) i++
+    buckets.counts[i] = (buckets.counts[i] as number) + 1
+    buckets.sum += seconds
+    buckets.count++
+  }
+
+  /** The per-tenant metrics, read from the series at each scrape. */
+  #collected(prefix: string): CollectedMetric[] {
+    const all = (): IterableIterator<LabelSeries> => this.#series.values()
+    const histogram = (name: string, values: MetricValue[], labels: Record<string, string>, buckets: Buckets): void => {
+      let cumulative = 0
+      for (let i = 0; i < this.#bounds.length; i++) {
+        cumulative += buckets.counts[i] as number
+        values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: this.#bounds[i] as number }, value: cumulative })
+      }
+      values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: buckets.count })
+      values.push({ metricName: `${name}_sum`, labels, value: buckets.sum })
+      values.push({ metricName: `${name}_count`, labels, value: buckets.count })
+    }
+    const requestDuration = `${prefix}http_request_duration_seconds`
+    const queryDuration = `${prefix}query_duration_seconds`
+    return [
+      new CollectedMetric(`${prefix}http_requests_total`, 'Tenant requests, by tenant (top K, else other), method, route pattern and status class', 'counter', ['tenant', 'method', 'route', 'status_class'], () => {
+        // Statuses of one class add up into one series.
+        const sums = new Map<string, { labels: Readonly<Record<string, string>>; value: number }>()
+        for (const series of all()) {
+          for (const r of series.requests.values()) {
+            const key = `${r.labels.tenant}\u0000${r.labels.method}\u0000${r.labels.route}\u0000${r.labels.status_class}`
+            const sum = sums.get(key)
+            if (sum === undefined) sums.set(key, { labels: r.labels, value: r.count })
+            else sum.value += r.count
+          }
+        }
+        return [...sums.values()]
+      }),
+      new CollectedMetric(requestDuration, 'Tenant request latency, by tenant (top K, else other)', 'histogram', ['tenant'], () => {
+        const values: MetricValue[] = []
+        for (const series of all()) if (series.duration.count > 0) histogram(requestDuration, values, { tenant: series.tenant }, series.duration)
+        return values
+      }),
+      new CollectedMetric(`${prefix}rate_limited_total`, 'Requests refused by the rate limiter (429), by tenant', 'counter', ['tenant'], () =>
+        [...all()].filter((s) => s.limited > 0).map((s) => ({ labels: { tenant: s.tenant }, value: s.limited }))),
+      new CollectedMetric(`${prefix}bulkhead_rejected_total`, 'Requests refused by the bulkhead (503), by tenant', 'counter', ['tenant'], () =>
+        [...all()].filter((s) => s.rejected > 0).map((s) => ({ labels: { tenant: s.tenant }, value: s.rejected }))),
+      new CollectedMetric(`${prefix}queries_total`, 'Queries run in a tenant scope, by tenant, isolation model and outcome', 'counter', ['tenant', 'model', 'outcome'], () => {
+        const values: MetricValue[] = []
+        for (const series of all()) {
+          for (const [model, m] of series.models) {
+            if (m.ok > 0) values.push({ labels: { tenant: series.tenant, model, outcome: 'ok' }, value: m.ok })
+            if (m.error > 0) values.push({ labels: { tenant: series.tenant, model, outcome: 'error' }, value: m.error })
+          }
+        }
+        return values
+      }),
+      new CollectedMetric(queryDuration, 'Query time in a tenant scope, by tenant and isolation model', 'histogram', ['tenant', 'model'], () => {
+        const values: MetricValue[] = []
+        for (const series of all()) for (const [model, m] of series.models) histogram(queryDuration, values, { tenant: series.tenant, model }, m.duration)
+        return values
+      }),
+      new CollectedMetric(`${prefix}tenant_info`, 'One per tenant with a label of its own: its slug and isolation model', 'gauge', ['tenant', 'slug', 'isolation'], () =>
+        [...all()].filter((s) => s.slug !== undefined).map((s) => ({ labels: { tenant: s.tenant, slug: s.slug as string, isolation: s.isolation as string }, value: 1 }))),
+    ]
   }
 
   #route(route: string): string {
@@ -253,18 +383,9 @@ export class TenantMetrics {
     return route
   }
 
-  #remember(tenant: string, metric: Counter<string> | Histogram<string> | Gauge<string>, labels: Record<string, string>): void {
-    const series = this.#series.get(tenant)
-    if (series === undefined) return
-    const key = `${(metric as unknown as { name: string }).name}\u0000${Object.values(labels).join('\u0000')}`
-    if (!series.has(key)) series.set(key, { metric, labels })
-  }
-
   #evict(tenantId: string): void {
-    const series = this.#series.get(tenantId)
-    if (series === undefined) return
+    // Its series go with it: the next scrape no longer has them.
     this.#series.delete(tenantId)
-    for (const { metric, labels } of series.values()) metric.remove(labels)
   }
 
   #poolMetrics(prefix: string, registers: Registry[]): void {

@@ -47,7 +47,8 @@ export class TenantTracing {
   readonly #observer: RequestObserver
   readonly #queryObserver: QueryObserver = {
     start: (tenant) => {
-      if (!this.enabled) return undefined
+      // A child of the span in context (the request's, a job's, your own) when that one is recorded; none otherwise.
+      if (trace.getSpan(context.active())?.isRecording() !== true) return undefined
       const model = tenant.isolation ?? 'shared'
       const span = this.tracer().startSpan(`db.query ${model}`, { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'tenantry.model': model } })
       setTenant(span, tenant)
@@ -87,6 +88,7 @@ export class TenantTracing {
    * span `METHOD route` per tenant request, with the tenant's attributes once
    * resolved, the handler run in its context (query spans and outgoing calls
    * are its children), `http.response.status_code`, and an error status for 5xx.
+   * A request the SDK's sampler does not record costs the sampling decision only.
    *
    * @example
    * app.use(tenantryExpress({ resolution, observer: tracing.observer() }))
@@ -101,6 +103,8 @@ export class TenantTracing {
       kind: SpanKind.SERVER,
       attributes: { 'http.request.method': method, 'http.route': route },
     })
+    // Not sampled: nothing to record, and no context to carry through the request (its queries are not traced either).
+    if (!span.isRecording()) return undefined
     const active = trace.setSpan(context.active(), span)
     return {
       tenant: (tenant) => setTenant(span, tenant),
@@ -116,8 +120,10 @@ export class TenantTracing {
   /**
    * The query observer for `TenantData`'s `queryObserver` (or
    * `createTenantry({ observe: { queries } })`): a CLIENT span `db.query
-   * <model>` per query of a tenant, a child of the request's span, with the
-   * tenant's attributes and no SQL text.
+   * <model>` per query of a tenant, a child of the span in context (the
+   * request's, a job's, one of yours) when that span is recorded, with the
+   * tenant's attributes and no SQL text. With no recorded span in context (no
+   * SDK, a request the sampler skipped) it does nothing.
    *
    * @example
    * createTenantry({ …, observe: { requests: tracing.observer(), queries: tracing.queryObserver() } })

@@ -97,6 +97,15 @@ for (const backend of testBackends()) {
       assert.equal(status.failures.length, 1)
       assert.match(status.failures[0]!.error, /t0003_clash/)
       assert.match(status.failures[0]!.label, /umbrella/)
+      // One tenant's view of it: what the admin console shows.
+      const own = await fleet.migrator(v3).tenantStatus(umbrella)
+      assert.equal(own.target, umbrella.id)
+      assert.deepEqual(own.migrations.map((m) => [m.id, m.state]), [['0001_t0001', 'applied'], ['0002_t0002', 'applied'], ['0003_t0003', 'failed']])
+      assert.match(own.migrations[2]!.error ?? '', /t0003_clash/)
+      const sharedTenant = tenants.find((t) => t.isolation === 'shared')!
+      const shared = await fleet.migrator(v3).tenantStatus(sharedTenant)
+      assert.equal(shared.target, 'shared')
+      assert.deepEqual(shared.migrations.map((m) => m.state), ['applied', 'applied', 'applied'])
 
       // --continue-on-error finishes the rest and reports the same failure.
       const rest = await fleet.migrator(v3).migrate({ continueOnError: true, concurrency: 2 })

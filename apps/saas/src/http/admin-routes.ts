@@ -1,6 +1,7 @@
 import type { ApiKeyInfo, TenantLifecycle, TenantRecord } from '@tenantry/postgres'
 import type { FastifyInstance } from 'fastify'
 import { adminGuard } from './admin-guard.ts'
+import { tenantListQuery, type TenantIndex } from './console-api.ts'
 import {
   apiKeyInput, domainInput, domainParams, emptyInput, keyParams, newTenantInput, parseInput, slugParams, tenantPatchInput,
 } from './validation.ts'
@@ -68,12 +69,24 @@ async function everyTenant(tenants: TenantLifecycle): Promise<TenantRecord[]> {
  */
 export async function adminRoutes(
   app: FastifyInstance,
-  options: { tenants: TenantLifecycle; token: string; baseDomain: string },
+  options: { tenants: TenantLifecycle; token: string; baseDomain: string; index?: TenantIndex },
 ): Promise<void> {
-  const { tenants } = options
+  const { tenants, index } = options
   app.addHook('onRequest', adminGuard(options))
+  // Any write may change the list the console pages through.
+  if (index !== undefined) {
+    app.addHook('onResponse', (request, _reply, done) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') index.invalidate()
+      done()
+    })
+  }
 
-  app.get('/tenants', notTenant, async () => ({ items: (await everyTenant(tenants)).map(tenantView) }))
+  // Without a query: every tenant (DESIGN §4). With one (?q, status, sort, order, limit, offset): a page and the total.
+  app.get('/tenants', notTenant, async (request) => {
+    const query = request.query as Record<string, unknown> | undefined
+    if (index === undefined || query === undefined || Object.keys(query).length === 0) return { items: (await everyTenant(tenants)).map(tenantView) }
+    return index.page(parseInput(tenantListQuery, query, 'query'))
+  })
 
   app.post('/tenants', notTenant, async (request, reply) => {
     const input = parseInput(newTenantInput, request.body, 'body')

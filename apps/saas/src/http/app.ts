@@ -8,13 +8,15 @@ import { Projects } from '../data/projects.ts'
 import type { SaasDatabase } from '../data/schema.ts'
 import { Tasks } from '../data/tasks.ts'
 import { adminRoutes } from './admin-routes.ts'
+import { consoleApi, TenantIndex } from './console-api.ts'
+import { consoleStatic } from './console-static.ts'
 import { installRequestLogging, requestIdOf } from './logging.ts'
 import { metricsRoute, type SaasObservability } from './observability.ts'
 import { tenantRoutes } from './tenant-routes.ts'
 
 export interface SaasAppOptions {
   /** The scoped database, the tenants' lifecycle, and resolution for the adapter. */
-  readonly tenantry: Pick<Tenantry<SaasDatabase>, 'db' | 'tenants' | 'http' | 'directory' | 'apiKeys'>
+  readonly tenantry: Pick<Tenantry<SaasDatabase>, 'db' | 'tenants' | 'http' | 'directory' | 'apiKeys' | 'catalog' | 'migrator' | 'router'>
   /** The admin API's bearer token. */
   readonly adminToken: string
   /** Tenants are `<slug>.<baseDomain>`; the bare base domain serves the admin API. */
@@ -117,7 +119,15 @@ export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
 
   app.get('/healthz', { config: { tenant: false } }, async () => ({ ok: true }))
   if (options.observability !== undefined) await app.register(metricsRoute, { metrics: options.observability.metrics, token: options.adminToken, baseDomain: options.baseDomain })
-  await app.register(adminRoutes, { prefix: '/admin/api', tenants: tenantry.tenants, token: options.adminToken, baseDomain: options.baseDomain })
+  const index = new TenantIndex(tenantry.tenants, options.observability?.live)
+  await app.register(adminRoutes, { prefix: '/admin/api', tenants: tenantry.tenants, token: options.adminToken, baseDomain: options.baseDomain, index })
+  await app.register(consoleApi, {
+    prefix: '/admin/api',
+    token: options.adminToken,
+    baseDomain: options.baseDomain,
+    sources: { tenants: tenantry.tenants, catalog: tenantry.catalog, migrator: tenantry.migrator, router: tenantry.router, admission: options.admission, live: options.observability?.live },
+  })
+  await app.register(consoleStatic, { baseDomain: options.baseDomain })
   await app.register(tenantRoutes, { prefix: '/api', projects: new Projects(tenantry.db), tasks: new Tasks(tenantry.db) })
   return { app, directory: tenantry.directory, apiKeys: tenantry.apiKeys, http }
 }

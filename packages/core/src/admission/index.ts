@@ -20,6 +20,14 @@ export interface TenantAdmission {
    * tenant flooding past its limit costs a lookup and a prepared 429 per request.
    */
   refusal?(tenant: Tenant, request: AdmissionRequest): PreparedRefusal | undefined
+  /** Optional: what the limiter and the bulkhead have counted (`tenantAdmission` gives it), for a console or metrics. */
+  stats?(): AdmissionStats
+}
+
+/** What `TenantAdmission.stats()` reports: each part's own stats, when it has one. */
+export interface AdmissionStats {
+  readonly limiter?: Readonly<Record<string, unknown>>
+  readonly bulkhead?: Readonly<Record<string, unknown>>
 }
 
 /** The request as admission sees it: enough to pick a per-route cost. */

@@ -81,6 +81,12 @@ export function tenantAdmission(options: TenantAdmissionOptions): TenantAdmissio
     refusal(tenant: Tenant, request: AdmissionRequest): PreparedRefusal | undefined {
       return limiter?.refusal?.(tenant, { cost: costFor(request, tenant) })
     },
+    stats() {
+      return {
+        ...(limiter === undefined ? {} : { limiter: { ...limiter.stats() } }),
+        ...(bulkhead === undefined ? {} : { bulkhead: { ...bulkhead.stats() } }),
+      }
+    },
   }
 }
 

@@ -8,7 +8,7 @@ import { migrateTarget, rollbackTarget, type TargetOutcome } from './apply.ts'
 import { acquireFleetLock } from './fleet-lock.ts'
 import {
   CONTROL_TARGET, SHARED_TARGET, checksumConflicts, countsByMigration, failures, forgetTarget,
-  migratedTenants, readHead, tenantsNotAt,
+  migratedTenants, readApplied, readHead, tenantsNotAt,
 } from './ledger.ts'
 import { digestOf, type Migration, type MigrationSetName } from './migration.ts'
 import { runPool } from './run-pool.ts'
@@ -114,6 +114,22 @@ export interface MigrationStatus {
   readonly targets: number
   readonly tenant: readonly MigrationStatusRow[]
   readonly failures: readonly { readonly target: string; readonly label: string; readonly migration: string; readonly error: string; readonly at: Date }[]
+}
+
+/** One tenant migration as one tenant's target has it. */
+export interface TenantMigrationState {
+  readonly id: string
+  readonly state: 'applied' | 'pending' | 'failed'
+  /** The failure recorded for it, when failed. */
+  readonly error?: string
+  readonly at?: Date
+}
+
+/** Where a tenant's schema stands: its target (its own, or the shared tables) and each tenant migration. */
+export interface TenantMigrationStatus {
+  /** `shared` for a tenant of the shared model (the shared tables are its schema), else the tenant's id. */
+  readonly target: string
+  readonly migrations: readonly TenantMigrationState[]
 }
 
 /**
@@ -263,6 +279,33 @@ export class FleetMigrator {
       targets: keys.length,
       tenant: rows('tenant', this.#tenant, tenantCounts, keys.length),
       failures: failed.map((f) => ({ target: f.target, label: labels.get(f.target) ?? f.target, migration: f.id, error: f.error, at: f.at })),
+    }
+  }
+
+  /**
+   * Where one tenant's schema stands: each tenant migration applied, pending
+   * or failed (with the recorded error) on its target: its own schema or
+   * database, or for a shared tenant the shared tables. Read from the ledger
+   * in the control plane; nothing is connected to the tenant.
+   *
+   * @example
+   * const { migrations } = await migrator.tenantStatus(tenant)
+   * const pending = migrations.filter((m) => m.state === 'pending').length
+   */
+  async tenantStatus(tenant: Pick<Tenant, 'id' | 'isolation'>): Promise<TenantMigrationStatus> {
+    const target = tenant.isolation === 'shared' ? SHARED_TARGET : tenant.id
+    const pool = this.#options.control.pool
+    const [applied, failed] = await Promise.all([readApplied(pool, 'tenant', target), failures(pool, 'tenant', [target])])
+    const done = new Set(applied.map((a) => a.id))
+    const failedById = new Map(failed.map((f) => [f.id, f]))
+    const ids = [...new Set([...this.#tenant.map((m) => m.id), ...done])].sort()
+    return {
+      target,
+      migrations: ids.map((id): TenantMigrationState => {
+        if (done.has(id)) return { id, state: 'applied' }
+        const failure = failedById.get(id)
+        return failure === undefined ? { id, state: 'pending' } : { id, state: 'failed', error: failure.error, at: failure.at }
+      }),
     }
   }
 
