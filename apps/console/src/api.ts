@@ -23,8 +23,8 @@ export function setToken(value: string | null): void {
 }
 
 /** Calls `/admin/api${path}`; rejects with ApiError carrying the API's message. */
-export async function api<T = any>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token() ?? ''}` }
+export async function api<T = any>(path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<T> {
+  const headers: Record<string, string> = { authorization: `Bearer ${init.token ?? token() ?? ''}` }
   if (init.body !== undefined) headers['content-type'] = 'application/json'
   const response = await fetch(`/admin/api${path}`, {
     method: init.method ?? 'GET',
@@ -36,7 +36,7 @@ export async function api<T = any>(path: string, init: { method?: string; body?:
   const body = text === '' ? undefined : JSON.parse(text)
   if (!response.ok) {
     const error = body?.error ?? {}
-    if (response.status === 401) setToken(null)
+    if (response.status === 401 && init.token === undefined) setToken(null)
     throw new ApiError(response.status, String(error.code ?? 'ERROR'), String(error.message ?? `HTTP ${response.status}`))
   }
   return body as T

@@ -24,8 +24,13 @@ export function Chart({ title, unit, series, testId }: { title: string; unit: st
         <line x1={pad} y1={height - pad} x2={width - pad} y2={height - pad} className="axis" />
         <line x1={pad} y1={pad} x2={pad} y2={height - pad} className="axis" />
         {series.map((s) => {
-          const points = s.values.map((v, i) => (v === null || !Number.isFinite(v) ? null : `${x(i)},${y(v)}`)).filter((p): p is string => p !== null)
-          return <polyline key={s.name} points={points.join(' ')} fill="none" stroke={s.color} strokeWidth={2} />
+          const points = s.values.map((v, i) => (v === null || !Number.isFinite(v) ? null : ([x(i), y(v)] as const))).filter((p): p is readonly [number, number] => p !== null)
+          return (
+            <g key={s.name}>
+              <polyline points={points.map(([px, py]) => `${px},${py}`).join(' ')} fill="none" stroke={s.color} strokeWidth={2} />
+              {points.map(([px, py]) => <circle key={px} cx={px} cy={py} r={2.5} fill={s.color} />)}
+            </g>
+          )
         })}
       </svg>
       <div className="legend">

@@ -8,10 +8,10 @@ export function Login() {
   const submit = async (event: FormEvent) => {
     event.preventDefault()
     setError(null)
-    setToken(value.trim())
     try {
-      // Checked against the API at once: a wrong token answers 401, which drops it again.
-      await api('/tenants?limit=1')
+      // Checked against the API before it is kept: a wrong one shows the API's 401 message.
+      await api('/tenants?limit=1', { token: value.trim() })
+      setToken(value.trim())
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e))
     }

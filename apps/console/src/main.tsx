@@ -44,7 +44,7 @@ function App() {
         <button type="button" className="link" onClick={() => setToken(null)}>Sign out</button>
       </header>
       <main>
-        {tenant !== null ? <TenantPage slug={decodeURIComponent(tenant[1]!)} /> : route === '/fleet' ? <Fleet /> : <Tenants />}
+        {tenant !== null ? <TenantPage key={tenant[1]} slug={decodeURIComponent(tenant[1]!)} /> : route === '/fleet' ? <Fleet /> : <Tenants />}
       </main>
     </div>
   )

@@ -58,6 +58,7 @@ export function startBanner(input: BannerInput): string {
     if (tenants.length > 10) lines.push(`  … and ${tenants.length - 10} more (GET ${bare}/admin/api/tenants)`)
     lines.push('')
   }
+  lines.push(`Admin console: ${bare}/admin   Metrics: ${bare}/metrics (admin token)`)
   lines.push(`Admin API: ${bare}/admin/api/tenants   Health: ${bare}/healthz`)
   let tokenWord: string
   if (token.source === 'generated') {
