@@ -48,7 +48,8 @@ export function apiKeyView(key: ApiKeyInfo): Record<string, string | null> {
 /** Not tenant routes: the Tenantry plugin leaves them alone. */
 const notTenant = { config: { tenant: false } }
 
-async function everyTenant(tenants: TenantLifecycle): Promise<TenantRecord[]> {
+/** Every tenant not deleted, read 500 at a time. */
+export async function everyTenant(tenants: TenantLifecycle): Promise<TenantRecord[]> {
   const all: TenantRecord[] = []
   let cursor: string | undefined
   do {

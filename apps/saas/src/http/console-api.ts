@@ -10,7 +10,7 @@ import type { FleetMigrator, PoolRouter, TenantCatalog, TenantLifecycle, TenantR
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { adminGuard } from './admin-guard.ts'
-import { tenantView, type TenantView } from './admin-routes.ts'
+import { everyTenant, tenantView, type TenantView } from './admin-routes.ts'
 import { parseInput, slugParams } from './validation.ts'
 
 /** What the console's reads need of Tenantry. */
@@ -102,7 +102,7 @@ export class TenantIndex {
   #all(): Promise<readonly TenantRecord[]> {
     const now = Date.now()
     if (this.#snapshot === undefined || now - this.#snapshot.at > SNAPSHOT_MS) {
-      const items = readAll(this.#tenants)
+      const items = everyTenant(this.#tenants)
       this.#snapshot = { at: now, items }
       // A failed read is not kept: the next request tries again.
       items.catch(() => {
@@ -124,17 +124,6 @@ function sortValue(tenant: TenantRecord, live: LiveFigures, key: TenantListQuery
     default:
       return tenant[key]
   }
-}
-
-async function readAll(tenants: TenantLifecycle): Promise<TenantRecord[]> {
-  const all: TenantRecord[] = []
-  let cursor: string | undefined
-  do {
-    const page = await tenants.list(cursor === undefined ? { limit: 500 } : { limit: 500, cursor })
-    all.push(...page.items)
-    cursor = page.nextCursor
-  } while (cursor !== undefined)
-  return all
 }
 
 const auditQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict()
