@@ -82,6 +82,8 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       observability,
     })
     if (observability !== undefined && tenantry.router !== undefined) observability.metrics.watchPoolRouter(tenantry.router)
+    // The start's fleet run (createTenantry migrates before it returns): tenantry_migration_runs_total.
+    if (observability !== undefined && tenantry.migration !== undefined) observability.metrics.migrationRun(tenantry.migration.ok ? 'ok' : 'failed')
     const ms = (from: number, to: number): number => Math.round(to - from)
     logger.debug({ tenantryMs: ms(started, opened), demoMs: ms(opened, seededAt), appMs: ms(seededAt, performance.now()) }, 'booted')
     let closing: Promise<void> | undefined

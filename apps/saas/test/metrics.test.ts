@@ -50,6 +50,7 @@ for (const backend of testBackends()) {
       assert.match(text, new RegExp(`tenantry_rate_limited_total\\{tenant="${acmeId}"\\} [1-9]`))
       assert.match(text, new RegExp(`tenantry_http_request_duration_seconds_count\\{tenant="${acmeId}"\\} [1-9]`))
       assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${globexTenant.id}",model="${globexTenant.isolation}",outcome="ok"\\} [1-9]`))
+      assert.match(text, /tenantry_migration_runs_total\{status="ok"\} 1/, 'the start\'s fleet run')
       assert.match(text, new RegExp(`tenantry_tenant_info\\{tenant="${acmeId}",slug="acme",isolation="[a-z]+"\\} 1`))
       // The admin API and /metrics itself are not tenant traffic.
       assert.doesNotMatch(text, /route="\/admin|route="\/metrics/)
