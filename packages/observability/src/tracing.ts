@@ -47,6 +47,8 @@ export class TenantTracing {
   readonly #observer: RequestObserver
   readonly #queryObserver: QueryObserver = {
     start: (tenant) => {
+      // No SDK: nothing to record, and the context is not even looked at.
+      if (!this.enabled) return undefined
       // A child of the span in context (the request's, a job's, your own) when that one is recorded; none otherwise.
       if (trace.getSpan(context.active())?.isRecording() !== true) return undefined
       const model = tenant.isolation ?? 'shared'
