@@ -5,24 +5,47 @@
  */
 const TOKEN_KEY = 'tenantry.adminToken'
 
-/** An error the admin API answered: its code and its message, shown as they are. */
+/**
+ * An error the admin API answered: its code and its message, shown as they are.
+ *
+ * @example
+ * catch (e) { setMessage(e instanceof ApiError ? e.message : String(e)) }
+ */
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message)
   }
 }
 
+/**
+ * The admin token of this tab (session storage), or null before sign-in.
+ *
+ * @example
+ * if (token() === null) return <Login />
+ */
 export function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY)
 }
 
+/**
+ * Keeps the admin token in this tab's session storage (null drops it) and tells the app.
+ *
+ * @example
+ * setToken(null) // signs out
+ */
 export function setToken(value: string | null): void {
   if (value === null) sessionStorage.removeItem(TOKEN_KEY)
   else sessionStorage.setItem(TOKEN_KEY, value)
   window.dispatchEvent(new Event('tenantry-token'))
 }
 
-/** Calls `/admin/api${path}`; rejects with ApiError carrying the API's message. */
+/**
+ * Calls `/admin/api${path}`; rejects with ApiError carrying the API's message.
+ *
+ * @example
+ * const page = await api<{ items: Tenant[]; total: number }>('/tenants?limit=25')
+ * await api('/tenants/acme/suspend', { method: 'POST' })
+ */
 export async function api<T = any>(path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<T> {
   const headers: Record<string, string> = { authorization: `Bearer ${init.token ?? token() ?? ''}` }
   if (init.body !== undefined) headers['content-type'] = 'application/json'
@@ -33,7 +56,13 @@ export async function api<T = any>(path: string, init: { method?: string; body?:
   })
   if (response.status === 204) return undefined as T
   const text = await response.text()
-  const body = text === '' ? undefined : JSON.parse(text)
+  let body: any
+  try {
+    body = text === '' ? undefined : JSON.parse(text)
+  } catch {
+    // Not the API's JSON (a proxy's error page, say): say what came back instead of a parse error.
+    throw new ApiError(response.status, 'NOT_JSON', `The admin API answered ${response.status} ${response.statusText} with something that is not JSON`)
+  }
   if (!response.ok) {
     const error = body?.error ?? {}
     if (response.status === 401 && init.token === undefined) setToken(null)

@@ -1,10 +1,16 @@
-/** A small SVG line chart: one or more series over the live window's buckets. */
+/** One line of a chart: a name, a colour and a value per bucket (null: nothing to draw there). */
 export interface Series {
   readonly name: string
   readonly color: string
   readonly values: readonly (number | null)[]
 }
 
+/**
+ * A small SVG line chart, drawn by hand: one or more series over the live window's buckets; `data-total` sums the values (the browser test watches it).
+ *
+ * @example
+ * <Chart testId="chart-throughput" title="Requests" unit="req" series={[{ name: 'requests', color: '#2b6cb0', values: [0, 3, 5] }]} />
+ */
 export function Chart({ title, unit, series, testId }: { title: string; unit: string; series: readonly Series[]; testId: string }) {
   const width = 320
   const height = 120

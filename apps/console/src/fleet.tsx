@@ -1,5 +1,6 @@
 import type { LivePoint } from './api.ts'
 import { Chart } from './chart.tsx'
+import { Link } from './router.tsx'
 import { useApi } from './use-api.ts'
 
 interface Row { id: string; applied: number; pending: number; failed: number }
@@ -10,7 +11,12 @@ interface FleetView {
 }
 interface LiveFleet { fleet: { requests: number; perSecond: number; errorRate: number; p99Ms: number } | null; series: LivePoint[]; top: { tenantId: string; slug: string | null; requests: number; perSecond: number; errorRate: number; p99Ms: number }[] }
 
-/** The fleet: migrations per migration (and the failed tenants), the pool router, the limiter and bulkhead, the busiest tenants. */
+/**
+ * The fleet: migrations per migration (and the failed tenants), the pool router, the limiter and bulkhead, the busiest tenants.
+ *
+ * @example
+ * {route === '/fleet' && <Fleet />}
+ */
 export function Fleet() {
   const fleet = useApi<FleetView>('/fleet', 5_000)
   const live = useApi<LiveFleet>('/live', 2_000)
@@ -28,7 +34,7 @@ export function Fleet() {
             <thead><tr><th>Tenant</th><th>Req/s</th><th>Errors</th><th>p99</th></tr></thead>
             <tbody>
               {(live.data?.top ?? []).map((t) => (
-                <tr key={t.tenantId}><td>{t.slug === null ? t.tenantId : <a href={`#/tenants/${t.slug}`}>{t.slug}</a>}</td><td className="num">{t.perSecond.toFixed(2)}</td><td className="num">{(t.errorRate * 100).toFixed(1)} %</td><td className="num">{Number.isFinite(t.p99Ms) ? t.p99Ms.toFixed(1) : '—'} ms</td></tr>
+                <tr key={t.tenantId}><td>{t.slug === null ? t.tenantId : <Link to={`/tenants/${encodeURIComponent(t.slug)}`}>{t.slug}</Link>}</td><td className="num">{t.perSecond.toFixed(2)}</td><td className="num">{(t.errorRate * 100).toFixed(1)} %</td><td className="num">{Number.isFinite(t.p99Ms) ? t.p99Ms.toFixed(1) : '—'} ms</td></tr>
               ))}
             </tbody>
           </table>

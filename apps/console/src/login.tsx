@@ -1,7 +1,12 @@
 import { useState, type FormEvent } from 'react'
 import { api, ApiError, setToken } from './api.ts'
 
-/** The admin token, typed once and kept in this tab's session storage (never in the URL). */
+/**
+ * The admin token, typed once and kept in this tab's session storage (never in the URL).
+ *
+ * @example
+ * if (token() === null) return <Login />
+ */
 export function Login() {
   const [value, setValue] = useState('')
   const [error, setError] = useState<string | null>(null)

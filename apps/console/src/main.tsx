@@ -3,20 +3,10 @@ import { createRoot } from 'react-dom/client'
 import { setToken, token } from './api.ts'
 import { Fleet } from './fleet.tsx'
 import { Login } from './login.tsx'
+import { Link, useRoute } from './router.tsx'
 import { TenantPage } from './tenant.tsx'
 import { Tenants } from './tenants.tsx'
 import './styles.css'
-
-/** The view named by the URL's hash: `#/tenants`, `#/tenants/<slug>`, `#/fleet`. */
-function useRoute(): string {
-  const [route, setRoute] = useState(() => window.location.hash.slice(1) || '/tenants')
-  useEffect(() => {
-    const changed = () => setRoute(window.location.hash.slice(1) || '/tenants')
-    window.addEventListener('hashchange', changed)
-    return () => window.removeEventListener('hashchange', changed)
-  }, [])
-  return route
-}
 
 function useToken(): string | null {
   const [value, setValue] = useState(token)
@@ -38,16 +28,20 @@ function App() {
       <header>
         <strong>Tenantry</strong>
         <nav>
-          <a href="#/tenants" className={route.startsWith('/tenants') ? 'active' : ''}>Tenants</a>
-          <a href="#/fleet" className={route === '/fleet' ? 'active' : ''}>Fleet</a>
+          <Link to="/tenants" className={route.startsWith('/tenants') ? 'active' : ''}>Tenants</Link>
+          <Link to="/fleet" className={route === '/fleet' ? 'active' : ''}>Fleet</Link>
         </nav>
         <button type="button" className="link" onClick={() => setToken(null)}>Sign out</button>
       </header>
       <main>
-        {tenant !== null ? <TenantPage key={tenant[1]} slug={decodeURIComponent(tenant[1]!)} /> : route === '/fleet' ? <Fleet /> : <Tenants />}
+        {tenant !== null ? <TenantPage key={tenant[1]} slug={decodeURIComponent(tenant[1]!)} /> : route === '/fleet' ? <Fleet /> : route === '/tenants' ? <Tenants /> : <NotFound route={route} />}
       </main>
     </div>
   )
+}
+
+function NotFound({ route }: { route: string }) {
+  return <p className="error" role="alert">No page at /admin{route}: see <Link to="/tenants">Tenants</Link> or <Link to="/fleet">Fleet</Link>.</p>
 }
 
 createRoot(document.getElementById('root')!).render(

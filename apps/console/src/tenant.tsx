@@ -1,13 +1,19 @@
 import { useState, type FormEvent } from 'react'
 import { api, ApiError, type LivePoint, type Tenant } from './api.ts'
 import { Chart } from './chart.tsx'
+import { Link, navigate } from './router.tsx'
 import { useApi } from './use-api.ts'
 
 interface ApiKey { id: string; name: string | null; prefix: string; created_at: string; last_used_at: string | null; revoked_at: string | null }
 interface Audit { id: string; at: string; actor: string | null; action: string; reason: string | null }
 interface Migration { id: string; state: string; error: string | null }
 
-/** One tenant: details, settings, domains, keys, lifecycle actions, its live charts, migrations and audit trail. */
+/**
+ * One tenant: details, settings, domains, keys, lifecycle actions, its live charts, migrations and audit trail.
+ *
+ * @example
+ * <TenantPage key={slug} slug={slug} />
+ */
 export function TenantPage({ slug }: { slug: string }) {
   const base = `/tenants/${encodeURIComponent(slug)}`
   const tenant = useApi<Tenant>(base)
@@ -19,15 +25,18 @@ export function TenantPage({ slug }: { slug: string }) {
   const [confirming, setConfirming] = useState<'suspend' | 'resume' | 'delete' | null>(null)
   const [shownKey, setShownKey] = useState<string | null>(null)
 
-  const act = async (work: () => Promise<unknown>, done: string) => {
+  /** Runs one admin API call; shows its outcome (the API's own message when it fails) and whether it worked. */
+  const act = async (work: () => Promise<unknown>, done: string): Promise<boolean> => {
     try {
       await work()
       setMessage({ error: false, text: done })
       tenant.reload()
       keys.reload()
       audit.reload()
+      return true
     } catch (e) {
       setMessage({ error: true, text: e instanceof ApiError ? e.message : String(e) })
+      return false
     }
   }
   const t = tenant.data
@@ -36,7 +45,7 @@ export function TenantPage({ slug }: { slug: string }) {
   const series = live.data?.series ?? []
   return (
     <section>
-      <p><a href="#/tenants">← Tenants</a></p>
+      <p><Link to="/tenants">← Tenants</Link></p>
       <h1>{t.name} <span className={`status ${t.status}`} data-testid="tenant-status">{t.status}</span></h1>
       {message !== null && <p className={message.error ? 'error' : 'ok'} role={message.error ? 'alert' : 'status'}>{message.text}</p>}
       <div className="grid">
@@ -55,10 +64,7 @@ export function TenantPage({ slug }: { slug: string }) {
             <button type="button" className="danger" onClick={() => setConfirming('delete')}>Delete</button>
           </div>
         </div>
-        <div className="card">
-          <h2>Settings</h2>
-          <pre data-testid="settings">{JSON.stringify(t.settings, null, 2)}</pre>
-        </div>
+        <Settings key={t.id + t.plan + t.name + JSON.stringify(t.settings)} tenant={t} act={act} base={base} />
         <Domains tenant={t} act={act} base={base} />
       </div>
 
@@ -133,7 +139,7 @@ export function TenantPage({ slug }: { slug: string }) {
             <button type="button" className={confirming === 'delete' ? 'danger' : ''} data-testid="confirm" onClick={() => {
               const what = confirming
               setConfirming(null)
-              if (what === 'delete') void act(() => api(base, { method: 'DELETE' }), 'Deleted').then(() => { window.location.hash = '#/tenants' })
+              if (what === 'delete') void act(() => api(base, { method: 'DELETE' }), 'Deleted').then((ok) => ok && navigate('/tenants'))
               else void act(() => api(`${base}/${what}`, { method: 'POST' }), what === 'suspend' ? 'Suspended' : 'Resumed')
             }}>{confirming === 'delete' ? 'Delete' : confirming === 'suspend' ? 'Suspend' : 'Resume'}</button>
           </div>
@@ -143,11 +149,11 @@ export function TenantPage({ slug }: { slug: string }) {
   )
 }
 
-function Domains({ tenant, act, base }: { tenant: Tenant; act: (work: () => Promise<unknown>, done: string) => Promise<void>; base: string }) {
+function Domains({ tenant, act, base }: { tenant: Tenant; act: (work: () => Promise<unknown>, done: string) => Promise<boolean>; base: string }) {
   const [domain, setDomain] = useState('')
   const add = (event: FormEvent) => {
     event.preventDefault()
-    void act(() => api(`${base}/domains`, { method: 'POST', body: { domain: domain.trim() } }), 'Domain added').then(() => setDomain(''))
+    void act(() => api(`${base}/domains`, { method: 'POST', body: { domain: domain.trim() } }), 'Domain added').then((ok) => ok && setDomain(''))
   }
   return (
     <div className="card">
@@ -160,5 +166,45 @@ function Domains({ tenant, act, base }: { tenant: Tenant; act: (work: () => Prom
         <button type="submit" disabled={domain.trim() === ''}>Add</button>
       </form>
     </div>
+  )
+}
+
+/** Name, plan and settings, changed through PATCH /admin/api/tenants/:slug (settings are replaced whole). */
+function Settings({ tenant, act, base }: { tenant: Tenant; act: (work: () => Promise<unknown>, done: string) => Promise<boolean>; base: string }) {
+  const [name, setName] = useState(tenant.name)
+  const [plan, setPlan] = useState(tenant.plan)
+  const [settings, setSettings] = useState(JSON.stringify(tenant.settings, null, 2))
+  const [problem, setProblem] = useState<string | null>(null)
+  const save = (event: FormEvent) => {
+    event.preventDefault()
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(settings)
+    } catch (e) {
+      setProblem(`Settings are not valid JSON: ${(e as Error).message}`)
+      return
+    }
+    setProblem(null)
+    const patch: Record<string, unknown> = {}
+    if (name.trim() !== tenant.name) patch.name = name.trim()
+    if (plan.trim() !== tenant.plan) patch.plan = plan.trim()
+    if (JSON.stringify(parsed) !== JSON.stringify(tenant.settings)) patch.settings = parsed
+    if (Object.keys(patch).length === 0) {
+      setProblem('Nothing changed')
+      return
+    }
+    void act(() => api(base, { method: 'PATCH', body: patch }), 'Saved')
+  }
+  return (
+    <form className="card settings" onSubmit={save} aria-label="Settings">
+      <h2>Settings</h2>
+      <label>Name <input aria-label="Name" value={name} onChange={(e) => setName(e.target.value)} /></label>
+      <label>Plan <input aria-label="Plan" value={plan} onChange={(e) => setPlan(e.target.value)} /></label>
+      <label>Settings (JSON)
+        <textarea aria-label="Settings JSON" data-testid="settings" rows={6} spellCheck={false} value={settings} onChange={(e) => setSettings(e.target.value)} />
+      </label>
+      <button type="submit">Save</button>
+      {problem !== null && <p className="error" role="alert">{problem}</p>}
+    </form>
   )
 }

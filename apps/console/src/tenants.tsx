@@ -1,14 +1,20 @@
 import { useState, type FormEvent } from 'react'
 import { api, ApiError, type Tenant } from './api.ts'
+import { Link } from './router.tsx'
 import { useApi } from './use-api.ts'
 
 const COLUMNS = [
   ['slug', 'Slug'], ['name', 'Name'], ['status', 'Status'], ['plan', 'Plan'], ['isolation', 'Model'],
-  ['rps', 'Req/s'], ['error_rate', 'Errors'], ['created_at', 'Created'],
+  ['placement', 'Placement'], ['rps', 'Req/s'], ['error_rate', 'Errors'], ['created_at', 'Created'],
 ] as const
 const PAGE = 25
 
-/** Every tenant, searched, filtered, sorted and paged by the server (10,000 of them never reach the browser). */
+/**
+ * Every tenant, searched, filtered, sorted and paged by the server (10,000 of them never reach the browser).
+ *
+ * @example
+ * {route === '/tenants' && <Tenants />}
+ */
 export function Tenants() {
   const [q, setQ] = useState('')
   const [status, setStatus] = useState('')
@@ -48,21 +54,20 @@ export function Tenants() {
                 </button>
               </th>
             ))}
-            <th>Placement</th>
           </tr>
         </thead>
         <tbody>
           {(data?.items ?? []).map((t) => (
             <tr key={t.id} data-slug={t.slug}>
-              <td><a href={`#/tenants/${encodeURIComponent(t.slug)}`}>{t.slug}</a></td>
+              <td><Link to={`/tenants/${encodeURIComponent(t.slug)}`}>{t.slug}</Link></td>
               <td>{t.name}</td>
               <td><span className={`status ${t.status}`}>{t.status}</span></td>
               <td>{t.plan}</td>
               <td>{t.isolation}</td>
+              <td className="muted">{placementOf(t)}</td>
               <td className="num">{t.live?.rps.toFixed(2) ?? '0.00'}</td>
               <td className="num">{((t.live?.error_rate ?? 0) * 100).toFixed(1)} %</td>
               <td>{t.created_at.slice(0, 10)}</td>
-              <td className="muted">{placementOf(t)}</td>
             </tr>
           ))}
         </tbody>

@@ -1,7 +1,12 @@
 import { useCallback, useEffect, useState } from 'react'
 import { api, ApiError } from './api.ts'
 
-/** Loads `path` (again when it changes, and every `refreshMs`); the API's error message when it fails. */
+/**
+ * Loads `path` (again when it changes, and every `refreshMs`); the API's error message when it fails.
+ *
+ * @example
+ * const { data, error, reload } = useApi<{ items: ApiKey[] }>('/tenants/acme/api-keys')
+ */
 export function useApi<T>(path: string | null, refreshMs?: number): { data: T | undefined; error: string | null; reload: () => void } {
   const [data, setData] = useState<T>()
   const [error, setError] = useState<string | null>(null)

@@ -60,6 +60,40 @@ for (const backend of testBackends()) {
       assert.ok(suspended.body.items.some((t: { slug: string }) => t.slug === 'page-05'))
     })
 
+    it('sorts by a live figure across tenants with and without one, both ways, page by page, with the search applied', async () => {
+      const live = s.saas.observability!.live
+      const idOf = async (slug: string): Promise<string> => (await s.admin(`/tenants/${slug}`)).body.id as string
+      const record = async (slug: string, ok: number, failed = 0): Promise<void> => {
+        const id = await idOf(slug)
+        for (let i = 0; i < ok; i++) live.record(id, { durationMs: 2, status: 200 })
+        for (let i = 0; i < failed; i++) live.record(id, { durationMs: 2, status: 500 })
+      }
+      await record('page-20', 1000)
+      await record('page-21', 500)
+      await record('page-22', 500)
+      const slugsOf = async (query: string): Promise<{ slugs: string[]; total: number }> => {
+        const r = await s.admin(`/tenants?${query}`)
+        assert.equal(r.status, 200, r.text)
+        return { slugs: r.body.items.map((t: { slug: string }) => t.slug), total: r.body.total }
+      }
+      // Descending: the ranked ones (ties by slug; acme has its few requests), then everyone else by slug.
+      assert.deepEqual(await slugsOf('sort=rps&order=desc&limit=3'), { slugs: ['page-20', 'page-21', 'page-22'], total: 43 })
+      assert.deepEqual(await slugsOf('sort=rps&order=desc&limit=4&offset=2'), { slugs: ['page-22', 'acme', 'globex', 'initech'], total: 43 })
+      assert.deepEqual(await slugsOf('sort=rps&order=desc&limit=10&offset=40'), { slugs: ['page-37', 'page-38', 'page-39'], total: 43 })
+      // Ascending: everyone without traffic first, then the ranked ones, least first.
+      assert.deepEqual(await slugsOf('sort=rps&order=asc&limit=3&offset=38'), { slugs: ['page-39', 'acme', 'page-21'], total: 43 })
+      assert.deepEqual(await slugsOf('sort=rps&order=asc&limit=5&offset=41'), { slugs: ['page-22', 'page-20'], total: 43 })
+      assert.deepEqual(await slugsOf('sort=rps&order=desc&limit=5&q=page-2'), { slugs: ['page-20', 'page-21', 'page-22', 'page-23', 'page-24'], total: 10 })
+      assert.deepEqual(await slugsOf('sort=rps&order=desc&limit=5&q=page-2&status=suspended'), { slugs: [], total: 0 })
+      // The error rate: a tenant with traffic and no errors sorts with the ones without traffic.
+      await record('page-30', 10, 10)
+      assert.deepEqual(await slugsOf('sort=error_rate&order=desc&limit=3'), { slugs: ['page-30', 'acme', 'globex'], total: 43 })
+      const row = (await s.admin('/tenants?sort=error_rate&order=desc&limit=1')).body.items[0]
+      assert.equal(row.live.error_rate, 0.5)
+      // The placement: the schema and database tenants have one, the shared ones none.
+      assert.deepEqual((await slugsOf('sort=placement&order=desc&limit=2')).slugs.sort(), ['globex', 'initech'])
+    })
+
     it('refuses a bad list query with VALIDATION_FAILED, naming the parameter', async () => {
       for (const query of ['sort=password', 'limit=0', 'limit=5000', 'order=up', 'offset=-1', 'unknown=1']) {
         const r = await s.admin(`/tenants?${query}`)
@@ -102,11 +136,30 @@ for (const backend of testBackends()) {
       const live = await s.admin('/live')
       assert.equal(live.status, 200)
       assert.ok(live.body.fleet.requests >= 5)
-      assert.equal(live.body.top[0].slug, 'acme')
+      // The busiest first, by slug (page-20 got 1,000 requests above; acme its few through the tenant API).
+      assert.equal(live.body.top[0].slug, 'page-20')
+      assert.ok(live.body.top.some((t: { slug: string }) => t.slug === 'acme'))
+    })
+
+    it('answers an unknown tenant with TENANT_NOT_FOUND and a bad slug or query with VALIDATION_FAILED, on every tenant read', async () => {
+      for (const read of ['live', 'audit', 'migrations']) {
+        const unknown = await s.admin(`/tenants/nobody-here/${read}`)
+        assert.equal(unknown.status, 404, read)
+        assert.equal(codeOf(unknown), 'TENANT_NOT_FOUND', read)
+        assert.match(unknown.body.error.message, /nobody-here/, read)
+        const bad = await s.admin(`/tenants/Not_A_Slug/${read}`)
+        assert.equal(bad.status, 400, read)
+        assert.equal(codeOf(bad), 'VALIDATION_FAILED', read)
+      }
+      for (const query of ['limit=0', 'limit=1001', 'limit=x', 'since=1']) {
+        const r = await s.admin(`/tenants/acme/audit?${query}`)
+        assert.equal(codeOf(r), 'VALIDATION_FAILED', query)
+      }
+      assert.equal((await s.admin('/tenants/acme/audit?limit=1')).body.items.length, 1)
     })
 
     it('guards every console read with the admin token and the bare host', async () => {
-      for (const path of ['/admin/api/live', '/admin/api/fleet', '/admin/api/tenants/acme/audit', '/admin/api/tenants?limit=1']) {
+      for (const path of ['/admin/api/live', '/admin/api/fleet', '/admin/api/tenants/acme/live', '/admin/api/tenants/acme/audit', '/admin/api/tenants/acme/migrations', '/admin/api/tenants?limit=1']) {
         assert.equal((await s.call(path)).status, 401, path)
         assert.equal((await s.call(path, { host: 'acme', key: s.adminToken })).status, 404, path)
       }
@@ -125,6 +178,54 @@ for (const backend of testBackends()) {
       assert.equal(asset.status, 200)
       assert.match(String(asset.headers['content-type']), /javascript/)
       assert.equal((await s.call('/admin', { host: 'acme' })).status, 404, 'not on a tenant host')
+    })
+
+    it('serves the console page for its client routes under /admin/, but never for the admin API or a missing asset', async () => {
+      for (const path of ['/admin/', '/admin/tenants', '/admin/tenants/acme', '/admin/fleet']) {
+        const page = await s.call(path)
+        assert.equal(page.status, 200, path)
+        assert.match(page.text, /<div id="root">/, path)
+        assert.match(String(page.headers['content-security-policy']), /default-src 'self'/, path)
+      }
+      const api = await s.call('/admin/api/nothing-here', { key: s.adminToken })
+      assert.equal(api.status, 404)
+      assert.equal(codeOf(api), 'NOT_FOUND')
+      assert.match(String(api.headers['content-type']), /json/)
+      const asset = await s.call('/admin/assets/missing.js')
+      assert.equal(asset.status, 404)
+      assert.equal(codeOf(asset), 'NOT_FOUND')
+      assert.equal((await s.call('/admin/tenants/acme', { host: 'acme' })).status, 404, 'not on a tenant host')
+    })
+
+    // Last: it leaves 10,000 more tenants behind.
+    it('pages, searches and sorts 10,000 tenants without reading more than a page of rows', async () => {
+      const pool = s.saas.tenantry.target.pool
+      await pool.query(
+        `insert into tenantry.tenants (id, slug, name, status, isolation)
+         select gen_random_uuid(), 'k-' || lpad(i::text, 5, '0'), 'Tenant ' || i, 'active', 'shared' from generate_series(1, 10000) i`,
+      )
+      const query = pool.query
+      let most = 0
+      pool.query = (async (...args: unknown[]) => {
+        const result = await (query as (...a: unknown[]) => Promise<{ rows?: unknown[] }>).apply(pool, args)
+        most = Math.max(most, result?.rows?.length ?? 0)
+        return result
+      }) as typeof pool.query
+      try {
+        const found = await s.admin('/tenants?q=k-07777&limit=25')
+        assert.deepEqual({ total: found.body.total, slugs: found.body.items.map((t: { slug: string }) => t.slug) }, { total: 1, slugs: ['k-07777'] })
+        const deep = await s.admin('/tenants?sort=name&order=desc&limit=50&offset=9000')
+        assert.equal(deep.status, 200, deep.text)
+        assert.equal(deep.body.total, 10_043)
+        assert.equal(deep.body.items.length, 50)
+        const byRps = await s.admin('/tenants?sort=rps&order=desc&limit=50&offset=5000')
+        assert.equal(byRps.body.total, 10_043)
+        assert.equal(byRps.body.items.length, 50)
+        assert.deepEqual((await s.admin('/tenants?sort=rps&order=desc&limit=1')).body.items.map((t: { slug: string }) => t.slug), ['page-20'])
+        assert.ok(most <= 50, `a list request read ${most} rows in one query`)
+      } finally {
+        pool.query = query
+      }
     })
   })
 }

@@ -1,7 +1,7 @@
 import type { ApiKeyInfo, TenantLifecycle, TenantRecord } from '@tenantry/postgres'
 import type { FastifyInstance } from 'fastify'
 import { adminGuard } from './admin-guard.ts'
-import { tenantListQuery, type TenantIndex } from './console-api.ts'
+import { tenantListQuery, type TenantIndex } from './tenant-index.ts'
 import {
   apiKeyInput, domainInput, domainParams, emptyInput, keyParams, newTenantInput, parseInput, slugParams, tenantPatchInput,
 } from './validation.ts'
@@ -19,6 +19,12 @@ export interface TenantView {
   readonly created_at: string
 }
 
+/**
+ * A catalog record as the admin API answers it.
+ *
+ * @example
+ * reply.send(tenantView(await tenants.get('acme')))
+ */
 export function tenantView(tenant: TenantRecord): TenantView {
   return {
     id: tenant.id,
@@ -33,7 +39,12 @@ export function tenantView(tenant: TenantRecord): TenantView {
   }
 }
 
-/** An API key as the admin API shows it: never its secret. */
+/**
+ * An API key as the admin API shows it: never its secret.
+ *
+ * @example
+ * const items = (await tenants.listApiKeys('acme')).map(apiKeyView)
+ */
 export function apiKeyView(key: ApiKeyInfo): Record<string, string | null> {
   return {
     id: key.id,
@@ -48,7 +59,13 @@ export function apiKeyView(key: ApiKeyInfo): Record<string, string | null> {
 /** Not tenant routes: the Tenantry plugin leaves them alone. */
 const notTenant = { config: { tenant: false } }
 
-/** Every tenant not deleted, read 500 at a time. */
+/**
+ * Every tenant not deleted, read 500 at a time: the plain `GET /tenants` of
+ * DESIGN §4 (the console pages through `TenantIndex` instead).
+ *
+ * @example
+ * const all = await everyTenant(tenantry.tenants)
+ */
 export async function everyTenant(tenants: TenantLifecycle): Promise<TenantRecord[]> {
   const all: TenantRecord[] = []
   let cursor: string | undefined
@@ -74,13 +91,6 @@ export async function adminRoutes(
 ): Promise<void> {
   const { tenants, index } = options
   app.addHook('onRequest', adminGuard(options))
-  // Any write may change the list the console pages through.
-  if (index !== undefined) {
-    app.addHook('onResponse', (request, _reply, done) => {
-      if (request.method !== 'GET' && request.method !== 'HEAD') index.invalidate()
-      done()
-    })
-  }
 
   // Without a query: every tenant (DESIGN §4). With one (?q, status, sort, order, limit, offset): a page and the total.
   app.get('/tenants', notTenant, async (request) => {

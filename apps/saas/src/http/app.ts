@@ -16,7 +16,7 @@ import { tenantRoutes } from './tenant-routes.ts'
 
 export interface SaasAppOptions {
   /** The scoped database, the tenants' lifecycle, and resolution for the adapter. */
-  readonly tenantry: Pick<Tenantry<SaasDatabase>, 'db' | 'tenants' | 'http' | 'directory' | 'apiKeys' | 'catalog' | 'migrator' | 'router'>
+  readonly tenantry: Pick<Tenantry<SaasDatabase>, 'db' | 'tenants' | 'http' | 'directory' | 'apiKeys' | 'catalog' | 'migrator' | 'router' | 'target'>
   /** The admin API's bearer token. */
   readonly adminToken: string
   /** Tenants are `<slug>.<baseDomain>`; the bare base domain serves the admin API. */
@@ -119,7 +119,7 @@ export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
 
   app.get('/healthz', { config: { tenant: false } }, async () => ({ ok: true }))
   if (options.observability !== undefined) await app.register(metricsRoute, { metrics: options.observability.metrics, token: options.adminToken, baseDomain: options.baseDomain })
-  const index = new TenantIndex(tenantry.tenants, options.observability?.live)
+  const index = new TenantIndex(tenantry, options.observability?.live)
   await app.register(adminRoutes, { prefix: '/admin/api', tenants: tenantry.tenants, token: options.adminToken, baseDomain: options.baseDomain, index })
   await app.register(consoleApi, {
     prefix: '/admin/api',
