@@ -81,6 +81,8 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
   const gate = createTenantGate(options, 'tenantryFastify')
   app.decorateRequest('tenant', undefined)
   app.decorateRequest('tenantAuth', undefined)
+  // A declared slot, so an observed request keeps Fastify's request shape.
+  if (options.observer !== undefined) app.decorateRequest(OBSERVED as unknown as string, undefined)
   if (options.errorHandler === true) app.setErrorHandler(tenantryErrorHandler)
   if (options.notFoundHandler === true) app.setNotFoundHandler(tenantryNotFoundHandler)
 

@@ -5,7 +5,7 @@
  * line (`createTenantLogger`). Each plugs into the HTTP adapters' `observer`
  * option and TenantData's `queryObserver`.
  */
-export { TenantMetrics, type PoolRouterStatsLike, type QueryOutcome, type TenantMetricsOptions } from './metrics.ts'
+export { TenantMetrics, type PoolRouterStatsLike, type QueryCount, type TenantMetricsOptions } from './metrics.ts'
 export { TENANT_ATTRIBUTES, TENANT_BAGGAGE, TenantTracing, injectTenantBaggage, type TenantTracingOptions } from './tracing.ts'
 export {
   REDACTED_PATHS, bindLogTenant, createTenantLogger, currentRequestId, requestIdFrom, runWithRequestId, serializeError, tenantLogOptions, type TenantLogOptions,

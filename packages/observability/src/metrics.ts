@@ -7,16 +7,16 @@
  */
 import {
   TenantLabels, TenantryError, validationError,
-  type QueryObserver, type RequestObservation, type RequestObserver, type RequestOutcome, type Tenant, type ValidationIssue,
+  type QueryObservation, type QueryObserver, type RequestObservation, type RequestObserver, type RequestOutcome, type Tenant, type ValidationIssue,
 } from '@tenantry/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 
-/** What a query observer reports for one query (see `TenantMetrics.query`). */
-export interface QueryOutcome {
+/** One query as `TenantMetrics.query` counts it (what the query observer passes on). */
+export interface QueryCount {
   /** The tenant whose scope ran it. */
   readonly tenant: Pick<Tenant, 'id' | 'slug'> & { readonly isolation?: string }
-  /** The isolation model that ran it: shared, schema or database. */
-  readonly model: string
+  /** The isolation model that ran it: shared, schema or database; default the tenant's `isolation`, else `shared`. */
+  readonly model?: string
   readonly durationMs: number
   /** True when the query failed (a database error or a refusal). */
   readonly failed: boolean
@@ -81,8 +81,8 @@ interface LabelSeries {
   readonly tenant: string
   readonly slug: string | undefined
   readonly isolation: string | undefined
-  /** By method, route and status. */
-  readonly requests: Map<string, RequestSeries>
+  /** By route, method and status: nested maps, so counting a request builds no key. */
+  readonly requests: Map<string, Map<string, Map<number, RequestSeries>>>
   readonly duration: Buckets
   limited: number
   rejected: number
@@ -153,12 +153,9 @@ export class TenantMetrics {
   readonly #routers: { stats(): PoolRouterStatsLike }[] = []
   readonly #maxRoutes: number
   readonly #observer: RequestObserver
-  readonly #queryObserver: QueryObserver = {
-    start: (tenant) => {
-      const started = performance.now()
-      return { end: (failed) => this.query({ tenant, model: tenant.isolation ?? 'shared', durationMs: performance.now() - started, failed }) }
-    },
-  }
+  /** Stateless (the driver times the query): one observation serves every query, nothing allocated. */
+  readonly #queryObservation: QueryObservation = { end: (outcome) => this.query(outcome) }
+  readonly #queryObserver: QueryObserver = { start: () => this.#queryObservation }
 
   constructor(options: TenantMetricsOptions = {}) {
     const issues: ValidationIssue[] = []
@@ -225,12 +222,16 @@ export class TenantMetrics {
    */
   request(outcome: RequestOutcome): void {
     const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant)
-    const key = `${outcome.method}\u0000${outcome.route}\u0000${outcome.status}`
-    let requests = series.requests.get(key)
+    // Keyed by the label's route (at most maxRoutes, then `other`): raw paths never grow the map.
+    const route = this.#route(outcome.route)
+    let byMethod = series.requests.get(route)
+    if (byMethod === undefined) series.requests.set(route, (byMethod = new Map()))
+    let byStatus = byMethod.get(outcome.method)
+    if (byStatus === undefined) byMethod.set(outcome.method, (byStatus = new Map()))
+    let requests = byStatus.get(outcome.status)
     if (requests === undefined) {
-      const route = this.#route(outcome.route)
       requests = { labels: { tenant: series.tenant, method: outcome.method, route, status_class: statusClass(outcome.status) }, count: 0 }
-      series.requests.set(key, requests)
+      byStatus.set(outcome.status, requests)
     }
     requests.count++
     this.#observe(series.duration, outcome.durationMs / 1000)
@@ -244,10 +245,11 @@ export class TenantMetrics {
    * @example
    * metrics.query({ tenant, model: 'shared', durationMs: 0.8, failed: false })
    */
-  query(outcome: QueryOutcome): void {
+  query(outcome: QueryCount): void {
     const series = this.#seriesOf(outcome.tenant)
-    let model = series.models.get(outcome.model)
-    if (model === undefined) series.models.set(outcome.model, (model = { ok: 0, error: 0, duration: this.#buckets() }))
+    const name = outcome.model ?? outcome.tenant.isolation ?? 'shared'
+    let model = series.models.get(name)
+    if (model === undefined) series.models.set(name, (model = { ok: 0, error: 0, duration: this.#buckets() }))
     if (outcome.failed) model.error++
     else model.ok++
     this.#observe(model.duration, outcome.durationMs / 1000)
@@ -338,7 +340,7 @@ export class TenantMetrics {
         // Statuses of one class add up into one series.
         const sums = new Map<string, { labels: Readonly<Record<string, string>>; value: number }>()
         for (const series of all()) {
-          for (const r of series.requests.values()) {
+          for (const byMethod of series.requests.values()) for (const byStatus of byMethod.values()) for (const r of byStatus.values()) {
             const key = `${r.labels.tenant}\u0000${r.labels.method}\u0000${r.labels.route}\u0000${r.labels.status_class}`
             const sum = sums.get(key)
             if (sum === undefined) sums.set(key, { labels: r.labels, value: r.count })

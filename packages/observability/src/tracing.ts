@@ -55,8 +55,8 @@ export class TenantTracing {
       const span = this.tracer().startSpan(`db.query ${model}`, { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'tenantry.model': model } })
       setTenant(span, tenant)
       return {
-        end: (failed) => {
-          if (failed) span.setStatus({ code: SpanStatusCode.ERROR })
+        end: (outcome) => {
+          if (outcome.failed) span.setStatus({ code: SpanStatusCode.ERROR })
           span.end()
         },
       }

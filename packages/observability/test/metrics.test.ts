@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { runWithTenant, type IsolationModelName, type RequestOutcome, type ScopedTenant, type Tenant } from '@tenantry/core'
+import { combineQueryObservers, runWithTenant, type QueryOutcome, type IsolationModelName, type RequestOutcome, type ScopedTenant, type Tenant } from '@tenantry/core'
 import { TenantData } from '@tenantry/postgres'
 import { dropRoles, openModels, testBackends, uniqueName, type TestDatabase, type TestModels } from '@tenantry/test-kit'
 import { TenantMetrics } from '../src/index.ts'
@@ -159,6 +159,38 @@ for (const backend of testBackends()) {
       const before = text
       await models.shared!.kysely().selectFrom('projects' as never).selectAll().execute().catch(() => undefined)
       assert.equal((await metrics.text()).match(/tenantry_queries_total\{[^}]*\} (\d+)/g)?.join(), before.match(/tenantry_queries_total\{[^}]*\} (\d+)/g)?.join())
+    })
+
+    it('keeps a query\'s answer, error and scope when an observer throws, and tells observers the tenant, duration and outcome only (no SQL, no values)', async () => {
+      const seen: QueryOutcome[] = []
+      let starts = 0
+      const observed = new TenantData({ shared: models.shared! }, {
+        queryObserver: combineQueryObservers(
+          { start: () => { starts++; throw new Error('observer bug in start') } },
+          { start: () => ({ end() { throw new Error('observer bug in end') } }) },
+          { start: () => ({ end: (outcome) => seen.push(outcome) }) },
+        ),
+      })
+      const alone = new TenantData({ shared: models.shared! }, { queryObserver: { start: () => { throw new Error('observer bug') } } })
+      for (const target of [observed, alone]) {
+        const db = target.kysely<{ projects: { tenant_id: string; id: number; name: string } }>()
+        await runWithTenant(acme, async () => {
+          const rows = await db.selectFrom('projects').select('name').orderBy('id').execute()
+          assert.deepEqual(rows.map((r) => r.name), ['a'])
+          assert.equal((await target.pool().query('select count(*)::int as n from projects')).rows[0].n, 1)
+          assert.deepEqual(await target.withClient(async (c) => (await c.query('select name from projects')).rows), [{ name: 'a' }])
+          const failed = await db.selectFrom('projects').selectAll().where('id', '=', 'not a number' as never).execute().then(() => undefined, (error: unknown) => error)
+          assert.equal((failed as { code?: string }).code, '22P02', 'the database\'s error, not the observer\'s')
+        })
+      }
+      assert.ok(starts >= 4)
+      assert.equal(seen.length, 4)
+      for (const outcome of seen) {
+        assert.deepEqual(Object.keys(outcome).sort(), ['durationMs', 'failed', 'tenant'])
+        assert.equal(outcome.tenant.id, acme.id)
+        assert.ok(outcome.durationMs >= 0)
+      }
+      assert.deepEqual(seen.map((o) => o.failed), [false, false, false, true])
     })
   })
 }

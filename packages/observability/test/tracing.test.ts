@@ -44,7 +44,7 @@ describe('TenantTracing', () => {
         const tenant = currentTenant()
         await tracing.querySpan(tenant, 'shared', async () => 1)
         const observation = tracing.queryObserver().start({ id: tenant.id, slug: tenant.slug, status: tenant.status, isolation: 'shared' })
-        observation?.end(true)
+        observation?.end({ tenant: { id: tenant.id, slug: tenant.slug, status: tenant.status, isolation: 'shared' }, durationMs: 1, failed: true })
         // What an outgoing call would carry: traceparent (this request's trace) and the tenant in baggage.
         return { headers: injectTenantBaggage({}) }
       })

@@ -17,9 +17,10 @@ export interface SaasObservability {
   readonly queries: QueryObserver
   /**
    * Turns every watcher on or off at once (on at start): off, the observers
-   * skip each request and query. The HTTP benchmark compares the two in one run.
+   * skip each request and query; `{ requests, queries }` turns each side on
+   * or off. The HTTP benchmark compares the two in one run.
    */
-  setEnabled(on: boolean): void
+  setEnabled(on: boolean | { readonly requests: boolean; readonly queries: boolean }): void
 }
 
 /**
@@ -37,15 +38,17 @@ export function saasObservability(options: { topTenants?: number } = {}): SaasOb
   const live = new LiveView({ bucketMs: 10_000, windowMs: 180_000 })
   const requests = combineObservers(metrics.observer(), tracing.observer(), liveViewObserver(live))
   const queries = combineQueryObservers(metrics.queryObserver(), tracing.queryObserver())
-  let enabled = true
+  let requestsOn = true
+  let queriesOn = true
   return {
     metrics,
     tracing,
     live,
-    requests: { start: (request) => (enabled ? requests.start(request) : undefined) },
-    queries: { start: (tenant) => (enabled ? queries.start(tenant) : undefined) },
+    requests: { start: (request) => (requestsOn ? requests.start(request) : undefined) },
+    queries: { start: (tenant) => (queriesOn ? queries.start(tenant) : undefined) },
     setEnabled(on) {
-      enabled = on
+      requestsOn = typeof on === 'boolean' ? on : on.requests
+      queriesOn = typeof on === 'boolean' ? on : on.queries
     },
   }
 }

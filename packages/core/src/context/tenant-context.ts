@@ -254,6 +254,16 @@ export async function runAsSystem<T>(reason: string, fn: () => T | Promise<T>, o
   return storage.run(scope, () => startedInScope(fn()))
 }
 
+/**
+ * Runs `fn` outside any scope: a worker's boundary (a job's scope is the one
+ * it recorded, never the one the worker happened to start in). Leaving a
+ * scope only takes rights away; tenant-scoped code in `fn` fails closed.
+ * Internal to core.
+ */
+export function leaveScope<T>(fn: () => T): T {
+  return storage.exit(fn)
+}
+
 /** The scope in force (tenant or system), or undefined outside any scope. */
 export function currentScope(): Scope | undefined {
   return storage.getStore()

@@ -83,9 +83,35 @@ export class RequestHandle {
     }
   }
 
-  /** Runs the handler chain through the observation (in a span's context, say). */
+  /**
+   * Runs the handler chain through the observation (in a span's context, say).
+   * An observer that throws does not change what the chain does: before
+   * calling it, the chain runs unobserved; after, the chain's own result or
+   * error stands.
+   */
   run<R>(fn: () => R): R {
-    return this.#observation.run === undefined ? fn() : this.#observation.run(fn)
+    const observation = this.#observation
+    if (observation.run === undefined) return fn()
+    let state: 'waiting' | 'returned' | 'threw' = 'waiting'
+    let result: R | undefined
+    let thrown: unknown
+    try {
+      return observation.run(() => {
+        try {
+          result = fn()
+          state = 'returned'
+          return result
+        } catch (error) {
+          state = 'threw'
+          thrown = error
+          throw error
+        }
+      })
+    } catch {
+      if (state === 'waiting') return fn()
+      if (state === 'threw') throw thrown
+      return result as R
+    }
   }
 
   /** Ends the observation with the status sent (499: the client went away); later calls do nothing. */
@@ -118,8 +144,38 @@ export class RequestHandle {
  */
 export function observeRequest(observer: RequestObserver | undefined, request: ObservedRequest): RequestHandle | undefined {
   if (observer === undefined) return undefined
-  const observation = observer.start(request)
+  const observation = startSafely(observer, request)
   return observation === undefined ? undefined : new RequestHandle(request, observation)
+}
+
+/** `observer.start(input)`, or undefined when it throws: an observer's failure never fails what it watches. */
+function startSafely<I, O>(observer: { start(input: I): O | undefined }, input: I): O | undefined {
+  try {
+    return observer.start(input)
+  } catch {
+    return undefined
+  }
+}
+
+/** Starts each observer (skipping those that skip or throw); undefined when none started. */
+function startEach<I, O>(observers: readonly { start(input: I): O | undefined }[], input: I): O[] | undefined {
+  let started: O[] | undefined
+  for (const observer of observers) {
+    const observation = startSafely(observer, input)
+    if (observation !== undefined) (started ??= []).push(observation)
+  }
+  return started
+}
+
+/** Ends each observation; one that throws does not stop the others. */
+function endEach<A>(observations: readonly { end(outcome: A): void }[], outcome: A): void {
+  for (const observation of observations) {
+    try {
+      observation.end(outcome)
+    } catch {
+      // An observer's failure is its own: what it watches and the other observers go on.
+    }
+  }
 }
 
 /**
@@ -132,42 +188,55 @@ export function observeRequest(observer: RequestObserver | undefined, request: O
  * const observer = combineObservers(metrics.observer(), tracing.observer(), liveViewObserver(live))
  */
 export function combineObservers(...observers: readonly (RequestObserver | undefined)[]): RequestObserver {
-  const present = observers.filter((o): o is RequestObserver => o !== undefined)
+  return combined(observers, (started) => new CombinedObservation(started))
+}
+
+/** One observer over several: each started in turn (skipping those that skip or throw), `join` making one observation of two or more. */
+function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } | undefined)[], join: (started: readonly O[]) => O): { start(input: I): O | undefined } {
+  const present = observers.filter((o): o is { start(input: I): O | undefined } => o !== undefined)
   if (present.length === 1) return present[0]!
   return {
-    start(request) {
-      const started: RequestObservation[] = []
-      for (const observer of present) {
-        const observation = observer.start(request)
-        if (observation !== undefined) started.push(observation)
-      }
-      if (started.length === 0) return undefined
-      if (started.length === 1) return started[0]
-      return {
-        tenant(tenant) {
-          for (const o of started) o.tenant?.(tenant)
-        },
-        run<R>(fn: () => R): R {
-          let next = fn
-          for (let i = started.length - 1; i >= 0; i--) {
-            const o = started[i]!
-            if (o.run === undefined) continue
-            const inner = next
-            next = () => o.run!(inner)
-          }
-          return next()
-        },
-        end(outcome) {
-          for (const o of started) {
-            try {
-              o.end(outcome)
-            } catch {
-              // An observer's failure is its own: the request and the other observers go on.
-            }
-          }
-        },
-      }
+    start(input) {
+      const started = startEach(present, input)
+      if (started === undefined) return undefined
+      return started.length === 1 ? started[0] : join(started)
     },
+  }
+}
+
+/** The observations of one request by several observers; prototype methods, so one object per request. */
+class CombinedObservation implements RequestObservation {
+  readonly #started: readonly RequestObservation[]
+
+  constructor(started: readonly RequestObservation[]) {
+    this.#started = started
+  }
+
+  tenant(tenant: Tenant): void {
+    for (const o of this.#started) {
+      try {
+        o.tenant?.(tenant)
+      } catch {
+        // As in endEach.
+      }
+    }
+  }
+
+  run<R>(fn: () => R): R {
+    // Only the observers that run the handler wrap it (a tracer without an SDK does not); the first one outermost.
+    let next = fn
+    const started = this.#started
+    for (let i = started.length - 1; i >= 0; i--) {
+      const o = started[i]!
+      if (o.run === undefined) continue
+      const inner = next
+      next = () => o.run!(inner)
+    }
+    return next()
+  }
+
+  end(outcome: RequestOutcome): void {
+    endEach(this.#started, outcome)
   }
 }
 
@@ -183,28 +252,42 @@ export function liveViewObserver(live: { record(tenantId: string, request: { dur
   const observation: RequestObservation = {
     end(outcome) {
       if (outcome.tenant === undefined) return
-      live.record(outcome.tenant.id, { durationMs: outcome.durationMs, status: outcome.status, limited: outcome.limited, rejected: outcome.rejected })
+      live.record(outcome.tenant.id, outcome)
     },
   }
   // Stateless: one observation serves every request.
   return { start: () => observation }
 }
 
+/** How a query ended, as the driver tells each observation (one object shared by all). */
+export interface QueryOutcome {
+  /** The tenant whose scope ran it; its isolation model is `tenant.isolation`. */
+  readonly tenant: ScopedTenant
+  /** Milliseconds from just before the query was sent to its answer. */
+  readonly durationMs: number
+  /** True when it failed (a database error or a refusal). */
+  readonly failed: boolean
+}
+
 /** One query's observation, as a `QueryObserver` returns it. */
 export interface QueryObservation {
-  /** Called once when the query is answered (`failed`: a database error or a refusal). */
-  end(failed: boolean): void
+  /** Called once when the query is answered. */
+  end(outcome: QueryOutcome): void
 }
 
 /**
  * Something that watches the queries run in a tenant scope (metrics, a
  * tracer): `start` is called before each query of a tenant (Kysely,
  * `pool.query`, a scoped client's `query`) with the tenant; its isolation
- * model is `tenant.isolation`. Give it to `new TenantData(models, { queryObserver })`
- * or `createTenantry({ queryObserver })`. Queries of the system scope are not observed.
+ * model is `tenant.isolation`. The driver times the query; an observer that
+ * only counts can return one shared observation and allocate nothing. Give it
+ * to `new TenantData(models, { queryObserver })` or
+ * `createTenantry({ observe: { queries } })`. Queries of the system scope are
+ * not observed; an observer that throws is skipped, and the query goes on.
  *
  * @example
- * const observer: QueryObserver = { start: (tenant) => { const t = performance.now(); return { end: (failed) => record(tenant, performance.now() - t, failed) } } }
+ * const counting: QueryObservation = { end: (o) => record(o.tenant.id, o.durationMs, o.failed) }
+ * const observer: QueryObserver = { start: () => counting }
  */
 export interface QueryObserver {
   start(tenant: ScopedTenant): QueryObservation | undefined
@@ -217,27 +300,18 @@ export interface QueryObserver {
  * const queryObserver = combineQueryObservers(metrics.queryObserver(), tracing.queryObserver())
  */
 export function combineQueryObservers(...observers: readonly (QueryObserver | undefined)[]): QueryObserver {
-  const present = observers.filter((o): o is QueryObserver => o !== undefined)
-  if (present.length === 1) return present[0]!
-  return {
-    start(tenant) {
-      const started: QueryObservation[] = []
-      for (const observer of present) {
-        const observation = observer.start(tenant)
-        if (observation !== undefined) started.push(observation)
-      }
-      if (started.length === 0) return undefined
-      return {
-        end(failed) {
-          for (const o of started) {
-            try {
-              o.end(failed)
-            } catch {
-              // An observer's failure is its own.
-            }
-          }
-        },
-      }
-    },
+  return combined(observers, (started) => new CombinedQueryObservation(started))
+}
+
+/** The observations of one query by several observers. */
+class CombinedQueryObservation implements QueryObservation {
+  readonly #started: readonly QueryObservation[]
+
+  constructor(started: readonly QueryObservation[]) {
+    this.#started = started
+  }
+
+  end(outcome: QueryOutcome): void {
+    endEach(this.#started, outcome)
   }
 }

@@ -3,7 +3,7 @@
  * traces): one helper every path calls (the Kysely driver, the scoped pool and
  * its clients, `withClient`).
  */
-import type { Scope } from '@tenantry/core'
+import type { QueryObservation, Scope, ScopedTenant } from '@tenantry/core'
 import type { DriverStats } from './tenant-driver.ts'
 
 /**
@@ -13,24 +13,61 @@ import type { DriverStats } from './tenant-driver.ts'
  * @example
  * const result = stats?.observer === undefined ? await run() : await observedQuery(stats, scope, run)
  */
-export async function observedQuery<T>(stats: DriverStats, scope: Scope | undefined, run: () => Promise<T>): Promise<T> {
-  const observation = scope?.kind === 'tenant' ? stats.observer?.start(scope.tenant) : undefined
-  if (observation === undefined) return run()
-  let result: T
+export function observedQuery<T>(stats: DriverStats, scope: Scope | undefined, run: () => Promise<T>): Promise<T> {
+  const observer = stats.observer
+  if (observer === undefined || scope?.kind !== 'tenant') return run()
+  let observation: QueryObservation | undefined
   try {
-    result = await run()
-  } catch (error) {
-    try {
-      observation.end(true)
-    } catch {
-      // An observer's failure never changes the query's outcome.
-    }
-    throw error
-  }
-  try {
-    observation.end(false)
+    observation = observer.start(scope.tenant)
   } catch {
-    // As above.
+    // An observer's failure never changes the query's outcome: it runs unobserved.
   }
-  return result
+  if (observation === undefined) return run()
+  // Not an async function: an observed query costs a timing and one outcome, no extra await.
+  const ended = new QueryEnd(observation, scope.tenant)
+  let running: Promise<T>
+  try {
+    running = run()
+  } catch (error) {
+    ended.failed()
+    return Promise.reject(error)
+  }
+  return running.then(
+    (result) => {
+      ended.ok()
+      return result
+    },
+    (error: unknown) => {
+      ended.failed()
+      throw error
+    },
+  )
+}
+
+/** Ends one observation with the query's duration; an observer that throws is ignored. */
+class QueryEnd {
+  readonly #observation: QueryObservation
+  readonly #tenant: ScopedTenant
+  readonly #start = performance.now()
+
+  constructor(observation: QueryObservation, tenant: ScopedTenant) {
+    this.#observation = observation
+    this.#tenant = tenant
+  }
+
+  ok(): void {
+    this.#end(false)
+  }
+
+  failed(): void {
+    this.#end(true)
+  }
+
+  #end(failed: boolean): void {
+    try {
+      this.#observation.end({ tenant: this.#tenant, durationMs: performance.now() - this.#start, failed })
+    } catch {
+      // As above.
+    }
+  }
 }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
-import { MemoryRateLimitStore, RateLimiter, tenantAdmission, type RequestObserver, type RequestOutcome, type TenantHttpOptions } from '@tenantry/core'
+import { MemoryRateLimitStore, RateLimiter, tenantAdmission, type RequestObservation, type RequestObserver, type RequestOutcome, type TenantHttpOptions } from '@tenantry/core'
 import { call } from '../http.ts'
 import type { ContractFixture, StartApp } from './http-contract.ts'
 
@@ -43,7 +43,16 @@ export function observerContract(adapter: string, start: StartApp, makeFixture: 
       const limiter = new RateLimiter({ store: new MemoryRateLimitStore(), plans: { default: { limit: 2, windowMs: 60_000 } } })
       const options: TenantHttpOptions = { ...fixture.options, admission: tenantAdmission({ limiter }), exclude: ['/healthz'], observer }
       app = await start(options)
-      broken = await start({ ...fixture.options, observer: { start: () => ({ tenant() { throw new Error('observer bug') }, end() { throw new Error('observer bug') } }) } })
+      // Each request meets the next failure in turn: start throws; run throws before the handler; tenant and end throw.
+      let calls = 0
+      const failures: (() => RequestObservation)[] = [
+        () => {
+          throw new Error('observer bug in start')
+        },
+        () => ({ run() { throw new Error('observer bug in run') }, end() {} }),
+        () => ({ tenant() { throw new Error('observer bug') }, end() { throw new Error('observer bug') } }),
+      ]
+      broken = await start({ ...fixture.options, observer: { start: () => failures[calls++ % failures.length]!() } })
     })
     after(async () => {
       await app?.close()
@@ -98,10 +107,12 @@ export function observerContract(adapter: string, start: StartApp, makeFixture: 
       assert.equal(ended.length, 0)
     })
 
-    it('answers as usual when the observer throws', async () => {
-      const answer = await call(broken.port, { path: '/api/whoami', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) })
-      assert.equal(answer.status, 200, answer.text)
-      assert.equal(answer.body.slug, fixture.acme.slug)
+    it('answers as usual when the observer throws (in start, in run before the handler, in tenant and end)', async () => {
+      for (let i = 0; i < 3; i++) {
+        const answer = await call(broken.port, { path: '/api/whoami', host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) })
+        assert.equal(answer.status, 200, `request ${i + 1}: ${answer.text}`)
+        assert.equal(answer.body.slug, fixture.acme.slug)
+      }
     })
   })
 }

@@ -1,0 +1,1 @@
+export { TenantQueue, tenantProcessor, type TenantJobHandler, type TenantProcessorOptions } from './tenant-queue.ts'

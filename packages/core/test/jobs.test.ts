@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { describe, it } from 'node:test'
+import {
+  JobTenancy, currentScope, currentTenant, isJobEnvelope, onSystemScope, runAsSystem, runWithTenant, type ScopedTenant, type TenantStatus,
+} from '../src/index.ts'
+import { expectCode } from '@tenantry/test-kit'
+
+function directory() {
+  const tenants = new Map<string, ScopedTenant>()
+  const add = (slug: string, status: TenantStatus = 'active'): ScopedTenant => {
+    const t: ScopedTenant = { id: randomUUID(), slug, status, isolation: 'shared' }
+    tenants.set(t.id, t)
+    return t
+  }
+  const setStatus = (t: ScopedTenant, status: TenantStatus): void => {
+    tenants.set(t.id, { ...t, status })
+  }
+  let reads = 0
+  return { add, setStatus, remove: (t: ScopedTenant) => tenants.delete(t.id), source: { getById: async (id: string) => (reads++, tenants.get(id)) }, reads: () => reads }
+}
+
+describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker', () => {
+  it('records the tenant of the scope and runs the handler in that tenant, re-read from the catalog', async () => {
+    const dir = directory()
+    const acme = dir.add('acme')
+    const jobs = new JobTenancy({ tenants: dir.source })
+    const stored = JSON.parse(JSON.stringify(runWithTenant(acme, () => jobs.envelope({ reportId: 7 }))))
+    assert.deepEqual(stored, { tenantry: { v: 1, scope: 'tenant', tenantId: acme.id, slug: 'acme' }, data: { reportId: 7 } })
+    assert.equal(isJobEnvelope(stored), true)
+    const readsBefore = dir.reads()
+    const outcome = await jobs.run(stored, async (data: { reportId: number }, context) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      return { data, seen: currentTenant().id, context: context.tenant?.slug }
+    })
+    assert.equal(dir.reads(), readsBefore + 1)
+    assert.deepEqual(outcome, { ran: true, result: { data: { reportId: 7 }, seen: acme.id, context: 'acme' }, tenant: outcome.ran ? outcome.tenant : undefined })
+  })
+
+  it('refuses to enqueue with no tenant in scope, and in a system scope, with TENANT_CONTEXT_MISSING', async () => {
+    const jobs = new JobTenancy({ tenants: directory().source })
+    assert.throws(() => jobs.envelope({ a: 1 }), expectCode('TENANT_CONTEXT_MISSING'))
+    await runAsSystem('test: enqueue', () => assert.throws(() => jobs.envelope({ a: 1 }), expectCode('TENANT_CONTEXT_MISSING')))
+  })
+
+  it('runs an explicit system job in an audited system scope, and refuses one enqueued by a tenant', async () => {
+    const dir = directory()
+    const acme = dir.add('acme')
+    const jobs = new JobTenancy({ tenants: dir.source })
+    assert.throws(() => runWithTenant(acme, () => jobs.systemEnvelope('roll-up', {})), expectCode('TENANT_MISMATCH'))
+    assert.throws(() => jobs.systemEnvelope('  ', {}), expectCode('VALIDATION_FAILED'))
+    const stored = jobs.systemEnvelope('nightly roll-up', { day: 1 })
+    const reasons: string[] = []
+    const stop = onSystemScope((event) => {
+      reasons.push(event.reason)
+    })
+    try {
+      const outcome = await jobs.run(stored, (_data, context) => {
+        assert.throws(() => currentTenant(), expectCode('TENANT_CONTEXT_MISSING'))
+        return { kind: currentScope()?.kind, reason: context.systemReason }
+      })
+      assert.deepEqual(outcome.ran && outcome.result, { kind: 'system', reason: 'nightly roll-up' })
+      assert.ok(reasons.includes('nightly roll-up'))
+    } finally {
+      stop()
+    }
+  })
+
+  it('refuses a payload that names another tenant at enqueue, and drops a stored one at run without calling the handler', async () => {
+    const dir = directory()
+    const acme = dir.add('acme')
+    const globex = dir.add('globex')
+    const jobs = new JobTenancy({ tenants: dir.source })
+    assert.throws(() => runWithTenant(acme, () => jobs.envelope({ tenantId: globex.id })), expectCode('TENANT_MISMATCH'))
+    assert.ok(runWithTenant(acme, () => jobs.envelope({ tenantId: acme.id })))
+    // A forged job: acme's record with globex's id in the payload (written straight to the queue).
+    const forged = { tenantry: { v: 1, scope: 'tenant', tenantId: acme.id, slug: 'acme' }, data: { tenant_id: globex.id } }
+    let called = false
+    const outcome = await jobs.run(forged, () => {
+      called = true
+    })
+    assert.equal(called, false)
+    assert.equal(outcome.ran, false)
+    assert.equal(!outcome.ran && outcome.disposition, 'drop')
+    assert.equal(!outcome.ran && outcome.error.code, 'TENANT_MISMATCH')
+  })
+
+  it('never runs a job that is not Tenantry\'s (no record, a malformed or unknown one)', async () => {
+    const jobs = new JobTenancy({ tenants: directory().source })
+    for (const stored of [{ reportId: 1 }, null, 'x', { tenantry: { v: 2, scope: 'tenant' } }, { tenantry: { v: 1, scope: 'tenant', tenantId: 'acme' } }, { tenantry: { v: 1, scope: 'root' } }]) {
+      let called = false
+      const outcome = await jobs.run(stored, () => {
+        called = true
+      })
+      assert.equal(called, false, JSON.stringify(stored))
+      assert.equal(!outcome.ran && outcome.disposition, 'drop')
+      assert.equal(!outcome.ran && outcome.error.code, 'VALIDATION_FAILED')
+      assert.equal(isJobEnvelope(stored), false)
+    }
+  })
+
+  it('parks the job of a suspended or provisioning tenant, drops that of an offboarding, deleted or unknown one, and runs it once active again', async () => {
+    const dir = directory()
+    const acme = dir.add('acme')
+    const jobs = new JobTenancy({ tenants: dir.source })
+    const stored = runWithTenant(acme, () => jobs.envelope({}))
+    let calls = 0
+    const handler = (): void => {
+      calls++
+    }
+    for (const [status, disposition] of [['suspended', 'park'], ['provisioning', 'park'], ['offboarding', 'drop'], ['deleted', 'drop']] as const) {
+      dir.setStatus(acme, status)
+      const outcome = await jobs.run(stored, handler)
+      assert.equal(!outcome.ran && outcome.disposition, disposition, status)
+      assert.equal(!outcome.ran && outcome.error.code, status === 'deleted' ? 'TENANT_NOT_FOUND' : 'TENANT_SUSPENDED')
+    }
+    dir.setStatus(acme, 'active')
+    assert.equal((await jobs.run(stored, handler)).ran, true)
+    dir.remove(acme)
+    const gone = await jobs.run(stored, handler)
+    assert.equal(!gone.ran && gone.error.code, 'TENANT_NOT_FOUND')
+    assert.equal(calls, 1)
+  })
+
+  it('leaves the worker\'s own scope: a job of A runs as A even in a worker started inside B\'s scope, and a system worker lends no rights', async () => {
+    const dir = directory()
+    const acme = dir.add('acme')
+    const globex = dir.add('globex')
+    const jobs = new JobTenancy({ tenants: dir.source })
+    const stored = runWithTenant(acme, () => jobs.envelope({}))
+    const seen = await runWithTenant(globex, () => jobs.run(stored, () => currentTenant().slug))
+    assert.equal(seen.ran && seen.result, 'acme')
+    const lookups: (string | undefined)[] = []
+    const spying = new JobTenancy({ tenants: { getById: async (id) => (lookups.push(currentScope()?.kind), dir.source.getById(id)) } })
+    await runAsSystem('worker boot', () => spying.run(stored, () => undefined))
+    assert.deepEqual(lookups, [undefined])
+  })
+
+  it('rethrows the handler\'s own error, and refuses job data that is not JSON', async () => {
+    const dir = directory()
+    const acme = dir.add('acme')
+    const jobs = new JobTenancy({ tenants: dir.source })
+    const stored = runWithTenant(acme, () => jobs.envelope({}))
+    await assert.rejects(jobs.run(stored, () => {
+      throw new Error('handler failed')
+    }), /handler failed/)
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    assert.throws(() => runWithTenant(acme, () => jobs.envelope(cyclic)), expectCode('VALIDATION_FAILED'))
+    assert.throws(() => runWithTenant(acme, () => jobs.envelope(() => 1)), expectCode('VALIDATION_FAILED'))
+    assert.throws(() => new JobTenancy({} as never), expectCode('VALIDATION_FAILED'))
+  })
+})
