@@ -25,6 +25,8 @@ export interface JwtResolverOptions {
   readonly algorithms: readonly string[]
   /** Seconds of clock skew tolerated for `exp` / `nbf`; default 5. */
   readonly clockToleranceSeconds?: number
+  /** When set, a token must carry `iat` and be at most this many seconds old, whatever its `exp` says. */
+  readonly maxTokenAgeSeconds?: number
   /** Where the token is; default the `Authorization: Bearer` header. */
   readonly token?: (request: TenantRequest) => string | undefined
 }
@@ -67,14 +69,24 @@ interface VerifiedToken {
 }
 
 /** Verifies a request's bearer JWT and reads its tenant claim; shared by the resolver and `authenticate`. */
-interface TokenVerifier {
+export interface TokenVerifier {
   /** Undefined when the request carries no JWT-shaped token; throws UNAUTHENTICATED for a token that fails or names no tenant. */
   verify(request: TenantRequest): Promise<VerifiedToken | undefined>
 }
 
 const INVALID_TOKEN = { 'WWW-Authenticate': 'Bearer error="invalid_token"' }
 
-function tokenVerifier(options: JwtResolverOptions, api: string): TokenVerifier {
+/** How errors name the token and what they tell the caller to do. */
+export interface TokenWording {
+  readonly what: string
+  readonly renew: string
+  readonly send: string
+}
+
+const BEARER_WORDING: TokenWording = { what: 'The bearer token', renew: 'sign in again', send: 'Send a bearer token issued for this tenant (Authorization: Bearer <JWT>)' }
+
+/** @internal The verifier behind jwtResolver/jwtTenancy, and serviceTenancy's. */
+export function tokenVerifier(options: JwtResolverOptions, api: string, wording: TokenWording = BEARER_WORDING): TokenVerifier {
   if (typeof options !== 'object' || options === null) throw optionError(api, 'options', 'must be an object')
   const key = keyGetter(options, api)
   const issuer = nonEmptyList(options.issuer, 'issuer', api)
@@ -84,6 +96,8 @@ function tokenVerifier(options: JwtResolverOptions, api: string): TokenVerifier 
   const claim = options.claim ?? 'tenant'
   if (typeof claim !== 'string' || claim.length === 0) throw optionError(api, 'claim', 'must be a claim name')
   const clockTolerance = options.clockToleranceSeconds ?? 5
+  const maxTokenAge = options.maxTokenAgeSeconds
+  if (maxTokenAge !== undefined && !(Number.isFinite(maxTokenAge) && maxTokenAge > 0)) throw optionError(api, 'maxTokenAgeSeconds', 'must be a positive number of seconds')
   const readToken = options.token ?? bearerToken
   if (typeof readToken !== 'function') throw optionError(api, 'token', 'must be a function (request) => string | undefined')
   // Keyed by the request object: the resolver verifies, `authenticate` reads the same answer.
@@ -91,8 +105,10 @@ function tokenVerifier(options: JwtResolverOptions, api: string): TokenVerifier 
 
   function stillValid(entry: VerifiedToken, token: string): boolean {
     // A request object reused after its token expired must not keep the old answer.
-    const exp = entry.payload.exp
-    return entry.token === token && typeof exp === 'number' && exp + clockTolerance > Date.now() / 1000
+    const { exp, iat } = entry.payload
+    const now = Date.now() / 1000
+    if (maxTokenAge !== undefined && !(typeof iat === 'number' && iat + maxTokenAge + clockTolerance > now)) return false
+    return entry.token === token && typeof exp === 'number' && exp + clockTolerance > now
   }
 
   return {
@@ -104,9 +120,11 @@ function tokenVerifier(options: JwtResolverOptions, api: string): TokenVerifier 
       let payload: JWTPayload
       try {
         // The overloads differ only by key kind; both verify the same way.
-        ;({ payload } = await jwtVerify(token, key as Uint8Array, { issuer, audience, algorithms, clockTolerance, requiredClaims: ['exp'] }))
+        ;({ payload } = await jwtVerify(token, key as Uint8Array, {
+          issuer, audience, algorithms, clockTolerance, requiredClaims: maxTokenAge === undefined ? ['exp'] : ['exp', 'iat'], ...(maxTokenAge === undefined ? {} : { maxTokenAge }),
+        }))
       } catch (error) {
-        throw new TenantryError('UNAUTHENTICATED', 'The bearer token is not valid (signature, expiry, issuer or audience); sign in again', {
+        throw new TenantryError('UNAUTHENTICATED', `${wording.what} is not valid (signature, expiry, age, issuer or audience); ${wording.renew}`, {
           cause: error,
           headers: INVALID_TOKEN,
         })
@@ -115,7 +133,7 @@ function tokenVerifier(options: JwtResolverOptions, api: string): TokenVerifier 
       // through to the host's tenant, so it is refused here rather than ignored.
       const value = payload[claim]
       if (typeof value !== 'string' || value.length === 0) {
-        throw new TenantryError('UNAUTHENTICATED', `The bearer token names no tenant: its "${claim}" claim must be one non-empty string; ask for a token issued for a tenant`, {
+        throw new TenantryError('UNAUTHENTICATED', `${wording.what} names no tenant: its "${claim}" claim must be one non-empty string; ask for a token issued for a tenant`, {
           headers: INVALID_TOKEN,
           details: [{ path: `token.${claim}`, message: 'must be one non-empty string' }],
         })
@@ -127,9 +145,9 @@ function tokenVerifier(options: JwtResolverOptions, api: string): TokenVerifier 
   }
 }
 
-function resolverOf(verifier: TokenVerifier): TenantResolver {
+function resolverOf(verifier: TokenVerifier, name = 'jwt'): TenantResolver {
   return {
-    name: 'jwt',
+    name,
     async identify(request) {
       return (await verifier.verify(request))?.identifier
     },
@@ -209,18 +227,22 @@ function namesTenant(identifier: TenantIdentifier, tenant: Pick<Tenant, 'id' | '
  * await app.register(tenantryFastify, { resolution, authenticate: jwt.authenticate }) // tenantAuth: { claims }
  */
 export function jwtTenancy(options: JwtResolverOptions): JwtTenancy {
-  const verifier = tokenVerifier(options, 'jwtTenancy')
+  return tenancyOf(tokenVerifier(options, 'jwtTenancy'), 'jwt', BEARER_WORDING)
+}
+
+/** @internal The resolver and `authenticate` over one verifier. */
+export function tenancyOf(verifier: TokenVerifier, name: string, wording: TokenWording): JwtTenancy {
   return {
-    resolver: resolverOf(verifier),
+    resolver: resolverOf(verifier, name),
     async authenticate(request, tenant) {
       const verified = await verifier.verify(request)
       if (verified === undefined) {
-        throw new TenantryError('UNAUTHENTICATED', 'Send a bearer token issued for this tenant (Authorization: Bearer <JWT>)', {
+        throw new TenantryError('UNAUTHENTICATED', wording.send, {
           headers: { 'WWW-Authenticate': 'Bearer realm="tenantry"' },
         })
       }
       if (!namesTenant(verified.identifier, tenant)) {
-        throw new TenantryError('TENANT_MISMATCH', `The bearer token was issued for another tenant than "${tenant.slug}"`)
+        throw new TenantryError('TENANT_MISMATCH', `${wording.what} was issued for another tenant than "${tenant.slug}"`)
       }
       return { claims: verified.payload }
     },

@@ -1,0 +1,7 @@
+export {
+  TENANT_ASSERTION_HEADER,
+  TenantAssertionSigner,
+  serviceTenancy,
+  type ServiceTenancyOptions,
+  type TenantAssertionSignerOptions,
+} from './tenant-assertions.ts'
