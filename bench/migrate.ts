@@ -31,12 +31,11 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { PGlite } from '@electric-sql/pglite'
-import pg from 'pg'
 import { FleetMigrator, defineMigration, postgresTarget, type Migration, type MigrationContext, type PostgresTarget, type TenantRecord } from '@tenantry/postgres'
 import { createTenantry } from 'tenantry'
+import { ownDatabase } from './harness/own-database.ts'
 import { pgliteTarget } from '@tenantry/postgres/pglite'
 import type { BenchOutcome, Benchmark } from './harness/benchmark.ts'
-import { postgresUrlFromEnv } from './harness/backend.ts'
 import { benchDatabaseUrl } from './http/setup.ts'
 import { figure } from './harness/figures.ts'
 
@@ -76,29 +75,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 /** A second, one-tenant fleet in a database of its own: the baseline of (a). */
 async function smallFleet(backend: Parameters<Benchmark['run']>[0]['backend'], set: readonly Migration[]): Promise<{ run: () => Promise<number> }> {
   // On the same footing as the big fleet: an embedded folder on PGlite, a database of its own on PostgreSQL.
-  let database: string | { embedded: string }
-  let close: () => Promise<void>
-  if (backend.name === 'pglite') {
-    const dataDir = await mkdtemp(join(tmpdir(), 'tenantry-bench-small-'))
-    database = { embedded: dataDir }
-    close = () => rm(dataDir, { recursive: true, force: true })
-  } else {
-    const adminUrl = postgresUrlFromEnv()!
-    const name = backend.uniqueName('tenantry_bench_small')
-    const admin = new pg.Client({ connectionString: adminUrl })
-    await admin.connect()
-    await admin.query(`create database ${name}`)
-    await admin.end()
-    const url = new URL(adminUrl)
-    url.pathname = `/${name}`
-    database = url.toString()
-    close = async () => {
-      const drop = new pg.Client({ connectionString: adminUrl })
-      await drop.connect()
-      await drop.query(`drop database if exists ${name} with (force)`)
-      await drop.end()
-    }
-  }
+  const { database, close } = await ownDatabase(backend, 'tenantry_bench_small')
   const role = backend.uniqueName('tenantry_bench_small')
   backend.dropRoleAtClose(role)
   // The small fleet as an app sets it up: migrated at start, one tenant created.

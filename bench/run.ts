@@ -24,6 +24,7 @@ const registry: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   noisy: () => import('./noisy.ts'),
   guard: () => import('./guard.ts'),
   shape: () => import('./shape.ts'),
+  jobs: () => import('./jobs.ts'),
 }
 
 const usage = `usage: npm run bench -- <name> [flags]

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 
-const order = ['core', 'kysely', 'postgres', 'drizzle', 'prisma', 'redis', 'bullmq', 'observability', 'fastify', 'express', 'hono', 'nestjs', 'cli']
+const order = ['core', 'kysely', 'postgres', 'drizzle', 'prisma', 'redis', 'bullmq', 'pg-boss', 'observability', 'fastify', 'express', 'hono', 'nestjs', 'cli']
 for (const name of order) {
   const config = `packages/${name}/tsconfig.build.json`
   if (!existsSync(config)) continue

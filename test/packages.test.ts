@@ -30,7 +30,7 @@ import { OFFLINE_GENERATE_ENV } from './prisma/generate-client.ts'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
-const PUBLIC = ['core', 'kysely', 'postgres', 'drizzle', 'prisma', 'redis', 'bullmq', 'observability', 'fastify', 'express', 'hono', 'nestjs', 'cli'] as const
+const PUBLIC = ['core', 'kysely', 'postgres', 'drizzle', 'prisma', 'redis', 'bullmq', 'pg-boss', 'observability', 'fastify', 'express', 'hono', 'nestjs', 'cli'] as const
 /** A kysely the app picks itself: another patch of 0.28 than the one the workspace locks. */
 const APP_KYSELY = '0.28.8'
 /** The oldest Node the packages' engines allow. */

@@ -1,1 +1,2 @@
-export { TenantQueue, tenantProcessor, type TenantJobHandler, type TenantProcessorOptions } from './tenant-queue.ts'
+export { FairShare, MAX_PRIORITY, type FairShareOptions, type FairShareRedis } from './fair-share.ts'
+export { TenantQueue, tenantProcessor, type TenantJobHandler, type TenantProcessorOptions, type TenantQueueOptions } from './tenant-queue.ts'

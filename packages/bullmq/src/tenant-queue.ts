@@ -3,8 +3,23 @@
  * scope (and refuses with none), and a processor that runs each job in its
  * recorded tenant's scope, re-read from the catalog, or not at all.
  */
-import { TenantryError, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
-import { DelayedError, UnrecoverableError, type Job, type JobsOptions, type Processor, type Queue } from 'bullmq'
+import { TenantryError, currentTenant, isJobEnvelope, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
+import { DelayedError, UnrecoverableError, WaitingChildrenError, type Job, type JobsOptions, type Processor, type Queue } from 'bullmq'
+import type { FairShare } from './fair-share.ts'
+
+/** The fairness count a system job is kept under (system work shares the workers with tenants, it does not jump them). */
+const SYSTEM = 'system'
+
+/**
+ * Options of `TenantQueue`.
+ *
+ * @example
+ * new TenantQueue(queue, jobs, { fairness })
+ */
+export interface TenantQueueOptions {
+  /** Per-tenant fairness (`FairShare`): each job's priority comes from its tenant's pending count. */
+  readonly fairness?: FairShare
+}
 
 /**
  * A BullMQ queue of tenant jobs: every job added carries its tenant.
@@ -17,12 +32,32 @@ export class TenantQueue<T = unknown> {
   /** The BullMQ queue underneath (its counts, events, cleaning); add jobs through this class. */
   readonly queue: Queue
   readonly #jobs: JobTenancy
+  readonly #fairness: FairShare | undefined
 
-  constructor(queue: Queue, jobs: JobTenancy) {
+  constructor(queue: Queue, jobs: JobTenancy, options: TenantQueueOptions = {}) {
     if (typeof queue?.add !== 'function') throw invalid('TenantQueue needs a BullMQ Queue', 'queue')
-    if (typeof jobs?.envelope !== 'function') throw invalid('TenantQueue needs a JobTenancy (new JobTenancy({ tenants: tenantry.catalog }))', 'jobs')
+    if (typeof jobs?.envelope !== 'function') throw invalid('TenantQueue needs a JobTenancy (new JobTenancy({ tenants: tenantry.directory }))', 'jobs')
     this.queue = queue
     this.#jobs = jobs
+    this.#fairness = options.fairness
+  }
+
+  /** Adds envelopes, with fair priorities when fairness is on; the counts are given back if the add fails. */
+  async #add(jobs: readonly { readonly name: string; readonly data: JobEnvelope<T>; readonly opts?: JobsOptions | undefined }[], countAs: string | undefined): Promise<Job<JobEnvelope<T>>[]> {
+    const fairness = this.#fairness
+    if (fairness === undefined) return (await this.queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, ...(j.opts === undefined ? {} : { opts: j.opts }) })))) as Job<JobEnvelope<T>>[]
+    for (const [i, job] of jobs.entries()) {
+      if (job.opts?.priority !== undefined) throw invalid('With fairness on, the priority of a job comes from its tenant\'s pending jobs: leave opts.priority out', `jobs.${i}.opts.priority`)
+    }
+    const queue = this.queue.qualifiedName
+    const tenant = countAs === SYSTEM ? { id: SYSTEM } : currentTenant()
+    const priorities = await fairness.admit(queue, tenant, jobs.length)
+    try {
+      return (await this.queue.addBulk(jobs.map((j, i) => ({ name: j.name, data: j.data, opts: { ...j.opts, priority: priorities[i]! } })))) as Job<JobEnvelope<T>>[]
+    } catch (error) {
+      await fairness.done(queue, tenant.id, jobs.length).catch(() => undefined)
+      throw error
+    }
   }
 
   /**
@@ -34,7 +69,9 @@ export class TenantQueue<T = unknown> {
    * await runWithTenant(acme, () => reports.add('build', { reportId: 'r1' }, { attempts: 3 }))
    */
   async add(name: string, data: T, options?: JobsOptions): Promise<Job<JobEnvelope<T>>> {
-    return this.queue.add(name, this.#jobs.envelope(data), options) as Promise<Job<JobEnvelope<T>>>
+    const envelope = this.#jobs.envelope(data)
+    if (this.#fairness === undefined) return this.queue.add(name, envelope, options) as Promise<Job<JobEnvelope<T>>>
+    return (await this.#add([{ name, data: envelope, opts: options }], undefined))[0]!
   }
 
   /**
@@ -45,8 +82,8 @@ export class TenantQueue<T = unknown> {
    * await reports.addBulk([{ name: 'build', data: { reportId: 'r1' } }, { name: 'build', data: { reportId: 'r2' } }])
    */
   async addBulk(jobs: readonly { readonly name: string; readonly data: T; readonly opts?: JobsOptions }[]): Promise<Job<JobEnvelope<T>>[]> {
-    const wrapped = jobs.map((job) => ({ name: job.name, data: this.#jobs.envelope(job.data), ...(job.opts === undefined ? {} : { opts: job.opts }) }))
-    return this.queue.addBulk(wrapped) as Promise<Job<JobEnvelope<T>>[]>
+    const wrapped = jobs.map((job) => ({ name: job.name, data: this.#jobs.envelope(job.data), opts: job.opts }))
+    return this.#add(wrapped, undefined)
   }
 
   /**
@@ -57,7 +94,7 @@ export class TenantQueue<T = unknown> {
    * await reports.addSystem('nightly usage roll-up', 'roll-up', { day: '2026-12-05' })
    */
   async addSystem(reason: string, name: string, data: T, options?: JobsOptions): Promise<Job<JobEnvelope<T>>> {
-    return this.queue.add(name, this.#jobs.systemEnvelope(reason, data), options) as Promise<Job<JobEnvelope<T>>>
+    return (await this.#add([{ name, data: this.#jobs.systemEnvelope(reason, data), opts: options }], SYSTEM))[0]!
   }
 }
 
@@ -75,6 +112,21 @@ export interface TenantProcessorOptions {
   readonly parkDelayMs?: number
   /** Told of each job not run (parked or dropped), with why: for logs and metrics. */
   readonly onRefused?: (job: Job, refusal: { readonly disposition: 'park' | 'drop'; readonly error: TenantryError }) => void
+  /** The same `FairShare` as the queue's: counts each job done, and holds each tenant to its cap. */
+  readonly fairness?: FairShare
+}
+
+/** Whose count a job is kept under: its tenant's id, `system`, or none (added without fairness, or not Tenantry's). */
+function countedAs(job: Job): string | undefined {
+  if (!((job.opts.priority ?? 0) > 0) || !isJobEnvelope(job.data)) return undefined
+  const record = job.data.tenantry
+  return record.scope === 'tenant' ? record.tenantId : SYSTEM
+}
+
+/** True when a failed attempt is the job's last (BullMQ will not run it again). */
+function lastAttempt(job: Job, error: unknown): boolean {
+  if (error instanceof DelayedError || error instanceof WaitingChildrenError) return false
+  return error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
 }
 
 /**
@@ -93,11 +145,12 @@ export interface TenantProcessorOptions {
  * }), { connection })
  */
 export function tenantProcessor<T = unknown, R = unknown>(jobs: JobTenancy, handler: TenantJobHandler<T, R>, options: TenantProcessorOptions = {}): Processor<JobEnvelope<T>, R | undefined> {
-  if (typeof jobs?.run !== 'function') throw invalid('tenantProcessor needs a JobTenancy (new JobTenancy({ tenants: tenantry.catalog }))', 'jobs')
+  if (typeof jobs?.run !== 'function') throw invalid('tenantProcessor needs a JobTenancy (new JobTenancy({ tenants: tenantry.directory }))', 'jobs')
   if (typeof handler !== 'function') throw invalid('tenantProcessor needs a handler function', 'handler')
   const parkDelayMs = options.parkDelayMs ?? 60_000
   if (!Number.isSafeInteger(parkDelayMs) || parkDelayMs < 0) throw invalid('parkDelayMs must be a whole number of milliseconds', 'options.parkDelayMs')
-  return async (job: Job<JobEnvelope<T>>, token?: string): Promise<R | undefined> => {
+  const fairness = options.fairness
+  const run = async (job: Job<JobEnvelope<T>>, token: string | undefined): Promise<R | undefined> => {
     const outcome = await jobs.run<T, R>(job.data, (data, context) => handler(data, job, context))
     if (outcome.ran) return outcome.result
     try {
@@ -110,6 +163,32 @@ export function tenantProcessor<T = unknown, R = unknown>(jobs: JobTenancy, hand
       throw new DelayedError(`${outcome.error.code}: ${outcome.error.message}`)
     }
     throw new UnrecoverableError(`${outcome.error.code}: ${outcome.error.message}`)
+  }
+  if (fairness === undefined) return (job, token) => run(job, token)
+  return async (job: Job<JobEnvelope<T>>, token?: string): Promise<R | undefined> => {
+    const tenant = countedAs(job)
+    if (tenant === undefined) return run(job, token)
+    const queue = job.queueQualifiedName
+    const jobId = job.id ?? ''
+    const capped = tenant !== SYSTEM && fairness.cap !== undefined
+    if (capped && !(await fairness.acquire(queue, tenant, jobId))) {
+      // Over its tenant's cap: back to delayed (no attempt spent), with its priority.
+      await job.moveToDelayed(Date.now() + fairness.retryDelayMs, token)
+      throw new DelayedError(`tenant ${tenant} is at its cap of ${fairness.cap} running jobs`)
+    }
+    const renewal = capped ? setInterval(() => void fairness.renew(queue, tenant, jobId).catch(() => undefined), Math.floor(fairness.leaseMs / 3)) : undefined
+    renewal?.unref()
+    let finished = true
+    try {
+      return await run(job, token)
+    } catch (error) {
+      finished = lastAttempt(job, error)
+      throw error
+    } finally {
+      clearInterval(renewal)
+      if (capped) await fairness.release(queue, tenant, jobId).catch(() => undefined)
+      if (finished) await fairness.done(queue, tenant).catch(() => undefined)
+    }
   }
 }
 

@@ -10,8 +10,8 @@ import { once } from 'node:events'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
-import { JobTenancy, currentScope, currentTenant, runAsSystem, runWithTenant, type ScopedTenant, type TenantStatus } from '@tenantry/core'
-import { commandOnPath, expectCode, redisUrlFromEnv, startThrowawayRedis, waitFor, type ThrowawayRedis } from '@tenantry/test-kit'
+import { JobTenancy, currentScope, currentTenant, runAsSystem, runWithTenant } from '@tenantry/core'
+import { commandOnPath, expectCode, redisUrlFromEnv, startThrowawayRedis, waitFor, type ThrowawayRedis, jobTenants } from '@tenantry/test-kit'
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq'
 import { TenantQueue, tenantProcessor } from '../src/index.ts'
 
@@ -19,27 +19,12 @@ const here = dirname(fileURLToPath(import.meta.url))
 const envUrl = redisUrlFromEnv()
 const skip = envUrl === undefined && !commandOnPath('redis-server') ? 'needs TENANTRY_REDIS_URL or redis-server on PATH' : false
 
-function directory() {
-  const tenants = new Map<string, ScopedTenant>()
-  return {
-    add(slug: string): ScopedTenant {
-      const t: ScopedTenant = { id: randomUUID(), slug, status: 'active', isolation: 'shared' }
-      tenants.set(t.id, t)
-      return t
-    },
-    set(t: ScopedTenant, status: TenantStatus): void {
-      tenants.set(t.id, { ...t, status })
-    },
-    all: () => [...tenants.values()],
-    source: { getById: async (id: string) => tenants.get(id) },
-  }
-}
 
 describe('BullMQ: jobs carry their tenant', { skip }, () => {
   let redis: ThrowawayRedis | undefined
   let url: string
   const prefix = `tenantry-test-${randomUUID().slice(0, 8)}`
-  const dir = directory()
+  const dir = jobTenants()
   const acme = dir.add('acme')
   const globex = dir.add('globex')
   const jobs = new JobTenancy({ tenants: dir.source })

@@ -1,28 +1,14 @@
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { describe, it } from 'node:test'
 import {
-  JobTenancy, currentScope, currentTenant, isJobEnvelope, onSystemScope, runAsSystem, runWithTenant, type ScopedTenant, type TenantStatus,
+  JobTenancy, currentScope, currentTenant, isJobEnvelope, onSystemScope, runAsSystem, runWithTenant,
 } from '../src/index.ts'
-import { expectCode } from '@tenantry/test-kit'
+import { expectCode, jobTenants } from '@tenantry/test-kit'
 
-function directory() {
-  const tenants = new Map<string, ScopedTenant>()
-  const add = (slug: string, status: TenantStatus = 'active'): ScopedTenant => {
-    const t: ScopedTenant = { id: randomUUID(), slug, status, isolation: 'shared' }
-    tenants.set(t.id, t)
-    return t
-  }
-  const setStatus = (t: ScopedTenant, status: TenantStatus): void => {
-    tenants.set(t.id, { ...t, status })
-  }
-  let reads = 0
-  return { add, setStatus, remove: (t: ScopedTenant) => tenants.delete(t.id), source: { getById: async (id: string) => (reads++, tenants.get(id)) }, reads: () => reads }
-}
 
 describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker', () => {
   it('records the tenant of the scope and runs the handler in that tenant, re-read from the catalog', async () => {
-    const dir = directory()
+    const dir = jobTenants()
     const acme = dir.add('acme')
     const jobs = new JobTenancy({ tenants: dir.source })
     const stored = JSON.parse(JSON.stringify(runWithTenant(acme, () => jobs.envelope({ reportId: 7 }))))
@@ -38,13 +24,13 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
   })
 
   it('refuses to enqueue with no tenant in scope, and in a system scope, with TENANT_CONTEXT_MISSING', async () => {
-    const jobs = new JobTenancy({ tenants: directory().source })
+    const jobs = new JobTenancy({ tenants: jobTenants().source })
     assert.throws(() => jobs.envelope({ a: 1 }), expectCode('TENANT_CONTEXT_MISSING'))
     await runAsSystem('test: enqueue', () => assert.throws(() => jobs.envelope({ a: 1 }), expectCode('TENANT_CONTEXT_MISSING')))
   })
 
   it('runs an explicit system job in an audited system scope, and refuses one enqueued by a tenant', async () => {
-    const dir = directory()
+    const dir = jobTenants()
     const acme = dir.add('acme')
     const jobs = new JobTenancy({ tenants: dir.source })
     assert.throws(() => runWithTenant(acme, () => jobs.systemEnvelope('roll-up', {})), expectCode('TENANT_MISMATCH'))
@@ -67,7 +53,7 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
   })
 
   it('refuses a payload that names another tenant at enqueue, and drops a stored one at run without calling the handler', async () => {
-    const dir = directory()
+    const dir = jobTenants()
     const acme = dir.add('acme')
     const globex = dir.add('globex')
     const jobs = new JobTenancy({ tenants: dir.source })
@@ -86,7 +72,7 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
   })
 
   it('never runs a job that is not Tenantry\'s (no record, a malformed or unknown one)', async () => {
-    const jobs = new JobTenancy({ tenants: directory().source })
+    const jobs = new JobTenancy({ tenants: jobTenants().source })
     for (const stored of [{ reportId: 1 }, null, 'x', { tenantry: { v: 2, scope: 'tenant' } }, { tenantry: { v: 1, scope: 'tenant', tenantId: 'acme' } }, { tenantry: { v: 1, scope: 'root' } }]) {
       let called = false
       const outcome = await jobs.run(stored, () => {
@@ -100,7 +86,7 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
   })
 
   it('parks the job of a suspended or provisioning tenant, drops that of an offboarding, deleted or unknown one, and runs it once active again', async () => {
-    const dir = directory()
+    const dir = jobTenants()
     const acme = dir.add('acme')
     const jobs = new JobTenancy({ tenants: dir.source })
     const stored = runWithTenant(acme, () => jobs.envelope({}))
@@ -109,12 +95,12 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
       calls++
     }
     for (const [status, disposition] of [['suspended', 'park'], ['provisioning', 'park'], ['offboarding', 'drop'], ['deleted', 'drop']] as const) {
-      dir.setStatus(acme, status)
+      dir.set(acme, status)
       const outcome = await jobs.run(stored, handler)
       assert.equal(!outcome.ran && outcome.disposition, disposition, status)
       assert.equal(!outcome.ran && outcome.error.code, status === 'deleted' ? 'TENANT_NOT_FOUND' : 'TENANT_SUSPENDED')
     }
-    dir.setStatus(acme, 'active')
+    dir.set(acme, 'active')
     assert.equal((await jobs.run(stored, handler)).ran, true)
     dir.remove(acme)
     const gone = await jobs.run(stored, handler)
@@ -123,7 +109,7 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
   })
 
   it('leaves the worker\'s own scope: a job of A runs as A even in a worker started inside B\'s scope, and a system worker lends no rights', async () => {
-    const dir = directory()
+    const dir = jobTenants()
     const acme = dir.add('acme')
     const globex = dir.add('globex')
     const jobs = new JobTenancy({ tenants: dir.source })
@@ -137,7 +123,7 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
   })
 
   it('rethrows the handler\'s own error, and refuses job data that is not JSON', async () => {
-    const dir = directory()
+    const dir = jobTenants()
     const acme = dir.add('acme')
     const jobs = new JobTenancy({ tenants: dir.source })
     const stored = runWithTenant(acme, () => jobs.envelope({}))

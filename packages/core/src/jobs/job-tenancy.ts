@@ -46,10 +46,15 @@ export interface JobTenantSource {
  * Options of `JobTenancy`.
  *
  * @example
- * const jobs = new JobTenancy({ tenants: tenantry.catalog, payloadTenantKeys: ['tenantId', 'accountId'] })
+ * const jobs = new JobTenancy({ tenants: tenantry.directory, payloadTenantKeys: ['tenantId', 'accountId'] })
  */
 export interface JobTenancyOptions {
-  /** Where the worker re-reads each job's tenant before running it (not a cache: a suspension is seen at once). */
+  /**
+   * Where the worker re-reads each job's tenant before running it:
+   * `tenantry.directory` (the catalog behind the cache the request path
+   * uses, invalidated on every catalog change, across instances when they
+   * share Redis), or `tenantry.catalog` (one query per job).
+   */
   readonly tenants: JobTenantSource
   /**
    * Top-level payload fields that name a tenant: when present they must equal
@@ -93,7 +98,7 @@ function invalid(message: string, path: string): TenantryError {
  * tenants are dropped.
  *
  * @example
- * const jobs = new JobTenancy({ tenants: tenantry.catalog })
+ * const jobs = new JobTenancy({ tenants: tenantry.directory })
  * // in a request (a tenant scope):
  * await queue.add('report', jobs.envelope({ reportId }))
  * // in the worker:
@@ -105,7 +110,7 @@ export class JobTenancy {
 
   constructor(options: JobTenancyOptions) {
     if (typeof options?.tenants?.getById !== 'function') {
-      throw invalid('JobTenancy needs { tenants }: the catalog (tenantry.catalog) or anything with getById(id)', 'options.tenants')
+      throw invalid('JobTenancy needs { tenants }: tenantry.directory (the catalog, cached and invalidated on change), tenantry.catalog, or anything with getById(id)', 'options.tenants')
     }
     const keys = options.payloadTenantKeys ?? DEFAULT_TENANT_KEYS
     if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || k.length === 0)) {

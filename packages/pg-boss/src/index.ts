@@ -1,0 +1,1 @@
+export { TenantBoss, type RefusedJobOutput, type TenantBossHandler, type TenantWorkOptions } from './tenant-boss.ts'
