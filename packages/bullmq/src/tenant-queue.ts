@@ -151,7 +151,7 @@ export function tenantProcessor<T = unknown, R = unknown>(jobs: JobTenancy, hand
   if (!Number.isSafeInteger(parkDelayMs) || parkDelayMs < 0) throw invalid('parkDelayMs must be a whole number of milliseconds', 'options.parkDelayMs')
   const fairness = options.fairness
   const run = async (job: Job<JobEnvelope<T>>, token: string | undefined): Promise<R | undefined> => {
-    const outcome = await jobs.run<T, R>(job.data, (data, context) => handler(data, job, context))
+    const outcome = await jobs.run<T, R>(job.data, (data, context) => handler(data, job, context), { queue: job.queueName })
     if (outcome.ran) return outcome.result
     try {
       options.onRefused?.(job, { disposition: outcome.disposition, error: outcome.error })

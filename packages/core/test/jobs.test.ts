@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  JobTenancy, currentScope, currentTenant, isJobEnvelope, onSystemScope, runAsSystem, runWithTenant,
+  JobTenancy, type JobOutcome, currentScope, currentTenant, isJobEnvelope, onSystemScope, runAsSystem, runWithTenant,
 } from '../src/index.ts'
 import { expectCode, jobTenants } from '@tenantry/test-kit'
 
@@ -135,5 +135,32 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
     assert.throws(() => runWithTenant(acme, () => jobs.envelope(cyclic)), expectCode('VALIDATION_FAILED'))
     assert.throws(() => runWithTenant(acme, () => jobs.envelope(() => 1)), expectCode('VALIDATION_FAILED'))
     assert.throws(() => new JobTenancy({} as never), expectCode('VALIDATION_FAILED'))
+  })
+
+  it('tells its observer how each job ended (tenant, queue, outcome, time), never the payload; a throwing observer changes nothing', async () => {
+    const dir = jobTenants()
+    const acme = dir.add('acme')
+    const ended: JobOutcome[] = []
+    const jobs = new JobTenancy({ tenants: dir.source, observer: { end: (o) => ended.push(o) } })
+    const stored = runWithTenant(acme, () => jobs.envelope({ secret: 'payload' }))
+    await jobs.run(stored, () => 1, { queue: 'reports' })
+    await assert.rejects(jobs.run(stored, () => {
+      throw new Error('handler failed')
+    }, { queue: 'reports' }))
+    dir.set(acme, 'suspended')
+    await jobs.run(stored, () => 1, { queue: 'reports' })
+    await jobs.run({ not: 'tenantry' }, () => 1)
+    await jobs.run(jobs.systemEnvelope('roll-up', {}), () => 1, { queue: 'nightly' })
+    assert.deepEqual(ended.map((o) => [o.tenant?.slug, o.queue, o.outcome]), [
+      ['acme', 'reports', 'completed'], ['acme', 'reports', 'failed'], ['acme', 'reports', 'parked'], [undefined, 'unknown', 'dropped'], [undefined, 'nightly', 'completed'],
+    ])
+    for (const o of ended) {
+      assert.deepEqual(Object.keys(o).sort(), ['durationMs', 'outcome', 'queue', 'tenant'])
+      assert.ok(o.durationMs >= 0)
+    }
+    const throwing = new JobTenancy({ tenants: dir.source, observer: { end: () => { throw new Error('observer bug') } } })
+    dir.set(acme, 'active')
+    const outcome = await throwing.run(stored, () => 'done')
+    assert.equal(outcome.ran && outcome.result, 'done')
   })
 })

@@ -7,7 +7,7 @@
  */
 import {
   TenantLabels, TenantryError, validationError,
-  type QueryObservation, type QueryObserver, type RequestObservation, type RequestObserver, type RequestOutcome, type Tenant, type ValidationIssue,
+  type JobObserver, type JobOutcome, type QueryObservation, type QueryObserver, type RequestObservation, type RequestObserver, type RequestOutcome, type Tenant, type ValidationIssue,
 } from '@tenantry/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 
@@ -88,6 +88,16 @@ interface LabelSeries {
   rejected: number
   /** By isolation model. */
   readonly models: Map<string, { ok: number; error: number; readonly duration: Buckets }>
+  /** By queue: how jobs ended, and their run time. */
+  readonly jobs: Map<string, JobCounts>
+}
+
+interface JobCounts {
+  completed: number
+  failed: number
+  parked: number
+  dropped: number
+  readonly duration: Buckets
 }
 
 /** A metric value as prom-client's registry formats it. */
@@ -130,6 +140,7 @@ function statusClass(status: number): string {
  * - `tenantry_rate_limited_total{tenant}`, `tenantry_bulkhead_rejected_total{tenant}`
  * - `tenantry_queries_total{tenant, model, outcome}`, `tenantry_query_duration_seconds{tenant, model}`
  * - `tenantry_tenant_info{tenant, slug, isolation}` (1 for each labelled tenant: join on `tenant`)
+ * - `tenantry_jobs_total{tenant, queue, outcome}`, `tenantry_job_duration_seconds{tenant, queue}` (`jobObserver()`)
  * - `tenantry_migration_runs_total{status}`
  * - the pool router: `tenantry_pool_connections{database, state}`, `tenantry_pool_waiters{database}`
  *   (the open databases), `tenantry_pool_opens_total`, `tenantry_pool_evictions_total{reason}`, …
@@ -150,6 +161,8 @@ export class TenantMetrics {
   /** Per tenant label (an id, `other`, `none`): what it has counted. */
   readonly #series = new Map<string, LabelSeries>()
   readonly #routes = new Set<string>()
+  readonly #queues = new Set<string>()
+  readonly #jobObserver: JobObserver = { end: (outcome) => this.job(outcome) }
   readonly #routers: { stats(): PoolRouterStatsLike }[] = []
   readonly #maxRoutes: number
   readonly #observer: RequestObserver
@@ -256,6 +269,41 @@ export class TenantMetrics {
   }
 
   /**
+   * The job observer for `new JobTenancy({ observer })`: counts each job's
+   * end by tenant (`none` for system jobs and jobs whose tenant is gone),
+   * queue and outcome, and times it.
+   *
+   * @example
+   * const jobs = new JobTenancy({ tenants: tenantry.directory, observer: metrics.jobObserver() })
+   */
+  jobObserver(): JobObserver {
+    return this.#jobObserver
+  }
+
+  /**
+   * Counts one job's end (what `jobObserver()` calls).
+   *
+   * @example
+   * metrics.job({ tenant, queue: 'reports', outcome: 'completed', durationMs: 41 })
+   */
+  job(outcome: JobOutcome): void {
+    const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant)
+    const queue = this.#queue(outcome.queue)
+    let counts = series.jobs.get(queue)
+    if (counts === undefined) series.jobs.set(queue, (counts = { completed: 0, failed: 0, parked: 0, dropped: 0, duration: this.#buckets() }))
+    counts[outcome.outcome]++
+    this.#observe(counts.duration, outcome.durationMs / 1000)
+  }
+
+  /** A queue's label: its name for the first `maxQueues` (100) seen, then `other`. */
+  #queue(queue: string): string {
+    if (this.#queues.has(queue)) return queue
+    if (this.#queues.size >= 100) return OTHER
+    this.#queues.add(queue)
+    return queue
+  }
+
+  /**
    * Counts a fleet migration run by its outcome (`ok`, `failed`, `partial`).
    *
    * @example
@@ -304,7 +352,7 @@ export class TenantMetrics {
   }
 
   #newSeries(tenant: string, slug: string | undefined, isolation: string | undefined): LabelSeries {
-    return { tenant, slug, isolation, requests: new Map(), duration: this.#buckets(), limited: 0, rejected: 0, models: new Map() }
+    return { tenant, slug, isolation, requests: new Map(), duration: this.#buckets(), limited: 0, rejected: 0, models: new Map(), jobs: new Map() }
   }
 
   #buckets(): Buckets {
@@ -335,6 +383,7 @@ export class TenantMetrics {
     }
     const requestDuration = `${prefix}http_request_duration_seconds`
     const queryDuration = `${prefix}query_duration_seconds`
+    const jobDuration = `${prefix}job_duration_seconds`
     return [
       new CollectedMetric(`${prefix}http_requests_total`, 'Tenant requests, by tenant (top K, else other), method, route pattern and status class', 'counter', ['tenant', 'method', 'route', 'status_class'], () => {
         // Statuses of one class add up into one series.
@@ -366,6 +415,22 @@ export class TenantMetrics {
             if (m.error > 0) values.push({ labels: { tenant: series.tenant, model, outcome: 'error' }, value: m.error })
           }
         }
+        return values
+      }),
+      new CollectedMetric(`${prefix}jobs_total`, 'Background jobs ended, by tenant (none: system jobs and gone tenants), queue and outcome (completed, failed, parked, dropped)', 'counter', ['tenant', 'queue', 'outcome'], () => {
+        const values: MetricValue[] = []
+        for (const series of all()) {
+          for (const [queue, j] of series.jobs) {
+            for (const outcome of ['completed', 'failed', 'parked', 'dropped'] as const) {
+              if (j[outcome] > 0) values.push({ labels: { tenant: series.tenant, queue, outcome }, value: j[outcome] })
+            }
+          }
+        }
+        return values
+      }),
+      new CollectedMetric(jobDuration, 'Background job run time, by tenant and queue', 'histogram', ['tenant', 'queue'], () => {
+        const values: MetricValue[] = []
+        for (const series of all()) for (const [queue, j] of series.jobs) histogram(jobDuration, values, { tenant: series.tenant, queue }, j.duration)
         return values
       }),
       new CollectedMetric(queryDuration, 'Query time in a tenant scope, by tenant and isolation model', 'histogram', ['tenant', 'model'], () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { combineQueryObservers, runWithTenant, type QueryOutcome, type IsolationModelName, type RequestOutcome, type ScopedTenant, type Tenant } from '@tenantry/core'
+import { JobTenancy, combineQueryObservers, runWithTenant, type QueryOutcome, type IsolationModelName, type RequestOutcome, type ScopedTenant, type Tenant } from '@tenantry/core'
 import { TenantData } from '@tenantry/postgres'
 import { dropRoles, openModels, testBackends, uniqueName, type TestDatabase, type TestModels } from '@tenantry/test-kit'
 import { TenantMetrics } from '../src/index.ts'
@@ -109,6 +109,26 @@ describe('TenantMetrics', () => {
     opens = 7
     text = await metrics.text()
     assert.match(text, /tenantry_pool_opens_total 7/)
+  })
+})
+
+describe('TenantMetrics: jobs', () => {
+  it('counts jobs by tenant, queue and outcome, times them, and puts system jobs under none', async () => {
+    const metrics = new TenantMetrics()
+    const acme: ScopedTenant = { id: randomUUID(), slug: 'acme', status: 'active', isolation: 'shared' }
+    const jobs = new JobTenancy({ tenants: { getById: async (id) => (id === acme.id ? acme : undefined) }, observer: metrics.jobObserver() })
+    const stored = runWithTenant(acme, () => jobs.envelope({}))
+    await jobs.run(stored, () => 1, { queue: 'reports' })
+    await jobs.run(stored, () => 1, { queue: 'reports' })
+    await assert.rejects(jobs.run(stored, () => {
+      throw new Error('x')
+    }, { queue: 'reports' }))
+    await jobs.run(jobs.systemEnvelope('roll-up', {}), () => 1, { queue: 'nightly' })
+    const text = await metrics.text()
+    assert.match(text, new RegExp(`tenantry_jobs_total\\{tenant="${acme.id}",queue="reports",outcome="completed"\\} 2`))
+    assert.match(text, new RegExp(`tenantry_jobs_total\\{tenant="${acme.id}",queue="reports",outcome="failed"\\} 1`))
+    assert.match(text, /tenantry_jobs_total\{tenant="none",queue="nightly",outcome="completed"\} 1/)
+    assert.match(text, new RegExp(`tenantry_job_duration_seconds_count\\{tenant="${acme.id}",queue="reports"\\} 3`))
   })
 })
 

@@ -112,7 +112,7 @@ export class TenantBoss<T extends object = Record<string, unknown>> {
       ...(options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds }),
     }
     const one = async (job: PgBoss.JobWithMetadata<JobEnvelope<T>>): Promise<unknown> => {
-      const outcome = await jobs.run<T, R>(job.data, (data, context) => handler(data, job, context))
+      const outcome = await jobs.run<T, R>(job.data, (data, context) => handler(data, job, context), { queue: name })
       if (outcome.ran) return outcome.result
       try {
         options.onRefused?.(job, { disposition: outcome.disposition, error: outcome.error })

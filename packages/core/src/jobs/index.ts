@@ -4,6 +4,8 @@ export {
   type JobContext,
   type JobDisposition,
   type JobEnvelope,
+  type JobObserver,
+  type JobOutcome,
   type JobRun,
   type JobScopeRecord,
   type JobTenancyOptions,

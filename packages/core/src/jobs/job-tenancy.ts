@@ -62,6 +62,8 @@ export interface JobTenancyOptions {
    * `['tenantId', 'tenant_id']`.
    */
   readonly payloadTenantKeys?: readonly string[]
+  /** Told how each job ended (metrics: `TenantMetrics.jobObserver()`). */
+  readonly observer?: JobObserver
 }
 
 /**
@@ -80,6 +82,30 @@ export interface JobContext {
   readonly tenant: ScopedTenant | undefined
   /** The system job's reason; undefined for a tenant job. */
   readonly systemReason: string | undefined
+}
+
+/** How a job's run ended, as a `JobObserver` is told. */
+export interface JobOutcome {
+  /** The job's tenant (re-read); undefined for a system job, or one whose tenant is gone or unknown. */
+  readonly tenant: ScopedTenant | undefined
+  /** The queue's name as the integration gives it (`reports`); `unknown` when it gives none. */
+  readonly queue: string
+  /** `completed`: the handler returned; `failed`: it threw; `parked` / `dropped`: not run (see JobDisposition). */
+  readonly outcome: 'completed' | 'failed' | 'parked' | 'dropped'
+  /** Milliseconds from the worker taking the job to its outcome (the handler included). */
+  readonly durationMs: number
+}
+
+/**
+ * Something that watches jobs run (metrics): `end` is called once per run
+ * of `JobTenancy.run`. It sees the tenant, the queue and the outcome, never
+ * the payload. An observer that throws does not change the job's outcome.
+ *
+ * @example
+ * const jobs = new JobTenancy({ tenants: tenantry.directory, observer: metrics.jobObserver() })
+ */
+export interface JobObserver {
+  end(outcome: JobOutcome): void
 }
 
 const DEFAULT_TENANT_KEYS = ['tenantId', 'tenant_id'] as const
@@ -107,6 +133,7 @@ function invalid(message: string, path: string): TenantryError {
 export class JobTenancy {
   readonly #tenants: JobTenantSource
   readonly #keys: readonly string[]
+  readonly #observer: JobObserver | undefined
 
   constructor(options: JobTenancyOptions) {
     if (typeof options?.tenants?.getById !== 'function') {
@@ -116,8 +143,10 @@ export class JobTenancy {
     if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || k.length === 0)) {
       throw invalid('payloadTenantKeys must be an array of field names', 'options.payloadTenantKeys')
     }
+    if (options.observer !== undefined && typeof options.observer.end !== 'function') throw invalid('observer must have end(outcome)', 'options.observer')
     this.#tenants = options.tenants
     this.#keys = [...keys]
+    this.#observer = options.observer
   }
 
   /**
@@ -173,7 +202,31 @@ export class JobTenancy {
    * const outcome = await jobs.run(job.data, (data, { tenant }) => send(tenant!, data))
    * if (!outcome.ran && outcome.disposition === 'park') await requeueLater(job)
    */
-  async run<T, R>(stored: unknown, handler: (data: T, context: JobContext) => R | Promise<R>): Promise<JobRun<R>> {
+  async run<T, R>(stored: unknown, handler: (data: T, context: JobContext) => R | Promise<R>, job: { readonly queue?: string } = {}): Promise<JobRun<R>> {
+    const observer = this.#observer
+    if (observer === undefined) return this.#run(stored, handler, {})
+    const started = performance.now()
+    const report = (outcome: JobOutcome['outcome'], tenant: ScopedTenant | undefined): void => {
+      try {
+        observer.end({ tenant, queue: job.queue ?? 'unknown', outcome, durationMs: performance.now() - started })
+      } catch {
+        // An observer's failure never changes the job's outcome.
+      }
+    }
+    const seen: { tenant?: ScopedTenant } = {}
+    let run: JobRun<R>
+    try {
+      run = await this.#run(stored, handler, seen)
+    } catch (error) {
+      report('failed', seen.tenant)
+      throw error
+    }
+    report(run.ran ? 'completed' : run.disposition === 'park' ? 'parked' : 'dropped', run.tenant)
+    return run
+  }
+
+  /** `seen.tenant`: the tenant the handler ran for, once it is called (for the observer of a failure). */
+  async #run<T, R>(stored: unknown, handler: (data: T, context: JobContext) => R | Promise<R>, seen: { tenant?: ScopedTenant }): Promise<JobRun<R>> {
     let record: JobScopeRecord
     try {
       record = readRecord(stored)
@@ -200,6 +253,7 @@ export class JobTenancy {
     } catch (error) {
       return { ran: false, disposition: 'drop', error: error as TenantryError, tenant }
     }
+    seen.tenant = tenant
     const result = await leaveScope(() => runWithTenant(tenant, () => handler(data, { tenant, systemReason: undefined })))
     return { ran: true, result, tenant }
   }

@@ -1,0 +1,1 @@
+export { forEachTenant, type ForEachTenantOptions, type TenantLister, type TenantTaskOutcome, type TenantTaskSummary } from './for-each-tenant.ts'
