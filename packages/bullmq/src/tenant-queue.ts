@@ -3,7 +3,7 @@
  * scope (and refuses with none), and a processor that runs each job in its
  * recorded tenant's scope, re-read from the catalog, or not at all.
  */
-import { TenantryError, currentTenant, isJobEnvelope, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
+import { TenantryError, callSafely, currentTenant, isJobEnvelope, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
 import { DelayedError, UnrecoverableError, WaitingChildrenError, type Job, type JobsOptions, type Processor, type Queue } from 'bullmq'
 import type { FairShare } from './fair-share.ts'
 
@@ -43,10 +43,15 @@ export class TenantQueue<T = unknown> {
   }
 
   /** Adds envelopes, with fair priorities when fairness is on; the counts are given back if the add fails. */
-  async #add(jobs: readonly { readonly name: string; readonly data: JobEnvelope<T>; readonly opts?: JobsOptions | undefined }[], countAs: string | undefined): Promise<Job<JobEnvelope<T>>[]> {
+  async #add(given: readonly { readonly name: string; readonly data: JobEnvelope<T>; readonly opts?: JobsOptions | undefined }[], countAs: string | undefined): Promise<Job<JobEnvelope<T>>[]> {
+    // Ids a caller gives are the owner's: prefixed with the tenant id (or `system`), so one tenant can neither
+    // read nor suppress (a duplicate add is a no-op in BullMQ) another tenant's job by guessing its id.
+    const owner = countAs === SYSTEM ? SYSTEM : currentTenant().id
+    const jobs = given.map((j) => ({ ...j, opts: ownIds(j.opts, owner) }))
     const fairness = this.#fairness
     if (fairness === undefined) return (await this.queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, ...(j.opts === undefined ? {} : { opts: j.opts }) })))) as Job<JobEnvelope<T>>[]
     for (const [i, job] of jobs.entries()) {
+      if (job.opts?.deduplication !== undefined) throw invalid('With fairness on, deduplicated adds are refused: a deduplicated job would be counted but never added', `jobs.${i}.opts.deduplication`)
       if (job.opts?.priority !== undefined) throw invalid('With fairness on, the priority of a job comes from its tenant\'s pending jobs: leave opts.priority out', `jobs.${i}.opts.priority`)
     }
     const queue = this.queue.qualifiedName
@@ -70,8 +75,22 @@ export class TenantQueue<T = unknown> {
    */
   async add(name: string, data: T, options?: JobsOptions): Promise<Job<JobEnvelope<T>>> {
     const envelope = this.#jobs.envelope(data)
-    if (this.#fairness === undefined) return this.queue.add(name, envelope, options) as Promise<Job<JobEnvelope<T>>>
     return (await this.#add([{ name, data: envelope, opts: options }], undefined))[0]!
+  }
+
+  /**
+   * A job of the tenant in scope by its id, or undefined when there is none
+   * or it is another tenant's (TENANT_CONTEXT_MISSING with no tenant in scope).
+   *
+   * @example
+   * app.get('/api/jobs/:id', async (req) => (await reports.getJob(req.params.id)) ?? reply.code(404).send())
+   */
+  async getJob(id: string): Promise<Job<JobEnvelope<T>> | undefined> {
+    const tenant = currentTenant()
+    const job = (await this.queue.getJob(id)) as Job<JobEnvelope<T>> | undefined
+    if (job === undefined || !isJobEnvelope(job.data)) return undefined
+    const record = job.data.tenantry
+    return record.scope === 'tenant' && record.tenantId === tenant.id ? job : undefined
   }
 
   /**
@@ -116,6 +135,15 @@ export interface TenantProcessorOptions {
   readonly fairness?: FairShare
 }
 
+/** The job options with a caller's `jobId` and deduplication id prefixed by their owner. */
+function ownIds(options: JobsOptions | undefined, owner: string): JobsOptions | undefined {
+  if (options === undefined) return undefined
+  let owned = options
+  if (options.jobId !== undefined) owned = { ...owned, jobId: `${owner}.${options.jobId}` }
+  if (options.deduplication !== undefined) owned = { ...owned, deduplication: { ...options.deduplication, id: `${owner}.${options.deduplication.id}` } }
+  return owned
+}
+
 /** Whose count a job is kept under: its tenant's id, `system`, or none (added without fairness, or not Tenantry's). */
 function countedAs(job: Job): string | undefined {
   if (!((job.opts.priority ?? 0) > 0) || !isJobEnvelope(job.data)) return undefined
@@ -153,11 +181,8 @@ export function tenantProcessor<T = unknown, R = unknown>(jobs: JobTenancy, hand
   const run = async (job: Job<JobEnvelope<T>>, token: string | undefined): Promise<R | undefined> => {
     const outcome = await jobs.run<T, R>(job.data, (data, context) => handler(data, job, context), { queue: job.queueName })
     if (outcome.ran) return outcome.result
-    try {
-      options.onRefused?.(job, { disposition: outcome.disposition, error: outcome.error })
-    } catch {
-      // A listener's failure does not change what happens to the job.
-    }
+    // A listener's failure (a throw, a rejected promise) does not change what happens to the job.
+    if (options.onRefused !== undefined) callSafely(() => options.onRefused!(job, { disposition: outcome.disposition, error: outcome.error }))
     if (outcome.disposition === 'park') {
       await job.moveToDelayed(Date.now() + parkDelayMs, token)
       throw new DelayedError(`${outcome.error.code}: ${outcome.error.message}`)

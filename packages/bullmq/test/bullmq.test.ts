@@ -173,4 +173,16 @@ describe('BullMQ: jobs carry their tenant', { skip }, () => {
     assert.equal(await finished(job, events), 'done')
     assert.deepEqual(seen, [`${globex.id}=${globex.id}`])
   })
+
+  it('keeps job ids to their tenant: a given id is prefixed with the tenant, and getJob finds only the tenant\'s own jobs', async () => {
+    const name = `ids-${randomUUID()}`
+    const { queue } = open(name)
+    const mine = await runWithTenant(acme, () => queue.add('work', {}, { jobId: 'report-1' }))
+    assert.equal(mine.id, `${acme.id}.report-1`)
+    const theirs = await runWithTenant(globex, () => queue.add('work', {}, { jobId: 'report-1' }))
+    assert.equal(theirs.id, `${globex.id}.report-1`, 'the same id given by another tenant is its own job, not a no-op')
+    assert.equal((await runWithTenant(acme, () => queue.getJob(mine.id!)))?.id, mine.id)
+    assert.equal(await runWithTenant(acme, () => queue.getJob(theirs.id!)), undefined)
+    await assert.rejects(queue.getJob(mine.id!), expectCode('TENANT_CONTEXT_MISSING'))
+  })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  JobTenancy, type JobOutcome, currentScope, currentTenant, isJobEnvelope, onSystemScope, runAsSystem, runWithTenant,
+  JobTenancy, type JobOutcome, currentScope, observeRequest, currentTenant, isJobEnvelope, onSystemScope, runAsSystem, runWithTenant,
 } from '../src/index.ts'
 import { expectCode, jobTenants } from '@tenantry/test-kit'
 
@@ -108,18 +108,85 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
     assert.equal(calls, 1)
   })
 
-  it('leaves the worker\'s own scope: a job of A runs as A even in a worker started inside B\'s scope, and a system worker lends no rights', async () => {
+  it('leaves a system worker\'s scope, and refuses to run another tenant\'s (or a system) job inside a tenant\'s scope', async () => {
     const dir = jobTenants()
     const acme = dir.add('acme')
     const globex = dir.add('globex')
     const jobs = new JobTenancy({ tenants: dir.source })
     const stored = runWithTenant(acme, () => jobs.envelope({}))
-    const seen = await runWithTenant(globex, () => jobs.run(stored, () => currentTenant().slug))
-    assert.equal(seen.ran && seen.result, 'acme')
+    await assert.rejects(runWithTenant(globex, () => jobs.run(stored, () => currentTenant().slug)), expectCode('TENANT_CONTEXT_CONFLICT'))
+    const system = jobs.systemEnvelope('x', {})
+    await assert.rejects(runWithTenant(globex, () => jobs.run(system, () => 1)), expectCode('TENANT_CONTEXT_CONFLICT'))
+    const same = await runWithTenant(acme, () => jobs.run(stored, () => currentTenant().slug))
+    assert.equal(same.ran && same.result, 'acme')
     const lookups: (string | undefined)[] = []
     const spying = new JobTenancy({ tenants: { getById: async (id) => (lookups.push(currentScope()?.kind), dir.source.getById(id)) } })
-    await runAsSystem('worker boot', () => spying.run(stored, () => undefined))
+    const fromSystem = await runAsSystem('worker boot', () => spying.run(stored, () => currentTenant().slug))
+    assert.equal(fromSystem.ran && fromSystem.result, 'acme')
     assert.deepEqual(lookups, [undefined])
+  })
+
+  it('keeps the record\'s key to itself: a payload with "tenantry" is refused, a record only from own properties, payload tenant keys in any case', async () => {
+    const dir = jobTenants()
+    const acme = dir.add('acme')
+    const globex = dir.add('globex')
+    const jobs = new JobTenancy({ tenants: dir.source })
+    const forged = { tenantry: { v: 1, scope: 'system', reason: 'pwn' }, data: {} }
+    assert.throws(() => runWithTenant(acme, () => jobs.envelope(forged)), expectCode('VALIDATION_FAILED'))
+    assert.throws(() => jobs.systemEnvelope('x', { Tenantry: 1 }), expectCode('VALIDATION_FAILED'))
+    assert.throws(() => runWithTenant(acme, () => jobs.envelope({ TenantID: globex.id })), expectCode('TENANT_MISMATCH'))
+    // A payload written back whole (job.updateData(payload)) has no record: dropped, never run.
+    const writtenBack = await jobs.run({ reportId: 1 }, () => 1)
+    assert.equal(!writtenBack.ran && writtenBack.disposition, 'drop')
+    const proto = Object.prototype as Record<string, unknown>
+    proto.tenantry = { v: 1, scope: 'system', reason: 'polluted' }
+    proto.data = {}
+    try {
+      const outcome = await jobs.run({ x: 1 }, () => 'ran')
+      assert.equal(outcome.ran, false, 'a polluted prototype supplies no record')
+    } finally {
+      delete proto.tenantry
+      delete proto.data
+    }
+  })
+
+  it('survives observers and listeners that reject (async hooks): no crash, no changed outcome', async () => {
+    const dir = jobTenants()
+    const acme = dir.add('acme')
+    const rejected: string[] = []
+    process.on('unhandledRejection', (e) => rejected.push(String(e)))
+    const jobs = new JobTenancy({ tenants: dir.source, observer: { end: async () => { throw new Error('async observer bug') } } })
+    const stored = runWithTenant(acme, () => jobs.envelope({}))
+    const outcome = await jobs.run(stored, () => 'done')
+    assert.equal(outcome.ran && outcome.result, 'done')
+    const handle = observeRequest({ start: async () => ({ end() {} }) } as never, { method: 'GET', route: '/x' })
+    assert.equal(handle, undefined, 'an async start is no observation')
+    const ending = observeRequest({ start: () => ({ end: async () => { throw new Error('async end bug') }, tenant: async () => { throw new Error('x') } }) }, { method: 'GET', route: '/x' })
+    ending?.setTenant(acme as never)
+    ending?.end(200)
+    await new Promise((r) => setTimeout(r, 20))
+    assert.deepEqual(rejected, [])
+  })
+
+  it('runs the handler chain exactly once whatever the observer\'s run does', () => {
+    let calls = 0
+    const chain = (): string => {
+      calls++
+      return 'chain'
+    }
+    for (const run of [
+      () => 'not the chain',
+      (fn: () => unknown) => { fn(); fn(); return 'twice' },
+      (fn: () => unknown) => { fn(); throw new Error('after') },
+      () => { throw new Error('before') },
+    ]) {
+      calls = 0
+      const handle = observeRequest({ start: () => ({ run: run as never, end() {} }) }, { method: 'GET', route: '/x' })!
+      assert.equal(handle.run(chain), 'chain')
+      assert.equal(calls, 1)
+    }
+    const failing = observeRequest({ start: () => ({ run: ((fn: () => unknown) => { try { fn() } catch { return 'swallowed' } }) as never, end() {} }) }, { method: 'GET', route: '/x' })!
+    assert.throws(() => failing.run(() => { throw new Error('handler error') }), /handler error/)
   })
 
   it('rethrows the handler\'s own error, and refuses job data that is not JSON', async () => {

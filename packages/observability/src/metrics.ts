@@ -236,7 +236,8 @@ export class TenantMetrics {
   request(outcome: RequestOutcome): void {
     const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant)
     // Keyed by the label's route (at most maxRoutes, then `other`): raw paths never grow the map.
-    const route = this.#route(outcome.route)
+    // A request with no tenant (unknown host, probes) never takes one of the maxRoutes labels: its raw path is not a route.
+    const route = outcome.tenant === undefined ? OTHER : this.#route(outcome.route)
     let byMethod = series.requests.get(route)
     if (byMethod === undefined) series.requests.set(route, (byMethod = new Map()))
     let byStatus = byMethod.get(outcome.method)

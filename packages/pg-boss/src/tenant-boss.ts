@@ -3,7 +3,7 @@
  * refuses with none); `work` runs each job in its recorded tenant's scope,
  * re-read from the catalog, or not at all.
  */
-import { TenantryError, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
+import { TenantryError, callSafely, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
 import type PgBoss from 'pg-boss'
 
 /** A tenant job's handler: the payload, the pg-boss job (with its metadata), and its scope (also in `currentTenant()`). */
@@ -114,11 +114,8 @@ export class TenantBoss<T extends object = Record<string, unknown>> {
     const one = async (job: PgBoss.JobWithMetadata<JobEnvelope<T>>): Promise<unknown> => {
       const outcome = await jobs.run<T, R>(job.data, (data, context) => handler(data, job, context), { queue: name })
       if (outcome.ran) return outcome.result
-      try {
-        options.onRefused?.(job, { disposition: outcome.disposition, error: outcome.error })
-      } catch {
-        // A listener's failure does not change what happens to the job.
-      }
+      // A listener's failure (a throw, a rejected promise) does not change what happens to the job.
+      if (options.onRefused !== undefined) callSafely(() => options.onRefused!(job, { disposition: outcome.disposition, error: outcome.error }))
       const refused = { disposition: outcome.disposition, code: outcome.error.code, message: outcome.error.message }
       if (outcome.disposition === 'park') {
         const parkedAs = await boss.send(name, job.data as object, {

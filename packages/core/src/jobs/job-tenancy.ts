@@ -6,6 +6,7 @@
  * queue's add and their worker's processor around these two halves.
  */
 import { TenantryError } from '../errors/index.ts'
+import { callSafely } from '../observability/request-observer.ts'
 import { currentScope, leaveScope, runAsSystem, runWithTenant } from '../context/tenant-context.ts'
 import type { ScopedTenant } from '../context/scope.ts'
 import { isUuid } from '../tenant/identifiers.ts'
@@ -145,7 +146,7 @@ export class JobTenancy {
     }
     if (options.observer !== undefined && typeof options.observer.end !== 'function') throw invalid('observer must have end(outcome)', 'options.observer')
     this.#tenants = options.tenants
-    this.#keys = [...keys]
+    this.#keys = keys.map((k) => k.toLowerCase())
     this.#observer = options.observer
   }
 
@@ -169,6 +170,7 @@ export class JobTenancy {
       )
     }
     assertJson(data)
+    assertNoRecord(data)
     this.#assertPayloadTenant(data, scope.tenant.id)
     return { tenantry: { v: 1, scope: 'tenant', tenantId: scope.tenant.id, slug: scope.tenant.slug }, data }
   }
@@ -188,6 +190,7 @@ export class JobTenancy {
       throw new TenantryError('TENANT_MISMATCH', `Tenant "${scope.tenant.slug}" cannot enqueue a system job ("${reason}"); enqueue it outside any tenant scope or in runAsSystem()`)
     }
     assertJson(data)
+    assertNoRecord(data)
     return { tenantry: { v: 1, scope: 'system', reason }, data }
   }
 
@@ -206,12 +209,10 @@ export class JobTenancy {
     const observer = this.#observer
     if (observer === undefined) return this.#run(stored, handler, {})
     const started = performance.now()
+    // An observer's failure (a throw, a rejected promise) never changes the job's outcome.
     const report = (outcome: JobOutcome['outcome'], tenant: ScopedTenant | undefined): void => {
-      try {
-        observer.end({ tenant, queue: job.queue ?? 'unknown', outcome, durationMs: performance.now() - started })
-      } catch {
-        // An observer's failure never changes the job's outcome.
-      }
+      const ended: JobOutcome = { tenant, queue: job.queue ?? 'unknown', outcome, durationMs: performance.now() - started }
+      callSafely(() => observer.end(ended))
     }
     const seen: { tenant?: ScopedTenant } = {}
     let run: JobRun<R>
@@ -234,6 +235,12 @@ export class JobTenancy {
       return { ran: false, disposition: 'drop', error: error as TenantryError, tenant: undefined }
     }
     const data = (stored as JobEnvelope<T>).data
+    // A worker is a boundary, not a place inside a request: running another tenant's job (or a system job)
+    // from inside a tenant's scope is refused, as runWithTenant refuses a nested switch.
+    const outer = currentScope()
+    if (outer?.kind === 'tenant' && (record.scope === 'system' || record.tenantId !== outer.tenant.id)) {
+      throw new TenantryError('TENANT_CONTEXT_CONFLICT', `Refusing to run a job of ${record.scope === 'system' ? 'the system' : `tenant "${record.slug}"`} inside tenant "${outer.tenant.slug}"'s scope; run workers outside any tenant scope`)
+    }
     if (record.scope === 'system') {
       const result = await leaveScope(() => runAsSystem(record.reason, () => handler(data, { tenant: undefined, systemReason: record.reason }), { actor: 'job' }))
       return { ran: true, result, tenant: undefined }
@@ -260,8 +267,9 @@ export class JobTenancy {
 
   #assertPayloadTenant(data: unknown, tenantId: string): void {
     if (typeof data !== 'object' || data === null || Array.isArray(data)) return
-    for (const key of this.#keys) {
-      if (!Object.hasOwn(data, key)) continue
+    // Any case: tenantID and TenantId name a tenant as surely as tenantId.
+    for (const key of Object.keys(data)) {
+      if (!this.#keys.includes(key.toLowerCase())) continue
       const named = (data as Record<string, unknown>)[key]
       if (named !== tenantId) {
         throw new TenantryError('TENANT_MISMATCH', `The job's payload names tenant ${JSON.stringify(named)} in "${key}" but the job belongs to tenant ${tenantId}; a job runs only as the tenant that enqueued it`, {
@@ -290,11 +298,13 @@ export function isJobEnvelope(stored: unknown): stored is JobEnvelope {
 
 /** The scope record of a stored job; VALIDATION_FAILED when it is missing or malformed. */
 function readRecord(stored: unknown): JobScopeRecord {
-  const record = typeof stored === 'object' && stored !== null ? (stored as { tenantry?: unknown }).tenantry : undefined
-  if (typeof record !== 'object' || record === null) {
+  // Own properties only: a polluted prototype never supplies a record.
+  const own = (o: unknown, key: string): unknown => (typeof o === 'object' && o !== null && Object.hasOwn(o, key) ? (o as Record<string, unknown>)[key] : undefined)
+  const record = own(stored, 'tenantry')
+  if (typeof record !== 'object' || record === null || !Object.hasOwn(stored as object, 'data')) {
     throw invalid('This job carries no tenant record: it was not enqueued through Tenantry (envelope / addSystem), so it is not run', 'job.data.tenantry')
   }
-  const r = record as Record<string, unknown>
+  const r: Record<string, unknown> = { v: own(record, 'v'), scope: own(record, 'scope'), tenantId: own(record, 'tenantId'), slug: own(record, 'slug'), reason: own(record, 'reason') }
   if (r.v !== 1) throw invalid(`Unknown job record version ${JSON.stringify(r.v)}`, 'job.data.tenantry.v')
   if (r.scope === 'tenant') {
     if (typeof r.tenantId !== 'string' || !isUuid(r.tenantId)) throw invalid('The job record\'s tenantId is not a tenant id', 'job.data.tenantry.tenantId')
@@ -305,6 +315,17 @@ function readRecord(stored: unknown): JobScopeRecord {
     return { v: 1, scope: 'system', reason: r.reason }
   }
   throw invalid(`Unknown job scope ${JSON.stringify(r.scope)}`, 'job.data.tenantry.scope')
+}
+
+/**
+ * `tenantry` is the record's key: a payload that has one is refused, so job
+ * data written back whole (`job.updateData(payload)`) can never pass for an
+ * envelope; such a job carries no record and is dropped.
+ */
+function assertNoRecord(data: unknown): void {
+  if (typeof data === 'object' && data !== null && !Array.isArray(data) && Object.keys(data).some((k) => k.toLowerCase() === 'tenantry')) {
+    throw invalid('Job data must not have a top-level "tenantry" field: it is where Tenantry records the job\'s tenant', 'data.tenantry')
+  }
 }
 
 /** Job data must survive the queue's JSON: no functions, class instances, cycles or undefined-only values. */

@@ -58,6 +58,28 @@ export interface RequestObserver {
 }
 
 /**
+ * Calls an observer's hook and keeps its failure to itself: a throw, and the
+ * rejection of a promise it returns (an `async` hook), are swallowed, so no
+ * observer can fail, change or crash what it watches.
+ *
+ * @example
+ * callSafely(() => observation.end(outcome))
+ */
+export function callSafely<R>(hook: () => R): R | undefined {
+  let result: R
+  try {
+    result = hook()
+  } catch {
+    return undefined
+  }
+  if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+    ;(result as unknown as PromiseLike<unknown>).then(undefined, () => undefined)
+    return undefined
+  }
+  return result
+}
+
+/**
  * The handle an adapter holds for one observed request: it keeps the start
  * time and the tenant, and ends every observation exactly once.
  */
@@ -76,18 +98,15 @@ export class RequestHandle {
   /** The tenant, once resolved. */
   setTenant(tenant: Tenant): void {
     this.#tenant = tenant
-    try {
-      this.#observation.tenant?.(tenant)
-    } catch {
-      // An observer's failure never fails the request.
-    }
+    const observation = this.#observation
+    if (observation.tenant !== undefined) callSafely(() => observation.tenant!(tenant))
   }
 
   /**
    * Runs the handler chain through the observation (in a span's context, say).
-   * An observer that throws does not change what the chain does: before
-   * calling it, the chain runs unobserved; after, the chain's own result or
-   * error stands.
+   * The chain runs exactly once, and its own result or error stands,
+   * whatever the observer does: throws before or after calling it, swallows
+   * its error, returns something else, never calls it, or calls it twice.
    */
   run<R>(fn: () => R): R {
     const observation = this.#observation
@@ -95,42 +114,37 @@ export class RequestHandle {
     let state: 'waiting' | 'returned' | 'threw' = 'waiting'
     let result: R | undefined
     let thrown: unknown
-    try {
-      return observation.run(() => {
-        try {
-          result = fn()
-          state = 'returned'
-          return result
-        } catch (error) {
-          state = 'threw'
-          thrown = error
-          throw error
-        }
-      })
-    } catch {
-      if (state === 'waiting') return fn()
+    const once = (): R => {
+      if (state === 'returned') return result as R
       if (state === 'threw') throw thrown
-      return result as R
+      try {
+        result = fn()
+        state = 'returned'
+        return result
+      } catch (error) {
+        state = 'threw'
+        thrown = error
+        throw error
+      }
     }
+    callSafely(() => observation.run!(once))
+    return once()
   }
 
   /** Ends the observation with the status sent (499: the client went away); later calls do nothing. */
   end(status: number): void {
     if (this.#ended) return
     this.#ended = true
-    try {
-      this.#observation.end({
+    const outcome: RequestOutcome = {
       method: this.#request.method,
       route: this.#request.route,
       status,
       tenant: this.#tenant,
       durationMs: performance.now() - this.#start,
-        limited: status === 429,
-        rejected: status === 503,
-      })
-    } catch {
-      // An observer's failure never fails the request.
+      limited: status === 429,
+      rejected: status === 503,
     }
+    callSafely(() => this.#observation.end(outcome))
   }
 }
 
@@ -150,11 +164,9 @@ export function observeRequest(observer: RequestObserver | undefined, request: O
 
 /** `observer.start(input)`, or undefined when it throws: an observer's failure never fails what it watches. */
 function startSafely<I, O>(observer: { start(input: I): O | undefined }, input: I): O | undefined {
-  try {
-    return observer.start(input)
-  } catch {
-    return undefined
-  }
+  const observation = callSafely(() => observer.start(input))
+  // Only an object with an `end` is an observation (an async start, a promise, is skipped).
+  return typeof (observation as { end?: unknown } | undefined)?.end === 'function' ? observation : undefined
 }
 
 /** Starts each observer (skipping those that skip or throw); undefined when none started. */
@@ -169,13 +181,8 @@ function startEach<I, O>(observers: readonly { start(input: I): O | undefined }[
 
 /** Ends each observation; one that throws does not stop the others. */
 function endEach<A>(observations: readonly { end(outcome: A): void }[], outcome: A): void {
-  for (const observation of observations) {
-    try {
-      observation.end(outcome)
-    } catch {
-      // An observer's failure is its own: what it watches and the other observers go on.
-    }
-  }
+  // An observer's failure is its own: what it watches and the other observers go on.
+  for (const observation of observations) callSafely(() => observation.end(outcome))
 }
 
 /**
@@ -213,13 +220,7 @@ class CombinedObservation implements RequestObservation {
   }
 
   tenant(tenant: Tenant): void {
-    for (const o of this.#started) {
-      try {
-        o.tenant?.(tenant)
-      } catch {
-        // As in endEach.
-      }
-    }
+    for (const o of this.#started) if (o.tenant !== undefined) callSafely(() => o.tenant!(tenant))
   }
 
   run<R>(fn: () => R): R {

@@ -3,7 +3,7 @@
  * traces): one helper every path calls (the Kysely driver, the scoped pool and
  * its clients, `withClient`).
  */
-import type { QueryObservation, Scope, ScopedTenant } from '@tenantry/core'
+import { callSafely, type QueryObservation, type Scope, type ScopedTenant } from '@tenantry/core'
 import type { DriverStats } from './tenant-driver.ts'
 
 /**
@@ -16,12 +16,9 @@ import type { DriverStats } from './tenant-driver.ts'
 export function observedQuery<T>(stats: DriverStats, scope: Scope | undefined, run: () => Promise<T>): Promise<T> {
   const observer = stats.observer
   if (observer === undefined || scope?.kind !== 'tenant') return run()
-  let observation: QueryObservation | undefined
-  try {
-    observation = observer.start(scope.tenant)
-  } catch {
-    // An observer's failure never changes the query's outcome: it runs unobserved.
-  }
+  // An observer's failure never changes the query's outcome: it runs unobserved (an async start, a promise, is skipped too).
+  const started = callSafely(() => observer.start(scope.tenant))
+  const observation = typeof (started as { end?: unknown } | undefined)?.end === 'function' ? started : undefined
   if (observation === undefined) return run()
   // Not an async function: an observed query costs a timing and one outcome, no extra await.
   const ended = new QueryEnd(observation, scope.tenant)
@@ -64,10 +61,7 @@ class QueryEnd {
   }
 
   #end(failed: boolean): void {
-    try {
-      this.#observation.end({ tenant: this.#tenant, durationMs: performance.now() - this.#start, failed })
-    } catch {
-      // As above.
-    }
+    const outcome = { tenant: this.#tenant, durationMs: performance.now() - this.#start, failed }
+    callSafely(() => this.#observation.end(outcome))
   }
 }

@@ -5,7 +5,7 @@
  * and a summary of which tenants succeeded. The same run shape as the fleet
  * migrator (its `runPool`), over the catalog's pages.
  */
-import { TenantryError, isTenantryError, runWithTenant, type TenantStatus } from '@tenantry/core'
+import { TenantryError, callSafely, isTenantryError, runWithTenant, type TenantStatus } from '@tenantry/core'
 import { runPool } from '../migrations/run-pool.ts'
 import type { TenantListQuery, TenantPage } from '../catalog/tenants.ts'
 import type { TenantRecord } from '../catalog/rows.ts'
@@ -108,11 +108,9 @@ export async function forEachTenant<R>(tenants: TenantLister, task: (tenant: Ten
       onDone: (outcome) => {
         outcomes.push(outcome)
         if (!outcome.ok) failed++
-        try {
-          options.onEvent?.(outcome, { done: outcomes.length, failed })
-        } catch {
-          // A listener's failure does not change the run.
-        }
+        // A listener's failure (a throw, a rejected promise) does not change the run.
+        const progress = { done: outcomes.length, failed }
+        if (options.onEvent !== undefined) callSafely(() => options.onEvent!(outcome, progress))
       },
     })
     skipped += run.skipped
