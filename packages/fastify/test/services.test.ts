@@ -35,10 +35,10 @@ const acme = tenant('acme')
 const globex = tenant('globex')
 const paused = tenant('paused', 'suspended')
 
-async function handMade(claims: Record<string, unknown>, over: { iss?: string; aud?: string; iat?: number; exp?: number; key?: Uint8Array } = {}): Promise<string> {
+async function handMade(claims: Record<string, unknown>, over: { iss?: string; aud?: string; iat?: number; exp?: number; key?: Uint8Array; typ?: string | null } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
   return new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256' })
+    .setProtectedHeader({ alg: 'HS256', ...(over.typ === null ? {} : { typ: over.typ ?? 'tenant-assertion+jwt' }) })
     .setIssuer(over.iss ?? 'tasks-api')
     .setAudience(over.aud ?? 'reports')
     .setIssuedAt(over.iat ?? now)
@@ -94,6 +94,8 @@ describe('the tenant across services: signed assertions', () => {
     const now = Math.floor(Date.now() / 1000)
     const refused: [string, string][] = [
       ['another key', await handMade({ tenant: acme.id }, { key: otherKey })],
+      ['not an assertion (a JWT with the same key, issuer and audience but no assertion typ)', await handMade({ tenant: acme.id }, { typ: null })],
+      ['another typ', await handMade({ tenant: acme.id }, { typ: 'JWT' })],
       ['another audience', await handMade({ tenant: acme.id }, { aud: 'billing' })],
       ['another issuer', await handMade({ tenant: acme.id }, { iss: 'somebody' })],
       ['expired', await handMade({ tenant: acme.id }, { iat: now - 40, exp: now - 10 })],
@@ -114,6 +116,8 @@ describe('the tenant across services: signed assertions', () => {
     assert.equal(suspended.body.error.code, 'TENANT_SUSPENDED')
     const ok = await call(port, { path: '/summary', headers: { [TENANT_ASSERTION_HEADER]: good } })
     assert.equal(ok.status, 200)
+    const handMadeGood = await call(port, { path: '/summary', headers: { [TENANT_ASSERTION_HEADER]: await handMade({ tenant: acme.id }) } })
+    assert.equal(handMadeGood.status, 200, 'the refusals above are for what each changes, not for being hand-made')
   })
 
   it('checks its options', () => {

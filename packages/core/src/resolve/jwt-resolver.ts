@@ -81,6 +81,8 @@ export interface TokenWording {
   readonly what: string
   readonly renew: string
   readonly send: string
+  /** The `typ` header a token must carry (a service assertion's); none required when absent. */
+  readonly typ?: string
 }
 
 const BEARER_WORDING: TokenWording = { what: 'The bearer token', renew: 'sign in again', send: 'Send a bearer token issued for this tenant (Authorization: Bearer <JWT>)' }
@@ -121,7 +123,7 @@ export function tokenVerifier(options: JwtResolverOptions, api: string, wording:
       try {
         // The overloads differ only by key kind; both verify the same way.
         ;({ payload } = await jwtVerify(token, key as Uint8Array, {
-          issuer, audience, algorithms, clockTolerance, requiredClaims: maxTokenAge === undefined ? ['exp'] : ['exp', 'iat'], ...(maxTokenAge === undefined ? {} : { maxTokenAge }),
+          issuer, audience, algorithms, clockTolerance, requiredClaims: maxTokenAge === undefined ? ['exp'] : ['exp', 'iat'], ...(maxTokenAge === undefined ? {} : { maxTokenAge }), ...(wording.typ === undefined ? {} : { typ: wording.typ }),
         }))
       } catch (error) {
         throw new TenantryError('UNAUTHENTICATED', `${wording.what} is not valid (signature, expiry, age, issuer or audience); ${wording.renew}`, {

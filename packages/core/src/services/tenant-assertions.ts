@@ -17,6 +17,9 @@ export const TENANT_ASSERTION_HEADER = 'tenant-assertion'
 
 const MAX_TTL_SECONDS = 300
 
+/** The `typ` header of an assertion. */
+const ASSERTION_TYP = 'tenant-assertion+jwt'
+
 /**
  * Options of `TenantAssertionSigner`.
  *
@@ -80,7 +83,7 @@ export class TenantAssertionSigner {
     const tenant = currentTenant()
     const now = Math.floor(Date.now() / 1000)
     return new SignJWT({ tenant: tenant.id, tenant_slug: tenant.slug })
-      .setProtectedHeader({ alg: this.#algorithm, typ: 'tenant-assertion+jwt' })
+      .setProtectedHeader({ alg: this.#algorithm, typ: ASSERTION_TYP })
       .setIssuer(this.#issuer)
       .setAudience(audience)
       .setIssuedAt(now)
@@ -155,6 +158,8 @@ export function serviceTenancy(options: ServiceTenancyOptions): JwtTenancy {
 }
 
 const SERVICE_WORDING = {
+  // Only a token signed as an assertion: a user's JWT under the same key is not one.
+  typ: ASSERTION_TYP,
   what: 'The tenant assertion',
   renew: 'the calling service must send a fresh one (TenantAssertionSigner)',
   send: 'Send a tenant assertion for this service (the Tenant-Assertion header, from TenantAssertionSigner); a raw tenant header is not accepted',
