@@ -33,7 +33,10 @@ describe('BullMQ: jobs carry their tenant', { skip }, () => {
 
   function open(name: string): { queue: TenantQueue<Record<string, unknown>>; raw: Queue; events: QueueEvents } {
     const raw = new Queue(name, { connection, prefix })
-    const events = new QueueEvents(name, { connection, prefix })
+    // Read the queue's event stream from its start: with '$' (the default) an
+    // event written before the first XREAD is lost, and a job that finishes in
+    // that gap is never reported (waitUntilFinished times out).
+    const events = new QueueEvents(name, { connection, prefix, lastEventId: '0-0' })
     closers.push(() => events.close(), () => raw.obliterate({ force: true }).then(() => raw.close()))
     return { queue: new TenantQueue(raw, jobs), raw, events }
   }
