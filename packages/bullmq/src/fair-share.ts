@@ -7,7 +7,7 @@
  * busy tenant. Optionally a cap on each tenant's jobs running at once (all
  * workers together). The counts live in Redis next to the queue's keys.
  */
-import { TenantryError, type ScopedTenant } from '@tenantry/core'
+import { TenantryError, fairRanks, fairnessSettings, weightOf, type FairnessOptions, type FairnessSettings, type ScopedTenant } from '@tenantry/core'
 
 /** BullMQ's lowest priority (highest number). */
 export const MAX_PRIORITY = 2_097_151
@@ -19,22 +19,15 @@ export interface FairShareRedis {
 }
 
 /**
- * Options of `FairShare`.
+ * Options of `FairShare`: the shared fairness options (weights by plan, a
+ * per-tenant cap and its lease) and the Redis connection the counts live on.
  *
  * @example
  * new FairShare({ redis, weights: { free: 1, pro: 4 }, concurrencyPerTenant: 2 })
  */
-export interface FairShareOptions {
+export interface FairShareOptions extends FairnessOptions {
   /** A Redis connection of its own (an ioredis client or cluster) to the queue's Redis. */
   readonly redis: FairShareRedis
-  /** Weights by plan (`tenant.plan`): a tenant of weight 4 gets 4 jobs taken for each 1 of a weight-1 tenant. Default 1. */
-  readonly weights?: Readonly<Record<string, number>>
-  /** At most this many jobs of one tenant run at once, over every worker. Default: no cap. */
-  readonly concurrencyPerTenant?: number
-  /** A running job's hold on its tenant's slot lasts this long unless renewed (a dead worker's slot comes back then). Default 30,000 ms. */
-  readonly leaseMs?: number
-  /** A job over its tenant's cap waits this long before it is looked at again. Default 250 ms. */
-  readonly retryDelayMs?: number
 }
 
 const PENDING = 'tenantry:pending'
@@ -80,33 +73,23 @@ function invalid(path: string, message: string): TenantryError {
  */
 export class FairShare {
   readonly #redis: FairShareRedis
-  readonly #weights: Readonly<Record<string, number>>
+  readonly #settings: FairnessSettings
   readonly cap: number | undefined
   readonly leaseMs: number
   readonly retryDelayMs: number
 
   constructor(options: FairShareOptions) {
     if (typeof options?.redis?.eval !== 'function') throw invalid('options.redis', 'must be an ioredis client or cluster')
-    const weights = options.weights ?? {}
-    for (const [plan, weight] of Object.entries(weights)) {
-      if (!(typeof weight === 'number' && Number.isFinite(weight) && weight > 0 && weight <= 1000)) throw invalid(`options.weights.${plan}`, 'must be a number above 0, at most 1000')
-    }
-    const cap = options.concurrencyPerTenant
-    if (cap !== undefined && !(Number.isSafeInteger(cap) && cap >= 1)) throw invalid('options.concurrencyPerTenant', 'must be a whole number of at least 1')
-    const leaseMs = options.leaseMs ?? 30_000
-    if (!(Number.isSafeInteger(leaseMs) && leaseMs >= 1_000)) throw invalid('options.leaseMs', 'must be a whole number of milliseconds, at least 1,000')
-    const retryDelayMs = options.retryDelayMs ?? 250
-    if (!(Number.isSafeInteger(retryDelayMs) && retryDelayMs >= 0)) throw invalid('options.retryDelayMs', 'must be a whole number of milliseconds')
+    this.#settings = fairnessSettings(options)
     this.#redis = options.redis
-    this.#weights = { ...weights }
-    this.cap = cap
-    this.leaseMs = leaseMs
-    this.retryDelayMs = retryDelayMs
+    this.cap = this.#settings.cap
+    this.leaseMs = this.#settings.leaseMs
+    this.retryDelayMs = this.#settings.retryDelayMs
   }
 
   /** A tenant's weight (its plan's, else 1). */
   weightOf(tenant: Pick<ScopedTenant, 'plan'>): number {
-    return (tenant.plan !== undefined ? this.#weights[tenant.plan] : undefined) ?? 1
+    return weightOf(this.#settings, tenant)
   }
 
   /**
@@ -115,8 +98,7 @@ export class FairShare {
    */
   async admit(queue: string, tenant: Pick<ScopedTenant, 'id' | 'plan'>, count: number): Promise<number[]> {
     const last = Number(await this.#redis.eval(`return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])`, 1, `${queue}:${PENDING}`, tenant.id, count))
-    const weight = this.weightOf(tenant)
-    return Array.from({ length: count }, (_, i) => Math.min(MAX_PRIORITY, Math.max(1, Math.ceil((last - count + 1 + i) / weight))))
+    return fairRanks(last, count, this.weightOf(tenant)).map((rank) => Math.min(MAX_PRIORITY, rank))
   }
 
   /** One pending job of the tenant is done (completed, failed for good, dropped) or was never added. */

@@ -3,12 +3,12 @@
  * scope (and refuses with none), and a processor that runs each job in its
  * recorded tenant's scope, re-read from the catalog, or not at all.
  */
-import { TenantryError, callSafely, currentTenant, isJobEnvelope, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
+import { SYSTEM_FAIRNESS_KEY, TenantryError, callSafely, currentTenant, isJobEnvelope, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
 import { DelayedError, UnrecoverableError, WaitingChildrenError, type Job, type JobsOptions, type Processor, type Queue } from 'bullmq'
 import type { FairShare } from './fair-share.ts'
 
 /** The fairness count a system job is kept under (system work shares the workers with tenants, it does not jump them). */
-const SYSTEM = 'system'
+const SYSTEM = SYSTEM_FAIRNESS_KEY
 
 /**
  * Options of `TenantQueue`.

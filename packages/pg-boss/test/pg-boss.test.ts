@@ -4,7 +4,11 @@
  * on PGlite). Each run uses its own pg-boss schema and drops it.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { JobTenancy, currentScope, currentTenant, runAsSystem, runWithTenant } from '@tenantry/core'
 import { expectCode, waitFor, jobTenants } from '@tenantry/test-kit'
@@ -13,6 +17,7 @@ import pg from 'pg'
 import { TenantBoss, type RefusedJobOutput } from '../src/index.ts'
 
 const url = process.env.TENANTRY_PG_URL || undefined
+const here = dirname(fileURLToPath(import.meta.url))
 
 
 describe('pg-boss: jobs carry their tenant', { skip: url === undefined ? 'needs TENANTRY_PG_URL (pg-boss runs on a PostgreSQL server)' : false }, () => {
@@ -35,7 +40,7 @@ describe('pg-boss: jobs carry their tenant', { skip: url === undefined ? 'needs 
     boss = new PgBoss({ connectionString: url!, schema, max: 4 })
     boss.on('error', () => undefined)
     await boss.start()
-    tenantBoss = new TenantBoss(boss, jobs)
+    tenantBoss = new TenantBoss(boss, jobs, { schema })
   })
   after(async () => {
     await boss?.stop({ graceful: false, wait: true }).catch(() => undefined)
@@ -127,5 +132,63 @@ describe('pg-boss: jobs carry their tenant', { skip: url === undefined ? 'needs 
     await runAsSystem('test', () => tenantBoss.sendSystem('nightly roll-up', name, {}))
     await waitFor(() => scopes.length === 1, 20_000, 'the system job ran')
     assert.deepEqual(scopes, ['system:nightly roll-up'])
+  })
+
+  it('loses nothing when a worker process is killed mid-job: pg-boss expires it into a retry, and the next worker runs it in its tenant', async () => {
+    // A second instance whose maintenance runs every second: it expires the dead worker's job.
+    const keeper = new PgBoss({ connectionString: url!, schema, max: 2, maintenanceIntervalSeconds: 1, schedule: false })
+    keeper.on('error', () => undefined)
+    await keeper.start()
+    try {
+      const name = await queue('killed')
+      const id = await runWithTenant(globex, () => tenantBoss.send(name, { by: globex.id }, { expireInSeconds: 2, retryLimit: 2, retryDelay: 0 }))
+      const child = spawn(process.execPath, ['--conditions=tenantry-source', '--import', 'tsx', join(here, 'fixtures', 'hanging-worker.ts')], {
+        env: { ...process.env, TENANTRY_TEST_TENANTS: JSON.stringify(dir.all()), TENANTRY_TEST_PG: url, TENANTRY_TEST_QUEUE: name, TENANTRY_TEST_SCHEMA: schema },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      try {
+        await waitFor(() => out.includes('started'), 30_000, 'the child worker took the job')
+        assert.equal(out.trim(), `started ${globex.id}`)
+      } finally {
+        child.kill('SIGKILL')
+        if (child.exitCode === null && child.signalCode === null) await once(child, 'exit')
+      }
+      assert.equal(await state(name, id), 'active', 'held by the dead worker until it expires')
+      const seen: string[] = []
+      await tenantBoss.work(name, (data) => {
+        seen.push(`${data.by as string}=${currentTenant().id}`)
+        return { ok: true }
+      }, { pollingIntervalSeconds: 0.5 })
+      await waitFor(async () => (await state(name, id)) === 'completed', 30_000, 'the job ran again and completed')
+      assert.deepEqual(seen, [`${globex.id}=${globex.id}`])
+      const job = await boss.getJobById(name, id!)
+      assert.equal(job?.retryCount, 1, 'one retry: the expired attempt')
+    } finally {
+      await keeper.stop({ graceful: false, wait: true }).catch(() => undefined)
+    }
+  })
+
+  it('counts a tenant\'s queued, running and failed jobs, by queue, and never another tenant\'s', async () => {
+    const name = await queue('counts')
+    let release: () => void = () => undefined
+    const held = new Promise<void>((r) => (release = r))
+    await runWithTenant(acme, async () => {
+      await tenantBoss.send(name, { hold: true })
+      await tenantBoss.send(name, { fail: true }, { retryLimit: 0 })
+    })
+    await runWithTenant(globex, () => tenantBoss.send(name, { fail: true }, { retryLimit: 0 }))
+    await tenantBoss.work(name, async (data) => {
+      if (data.fail === true) throw new Error('fails')
+      await held
+    }, { pollingIntervalSeconds: 0.5, batchSize: 3 })
+    await waitFor(async () => (await tenantBoss.jobCounts(acme.id, [name]))[0]?.failed === 1 && (await tenantBoss.jobCounts(acme.id, [name]))[0]?.running === 1, 20_000, 'one running, one failed')
+    await runWithTenant(acme, () => tenantBoss.send(name, { later: true }, { startAfter: 60 }))
+    assert.deepEqual(await tenantBoss.jobCounts(acme.id, [name]), [{ queue: name, queued: 1, running: 1, failed: 1 }])
+    assert.deepEqual(await tenantBoss.jobCounts(globex.id, [name]), [{ queue: name, queued: 0, running: 0, failed: 1 }])
+    assert.deepEqual(await tenantBoss.jobCounts(randomUUID()), [])
+    release()
+    await boss.offWork(name)
   })
 })

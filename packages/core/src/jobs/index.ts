@@ -11,3 +11,12 @@ export {
   type JobTenancyOptions,
   type JobTenantSource,
 } from './job-tenancy.ts'
+export {
+  SYSTEM_FAIRNESS_KEY,
+  fairRanks,
+  fairnessSettings,
+  weightOf,
+  type FairnessOptions,
+  type FairnessSettings,
+} from './fairness.ts'
+export type { TenantJobCounts, TenantJobStats } from './counts.ts'
