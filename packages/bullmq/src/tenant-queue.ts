@@ -3,7 +3,11 @@
  * scope (and refuses with none), and a processor that runs each job in its
  * recorded tenant's scope, re-read from the catalog, or not at all.
  */
-import { SYSTEM_FAIRNESS_KEY, TenantryError, callSafely, currentTenant, isJobEnvelope, type JobContext, type JobEnvelope, type JobTenancy } from '@tenantry/core'
+import { randomUUID } from 'node:crypto'
+import {
+  SYSTEM_FAIRNESS_KEY, TenantryError, callSafely, currentTenant, isJobEnvelope,
+  type JobContext, type JobEnvelope, type JobTenancy, type TenantJobCounts, type TenantJobStats,
+} from '@tenantry/core'
 import { DelayedError, UnrecoverableError, WaitingChildrenError, type Job, type JobsOptions, type Processor, type Queue } from 'bullmq'
 import type { FairShare } from './fair-share.ts'
 
@@ -28,7 +32,7 @@ export interface TenantQueueOptions {
  * const reports = new TenantQueue<{ reportId: string }>(new Queue('reports', { connection }), jobs)
  * app.post('/api/reports', async () => reports.add('build', { reportId }))   // in a tenant request
  */
-export class TenantQueue<T = unknown> {
+export class TenantQueue<T = unknown> implements TenantJobStats {
   /** The BullMQ queue underneath (its counts, events, cleaning); add jobs through this class. */
   readonly queue: Queue
   readonly #jobs: JobTenancy
@@ -44,8 +48,9 @@ export class TenantQueue<T = unknown> {
 
   /** Adds envelopes, with fair priorities when fairness is on; the counts are given back if the add fails. */
   async #add(given: readonly { readonly name: string; readonly data: JobEnvelope<T>; readonly opts?: JobsOptions | undefined }[], countAs: string | undefined): Promise<Job<JobEnvelope<T>>[]> {
-    // Ids a caller gives are the owner's: prefixed with the tenant id (or `system`), so one tenant can neither
-    // read nor suppress (a duplicate add is a no-op in BullMQ) another tenant's job by guessing its id.
+    // Every job id is its owner's: the tenant id (or `system`), a dot, then the caller's id or a random one. So one
+    // tenant can neither read nor suppress (a duplicate add is a no-op in BullMQ) another tenant's job by guessing its
+    // id, and a tenant's jobs are counted from the queue's id lists alone (jobCounts).
     const owner = countAs === SYSTEM ? SYSTEM : currentTenant().id
     const jobs = given.map((j) => ({ ...j, opts: ownIds(j.opts, owner) }))
     const fairness = this.#fairness
@@ -94,6 +99,27 @@ export class TenantQueue<T = unknown> {
   }
 
   /**
+   * A tenant's jobs in this queue: queued (waiting, prioritized, delayed,
+   * parked or waiting for children), running (active), failed (kept until
+   * removed). Counted from the queue's id lists in one Redis script, no job
+   * read: every id TenantQueue adds starts with its tenant's id.
+   *
+   * @example
+   * await reports.jobCounts(tenant.id)   // [{ queue: 'reports', queued: 12, running: 2, failed: 1 }]
+   */
+  async jobCounts(tenantId: string): Promise<TenantJobCounts[]> {
+    const k = this.queue.keys
+    const client = await this.queue.getBackend().client
+    if (!defined.has(client)) {
+      client.defineCommand(COUNT_COMMAND, { numberOfKeys: 7, lua: COUNT_OWNED, readOnly: true })
+      defined.add(client)
+    }
+    const keys = [k.wait, k.paused, k.prioritized, k.delayed, k['waiting-children'], k.active, k.failed]
+    const [queued, running, failed] = (await client.runCommand(COUNT_COMMAND, [...keys, `${tenantId}.`])) as number[]
+    return [{ queue: this.queue.name, queued: queued ?? 0, running: running ?? 0, failed: failed ?? 0 }]
+  }
+
+  /**
    * Adds several jobs for the tenant in scope, all or none: every job is
    * checked before any is added.
    *
@@ -136,13 +162,28 @@ export interface TenantProcessorOptions {
 }
 
 /** The job options with a caller's `jobId` and deduplication id prefixed by their owner. */
-function ownIds(options: JobsOptions | undefined, owner: string): JobsOptions | undefined {
-  if (options === undefined) return undefined
-  let owned = options
-  if (options.jobId !== undefined) owned = { ...owned, jobId: `${owner}.${options.jobId}` }
-  if (options.deduplication !== undefined) owned = { ...owned, deduplication: { ...options.deduplication, id: `${owner}.${options.deduplication.id}` } }
+function ownIds(options: JobsOptions | undefined, owner: string): JobsOptions {
+  let owned: JobsOptions = { ...options, jobId: `${owner}.${options?.jobId ?? randomUUID()}` }
+  if (options?.deduplication !== undefined) owned = { ...owned, deduplication: { ...options.deduplication, id: `${owner}.${options.deduplication.id}` } }
   return owned
 }
+
+// Counts the ids that start with ARGV[1] in the queue's lists (wait, paused, active) and sorted sets
+// (prioritized, delayed, waiting-children, failed): ids only, no job is read.
+const COUNT_OWNED = `
+local owner = ARGV[1]
+local n = #owner
+local function owned(ids)
+  local c = 0
+  for _, id in ipairs(ids) do if string.sub(id, 1, n) == owner then c = c + 1 end end
+  return c
+end
+local queued = owned(redis.call('LRANGE', KEYS[1], 0, -1)) + owned(redis.call('LRANGE', KEYS[2], 0, -1))
+  + owned(redis.call('ZRANGE', KEYS[3], 0, -1)) + owned(redis.call('ZRANGE', KEYS[4], 0, -1)) + owned(redis.call('ZRANGE', KEYS[5], 0, -1))
+return { queued, owned(redis.call('LRANGE', KEYS[6], 0, -1)), owned(redis.call('ZRANGE', KEYS[7], 0, -1)) }`
+const COUNT_COMMAND = 'tenantryCountOwned'
+/** The Redis clients the count script is defined on. */
+const defined = new WeakSet<object>()
 
 /** Whose count a job is kept under: its tenant's id, `system`, or none (added without fairness, or not Tenantry's). */
 function countedAs(job: Job): string | undefined {

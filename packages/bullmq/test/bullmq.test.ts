@@ -188,4 +188,27 @@ describe('BullMQ: jobs carry their tenant', { skip }, () => {
     assert.equal(await runWithTenant(acme, () => queue.getJob(theirs.id!)), undefined)
     await assert.rejects(queue.getJob(mine.id!), expectCode('TENANT_CONTEXT_MISSING'))
   })
+
+  it('counts a tenant\'s queued, running and failed jobs from the queue\'s ids alone, never another tenant\'s', async () => {
+    const name = `counts-${randomUUID()}`
+    const { queue, events } = open(name)
+    let release: () => void = () => undefined
+    const held = new Promise<void>((r) => (release = r))
+    const auto = await runWithTenant(acme, () => queue.add('work', { hold: true }))
+    assert.ok(auto.id?.startsWith(`${acme.id}.`), 'an id TenantQueue makes starts with its tenant')
+    const failing = await runWithTenant(acme, () => queue.add('work', { fail: true }))
+    await runWithTenant(globex, () => queue.add('work', { fail: true }))
+    work(name, async (data) => {
+      if (data.fail === true) throw new Error('fails')
+      await held
+    }, { concurrency: 3 })
+    await assert.rejects(finished(failing, events), /fails/)
+    await waitFor(async () => (await queue.jobCounts(acme.id))[0]?.running === 1, 10_000, 'the held job runs')
+    await runWithTenant(acme, () => queue.add('work', {}, { delay: 60_000 }))
+    assert.deepEqual(await queue.jobCounts(acme.id), [{ queue: name, queued: 1, running: 1, failed: 1 }])
+    assert.deepEqual(await queue.jobCounts(globex.id), [{ queue: name, queued: 0, running: 0, failed: 1 }])
+    release()
+    await finished(auto, events)
+    assert.deepEqual(await queue.jobCounts(acme.id), [{ queue: name, queued: 1, running: 0, failed: 1 }])
+  })
 })
