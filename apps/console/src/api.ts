@@ -85,6 +85,12 @@ export interface Tenant {
   live?: { rps: number; error_rate: number; p99_ms: number | null }
 }
 
+/** A tenant's background jobs by queue (`GET /admin/api/tenants/:slug/jobs`). */
+export interface TenantJobs {
+  available: boolean
+  queues: { queue: string; queued: number; running: number; failed: number }[]
+}
+
 export interface LivePoint {
   at: number
   requests: number

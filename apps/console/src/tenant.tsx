@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react'
-import { api, ApiError, type LivePoint, type Tenant } from './api.ts'
+import { api, ApiError, type LivePoint, type Tenant, type TenantJobs } from './api.ts'
 import { Chart } from './chart.tsx'
 import { Link, navigate } from './router.tsx'
 import { useApi } from './use-api.ts'
@@ -21,6 +21,7 @@ export function TenantPage({ slug }: { slug: string }) {
   const live = useApi<{ series: LivePoint[] }>(`${base}/live`, 2_000)
   const audit = useApi<{ items: Audit[] }>(`${base}/audit?limit=50`)
   const migrations = useApi<{ target: string; migrations: Migration[] }>(`${base}/migrations`)
+  const jobs = useApi<TenantJobs>(`${base}/jobs`, 5_000)
   const [message, setMessage] = useState<{ error: boolean; text: string } | null>(null)
   const [confirming, setConfirming] = useState<'suspend' | 'resume' | 'delete' | null>(null)
   const [shownKey, setShownKey] = useState<string | null>(null)
@@ -110,6 +111,19 @@ export function TenantPage({ slug }: { slug: string }) {
           <ul data-testid="migrations">
             {(migrations.data?.migrations ?? []).map((m) => <li key={m.id}><code>{m.id}</code> <span className={`state ${m.state}`}>{m.state}</span>{m.error !== null && <span className="error"> {m.error}</span>}</li>)}
           </ul>
+        </div>
+        <div className="card">
+          <h2>Background jobs</h2>
+          {jobs.error !== null && <p className="error">{jobs.error}</p>}
+          {jobs.data?.available === false && <p className="muted" data-testid="jobs-off">This app runs no job queue (start it with REDIS_URL).</p>}
+          {jobs.data?.available === true && (
+            <table data-testid="jobs">
+              <thead><tr><th>Queue</th><th>Queued</th><th>Running</th><th>Failed</th></tr></thead>
+              <tbody>
+                {jobs.data.queues.map((q) => <tr key={q.queue} data-queue={q.queue}><td><code>{q.queue}</code></td><td>{q.queued}</td><td>{q.running}</td><td className={q.failed > 0 ? 'error' : ''}>{q.failed}</td></tr>)}
+              </tbody>
+            </table>
+          )}
         </div>
         <div className="card">
           <h2>Audit trail</h2>

@@ -5,6 +5,8 @@ import { createTenantry, type Tenantry } from 'tenantry'
 import type { SaasConfig } from './config/index.ts'
 import type { SaasDatabase } from './data/schema.ts'
 import { buildSaasApp, type SaasApp } from './http/app.ts'
+import { Projects } from './data/projects.ts'
+import { startSaasJobs, type SaasJobs } from './jobs/reports.ts'
 import { createLogger } from './http/logging.ts'
 import { saasObservability, type SaasObservability } from './http/observability.ts'
 import { seedDemoTenants } from './tenants/demo.ts'
@@ -32,6 +34,12 @@ export interface SaasOptions {
    * `false` runs without them (the HTTP benchmark's comparison).
    */
   readonly observability?: boolean
+  /**
+   * Background reports on BullMQ (`POST /api/reports`), with `config.redisUrl`:
+   * on by default there, `false` runs without. `prefix` names the queue's keys
+   * (tests use their own). The embedded default (no Redis) has no queue.
+   */
+  readonly jobs?: boolean | { readonly prefix?: string }
 }
 
 /** A booted SaaS: the app (not listening yet) and the Tenantry it runs on. */
@@ -41,7 +49,9 @@ export interface Saas extends SaasApp {
   readonly seeded: readonly string[]
   /** Metrics, traces and the live view; undefined with `observability: false`. */
   readonly observability: SaasObservability | undefined
-  /** Closes the app, then Tenantry. */
+  /** The report queue and its worker; undefined without Redis or with `jobs: false`. */
+  readonly jobs: SaasJobs | undefined
+  /** Closes the app, the queue's worker, then Tenantry. */
   close(): Promise<void>
 }
 
@@ -68,7 +78,17 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
     onWarning: (message) => logger.warn(message),
     ...(observability === undefined ? {} : { observe: { requests: observability.requests, queries: observability.queries } }),
   })
+  let jobs: SaasJobs | undefined
   try {
+    if (config.redisUrl !== undefined && options.jobs !== false) {
+      jobs = startSaasJobs({
+        redisUrl: config.redisUrl,
+        tenants: tenantry.directory,
+        projects: new Projects(tenantry.db),
+        ...(typeof options.jobs === 'object' && options.jobs.prefix !== undefined ? { prefix: options.jobs.prefix } : {}),
+        ...(observability === undefined ? {} : { observer: observability.metrics.jobObserver() }),
+      })
+    }
     const opened = performance.now()
     const seeded = options.seedDemo === false ? [] : await seedDemoTenants(tenantry)
     const seededAt = performance.now()
@@ -80,6 +100,7 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       logger,
       admission,
       observability,
+      jobs,
     })
     if (observability !== undefined && tenantry.router !== undefined) observability.metrics.watchPoolRouter(tenantry.router)
     // The start's fleet run (createTenantry migrates before it returns): tenantry_migration_runs_total.
@@ -92,15 +113,18 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
       tenantry,
       seeded,
       observability,
+      jobs,
       close() {
         closing ??= (async () => {
           await built.app.close()
+          await jobs?.close()
           await tenantry.close()
         })()
         return closing
       },
     }
   } catch (error) {
+    await jobs?.close().catch(() => undefined)
     await tenantry.close().catch(() => undefined)
     throw error
   }

@@ -23,6 +23,15 @@ for (const backend of testBackends()) {
       await s?.close()
     })
 
+    it('says the app runs no job queue without Redis, and serves no report routes', async () => {
+      const r = await s.admin('/tenants/acme/jobs')
+      assert.equal(r.status, 200, r.text)
+      assert.deepEqual(r.body, { available: false, queues: [] })
+      assert.equal(codeOf(await s.admin('/tenants/no-such/jobs')), 'TENANT_NOT_FOUND')
+      const key = await s.keyFor('acme')
+      assert.equal(codeOf(await s.call('/api/reports', { method: 'POST', host: 'acme', key })), 'NOT_FOUND')
+    })
+
     it('keeps GET /tenants without a query as DESIGN §4 has it: every tenant, { items } only', async () => {
       const r = await s.admin('/tenants')
       assert.equal(r.status, 200)

@@ -20,6 +20,7 @@ import { startSaasUnderTest, type SaasUnderTest } from './support/saas-under-tes
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SHOTS = process.env.CONSOLE_SCREENSHOTS === '1' ? fileURLToPath(new URL('../../../docs/console/', import.meta.url)) : undefined
 const missing = !existsSync(CHROMIUM)
+const redisUrl = process.env.TENANTRY_REDIS_URL || undefined
 // In CI (.ci/run installs it and sets TENANTRY_REQUIRE_BROWSER) a missing browser fails rather than skips.
 const skip = missing && process.env.TENANTRY_REQUIRE_BROWSER !== '1' && process.env.CI === undefined ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)` : false
 
@@ -38,7 +39,8 @@ describe('the admin console in a browser (Chromium, headless) on PGlite', { skip
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     })
-    s = await startSaasUnderTest(pglite, { admission: 'default' })
+    // With Redis the app runs its report queue, and the tenant page shows the tenant's jobs.
+    s = await startSaasUnderTest(pglite, { admission: 'default', ...(redisUrl === undefined ? {} : { redisUrl }) })
     base = `http://127.0.0.1:${s.port}`
     // 1,000 shared tenants to find one among, written into the catalog in one
     // statement (the lifecycle's create takes 11 s for as many on PGlite; the
@@ -198,6 +200,14 @@ describe('the admin console in a browser (Chromium, headless) on PGlite', { skip
     assert.ok((await page.locator('[data-testid=migrations] li').count()) > 0)
     assert.ok((await page.locator('[data-testid=migrations] .state.applied').count()) > 0)
     assert.ok((await page.locator('[data-testid=audit] tr').count()) > 0)
+    if (redisUrl === undefined) {
+      await page.getByTestId('jobs-off').waitFor()
+    } else {
+      // A report asked for by the tenant shows in its jobs, per queue.
+      assert.equal((await s.call('/api/reports', { method: 'POST', host: 'initech', key })).status, 202)
+      await page.locator('[data-testid=jobs] tr[data-queue=reports]').waitFor()
+      assert.equal(await page.locator('[data-testid=jobs] tr[data-queue=reports] td').count(), 4)
+    }
     await shot('tenant')
     // The load shows in the list too: sorted by req/s (the first click sorts it busiest first), initech leads.
     await page.getByRole('link', { name: 'Tenants', exact: true }).click()

@@ -13,6 +13,7 @@ import { consoleStatic } from './console-static.ts'
 import { installRequestLogging, requestIdOf } from './logging.ts'
 import { metricsRoute, type SaasObservability } from './observability.ts'
 import { tenantRoutes } from './tenant-routes.ts'
+import type { SaasJobs } from '../jobs/reports.ts'
 
 export interface SaasAppOptions {
   /** The scoped database, the tenants' lifecycle, and resolution for the adapter. */
@@ -26,6 +27,8 @@ export interface SaasAppOptions {
   readonly admission?: TenantAdmission | undefined
   /** Metrics, traces and the live view (`saasObservability()`); with it, `GET /metrics` is served. */
   readonly observability?: SaasObservability | undefined
+  /** Background reports (`startSaasJobs`): `POST/GET /api/reports`, and the console's per-tenant job counts. */
+  readonly jobs?: SaasJobs | undefined
 }
 
 /** The app and the caches behind tenant resolution (for invalidation from elsewhere, e.g. Redis). */
@@ -125,9 +128,9 @@ export async function buildSaasApp(options: SaasAppOptions): Promise<SaasApp> {
     prefix: '/admin/api',
     token: options.adminToken,
     baseDomain: options.baseDomain,
-    sources: { tenants: tenantry.tenants, catalog: tenantry.catalog, migrator: tenantry.migrator, router: tenantry.router, admission: options.admission, live: options.observability?.live },
+    sources: { tenants: tenantry.tenants, catalog: tenantry.catalog, migrator: tenantry.migrator, router: tenantry.router, admission: options.admission, live: options.observability?.live, jobs: options.jobs },
   })
   await app.register(consoleStatic, { baseDomain: options.baseDomain })
-  await app.register(tenantRoutes, { prefix: '/api', projects: new Projects(tenantry.db), tasks: new Tasks(tenantry.db) })
+  await app.register(tenantRoutes, { prefix: '/api', projects: new Projects(tenantry.db), tasks: new Tasks(tenantry.db), jobs: options.jobs })
   return { app, directory: tenantry.directory, apiKeys: tenantry.apiKeys, http }
 }

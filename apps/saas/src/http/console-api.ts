@@ -5,7 +5,7 @@
  * router and limiter. Everything the console does goes through the admin API;
  * these add no action of their own.
  */
-import type { AdmissionStats, LiveView } from '@tenantry/core'
+import type { AdmissionStats, LiveView, TenantJobStats } from '@tenantry/core'
 import type { FleetMigrator, PoolRouter, TenantCatalog, TenantLifecycle } from '@tenantry/postgres'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -22,6 +22,8 @@ export interface ConsoleSources {
   readonly router: Pick<PoolRouter, 'stats'> | undefined
   readonly admission: { stats?(): AdmissionStats } | undefined
   readonly live: LiveView | undefined
+  /** The tenant's background jobs by queue; undefined when the app runs no queue. */
+  readonly jobs?: TenantJobStats | undefined
 }
 
 const auditQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict()
@@ -30,7 +32,7 @@ const notTenant = { config: { tenant: false } }
 /**
  * The console's reads, under the admin API's prefix and guard (bare host,
  * admin token): `GET /live`, `GET /fleet`, and per tenant `/live`, `/audit`,
- * `/migrations`. The paged list is `GET /tenants?…` (admin-routes.ts asks the
+ * `/migrations`, `/jobs` (queued, running, failed by queue). The paged list is `GET /tenants?…` (admin-routes.ts asks the
  * `TenantIndex` of tenant-index.ts).
  *
  * @example
@@ -70,6 +72,13 @@ export async function consoleApi(app: FastifyInstance, options: { sources: Conso
     const tenant = await sources.tenants.get(slug)
     const status = await sources.migrator.tenantStatus(tenant)
     return { target: status.target, migrations: status.migrations.map((m) => ({ id: m.id, state: m.state, error: m.error ?? null, at: m.at?.toISOString() ?? null })) }
+  })
+
+  app.get('/tenants/:slug/jobs', notTenant, async (request) => {
+    const { slug } = parseInput(slugParams, request.params, 'params')
+    const tenant = await sources.tenants.get(slug)
+    if (sources.jobs === undefined) return { available: false, queues: [] }
+    return { available: true, queues: await sources.jobs.jobCounts(tenant.id) }
   })
 
   app.get('/fleet', notTenant, async () => {

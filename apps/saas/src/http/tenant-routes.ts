@@ -2,7 +2,8 @@ import { TenantryError } from '@tenantry/core'
 import type { FastifyInstance } from 'fastify'
 import type { Projects } from '../data/projects.ts'
 import type { Tasks } from '../data/tasks.ts'
-import { idParams, newTaskInput, parseInput, parsePageQuery, projectInput, taskPatchInput } from './validation.ts'
+import type { SaasJobs } from '../jobs/reports.ts'
+import { idParams, jobIdParams, newTaskInput, parseInput, parsePageQuery, projectInput, taskPatchInput } from './validation.ts'
 
 /**
  * The tenant API under /api (docs/reference-saas.md). Every handler runs inside the request's
@@ -12,8 +13,8 @@ import { idParams, newTaskInput, parseInput, parsePageQuery, projectInput, taskP
  * @example
  * await app.register(tenantRoutes, { prefix: '/api', projects, tasks })
  */
-export async function tenantRoutes(app: FastifyInstance, options: { projects: Projects; tasks: Tasks }): Promise<void> {
-  const { projects, tasks } = options
+export async function tenantRoutes(app: FastifyInstance, options: { projects: Projects; tasks: Tasks; jobs?: SaasJobs | undefined }): Promise<void> {
+  const { projects, tasks, jobs } = options
 
   app.get('/projects', async (request) => projects.list(parsePageQuery(request.query)))
 
@@ -63,6 +64,17 @@ export async function tenantRoutes(app: FastifyInstance, options: { projects: Pr
   })
 
   app.get('/stats', async () => projects.stats())
+
+  if (jobs !== undefined) {
+    // A usage report built in the background, as this tenant, by the queue's worker (served with Redis only).
+    app.post('/reports', async (_request, reply) => reply.code(202).send(await jobs.requestReport()))
+    app.get('/reports/:id', async (request) => {
+      const { id } = parseInput(jobIdParams, request.params, 'params')
+      const report = await jobs.report(id)
+      if (report === undefined) throw new TenantryError('NOT_FOUND', `No report ${id} for this tenant`)
+      return report
+    })
+  }
 
   app.get('/me', async (request) => {
     const tenant = request.tenant

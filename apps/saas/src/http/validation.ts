@@ -65,6 +65,8 @@ export const taskPatchInput = z
 
 /** `:id` of a project or task. */
 export const idParams = z.object({ id: uuid }).strict()
+/** A job id the SaaS's queue made: its tenant's id, a dot, a random uuid. */
+export const jobIdParams = z.object({ id: z.string().regex(/^[0-9a-f-]{36}\.[0-9a-f-]{36}$/, 'must be a report id') }).strict()
 
 const LIMIT = /^[1-9][0-9]{0,2}$/
 

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { TenantAdmission } from '@tenantry/core'
 import { createLogger, createSaas, type Saas } from '@tenantry/saas'
+import { Redis } from 'ioredis'
 import { call, dropRoles, uniqueName, type HttpAnswer, type TestBackend, type TestDatabase } from '@tenantry/test-kit'
 
 /** An answer of the SaaS (the test kit's HTTP answer). */
@@ -66,6 +67,9 @@ export interface StartOptions {
   readonly shareWith?: SaasUnderTest
 }
 
+/** The key prefix of an instance's report queue (with Redis): its own per test run, shared with the instance it shares a database with. */
+const queuePrefixes = new WeakMap<Saas, string>()
+
 /**
  * Starts the SaaS on `backend` with the demo tenants (acme shared, globex schema,
  * initech database).
@@ -95,6 +99,7 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
     database = await backend.createDatabase()
     runtimeRole = uniqueName('tenantry_saas_app')
   }
+  const queuePrefix = options.redisUrl === undefined ? undefined : (shared === undefined ? undefined : queuePrefixes.get(shared.saas)) ?? uniqueName('tenantry_saas_q')
   const cleanup = async (saas: Saas | undefined): Promise<void> => {
     if (saas !== undefined) {
       if (backend.name === 'postgres' && shared === undefined) {
@@ -109,6 +114,7 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
       await database.close()
     }
     if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
+    if (options.redisUrl !== undefined && queuePrefix !== undefined && shared === undefined) await dropKeys(options.redisUrl, `${queuePrefix}:*`).catch(() => undefined)
   }
   let saas: Saas | undefined
   try {
@@ -125,7 +131,9 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
       seedDemo: shared === undefined,
       ...((shared?.runtimeRole ?? runtimeRole) === undefined ? {} : { runtimeRole: shared?.runtimeRole ?? runtimeRole }),
       ...(options.admission === undefined ? {} : { admission: options.admission }),
+      ...(queuePrefix === undefined ? {} : { jobs: { prefix: queuePrefix } }),
     })
+    if (queuePrefix !== undefined) queuePrefixes.set(saas, queuePrefix)
     await saas.app.listen({ host: '127.0.0.1', port: 0 })
   } catch (error) {
     await cleanup(saas).catch(() => undefined)
@@ -154,5 +162,20 @@ export async function startSaasUnderTest(backend: TestBackend, options: StartOpt
       return answer.body.key as string
     },
     close: () => cleanup(started),
+  }
+}
+
+/** Deletes the keys matching `pattern` (a test's own queue). */
+async function dropKeys(url: string, pattern: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+      cursor = next
+      if (keys.length > 0) await redis.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
   }
 }
