@@ -87,6 +87,7 @@ export async function createSaas(options: SaasOptions): Promise<Saas> {
         projects: new Projects(tenantry.db),
         ...(typeof options.jobs === 'object' && options.jobs.prefix !== undefined ? { prefix: options.jobs.prefix } : {}),
         ...(observability === undefined ? {} : { observer: observability.metrics.jobObserver() }),
+        onError: (error) => logger.warn({ err: error }, 'report queue: connection error'),
       })
     }
     const opened = performance.now()

@@ -8,9 +8,18 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { codeOf, testBackends, waitFor } from '@tenantry/test-kit'
+import { connectionOf } from '../src/jobs/reports.ts'
 import { startSaasUnderTest, type SaasUnderTest } from './support/saas-under-test.ts'
 
 const redisUrl = process.env.TENANTRY_REDIS_URL || undefined
+
+describe('the report queue\'s Redis connection', () => {
+  it('takes all of REDIS_URL: user, password, database, TLS, an IPv6 host', () => {
+    assert.deepEqual(connectionOf('redis://reports:p%40ss@cache.internal:6380/3'), { host: 'cache.internal', port: 6380, username: 'reports', password: 'p@ss', db: 3 })
+    assert.deepEqual(connectionOf('rediss://[::1]'), { host: '::1', port: 6379, tls: {} })
+    assert.deepEqual(connectionOf('redis://127.0.0.1:6379'), { host: '127.0.0.1', port: 6379 })
+  })
+})
 
 for (const backend of testBackends()) {
   describe(`background reports on ${backend.name}`, { skip: redisUrl === undefined ? 'needs TENANTRY_REDIS_URL' : false }, () => {

@@ -46,8 +46,10 @@ export interface TenantWorkOptions {
   readonly pollingIntervalSeconds?: number
   /**
    * Jobs fetched per poll, run side by side, each in its own tenant's scope
-   * and completed or failed on its own. Default 1. (pg-boss waits the polling
-   * interval between fetches: this is the worker's throughput knob.)
+   * and completed or failed on its own, all when the fetch's slowest job ends.
+   * Default 1 (pg-boss then settles each job itself). pg-boss waits the
+   * polling interval between fetches: this is the worker's throughput knob;
+   * for handlers of very different lengths, run several workers of 1 instead.
    */
   readonly batchSize?: number
   /** Told of each job not run (parked or dropped), with why: for logs and metrics. */
@@ -86,6 +88,8 @@ export class TenantBoss<T extends object = Record<string, unknown>> implements T
   readonly #jobs: JobTenancy
   readonly #schema: string
   readonly #fairness: BossFairness | undefined
+  /** The queues this instance's workers reconcile, one timer each. */
+  readonly #reconciling = new Map<string, ReturnType<typeof setInterval>>()
 
   constructor(boss: PgBoss, jobs: JobTenancy, options: TenantBossOptions = {}) {
     if (typeof boss?.send !== 'function' || typeof boss.work !== 'function') throw invalid('boss', 'must be a PgBoss instance')
@@ -224,16 +228,26 @@ export class TenantBoss<T extends object = Record<string, unknown>> implements T
       includeMetadata: true,
       ...(options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds }),
     }
-    /** Sends the job again for later, with its priority and retry settings; the original completes saying so. */
+    /**
+     * Sends the job again for later, with its priority, the retries it had
+     * left, its expiry, singleton and dead-letter settings; the original
+     * completes saying so.
+     * When pg-boss sends nothing (a singleton of that key is queued already)
+     * the original fails instead (pg-boss retries it): it is never completed unrun with no copy.
+     */
     const sendAgain = async (job: PgBoss.JobWithMetadata<JobEnvelope<T>>, startAfter: Date, refused: Omit<RefusedJobOutput['tenantry'], 'parkedAs'>): Promise<Settled> => {
       const parkedAs = await boss.send(name, job.data as object, {
         startAfter,
         priority: job.priority,
-        retryLimit: job.retryLimit,
+        // The attempts it had left: a copy does not start its retries over.
+        retryLimit: Math.max(0, job.retryLimit - job.retryCount),
         retryDelay: job.retryDelay,
         retryBackoff: job.retryBackoff,
         expireInSeconds: job.expireInSeconds,
+        ...(job.singletonKey === null || job.singletonKey === undefined ? {} : { singletonKey: job.singletonKey }),
+        ...(typeof job.deadLetter === 'string' && job.deadLetter !== '' ? { deadLetter: job.deadLetter } : {}),
       })
+      if (parkedAs === null) throw new TenantryError('OVERLOADED', `${refused.code}: the job could not be sent again for later (pg-boss sent nothing: a job of its singleton key is queued); it fails, and pg-boss retries it`)
       return { complete: { tenantry: { ...refused, parkedAs } } satisfies RefusedJobOutput, ended: false }
     }
     const one = async (job: PgBoss.JobWithMetadata<JobEnvelope<T>>): Promise<Settled> => {
@@ -256,7 +270,13 @@ export class TenantBoss<T extends object = Record<string, unknown>> implements T
           disposition: 'defer', code: 'OVERLOADED', message: `tenant ${owner} is at its cap of ${fairness.settings.cap} running jobs`,
         })
       }
-      const renewal = capped ? setInterval(() => void fairness.renew(name, owner, job.id).catch(() => undefined), Math.floor(fairness.settings.leaseMs / 3)) : undefined
+      // Renewed while the handler runs, but no longer than pg-boss lets the job run: a handler
+      // that hangs past its expiry (pg-boss has failed the job by then) gives its slot back.
+      const expiresAt = Date.now() + job.expireInSeconds * 1000
+      const renewal = capped ? setInterval(() => {
+        if (Date.now() > expiresAt) return clearInterval(renewal)
+        void fairness.renew(name, owner, job.id).catch(() => undefined)
+      }, Math.floor(fairness.settings.leaseMs / 3)) : undefined
       renewal?.unref()
       let ended = true
       try {
@@ -272,28 +292,39 @@ export class TenantBoss<T extends object = Record<string, unknown>> implements T
         if (ended) await fairness.done(name, owner).catch(() => undefined)
       }
     }
-    if (fairness !== undefined && reconcileEvery > 0) {
+    /** Settles one job of a fetch of several: completed with its output, cancelled already, or failed (pg-boss retries it). */
+    const settle = async (job: PgBoss.JobWithMetadata<JobEnvelope<T>>, result: PromiseSettledResult<Settled>): Promise<void> => {
+      if (result.status === 'rejected') return void (await boss.fail(name, job.id, serializable(result.reason)))
+      if (result.value.cancelled === true) return
+      await boss.complete(name, job.id, outputOf(result.value.complete))
+    }
+    const id = await boss.work<JobEnvelope<T>>(name, workOptions, async (batch) => {
+      // One job a fetch: pg-boss settles it itself, from what this returns or throws.
+      if (batch.length === 1) {
+        const settled = await fair(batch[0]!)
+        return settled.cancelled === true ? undefined : outputOf(settled.complete)
+      }
+      // Several: each is settled on its own, once every job of the fetch has run, so one job's failure
+      // does not fail (or retry) the others, and a failed job is not retried elsewhere while its siblings run.
+      const results = await Promise.allSettled(batch.map((job) => fair(job)))
+      await Promise.allSettled(batch.map((job, i) => settle(job, results[i]!)))
+    })
+    if (fairness !== undefined && reconcileEvery > 0 && !this.#reconciling.has(name)) {
       const timer = setInterval(() => void fairness.reconcile(name).catch(() => undefined), reconcileEvery)
       timer.unref()
-      boss.once('stopped', () => clearInterval(timer))
+      this.#reconciling.set(name, timer)
+      boss.once('stopped', () => {
+        clearInterval(timer)
+        this.#reconciling.delete(name)
+      })
     }
-    return boss.work<JobEnvelope<T>>(name, workOptions, async (batch) => {
-      // Each job is settled on its own: one job's failure does not fail (or retry) the others of the fetch.
-      await Promise.all(batch.map(async (job) => {
-        let settled: Settled
-        try {
-          settled = await fair(job)
-        } catch (error) {
-          await boss.fail(name, job.id, serializable(error))
-          return
-        }
-        // A dropped job is cancelled already.
-        if (settled.cancelled === true) return
-        const output = settled.complete
-        await boss.complete(name, job.id, output === undefined || (typeof output === 'object' && output !== null) ? (output as object | undefined) : { value: output })
-      }))
-    })
+    return id
   }
+}
+
+/** A job's output as pg-boss stores it: an object as it is, anything else as `{ value }`. */
+function outputOf(output: unknown): object | undefined {
+  return output === undefined || (typeof output === 'object' && output !== null) ? (output as object | undefined) : { value: output }
 }
 
 /** How a fetched job was settled: completed with this output (or cancelled), and whether it left the queue for good. */

@@ -38,6 +38,8 @@ export interface SaasJobsOptions {
   readonly observer?: JobObserver
   /** Worker slots in this process. Default 4. */
   readonly concurrency?: number
+  /** Told of the worker's connection errors (BullMQ retries them). */
+  readonly onError?: (error: Error) => void
 }
 
 /** The report queue and its in-process worker. */
@@ -70,19 +72,26 @@ async function statusOf(job: Job): Promise<ReportStatus['status']> {
  * await runWithTenant(acme, () => jobs.requestReport())   // { id, status: 'queued', result: null }
  */
 export function startSaasJobs(options: SaasJobsOptions): SaasJobs {
-  const url = new URL(options.redisUrl)
-  const connection = { host: url.hostname, port: Number(url.port || 6379), ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }), ...(url.protocol === 'rediss:' ? { tls: {} } : {}) }
+  const connection = connectionOf(options.redisUrl)
   const prefix = options.prefix ?? 'tenantry-saas'
   const jobs = new JobTenancy({ tenants: options.tenants, ...(options.observer === undefined ? {} : { observer: options.observer }) })
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 })
   const fairness = new FairShare({ redis, weights: WEIGHTS, concurrencyPerTenant: 2 })
   const raw = new Queue(QUEUE, { connection, prefix })
   const queue = new TenantQueue<Record<string, never>>(raw, jobs, { fairness })
-  const worker = new Worker(QUEUE, tenantProcessor<Record<string, never>, Report>(jobs, async () => {
-    const stats = await options.projects.stats()
-    return { projects: stats.projects, tasks: stats.tasks, generated_at: new Date().toISOString() }
-  }, { fairness, parkDelayMs: 60_000 }), { connection, prefix, concurrency: options.concurrency ?? 4 })
-  worker.on('error', () => undefined)
+  let worker: Worker
+  try {
+    worker = new Worker(QUEUE, tenantProcessor<Record<string, never>, Report>(jobs, async () => {
+      const stats = await options.projects.stats()
+      return { projects: stats.projects, tasks: stats.tasks, generated_at: new Date().toISOString() }
+    }, { fairness, parkDelayMs: 60_000 }), { connection, prefix, concurrency: options.concurrency ?? 4 })
+  } catch (error) {
+    void raw.close().catch(() => undefined)
+    redis.disconnect()
+    throw error
+  }
+  // BullMQ reconnects by itself; a connection error is reported, not thrown.
+  worker.on('error', (error) => options.onError?.(error))
   const view = async (job: Job): Promise<ReportStatus> => {
     const status = await statusOf(job)
     if (status !== 'done') return { id: job.id!, status, result: null }
@@ -92,7 +101,8 @@ export function startSaasJobs(options: SaasJobsOptions): SaasJobs {
   }
   return {
     async requestReport() {
-      const job = await queue.add('report', {}, { attempts: 3, removeOnComplete: { age: 86_400, count: 1_000 }, removeOnFail: { age: 7 * 86_400 } })
+      // Kept by age only (a count would let one tenant's reports push out another's).
+      const job = await queue.add('report', {}, { attempts: 3, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } })
       return { id: job.id!, status: 'queued', result: null }
     },
     async report(id) {
@@ -103,9 +113,32 @@ export function startSaasJobs(options: SaasJobsOptions): SaasJobs {
       return queue.jobCounts(tenantId)
     },
     async close() {
-      await worker.close()
-      await raw.close()
-      redis.disconnect()
+      try {
+        await worker.close()
+      } finally {
+        try {
+          await raw.close()
+        } finally {
+          redis.disconnect()
+        }
+      }
     },
+  }
+}
+
+/**
+ * BullMQ's connection options from a redis:// or rediss:// URL, all of it:
+ * user, password, database number, TLS, an IPv6 host without its brackets.
+ */
+export function connectionOf(redisUrl: string): { host: string; port: number; username?: string; password?: string; db?: number; tls?: object } {
+  const url = new URL(redisUrl)
+  const db = url.pathname.replace(/^\//, '')
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(url.port || 6379),
+    ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),
+    ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }),
+    ...(/^[0-9]+$/.test(db) ? { db: Number(db) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
   }
 }

@@ -52,11 +52,11 @@ export function fairnessSettings(options: FairnessOptions = {}): FairnessSetting
     if (!(typeof weight === 'number' && Number.isFinite(weight) && weight > 0 && weight <= 1000)) throw invalid(`options.weights.${plan}`, 'must be a number above 0, at most 1000')
   }
   const cap = options.concurrencyPerTenant
-  if (cap !== undefined && !(Number.isSafeInteger(cap) && cap >= 1)) throw invalid('options.concurrencyPerTenant', 'must be a whole number of at least 1')
+  if (cap !== undefined && !(Number.isSafeInteger(cap) && cap >= 1 && cap <= 100_000)) throw invalid('options.concurrencyPerTenant', 'must be a whole number from 1 to 100,000')
   const leaseMs = options.leaseMs ?? 30_000
-  if (!(Number.isSafeInteger(leaseMs) && leaseMs >= 1_000)) throw invalid('options.leaseMs', 'must be a whole number of milliseconds, at least 1,000')
+  if (!(Number.isSafeInteger(leaseMs) && leaseMs >= 1_000 && leaseMs <= 86_400_000)) throw invalid('options.leaseMs', 'must be a whole number of milliseconds from 1,000 to 86,400,000 (a day)')
   const retryDelayMs = options.retryDelayMs ?? 250
-  if (!(Number.isSafeInteger(retryDelayMs) && retryDelayMs >= 0)) throw invalid('options.retryDelayMs', 'must be a whole number of milliseconds')
+  if (!(Number.isSafeInteger(retryDelayMs) && retryDelayMs >= 10 && retryDelayMs <= 3_600_000)) throw invalid('options.retryDelayMs', 'must be a whole number of milliseconds from 10 to 3,600,000 (an hour)')
   return { weights: { ...weights }, cap, leaseMs, retryDelayMs }
 }
 
@@ -67,7 +67,8 @@ export function fairnessSettings(options: FairnessOptions = {}): FairnessSetting
  * weightOf(settings, { plan: 'pro' })   // 4
  */
 export function weightOf(settings: Pick<FairnessSettings, 'weights'>, tenant: { readonly plan?: string | undefined }): number {
-  return (tenant.plan !== undefined ? settings.weights[tenant.plan] : undefined) ?? 1
+  // Own properties only: a plan named `constructor` or `toString` is not a weight.
+  return tenant.plan !== undefined && Object.hasOwn(settings.weights, tenant.plan) ? settings.weights[tenant.plan]! : 1
 }
 
 /**
