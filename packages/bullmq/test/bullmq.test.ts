@@ -4,14 +4,12 @@
  * Each run uses its own key prefix and removes it.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { JobTenancy, currentScope, currentTenant, runAsSystem, runWithTenant } from '@tenantry/core'
-import { commandOnPath, expectCode, redisUrlFromEnv, startThrowawayRedis, waitFor, type ThrowawayRedis, jobTenants } from '@tenantry/test-kit'
+import { commandOnPath, expectCode, redisUrlFromEnv, startThrowawayRedis, waitFor, type ThrowawayRedis, jobTenants, killWorkerMidJob } from '@tenantry/test-kit'
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq'
 import { TenantQueue, tenantProcessor } from '../src/index.ts'
 
@@ -154,19 +152,10 @@ describe('BullMQ: jobs carry their tenant', { skip }, () => {
     const name = `killed-${randomUUID()}`
     const { queue, raw, events } = open(name)
     const job = await runWithTenant(globex, () => queue.add('work', { by: globex.id }, { attempts: 3 }))
-    const child = spawn(process.execPath, ['--conditions=tenantry-source', '--import', 'tsx', join(here, 'fixtures', 'hanging-worker.ts')], {
-      env: { ...process.env, TENANTRY_TEST_TENANTS: JSON.stringify(dir.all()), TENANTRY_TEST_REDIS: url, TENANTRY_TEST_QUEUE: name, TENANTRY_TEST_PREFIX: prefix },
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const said = await killWorkerMidJob(join(here, 'fixtures', 'hanging-worker.ts'), {
+      TENANTRY_TEST_TENANTS: JSON.stringify(dir.all()), TENANTRY_TEST_REDIS: url, TENANTRY_TEST_QUEUE: name, TENANTRY_TEST_PREFIX: prefix,
     })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    try {
-      await waitFor(() => out.includes('started'), 30_000, 'the child worker took the job')
-      assert.equal(out.trim(), `started ${globex.id}`)
-    } finally {
-      child.kill('SIGKILL')
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit')
-    }
+    assert.equal(said, `started ${globex.id}`)
     assert.equal(await raw.getJobState(job.id!), 'active', 'held by the dead worker until its lock expires')
     const seen: string[] = []
     work(name, (data) => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { JobTenancy, currentTenant, runAsSystem, runWithTenant, type ScopedTenant } from '@tenantry/core'
-import { commandOnPath, expectCode, redisUrlFromEnv, startThrowawayRedis, waitFor, type ThrowawayRedis } from '@tenantry/test-kit'
+import { commandOnPath, concurrencyProbe, expectCode, redisUrlFromEnv, startThrowawayRedis, waitFor, type ThrowawayRedis } from '@tenantry/test-kit'
 import { Queue, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
 import { FairShare, TenantQueue, tenantProcessor } from '../src/index.ts'
@@ -98,24 +98,15 @@ describe('BullMQ: per-tenant fairness', { skip }, () => {
     const fairness = new FairShare({ redis: client, concurrencyPerTenant: 2, retryDelayMs: 20 })
     const name = `capped-${randomUUID()}`
     const queue = queueOf(name, fairness)
-    const running = new Map<string, number>()
-    const peak = new Map<string, number>()
-    let done = 0
-    const handler = async (): Promise<void> => {
-      const slug = currentTenant().slug
-      running.set(slug, (running.get(slug) ?? 0) + 1)
-      peak.set(slug, Math.max(peak.get(slug) ?? 0, running.get(slug)!))
-      await new Promise((r) => setTimeout(r, 30))
-      running.set(slug, running.get(slug)! - 1)
-      done++
-    }
+    const probe = concurrencyProbe(30)
+    const handler = probe.handler
     await runWithTenant(flood, () => queue.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'work', data: { i } }))))
     await runWithTenant(quiet, () => queue.addBulk(Array.from({ length: 6 }, (_, i) => ({ name: 'work', data: { i } }))))
     const workers = [worker(name, fairness, handler, 4), worker(name, fairness, handler, 4)]
     for (const w of workers) void w.run()
-    await waitFor(() => done >= 26, 60_000, 'all 26 jobs ran')
-    assert.equal(peak.get('flood'), 2)
-    assert.equal(peak.get('quiet'), 2)
+    await waitFor(() => probe.done() >= 26, 60_000, 'all 26 jobs ran')
+    assert.equal(probe.peak.get('flood'), 2)
+    assert.equal(probe.peak.get('quiet'), 2)
     // Each count is given back just after its handler returns.
     await waitFor(async () => Object.keys(await fairness.pending(`${prefix}:${name}`)).length === 0, 10_000, 'every count back to nothing')
   })

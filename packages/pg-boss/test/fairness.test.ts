@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { JobTenancy, currentTenant, runAsSystem, runWithTenant, type ScopedTenant } from '@tenantry/core'
-import { expectCode, waitFor } from '@tenantry/test-kit'
+import { concurrencyProbe, expectCode, waitFor } from '@tenantry/test-kit'
 import PgBoss from 'pg-boss'
 import pg from 'pg'
 import { TenantBoss } from '../src/index.ts'
@@ -124,23 +124,14 @@ describe('pg-boss: per-tenant fairness', { skip: url === undefined ? 'needs TENA
     const options = { schema, fairness: { concurrencyPerTenant: 2, retryDelayMs: 100 } }
     const a = new TenantBoss<{ i: number }>(bosses[0]!, jobs, options)
     const b = new TenantBoss<{ i: number }>(second, jobs, options)
-    const running = new Map<string, number>()
-    const peak = new Map<string, number>()
-    let done = 0
-    const handler = async (): Promise<void> => {
-      const slug = currentTenant().slug
-      running.set(slug, (running.get(slug) ?? 0) + 1)
-      peak.set(slug, Math.max(peak.get(slug) ?? 0, running.get(slug)!))
-      await new Promise((r) => setTimeout(r, 300))
-      running.set(slug, running.get(slug)! - 1)
-      done++
-    }
+    const probe = concurrencyProbe(300)
+    const handler = probe.handler
     await send(a, flood, name, 10)
     await send(a, quiet, name, 4)
     for (const t of [a, b]) await t.work(name, handler, { batchSize: 4, pollingIntervalSeconds: 0.5 })
-    await waitFor(() => done >= 14, 60_000, 'all 14 jobs ran')
-    assert.equal(peak.get('flood'), 2)
-    assert.equal(peak.get('quiet'), 2)
+    await waitFor(() => probe.done() >= 14, 60_000, 'all 14 jobs ran')
+    assert.equal(probe.peak.get('flood'), 2)
+    assert.equal(probe.peak.get('quiet'), 2)
     await waitFor(async () => Object.keys(await a.pending(name)).length === 0, 10_000, 'deferred jobs kept their count; every count back to nothing')
     const deferred = (await bosses[0]!.fetch(name, { batchSize: 1, includeMetadata: true })) ?? []
     assert.deepEqual(deferred, [], 'nothing left in the queue')

@@ -4,14 +4,12 @@
  * on PGlite). Each run uses its own pg-boss schema and drops it.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { JobTenancy, currentScope, currentTenant, runAsSystem, runWithTenant } from '@tenantry/core'
-import { expectCode, waitFor, jobTenants } from '@tenantry/test-kit'
+import { expectCode, waitFor, jobTenants, killWorkerMidJob } from '@tenantry/test-kit'
 import PgBoss from 'pg-boss'
 import pg from 'pg'
 import { TenantBoss, type RefusedJobOutput } from '../src/index.ts'
@@ -142,19 +140,10 @@ describe('pg-boss: jobs carry their tenant', { skip: url === undefined ? 'needs 
     try {
       const name = await queue('killed')
       const id = await runWithTenant(globex, () => tenantBoss.send(name, { by: globex.id }, { expireInSeconds: 2, retryLimit: 2, retryDelay: 0 }))
-      const child = spawn(process.execPath, ['--conditions=tenantry-source', '--import', 'tsx', join(here, 'fixtures', 'hanging-worker.ts')], {
-        env: { ...process.env, TENANTRY_TEST_TENANTS: JSON.stringify(dir.all()), TENANTRY_TEST_PG: url, TENANTRY_TEST_QUEUE: name, TENANTRY_TEST_SCHEMA: schema },
-        stdio: ['ignore', 'pipe', 'inherit'],
+      const said = await killWorkerMidJob(join(here, 'fixtures', 'hanging-worker.ts'), {
+        TENANTRY_TEST_TENANTS: JSON.stringify(dir.all()), TENANTRY_TEST_PG: url!, TENANTRY_TEST_QUEUE: name, TENANTRY_TEST_SCHEMA: schema,
       })
-      let out = ''
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-      try {
-        await waitFor(() => out.includes('started'), 30_000, 'the child worker took the job')
-        assert.equal(out.trim(), `started ${globex.id}`)
-      } finally {
-        child.kill('SIGKILL')
-        if (child.exitCode === null && child.signalCode === null) await once(child, 'exit')
-      }
+      assert.equal(said, `started ${globex.id}`)
       assert.equal(await state(name, id), 'active', 'held by the dead worker until it expires')
       const seen: string[] = []
       await tenantBoss.work(name, (data) => {
