@@ -77,6 +77,34 @@ describe('TenantLabels', () => {
     assert.ok(evicted.length - before <= 1, `swaps among tenants of the same traffic: ${evicted.length - before}`)
   })
 
+  it('ranks the same after hundreds of half-lives (the counts are scaled back, never overflow)', () => {
+    const c = clock()
+    const evicted: string[] = []
+    const labels = new TenantLabels({ k: 2, now: c.now, halfLifeMs: 1000, onEvict: (id) => evicted.push(id) })
+    // 1,100 half-lives of a and b: a unit of traffic would weigh 2^1100 (Infinity) without scaling back.
+    for (let s = 0; s < 1100; s++) {
+      c.advance(1000)
+      for (let i = 0; i < 10; i++) {
+        labels.label('a')
+        labels.label('b')
+      }
+    }
+    assert.deepEqual(labels.labeled().sort(), ['a', 'b'])
+    assert.equal(labels.label('c'), TenantLabels.OTHER, 'one request of c is not enough')
+    // Then a goes quiet and c takes its label within a few half-lives, as on the first day.
+    let took = -1
+    for (let s = 0; s < 20 && took < 0; s++) {
+      c.advance(1000)
+      for (let i = 0; i < 10; i++) {
+        labels.label('b')
+        if (labels.label('c') === 'c' && took < 0) took = s
+      }
+    }
+    assert.ok(took >= 0 && took <= 5, `c took a's label after ${took} half-lives`)
+    assert.deepEqual(evicted, ['a'])
+    assert.deepEqual(labels.labeled().sort(), ['b', 'c'])
+  })
+
   it('refuses bad options, listing every problem', () => {
     assert.throws(() => new TenantLabels({ k: 0, candidates: -1, halfLifeMs: 0, now: 1 as unknown as () => number, onEvict: 'x' as unknown as () => void }), (e: unknown) => {
       assert.ok(isTenantryError(e, 'VALIDATION_FAILED'))

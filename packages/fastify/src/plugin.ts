@@ -52,6 +52,66 @@ function isTenantRoute(request: FastifyRequest, excludes: (path: string) => bool
   return !excludes(request.routeOptions.url ?? pathOf(request))
 }
 
+/**
+ * What happens when a tenant request's response closes (sent, or the client
+ * went away), with one 'close' listener per request: its observation ends
+ * (499 when the client left first), a wait for a bulkhead slot is given up,
+ * and a slot it holds is released, each once.
+ */
+class ResponseClose {
+  #listening = false
+  #closed = false
+  #waiting: AbortController | undefined
+  #release: (() => void) | undefined
+
+  constructor(
+    readonly raw: FastifyReply['raw'],
+    readonly observed: RequestHandle | undefined,
+  ) {
+    if (observed !== undefined) this.#listen()
+  }
+
+  /** True once the response is closed (or closing: destroyed). */
+  get gone(): boolean {
+    return this.#closed || this.raw.destroyed || this.raw.closed
+  }
+
+  /** A wait for admission: aborted when the client goes away (at once if it already has). */
+  waiting(): AbortSignal {
+    const controller = new AbortController()
+    this.#listen()
+    this.#waiting = controller
+    if (this.gone) controller.abort()
+    return controller.signal
+  }
+
+  /** Admission ended; `release` (a slot held) runs when the response closes, at once if it already has. */
+  admitted(release?: () => void): void {
+    this.#waiting = undefined
+    if (release === undefined) return
+    if (this.gone) return release()
+    this.#release = release
+  }
+
+  #listen(): void {
+    if (this.#listening) return
+    this.#listening = true
+    this.raw.on('close', () => this.#close())
+  }
+
+  #close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.observed?.end(this.raw.writableFinished ? this.raw.statusCode : 499)
+    const waiting = this.#waiting
+    const release = this.#release
+    this.#waiting = undefined
+    this.#release = undefined
+    waiting?.abort()
+    release?.()
+  }
+}
+
 /** Where a request's observation is kept between hooks. */
 const OBSERVED = Symbol('tenantry.observed')
 type ObservedFastifyRequest = FastifyRequest & { [OBSERVED]?: RequestHandle }
@@ -93,11 +153,8 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
     if (!isTenantRoute(request, gate.excludes)) return done()
     const route = { method: request.method, route: request.routeOptions.url ?? pathOf(request) }
     const observed = gate.observe(route)
-    if (observed !== undefined) {
-      ;(request as ObservedFastifyRequest)[OBSERVED] = observed
-      // 'close' fires after the response is sent and when the client aborts (then 499).
-      reply.raw.once('close', () => observed.end(reply.raw.writableFinished ? reply.raw.statusCode : 499))
-    }
+    if (observed !== undefined) (request as ObservedFastifyRequest)[OBSERVED] = observed
+    const close = new ResponseClose(reply.raw, observed)
     const tenantRequest = tenantRequestOf(request)
     const refuse = (error: Error): void => {
       // Whatever handler answers, the refusal's headers (Retry-After, WWW-Authenticate) go with it.
@@ -114,24 +171,18 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
       }
       if (refusal !== undefined) return refuse(refusal.error())
       // Tied to the response before admission: a client that leaves while its request waits
-      // for a bulkhead slot takes it out of the queue ('close' fires when the client aborts).
-      const gone = new AbortController()
-      const abort = (): void => gone.abort()
-      reply.raw.once('close', abort)
-      if (reply.raw.destroyed || reply.raw.closed) gone.abort()
-      gate.admit(tenantRequest, tenant, { method: route.method, route: route.route, signal: gone.signal }).then(
+      // for a bulkhead slot takes it out of the queue.
+      gate.admit(tenantRequest, tenant, { method: route.method, route: route.route, signal: close.waiting() }).then(
         (pass) => {
-          reply.raw.removeListener('close', abort)
+          // Released when the response is sent or the client goes away.
+          close.admitted(pass.release)
           request.tenant = pass.tenant
           request.tenantAuth = pass.auth
           if (Object.keys(pass.headers).length > 0) void reply.headers(pass.headers)
-          // 'close' fires after the response is sent and when the client aborts.
-          reply.raw.once('close', pass.release)
-          if (reply.raw.destroyed || reply.raw.closed) pass.release()
           done()
         },
         (error: Error) => {
-          reply.raw.removeListener('close', abort)
+          close.admitted()
           refuse(error)
         },
       )

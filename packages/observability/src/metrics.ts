@@ -11,6 +11,8 @@ import {
 } from '@tenantry/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 
+type TenantFields = Pick<Tenant, 'id' | 'slug'> & { readonly isolation?: string }
+
 /** One query as `TenantMetrics.query` counts it (what the query observer passes on). */
 export interface QueryCount {
   /** The tenant whose scope ran it. */
@@ -57,6 +59,10 @@ const DEFAULT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const OTHER = TenantLabels.OTHER
 /** The tenant label of a request whose tenant was not resolved. */
 const NONE = 'none'
+/** Requests and queries recorded before they are counted in one pass (at most this many, or at a scrape). */
+const BATCH = 256
+const LIMITED = 1
+const REJECTED = 2
 
 /** A latency histogram of one series: counts per bucket (the last is +Inf), sum and count. */
 interface Buckets {
@@ -169,6 +175,14 @@ export class TenantMetrics {
   /** Stateless (the driver times the query): one observation serves every query, nothing allocated. */
   readonly #queryObservation: QueryObservation = { end: (outcome) => this.query(outcome) }
   readonly #queryObserver: QueryObserver = { start: () => this.#queryObservation }
+  /**
+   * Requests and queries recorded, not yet counted: the outcome objects
+   * themselves (one array slot per request on the request path, no map, no
+   * histogram), counted in one pass when BATCH are held or before anything
+   * reads the metrics.
+   */
+  readonly #heldRequests: RequestOutcome[] = []
+  readonly #heldQueries: QueryCount[] = []
 
   constructor(options: TenantMetricsOptions = {}) {
     const issues: ValidationIssue[] = []
@@ -228,45 +242,69 @@ export class TenantMetrics {
   }
 
   /**
-   * Counts one finished tenant request (what the observer calls).
+   * Counts one finished tenant request (what the observer calls). The
+   * outcome is kept as it is and counted with others in one pass, after at
+   * most 255 more or at the next read (`text()`, a scrape of the registry):
+   * do not change it afterwards.
    *
    * @example
    * metrics.request({ method: 'GET', route: '/api/projects', status: 200, tenant, durationMs: 3.2, limited: false, rejected: false })
    */
   request(outcome: RequestOutcome): void {
-    const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant)
+    if (this.#heldRequests.push(outcome) === BATCH) this.#count()
+  }
+
+  #countRequest(tenant: TenantFields | undefined, routeName: string, method: string, status: number, durationMs: number, flags: number, at: number): void {
+    const series = tenant === undefined ? this.#none() : this.#seriesOf(tenant, at)
     // Keyed by the label's route (at most maxRoutes, then `other`): raw paths never grow the map.
     // A request with no tenant (unknown host, probes) never takes one of the maxRoutes labels: its raw path is not a route.
-    const route = outcome.tenant === undefined ? OTHER : this.#route(outcome.route)
+    const route = tenant === undefined ? OTHER : this.#route(routeName)
     let byMethod = series.requests.get(route)
     if (byMethod === undefined) series.requests.set(route, (byMethod = new Map()))
-    let byStatus = byMethod.get(outcome.method)
-    if (byStatus === undefined) byMethod.set(outcome.method, (byStatus = new Map()))
-    let requests = byStatus.get(outcome.status)
+    let byStatus = byMethod.get(method)
+    if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()))
+    let requests = byStatus.get(status)
     if (requests === undefined) {
-      requests = { labels: { tenant: series.tenant, method: outcome.method, route, status_class: statusClass(outcome.status) }, count: 0 }
-      byStatus.set(outcome.status, requests)
+      requests = { labels: { tenant: series.tenant, method, route, status_class: statusClass(status) }, count: 0 }
+      byStatus.set(status, requests)
     }
     requests.count++
-    this.#observe(series.duration, outcome.durationMs / 1000)
-    if (outcome.limited) series.limited++
-    if (outcome.rejected) series.rejected++
+    this.#observe(series.duration, durationMs / 1000)
+    if ((flags & LIMITED) !== 0) series.limited++
+    if ((flags & REJECTED) !== 0) series.rejected++
   }
 
   /**
-   * Counts one query run in a tenant scope (what `queryObserver()` calls).
+   * Counts one query run in a tenant scope (what `queryObserver()` calls);
+   * kept and counted in a batch, as `request()`.
    *
    * @example
    * metrics.query({ tenant, model: 'shared', durationMs: 0.8, failed: false })
    */
   query(outcome: QueryCount): void {
-    const series = this.#seriesOf(outcome.tenant)
-    const name = outcome.model ?? outcome.tenant.isolation ?? 'shared'
+    if (this.#heldQueries.push(outcome) === BATCH) this.#count()
+  }
+
+  #countQuery(tenant: TenantFields, name: string, durationMs: number, failed: boolean, at: number): void {
+    const series = this.#seriesOf(tenant, at)
     let model = series.models.get(name)
     if (model === undefined) series.models.set(name, (model = { ok: 0, error: 0, duration: this.#buckets() }))
-    if (outcome.failed) model.error++
+    if (failed) model.error++
     else model.ok++
-    this.#observe(model.duration, outcome.durationMs / 1000)
+    this.#observe(model.duration, durationMs / 1000)
+  }
+
+  /** Counts the requests and queries held; their tenants ranked as of now. */
+  #count(): void {
+    const requests = this.#heldRequests
+    const queries = this.#heldQueries
+    if (requests.length === 0 && queries.length === 0) return
+    const at = performance.now()
+    // Taken out first: an onEvict or a throw below cannot count an event twice.
+    const heldRequests = requests.splice(0, requests.length)
+    const heldQueries = queries.splice(0, queries.length)
+    for (const r of heldRequests) this.#countRequest(r.tenant, r.route, r.method, r.status, r.durationMs, (r.limited ? LIMITED : 0) | (r.rejected ? REJECTED : 0), at)
+    for (const q of heldQueries) this.#countQuery(q.tenant, q.model ?? q.tenant.isolation ?? 'shared', q.durationMs, q.failed, at)
   }
 
   /**
@@ -288,7 +326,9 @@ export class TenantMetrics {
    * metrics.job({ tenant, queue: 'reports', outcome: 'completed', durationMs: 41 })
    */
   job(outcome: JobOutcome): void {
-    const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant)
+    // Jobs are few: counted at once, after what was held before them.
+    this.#count()
+    const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant, performance.now())
     const queue = this.#queue(outcome.queue)
     let counts = series.jobs.get(queue)
     if (counts === undefined) series.jobs.set(queue, (counts = { completed: 0, failed: 0, parked: 0, dropped: 0, duration: this.#buckets() }))
@@ -330,12 +370,13 @@ export class TenantMetrics {
 
   /** The tenants that have a label of their own now. */
   labelledTenants(): string[] {
+    this.#count()
     return this.#labels.labeled()
   }
 
   /** The series of a tenant's label (its own, or `other`), made on first use. */
-  #seriesOf(tenant: Pick<Tenant, 'id' | 'slug'> & { readonly isolation?: string }): LabelSeries {
-    const label = this.#labels.label(tenant.id)
+  #seriesOf(tenant: TenantFields, at: number): LabelSeries {
+    const label = this.#labels.label(tenant.id, 1, at)
     let series = this.#series.get(label)
     if (series === undefined) {
       const own = label !== OTHER
@@ -371,7 +412,11 @@ export class TenantMetrics {
 
   /** The per-tenant metrics, read from the series at each scrape. */
   #collected(prefix: string): CollectedMetric[] {
-    const all = (): IterableIterator<LabelSeries> => this.#series.values()
+    // Every read counts what is held first: a scrape sees every request and query before it.
+    const all = (): IterableIterator<LabelSeries> => {
+      this.#count()
+      return this.#series.values()
+    }
     const histogram = (name: string, values: MetricValue[], labels: Record<string, string>, buckets: Buckets): void => {
       let cumulative = 0
       for (let i = 0; i < this.#bounds.length; i++) {

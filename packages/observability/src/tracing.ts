@@ -44,6 +44,9 @@ export class TenantTracing {
   readonly #name: string
   readonly #version: string | undefined
   #tracer: Tracer | undefined
+  /** The SDK provider (or the API's no-op one) `enabled` last looked at, and what it found. */
+  #delegate: unknown
+  #delegateEnabled = false
   readonly #observer: RequestObserver
   readonly #queryObserver: QueryObserver = {
     start: (tenant) => {
@@ -74,10 +77,15 @@ export class TenantTracing {
    * request, so an SDK registered after start is picked up.
    */
   get enabled(): boolean {
-    const provider = trace.getTracerProvider() as { getDelegateTracer?: (name: string, version?: string) => Tracer | undefined }
+    const provider = trace.getTracerProvider() as { getDelegate?: () => unknown; getDelegateTracer?: (name: string, version?: string) => Tracer | undefined }
     // The API's proxy provider has no delegate until an SDK registers one.
-    if (typeof provider.getDelegateTracer === 'function') return provider.getDelegateTracer(this.#name, this.#version) !== undefined
-    return true
+    if (typeof provider.getDelegateTracer !== 'function') return true
+    // Asked again only when the delegate changed (an SDK registered or removed): asking makes the SDK look its tracer up.
+    const delegate = typeof provider.getDelegate === 'function' ? provider.getDelegate() : undefined
+    if (delegate !== undefined && delegate === this.#delegate) return this.#delegateEnabled
+    this.#delegate = delegate
+    this.#delegateEnabled = provider.getDelegateTracer(this.#name, this.#version) !== undefined
+    return this.#delegateEnabled
   }
 
   /** The tracer (the global provider's). */

@@ -13,8 +13,12 @@ import { TenantMetrics, TenantTracing, injectTenantBaggage } from '../src/index.
 const acme: ScopedTenant = { id: '6f1c1f3e-8a43-4a51-9b1e-0c5b4ad8e0a1', slug: 'acme', status: 'active', isolation: 'schema' }
 
 // In order: the first test runs before any SDK is registered (one process per test file).
+/** Made before any SDK is registered: it must see one registered later. */
+const early = new TenantTracing({ name: 'early' })
+
 describe('TenantTracing', () => {
   it('does nothing without an SDK: no observation, no span, the query runs as it is', async () => {
+    assert.equal(early.enabled, false)
     const tracing = new TenantTracing()
     assert.equal(tracing.enabled, false)
     assert.equal(tracing.observer().start({ method: 'GET', route: '/x' }), undefined)
@@ -103,6 +107,17 @@ describe('TenantTracing', () => {
       assert.match(inside.baggage ?? '', /tenant\.slug=acme/)
       const outside = injectTenantBaggage<Record<string, string>>({})
       assert.equal(outside.baggage, undefined)
+    })
+
+    it('sees an SDK registered after it was first asked, and one removed (trace.disable)', () => {
+      register()
+      assert.equal(early.enabled, true, 'registered after the first request')
+      assert.ok(early.observer().start({ method: 'GET', route: '/x' }) !== undefined)
+      trace.disable()
+      assert.equal(early.enabled, false, 'removed')
+      assert.equal(early.observer().start({ method: 'GET', route: '/x' }), undefined)
+      trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))
+      assert.equal(early.enabled, true, 'registered again')
     })
   })
 })

@@ -64,6 +64,10 @@ const BINS = 40
 /** Bin i holds latencies up to FIRST_BOUND_MS × √2^i; the last bin everything above. */
 const FIRST_BOUND_MS = 0.25
 const FLEET = '*'
+/** Requests recorded before they are counted in one pass (at most this many, or at a read). */
+const BATCH = 256
+const LIMITED = 1
+const REJECTED = 2
 
 /** A tenant's window: a ring of buckets, each counters and a latency histogram. */
 class Window {
@@ -80,7 +84,7 @@ class Window {
     this.histogram = new Uint32Array(buckets * BINS)
   }
 
-  record(slot: number, request: LiveRequest, bin: number): void {
+  record(slot: number, status: number, flags: number, bin: number): void {
     const buckets = this.slots.length
     const i = slot % buckets
     if (this.slots[i] !== slot) {
@@ -90,9 +94,9 @@ class Window {
     }
     const c = i * COUNTERS
     this.counters[c] = this.counters[c]! + 1
-    if (request.status >= 500) this.counters[c + 1] = this.counters[c + 1]! + 1
-    if (request.limited === true) this.counters[c + 2] = this.counters[c + 2]! + 1
-    if (request.rejected === true) this.counters[c + 3] = this.counters[c + 3]! + 1
+    if (status >= 500) this.counters[c + 1] = this.counters[c + 1]! + 1
+    if ((flags & LIMITED) !== 0) this.counters[c + 2] = this.counters[c + 2]! + 1
+    if ((flags & REJECTED) !== 0) this.counters[c + 3] = this.counters[c + 3]! + 1
     const h = i * BINS + bin
     this.histogram[h] = this.histogram[h]! + 1
   }
@@ -129,7 +133,9 @@ function percentile(histogram: Uint32Array, total: number, q: number): number {
  * each 4 counters and a 40-bin latency histogram: about 1.9 KB with the
  * defaults), at most `maxTenants` tenants, the least recently seen dropped
  * first; and the same for the whole fleet. Recording is O(1) with no
- * allocation; reading merges a tenant's buckets.
+ * allocation: a request is written to a few array slots and counted with the
+ * others in one pass, when 256 are held or before any read; reading merges a
+ * tenant's buckets.
  *
  * @example
  * const live = new LiveView()
@@ -145,6 +151,10 @@ export class LiveView {
   readonly #now: () => number
   readonly #tenants = new Map<string, Window>()
   readonly #fleet: Window
+  /** Requests recorded, not yet counted: the tenant, the request as given, and when. */
+  readonly #heldTenants: string[] = []
+  readonly #heldRequests: LiveRequest[] = []
+  readonly #times = new Float64Array(BATCH)
 
   constructor(options: LiveViewOptions = {}) {
     const { windowMs = 300_000, bucketMs = 30_000, maxTenants = 10_000, now = Date.now } = options
@@ -166,13 +176,38 @@ export class LiveView {
 
   /** Tenants with a window now. */
   get size(): number {
+    this.#count()
     return this.#tenants.size
   }
 
-  /** Counts one finished request of `tenantId` (and of the fleet). */
+  /**
+   * Counts one finished request of `tenantId` (and of the fleet). The request
+   * is kept as it is and counted with others in one pass, after at most 255
+   * more or at the next read: do not change it afterwards.
+   */
   record(tenantId: string, request: LiveRequest): void {
-    const slot = Math.floor(this.#now() / this.#bucketMs)
-    const bin = binOf(request.durationMs)
+    const held = this.#heldTenants.push(tenantId) - 1
+    this.#heldRequests.push(request)
+    this.#times[held] = this.#now()
+    if (held + 1 === BATCH) this.#count()
+  }
+
+  /** Counts the requests held, in the order they came. */
+  #count(): void {
+    const held = this.#heldTenants.length
+    if (held === 0) return
+    // Taken out first: a throw below cannot count a request twice.
+    const tenants = this.#heldTenants.splice(0, held)
+    const requests = this.#heldRequests.splice(0, held)
+    for (let i = 0; i < held; i++) {
+      const request = requests[i]!
+      const flags = (request.limited === true ? LIMITED : 0) | (request.rejected === true ? REJECTED : 0)
+      this.#countOne(tenants[i]!, this.#times[i]!, request.status, flags, binOf(request.durationMs))
+    }
+  }
+
+  #countOne(tenantId: string, at: number, status: number, flags: number, bin: number): void {
+    const slot = Math.floor(at / this.#bucketMs)
     let window = this.#tenants.get(tenantId)
     if (window === undefined) {
       if (this.#tenants.size >= this.#maxTenants) {
@@ -187,23 +222,26 @@ export class LiveView {
       this.#tenants.set(tenantId, window)
     }
     window.lastSlot = slot
-    window.record(slot, request, bin)
-    this.#fleet.record(slot, request, bin)
+    window.record(slot, status, flags, bin)
+    this.#fleet.record(slot, status, flags, bin)
   }
 
   /** The tenant's figures over the window; undefined for a tenant with none. */
   summary(tenantId: string): LiveSummary | undefined {
+    this.#count()
     const window = this.#tenants.get(tenantId)
     return window === undefined ? undefined : this.#summaryOf(tenantId, window)
   }
 
   /** The fleet's figures over the window (`tenantId: '*'`). */
   fleet(): LiveSummary {
+    this.#count()
     return this.#summaryOf(FLEET, this.#fleet)
   }
 
   /** The tenant's buckets, oldest first, every bucket of the window (empty ones as zeros). */
   series(tenantId: string): LivePoint[] {
+    this.#count()
     const window = tenantId === FLEET ? this.#fleet : this.#tenants.get(tenantId)
     const current = Math.floor(this.#now() / this.#bucketMs)
     const points: LivePoint[] = []
@@ -229,6 +267,7 @@ export class LiveView {
 
   /** The `limit` tenants with the most of `by` over the window, largest first (tenants with no requests in it left out). */
   top(by: LiveOrder, limit = 10): LiveSummary[] {
+    this.#count()
     const all: LiveSummary[] = []
     for (const [tenantId, window] of this.#tenants) {
       const summary = this.#summaryOf(tenantId, window)

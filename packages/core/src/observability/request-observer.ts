@@ -72,11 +72,43 @@ export function callSafely<R>(hook: () => R): R | undefined {
   } catch {
     return undefined
   }
-  if (typeof (result as { then?: unknown } | null)?.then === 'function') {
-    ;(result as unknown as PromiseLike<unknown>).then(undefined, () => undefined)
+  if (isThenable(result)) {
+    swallow(result)
     return undefined
   }
   return result
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
+}
+
+const ignore = (): undefined => undefined
+
+/** The rejection of a promise an `async` hook returned is the hook's own: caught here. */
+function swallow(result: unknown): void {
+  if (isThenable(result)) result.then(undefined, ignore)
+}
+
+// The hooks below are called inline (no closure per call): they run on every request and query.
+
+/** `observation.end(outcome)`; a throw or a rejected promise is ignored. */
+function endSafely<A>(observation: { end(outcome: A): void }, outcome: A): void {
+  try {
+    swallow(observation.end(outcome))
+  } catch {
+    // An observer's failure is its own: what it watches and the other observers go on.
+  }
+}
+
+/** `observation.tenant(tenant)` when it has one; a throw or a rejected promise is ignored. */
+function tenantSafely(observation: RequestObservation, tenant: Tenant): void {
+  if (observation.tenant === undefined) return
+  try {
+    swallow(observation.tenant(tenant))
+  } catch {
+    // As endSafely.
+  }
 }
 
 /**
@@ -98,8 +130,7 @@ export class RequestHandle {
   /** The tenant, once resolved. */
   setTenant(tenant: Tenant): void {
     this.#tenant = tenant
-    const observation = this.#observation
-    if (observation.tenant !== undefined) callSafely(() => observation.tenant!(tenant))
+    tenantSafely(this.#observation, tenant)
   }
 
   /**
@@ -127,7 +158,11 @@ export class RequestHandle {
         throw error
       }
     }
-    callSafely(() => observation.run!(once))
+    try {
+      swallow(observation.run(once))
+    } catch {
+      // The chain's own outcome stands: once() below gives it (or runs it, if the observer did not).
+    }
     return once()
   }
 
@@ -144,7 +179,7 @@ export class RequestHandle {
       limited: status === 429,
       rejected: status === 503,
     }
-    callSafely(() => this.#observation.end(outcome))
+    endSafely(this.#observation, outcome)
   }
 }
 
@@ -164,25 +199,37 @@ export function observeRequest(observer: RequestObserver | undefined, request: O
 
 /** `observer.start(input)`, or undefined when it throws: an observer's failure never fails what it watches. */
 function startSafely<I, O>(observer: { start(input: I): O | undefined }, input: I): O | undefined {
-  const observation = callSafely(() => observer.start(input))
-  // Only an object with an `end` is an observation (an async start, a promise, is skipped).
-  return typeof (observation as { end?: unknown } | undefined)?.end === 'function' ? observation : undefined
-}
-
-/** Starts each observer (skipping those that skip or throw); undefined when none started. */
-function startEach<I, O>(observers: readonly { start(input: I): O | undefined }[], input: I): O[] | undefined {
-  let started: O[] | undefined
-  for (const observer of observers) {
-    const observation = startSafely(observer, input)
-    if (observation !== undefined) (started ??= []).push(observation)
+  let observation: O | undefined
+  try {
+    observation = observer.start(input)
+  } catch {
+    return undefined
   }
-  return started
+  // Only an object with an `end` is an observation (an async start, a promise, is skipped; its rejection caught).
+  if (typeof (observation as { end?: unknown } | undefined)?.end === 'function') return observation
+  swallow(observation)
+  return undefined
 }
 
-/** Ends each observation; one that throws does not stop the others. */
-function endEach<A>(observations: readonly { end(outcome: A): void }[], outcome: A): void {
-  // An observer's failure is its own: what it watches and the other observers go on.
-  for (const observation of observations) callSafely(() => observation.end(outcome))
+/**
+ * Starts observing a query: the observation, or undefined when the observer
+ * skips it or throws (the query then runs unobserved).
+ *
+ * @example
+ * const observation = startQueryObservation(stats.observer, scope.tenant)
+ */
+export function startQueryObservation(observer: QueryObserver, tenant: ScopedTenant): QueryObservation | undefined {
+  return startSafely(observer, tenant)
+}
+
+/**
+ * Ends a query's observation; an observer that throws (or rejects) is ignored.
+ *
+ * @example
+ * endQueryObservation(observation, { tenant, durationMs, failed: false })
+ */
+export function endQueryObservation(observation: QueryObservation, outcome: QueryOutcome): void {
+  endSafely(observation, outcome)
 }
 
 /**
@@ -198,32 +245,71 @@ export function combineObservers(...observers: readonly (RequestObserver | undef
   return combined(observers, (started) => new CombinedObservation(started))
 }
 
-/** One observer over several: each started in turn (skipping those that skip or throw), `join` making one observation of two or more. */
+/**
+ * One observer over several: each started in turn (skipping those that skip
+ * or throw), `join` making one observation of two or more. Observers that
+ * hand out one shared observation (metrics, the live view) make the same
+ * joined observation every time: it is kept and given again, so a request
+ * allocates nothing here.
+ */
 function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } | undefined)[], join: (started: readonly O[]) => O): { start(input: I): O | undefined } {
   const present = observers.filter((o): o is { start(input: I): O | undefined } => o !== undefined)
   if (present.length === 1) return present[0]!
+  let last: O[] | undefined
+  let joined: O | undefined
   return {
     start(input) {
-      const started = startEach(present, input)
-      if (started === undefined) return undefined
-      return started.length === 1 ? started[0] : join(started)
+      // Compared with what the last call started (taken now: an observer's start may start another request).
+      const previous = last
+      const previousJoined = joined
+      let started: O[] | undefined
+      let same = previous !== undefined
+      let n = 0
+      for (const observer of present) {
+        const observation = startSafely(observer, input)
+        if (observation === undefined) continue
+        if (same && previous![n] === observation) {
+          n++
+          continue
+        }
+        if (same) {
+          same = false
+          started = previous!.slice(0, n)
+        }
+        ;(started ??= []).push(observation)
+        n++
+      }
+      if (same) {
+        if (n === previous!.length) return previousJoined
+        started = previous!.slice(0, n)
+      }
+      if (started === undefined || started.length === 0) return undefined
+      last = started
+      joined = started.length === 1 ? started[0] : join(started)
+      return joined
     },
   }
 }
 
-/** The observations of one request by several observers; prototype methods, so one object per request. */
+/**
+ * The observations of one request by several observers. Holds nothing of the
+ * request (so one can serve many); it has `tenant` and `run` only when one of
+ * them has, so a request none of them wraps runs its handler directly.
+ */
 class CombinedObservation implements RequestObservation {
   readonly #started: readonly RequestObservation[]
+  readonly tenant?: (tenant: Tenant) => void
+  readonly run?: <R>(fn: () => R) => R
 
   constructor(started: readonly RequestObservation[]) {
     this.#started = started
+    if (started.some((o) => o.tenant !== undefined)) this.tenant = (tenant) => {
+      for (const o of this.#started) tenantSafely(o, tenant)
+    }
+    if (started.some((o) => o.run !== undefined)) this.run = (fn) => this.#run(fn)
   }
 
-  tenant(tenant: Tenant): void {
-    for (const o of this.#started) if (o.tenant !== undefined) callSafely(() => o.tenant!(tenant))
-  }
-
-  run<R>(fn: () => R): R {
+  #run<R>(fn: () => R): R {
     // Only the observers that run the handler wrap it (a tracer without an SDK does not); the first one outermost.
     let next = fn
     const started = this.#started
@@ -237,7 +323,7 @@ class CombinedObservation implements RequestObservation {
   }
 
   end(outcome: RequestOutcome): void {
-    endEach(this.#started, outcome)
+    for (const o of this.#started) endSafely(o, outcome)
   }
 }
 
@@ -313,6 +399,6 @@ class CombinedQueryObservation implements QueryObservation {
   }
 
   end(outcome: QueryOutcome): void {
-    endEach(this.#started, outcome)
+    for (const o of this.#started) endSafely(o, outcome)
   }
 }

@@ -13,17 +13,24 @@ export interface TenantLabelsOptions {
   readonly onEvict?: (tenantId: string) => void
 }
 
-/** A tenant's decayed traffic: `score` as of `at`, of which `inherited` came with its row (Space-Saving's overestimate). */
+/**
+ * A tenant's traffic, forward-decayed: each unit counts 2^((t − landmark) / halfLife),
+ * so every count grows in the same units and compares as it is (no decay per
+ * call); `inherited` is the part that came with its row (Space-Saving's overestimate).
+ */
 interface Count {
   score: number
   inherited: number
-  at: number
 }
 
 /** How much more traffic a candidate needs than the quietest labeled tenant to take its label. */
 const HYSTERESIS = 1.25
 /** Candidates sampled for replacement when the table is full (as Redis samples keys to evict). */
 const SAMPLE = 8
+/** Time is taken in steps of halfLife / 1024: a step's traffic weighs the same (within 0.07 %). */
+const STEPS_PER_HALF_LIFE = 1024
+/** Counts are scaled back to the present once the weight of one unit passes 2^64. */
+const RESCALE_AT = 64
 
 /**
  * Decides the tenant label of per-tenant metrics, so that their series stay
@@ -41,7 +48,9 @@ const SAMPLE = 8
  * replaces the smallest of the 8 longest-held rows, starting from its count,
  * which is not counted toward a label): memory is O(candidates), each call
  * O(1) but for a challenge of the quietest labeled tenant, which scans the k
- * labeled tenants.
+ * labeled tenants. Decay is forward decay (a unit of traffic weighs more the
+ * later it comes), so a call does no decay arithmetic; counts are scaled back
+ * once in 64 half-lives.
  *
  * @example
  * const labels = new TenantLabels({ k: 100, onEvict: (id) => requests.remove({ tenant: id }) })
@@ -57,9 +66,13 @@ export class TenantLabels {
   readonly #onEvict: ((tenantId: string) => void) | undefined
   readonly #labeled = new Map<string, Count>()
   readonly #candidates = new Map<string, Count>()
-  /** The quietest labeled tenant's score when last looked at (a promotion looks again). */
+  /** The quietest labeled tenant's score when last looked at (a lower bound: scores only grow; a promotion looks again). */
   #floor = 0
-  #floorAt = 0
+  /** When (in ms) a unit weighs 1. */
+  #landmark: number
+  /** The time step the weight below is for, and that weight. */
+  #step = Number.NaN
+  #weight = 1
 
   constructor(options: TenantLabelsOptions = {}) {
     const { k = 100, halfLifeMs = 300_000, now = () => performance.now(), onEvict } = options
@@ -76,6 +89,7 @@ export class TenantLabels {
     this.#halfLifeMs = halfLifeMs
     this.#now = now
     this.#onEvict = onEvict
+    this.#landmark = now()
   }
 
   /** Tenants with a label of their own now. */
@@ -85,42 +99,61 @@ export class TenantLabels {
 
   /**
    * Counts `weight` of traffic (default 1) for the tenant and returns the
-   * label its metrics carry now: its id, or `'other'`.
+   * label its metrics carry now: its id, or `'other'`. `at` is when the
+   * traffic came, on the `now` clock (default now): a batch of traffic
+   * recorded earlier counts as of its own time.
    */
-  label(tenantId: string, weight = 1): string {
-    const now = this.#now()
+  label(tenantId: string, weight = 1, at?: number): string {
+    const units = weight * this.#unit(at ?? this.#now())
     const own = this.#labeled.get(tenantId)
     if (own !== undefined) {
-      this.#add(own, weight, now)
+      own.score += units
       return tenantId
     }
     let candidate = this.#candidates.get(tenantId)
-    if (candidate === undefined) candidate = this.#admit(tenantId, now)
-    this.#add(candidate, weight, now)
+    if (candidate === undefined) candidate = this.#admit(tenantId)
+    candidate.score += units
     if (this.#labeled.size < this.#k) {
       this.#promote(tenantId, candidate)
       return tenantId
     }
-    // Cheap test against the last floor seen (decayed to now) before any scan.
+    // Cheap test against the last floor seen before any scan.
     // Only traffic it was seen to send counts toward a label, not the count its row came with.
-    if (candidate.score - candidate.inherited > HYSTERESIS * this.#decayed(this.#floor, this.#floorAt, now) && this.#challenge(tenantId, candidate, now)) return tenantId
+    if (candidate.score - candidate.inherited > HYSTERESIS * this.#floor && this.#challenge(tenantId, candidate)) return tenantId
     return TenantLabels.OTHER
   }
 
-  #decayed(score: number, at: number, now: number): number {
-    return now <= at ? score : score * 2 ** (-(now - at) / this.#halfLifeMs)
+  /** What one unit of traffic weighs now: 2^((now − landmark) / halfLife), worked out once per time step. */
+  #unit(at: number): number {
+    const step = Math.floor(((at - this.#landmark) * STEPS_PER_HALF_LIFE) / this.#halfLifeMs)
+    if (step === this.#step) return this.#weight
+    if (step > RESCALE_AT * STEPS_PER_HALF_LIFE) return this.#rescale(at)
+    this.#step = step
+    // A clock that goes back (a test's) weighs no less than the landmark's unit.
+    this.#weight = step > 0 ? 2 ** (step / STEPS_PER_HALF_LIFE) : 1
+    return this.#weight
   }
 
-  #add(count: Count, weight: number, now: number): void {
-    count.score = this.#decayed(count.score, count.at, now) + weight
-    count.inherited = this.#decayed(count.inherited, count.at, now)
-    count.at = now
+  /** Moves the landmark to now: every count (and the floor) divided by the weight a unit has now. */
+  #rescale(now: number): number {
+    const scale = 2 ** (-(now - this.#landmark) / this.#halfLifeMs)
+    for (const table of [this.#labeled, this.#candidates]) {
+      for (const count of table.values()) {
+        count.score *= scale
+        count.inherited *= scale
+      }
+    }
+    this.#floor *= scale
+    this.#landmark = now
+    this.#step = 0
+    this.#weight = 1
+    return 1
   }
 
   /** A new candidate: a free row, or the smallest of a sample's row, whose count it starts from (Space-Saving). */
-  #admit(tenantId: string, now: number): Count {
+  #admit(tenantId: string): Count {
     if (this.#candidates.size < this.#max) {
-      const count = { score: 0, inherited: 0, at: now }
+      const count = { score: 0, inherited: 0 }
       this.#candidates.set(tenantId, count)
       return count
     }
@@ -128,33 +161,30 @@ export class TenantLabels {
     let smallest = Number.POSITIVE_INFINITY
     let seen = 0
     for (const [id, count] of this.#candidates) {
-      const score = this.#decayed(count.score, count.at, now)
-      if (score < smallest) {
-        smallest = score
+      if (count.score < smallest) {
+        smallest = count.score
         victim = id
       }
       if (++seen >= SAMPLE) break
     }
     if (victim !== undefined) this.#candidates.delete(victim)
     const start = smallest === Number.POSITIVE_INFINITY ? 0 : smallest
-    const count = { score: start, inherited: start, at: now }
+    const count = { score: start, inherited: start }
     this.#candidates.set(tenantId, count)
     return count
   }
 
   /** Takes the quietest labeled tenant's label when the candidate has enough more traffic. */
-  #challenge(tenantId: string, candidate: Count, now: number): boolean {
+  #challenge(tenantId: string, candidate: Count): boolean {
     let quietest: string | undefined
     let floor = Number.POSITIVE_INFINITY
     for (const [id, count] of this.#labeled) {
-      const score = this.#decayed(count.score, count.at, now)
-      if (score < floor) {
-        floor = score
+      if (count.score < floor) {
+        floor = count.score
         quietest = id
       }
     }
     this.#floor = floor
-    this.#floorAt = now
     if (quietest === undefined || candidate.score - candidate.inherited <= HYSTERESIS * floor) return false
     const demoted = this.#labeled.get(quietest)!
     this.#labeled.delete(quietest)

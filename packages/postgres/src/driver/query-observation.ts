@@ -3,7 +3,7 @@
  * traces): one helper every path calls (the Kysely driver, the scoped pool and
  * its clients, `withClient`).
  */
-import { callSafely, type QueryObservation, type Scope, type ScopedTenant } from '@tenantry/core'
+import { endQueryObservation, startQueryObservation, type QueryObservation, type Scope, type ScopedTenant } from '@tenantry/core'
 import type { DriverStats } from './tenant-driver.ts'
 
 /**
@@ -17,8 +17,7 @@ export function observedQuery<T>(stats: DriverStats, scope: Scope | undefined, r
   const observer = stats.observer
   if (observer === undefined || scope?.kind !== 'tenant') return run()
   // An observer's failure never changes the query's outcome: it runs unobserved (an async start, a promise, is skipped too).
-  const started = callSafely(() => observer.start(scope.tenant))
-  const observation = typeof (started as { end?: unknown } | undefined)?.end === 'function' ? started : undefined
+  const observation = startQueryObservation(observer, scope.tenant)
   if (observation === undefined) return run()
   // Not an async function: an observed query costs a timing and one outcome, no extra await.
   const ended = new QueryEnd(observation, scope.tenant)
@@ -61,7 +60,6 @@ class QueryEnd {
   }
 
   #end(failed: boolean): void {
-    const outcome = { tenant: this.#tenant, durationMs: performance.now() - this.#start, failed }
-    callSafely(() => this.#observation.end(outcome))
+    endQueryObservation(this.#observation, { tenant: this.#tenant, durationMs: performance.now() - this.#start, failed })
   }
 }

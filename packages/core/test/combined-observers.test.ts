@@ -1,0 +1,132 @@
+/**
+ * combineObservers / combineQueryObservers: several observers as one. Each
+ * request reaches exactly the observations its observers started, whatever
+ * they share, skip, throw or start meanwhile; shared observations are joined
+ * once and given again (nothing allocated per request).
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { combineObservers, combineQueryObservers, observeRequest, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
+
+const acme = { id: '0194b1c2-0000-7000-8000-000000000001', slug: 'acme', status: 'active', isolation: 'shared' } as unknown as Tenant
+const request = { method: 'GET', route: '/api/x' }
+
+/** An observer handing out one shared observation that logs what it saw. */
+function shared(name: string, log: string[]): RequestObserver {
+  const observation: RequestObservation = { end: (o) => log.push(`${name}:${o.status}`) }
+  return { start: () => observation }
+}
+
+describe('combineObservers', () => {
+  it('joins shared observations once: the same object every request, no tenant or run hook, each end once', () => {
+    const log: string[] = []
+    const combined = combineObservers(shared('metrics', log), shared('live', log))
+    const first = combined.start(request)
+    const second = combined.start(request)
+    assert.ok(first !== undefined)
+    assert.equal(first, second, 'the joined observation is given again')
+    assert.equal(first.run, undefined, 'nothing wraps the handler: it runs directly')
+    assert.equal(first.tenant, undefined)
+    const handle = observeRequest(combined, request)
+    handle?.setTenant(acme)
+    assert.equal(handle?.run(() => 42), 42)
+    handle?.end(200)
+    handle?.end(500)
+    assert.deepEqual(log, ['metrics:200', 'live:200'])
+  })
+
+  it('gives each request the observations started for it, when one observer makes a new one per request or skips some', () => {
+    const ended: string[] = []
+    let n = 0
+    const perRequest: RequestObserver = {
+      start: () => {
+        const id = ++n
+        // Skips every third request.
+        if (id % 3 === 0) return undefined
+        return { tenant: (t) => ended.push(`tenant${id}:${t.slug}`), end: (o) => ended.push(`req${id}:${o.status}`) }
+      },
+    }
+    const log: string[] = []
+    const combined = combineObservers(shared('metrics', log), perRequest)
+    const handles = [1, 2, 3, 4].map(() => observeRequest(combined, request))
+    handles.forEach((h, i) => {
+      h?.setTenant(acme)
+      h?.end(200 + i)
+    })
+    assert.deepEqual(ended, ['tenant1:acme', 'req1:200', 'tenant2:acme', 'req2:201', 'tenant4:acme', 'req4:203'])
+    assert.deepEqual(log, ['metrics:200', 'metrics:201', 'metrics:202', 'metrics:203'], 'the shared observer saw every request, the skipped one too')
+  })
+
+  it('keeps requests apart when an observer starts another request from inside its start', () => {
+    const ends: string[] = []
+    let depth = 0
+    let combined: RequestObserver
+    let inner: RequestObservation | undefined
+    const nesting: RequestObserver = {
+      start: (r) => {
+        if (depth === 0) {
+          depth++
+          inner = combined.start({ method: 'GET', route: '/inner' })
+          depth--
+        }
+        return { end: (o) => ends.push(`nesting:${r.route}:${o.status}`) }
+      },
+    }
+    combined = combineObservers(shared('metrics', ends), nesting)
+    const outer = combined.start(request)
+    assert.ok(outer !== undefined && inner !== undefined && outer !== inner)
+    outer.end({ method: 'GET', route: '/api/x', status: 200, tenant: acme, durationMs: 1, limited: false, rejected: false })
+    inner.end({ method: 'GET', route: '/inner', status: 201, tenant: acme, durationMs: 1, limited: false, rejected: false })
+    assert.deepEqual(ends, ['metrics:200', 'nesting:/api/x:200', 'metrics:201', 'nesting:/inner:201'])
+    // And the next request is joined afresh, not confused with either.
+    const next = combined.start(request)
+    assert.ok(next !== outer && next !== inner)
+  })
+
+  it('runs the handler through the observers that wrap it, the first outermost, and goes on when one throws', () => {
+    const order: string[] = []
+    const wrapping = (name: string): RequestObserver => ({
+      start: () => ({
+        run: (fn) => {
+          order.push(`${name}>`)
+          try {
+            return fn()
+          } finally {
+            order.push(`<${name}`)
+          }
+        },
+        end: () => order.push(`end:${name}`),
+      }),
+    })
+    const throwing: RequestObserver = {
+      start: () => ({
+        end: () => {
+          throw new Error('observer bug')
+        },
+      }),
+    }
+    const combined = combineObservers(wrapping('a'), throwing, wrapping('b'), { start: () => { throw new Error('start bug') } })
+    const handle = observeRequest(combined, request)
+    assert.equal(handle?.run(() => { order.push('handler'); return 'ok' }), 'ok')
+    handle?.end(200)
+    assert.deepEqual(order, ['a>', 'b>', 'handler', '<b', '<a', 'end:a', 'end:b'])
+  })
+})
+
+describe('combineQueryObservers', () => {
+  it('joins shared query observations once and ends each once per query; a throwing one is skipped', () => {
+    const seen: string[] = []
+    const tenant = { id: acme.id, slug: 'acme', status: 'active', isolation: 'shared' } as ScopedTenant
+    const counting = { end: (o: { durationMs: number }) => seen.push(`count:${o.durationMs}`) }
+    const combined = combineQueryObservers({ start: () => counting }, { start: () => ({ end: () => seen.push('timer') }) }, { start: () => { throw new Error('bug') } })
+    const a = combined.start(tenant)
+    const b = combined.start(tenant)
+    assert.ok(a !== undefined && b !== undefined && a !== b, 'a new observation per query from the second observer: not joined once')
+    a.end({ tenant, durationMs: 1, failed: false })
+    b.end({ tenant, durationMs: 2, failed: false })
+    assert.deepEqual(seen, ['count:1', 'timer', 'count:2', 'timer'])
+    const onlyShared = combineQueryObservers({ start: () => counting }, { start: () => undefined })
+    assert.equal(onlyShared.start(tenant), counting, 'one observation started: given as it is')
+  })
+})
+
