@@ -48,6 +48,32 @@ describe('LiveView', () => {
     assert.equal(live.summary('nobody'), undefined)
   })
 
+  it('counts every request exactly across batches, and refuses bad input or a failing clock without losing the rest', () => {
+    const c = clock()
+    let fail = false
+    const live = new LiveView({ now: () => {
+      if (fail) {
+        fail = false
+        throw new Error('clock broke')
+      }
+      return c.now()
+    } })
+    for (let i = 0; i < 1000; i++) {
+      if (i === 255 || i === 700) fail = true
+      if (i === 255 || i === 700) assert.throws(() => live.record('a', { durationMs: 1, status: 200 }), /clock broke/)
+      else live.record('a', { durationMs: 1, status: i % 10 === 0 ? 500 : 200 })
+      if (i === 400) assert.equal(live.summary('a')?.requests, 400, 'a read in the middle sees every request before it')
+    }
+    assert.equal(live.summary('a')?.requests, 998)
+    assert.equal(live.summary('a')?.errors, 99, 'every tenth a 5xx, but the 700th, refused')
+    assert.equal(live.fleet().requests, 998)
+    for (const [tenantId, request] of [[1, { durationMs: 1, status: 200 }], ['a', null], ['a', 'x']] as const) {
+      assert.throws(() => live.record(tenantId as unknown as string, request as unknown as { durationMs: number; status: number }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+    }
+    live.record('a', { durationMs: 1, status: 200 })
+    assert.equal(live.summary('a')?.requests, 999, 'refused input lost nothing else')
+  })
+
   it('lets buckets age out of the window, and shows every bucket of it oldest first', () => {
     const c = clock(1_800_000_000_000 - (1_800_000_000_000 % 30_000))
     const live = new LiveView({ now: c.now, windowMs: 60_000, bucketMs: 30_000 })

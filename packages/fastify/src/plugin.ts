@@ -68,7 +68,11 @@ class ResponseClose {
     readonly raw: FastifyReply['raw'],
     readonly observed: RequestHandle | undefined,
   ) {
-    if (observed !== undefined) this.#listen()
+    if (observed !== undefined) {
+      this.#listen()
+      // Closed before this hook ran (an earlier hook let the client go): 'close' will not come again.
+      if (raw.closed) this.#close()
+    }
   }
 
   /** True once the response is closed (or closing: destroyed). */

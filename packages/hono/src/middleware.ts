@@ -72,7 +72,8 @@ export function tenantryHono(options: TenantryHonoOptions): MiddlewareHandler<Te
       status = isTenantryError(error) ? error.status : 500
       throw error
     } finally {
-      observed.end(status)
+      // On Node, a client that went away before the answer is a 499, whatever the handler made of it.
+      observed.end(bindings?.outgoing?.destroyed === true ? 499 : status)
     }
   }
 

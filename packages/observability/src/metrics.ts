@@ -251,7 +251,11 @@ export class TenantMetrics {
    * metrics.request({ method: 'GET', route: '/api/projects', status: 200, tenant, durationMs: 3.2, limited: false, rejected: false })
    */
   request(outcome: RequestOutcome): void {
-    if (this.#heldRequests.push(outcome) === BATCH) this.#count()
+    // Checked here, where the caller learns of it: counted later, a bad outcome would fail another caller's scrape.
+    if (typeof outcome !== 'object' || outcome === null || typeof outcome.route !== 'string' || typeof outcome.method !== 'string') {
+      throw validationError([{ path: 'outcome', message: 'must be a RequestOutcome { method, route, status, tenant?, durationMs, limited, rejected }' }])
+    }
+    if (this.#heldRequests.push(outcome) >= BATCH) this.#count()
   }
 
   #countRequest(tenant: TenantFields | undefined, routeName: string, method: string, status: number, durationMs: number, flags: number, at: number): void {
@@ -282,7 +286,10 @@ export class TenantMetrics {
    * metrics.query({ tenant, model: 'shared', durationMs: 0.8, failed: false })
    */
   query(outcome: QueryCount): void {
-    if (this.#heldQueries.push(outcome) === BATCH) this.#count()
+    if (typeof outcome !== 'object' || outcome === null || typeof outcome.tenant?.id !== 'string') {
+      throw validationError([{ path: 'outcome', message: 'must be { tenant: { id, slug, isolation? }, model?, durationMs, failed }' }])
+    }
+    if (this.#heldQueries.push(outcome) >= BATCH) this.#count()
   }
 
   #countQuery(tenant: TenantFields, name: string, durationMs: number, failed: boolean, at: number): void {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { JobTenancy, combineQueryObservers, runWithTenant, type QueryOutcome, type IsolationModelName, type RequestOutcome, type ScopedTenant, type Tenant } from '@tenantry/core'
+import { JobTenancy, combineQueryObservers, isTenantryError, runWithTenant, type QueryOutcome, type IsolationModelName, type RequestOutcome, type ScopedTenant, type Tenant } from '@tenantry/core'
 import { TenantData } from '@tenantry/postgres'
 import { dropRoles, openModels, testBackends, uniqueName, type TestDatabase, type TestModels } from '@tenantry/test-kit'
 import { TenantMetrics } from '../src/index.ts'
@@ -57,6 +57,35 @@ describe('TenantMetrics', () => {
     const removed = seen - total
     assert.ok(removed >= 0, 'never more than was counted')
     assert.ok(metrics.labelledTenants().length <= k)
+  })
+
+  it('counts every request and query exactly across batches, whichever read comes first, and refuses a bad outcome to its caller', async () => {
+    const metrics = new TenantMetrics({ topTenants: 5 })
+    const a = tenant(1)
+    const scoped = { id: a.id, slug: a.slug, status: a.status, isolation: 'shared' } as ScopedTenant
+    // 1,000 requests and 600 queries: several batches of 256, and some held when the reads come.
+    for (let i = 0; i < 1000; i++) {
+      metrics.request(request(a))
+      if (i % 5 < 3) metrics.query({ tenant: scoped, durationMs: 0.5, failed: i % 50 === 0 })
+    }
+    // The registry's own reads count what is held first, as text() does.
+    const json = await metrics.registry.getMetricsAsJSON()
+    const requests = json.find((m) => m.name === 'tenantry_http_requests_total')
+    assert.equal(requests?.values.reduce((sum, v) => sum + v.value, 0), 1000)
+    const text = await metrics.text()
+    assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${a.id}",model="shared",outcome="ok"\\} 580`))
+    assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${a.id}",model="shared",outcome="error"\\} 20`))
+    assert.match(text, new RegExp(`tenantry_http_request_duration_seconds_count\\{tenant="${a.id}"\\} 1000`))
+    // A job's end counts the requests held before it too.
+    metrics.request(request(a))
+    metrics.job({ tenant: a, queue: 'reports', outcome: 'completed', durationMs: 5 })
+    const after = await metrics.text()
+    assert.match(after, new RegExp(`tenantry_http_request_duration_seconds_count\\{tenant="${a.id}"\\} 1001`))
+    // A bad outcome is refused where it is given, and nothing else is lost.
+    for (const bad of [null, { route: 1 }, undefined]) assert.throws(() => metrics.request(bad as unknown as RequestOutcome), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+    assert.throws(() => metrics.query({ tenant: undefined, durationMs: 1, failed: false } as unknown as QueryOutcome), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+    metrics.request(request(a))
+    assert.match(await metrics.text(), new RegExp(`tenantry_http_request_duration_seconds_count\\{tenant="${a.id}"\\} 1002`))
   })
 
   it('removes the series of a tenant that loses its label', async () => {

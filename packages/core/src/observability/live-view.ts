@@ -186,10 +186,16 @@ export class LiveView {
    * more or at the next read: do not change it afterwards.
    */
   record(tenantId: string, request: LiveRequest): void {
+    // Checked here, where the caller learns of it: counted later, a bad request would fail another caller's read.
+    if (typeof tenantId !== 'string' || typeof request !== 'object' || request === null) {
+      throw validationError([{ path: typeof tenantId !== 'string' ? 'tenantId' : 'request', message: typeof tenantId !== 'string' ? 'must be the tenant\'s id (a string)' : 'must be { durationMs, status, limited?, rejected? }' }])
+    }
+    // The time first: a clock that throws leaves nothing half recorded.
+    const at = this.#now()
     const held = this.#heldTenants.push(tenantId) - 1
     this.#heldRequests.push(request)
-    this.#times[held] = this.#now()
-    if (held + 1 === BATCH) this.#count()
+    this.#times[held] = at
+    if (held + 1 >= BATCH) this.#count()
   }
 
   /** Counts the requests held, in the order they came. */

@@ -19,6 +19,7 @@ import {
   type AdmissionRequest,
   type AdmissionTicket,
   type Tenant,
+  type RequestObserver,
   type TenantAdmission,
   type TenantHttpOptions,
 } from '@tenantry/core'
@@ -253,10 +254,13 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
     let fixture: ContractFixture
     let app: RunningApp
     const bulkhead = new TenantBulkhead({ maxConcurrent: 1, maxQueue: 8, queueTimeoutMs: 5_000 })
+    // Watched too: the observation's end and the slot's release share the response's close.
+    const ended: { route: string; status: number }[] = []
+    const observer: RequestObserver = { start: () => ({ end: (o) => ended.push({ route: o.route, status: o.status }) }) }
 
     before(async () => {
       fixture = await makeFixture()
-      app = await start({ ...fixture.options, admission: tenantAdmission({ bulkhead }), exclude: ['/healthz'] })
+      app = await start({ ...fixture.options, admission: tenantAdmission({ bulkhead }), exclude: ['/healthz'], observer })
     })
     after(async () => {
       await app?.close()
@@ -289,6 +293,32 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
       assert.equal(next.status, 200, next.text)
       for (let i = 0; i < 100 && bulkhead.stats().active > 0; i++) await sleep(10)
       assert.equal(bulkhead.stats().active, 0)
+      for (let i = 0; i < 100 && ended.length < 3; i++) await sleep(10)
+      assert.deepEqual(ended.map((o) => o.status).sort(), [200, 200, 499], 'each request observed once: the one that left as 499')
+    })
+
+    it('observes a client that leaves while its handler runs as 499, once, and gives its slot back', async () => {
+      ended.length = 0
+      const acme = { host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) }
+      await new Promise<void>((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port: app.port, path: '/api/slow', headers: { host: acme.host, ...acme.headers }, agent: false })
+        req.on('error', () => resolve())
+        req.end()
+        const wait = async (): Promise<void> => {
+          for (let i = 0; i < 100 && bulkhead.stats().active < 1; i++) await sleep(5)
+          assert.equal(bulkhead.stats().active, 1, 'the handler holds the slot')
+          req.destroy()
+          resolve()
+        }
+        void wait()
+      })
+      for (let i = 0; i < 100 && (bulkhead.stats().active > 0 || ended.length < 1); i++) await sleep(10)
+      assert.equal(bulkhead.stats().active, 0, 'the slot is back')
+      // The handler's late answer (after 300 ms) must not end the observation again.
+      await sleep(400)
+      assert.deepEqual(ended.map((o) => o.status), [499])
+      const next = await call(app.port, { path: '/api/whoami', ...acme })
+      assert.equal(next.status, 200, next.text)
     })
   })
 }
