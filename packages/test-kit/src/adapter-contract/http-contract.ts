@@ -250,6 +250,20 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
     })
   })
 
+  /**
+   * Sends GET /api/slow and, once `ready()` holds, goes away (the socket destroyed) before the answer;
+   * fails with `what` when `ready()` never holds.
+   */
+  async function leaveWhen(port: number, caller: { host: string; headers: Record<string, string> }, ready: () => boolean, what: string): Promise<void> {
+    const req = http.request({ host: '127.0.0.1', port, path: '/api/slow', headers: { host: caller.host, ...caller.headers }, agent: false })
+    req.on('error', () => undefined)
+    req.end()
+    for (let i = 0; i < 100 && !ready(); i++) await sleep(5)
+    const held = ready()
+    req.destroy()
+    assert.ok(held, what)
+  }
+
   describe(`${adapter}: bulkhead slots and disconnects`, () => {
     let fixture: ContractFixture
     let app: RunningApp
@@ -274,18 +288,7 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
       for (let i = 0; i < 100 && bulkhead.stats().active < 1; i++) await sleep(5)
       assert.equal(bulkhead.stats().active, 1)
       // The second waits in the queue, and its client goes away before the slot frees.
-      await new Promise<void>((resolve) => {
-        const req = http.request({ host: '127.0.0.1', port: app.port, path: '/api/slow', headers: { host: acme.host, ...acme.headers }, agent: false })
-        req.on('error', () => resolve())
-        req.end()
-        const wait = async (): Promise<void> => {
-          for (let i = 0; i < 100 && bulkhead.stats().queued < 1; i++) await sleep(5)
-          assert.equal(bulkhead.stats().queued, 1)
-          req.destroy()
-          resolve()
-        }
-        void wait()
-      })
+      await leaveWhen(app.port, acme, () => bulkhead.stats().queued >= 1, 'the request waits in the queue')
       assert.equal((await holder).status, 200)
       for (let i = 0; i < 100 && bulkhead.stats().active > 0; i++) await sleep(10)
       assert.deepEqual({ active: bulkhead.stats().active, queued: bulkhead.stats().queued }, { active: 0, queued: 0 })
@@ -300,18 +303,7 @@ export function httpContract(adapter: string, start: StartApp, makeFixture: () =
     it('observes a client that leaves while its handler runs as 499, once, and gives its slot back', async () => {
       ended.length = 0
       const acme = { host: `${fixture.acme.slug}.localhost`, headers: bearer(fixture.acme.key) }
-      await new Promise<void>((resolve) => {
-        const req = http.request({ host: '127.0.0.1', port: app.port, path: '/api/slow', headers: { host: acme.host, ...acme.headers }, agent: false })
-        req.on('error', () => resolve())
-        req.end()
-        const wait = async (): Promise<void> => {
-          for (let i = 0; i < 100 && bulkhead.stats().active < 1; i++) await sleep(5)
-          assert.equal(bulkhead.stats().active, 1, 'the handler holds the slot')
-          req.destroy()
-          resolve()
-        }
-        void wait()
-      })
+      await leaveWhen(app.port, acme, () => bulkhead.stats().active >= 1, 'the handler holds the slot')
       for (let i = 0; i < 100 && (bulkhead.stats().active > 0 || ended.length < 1); i++) await sleep(10)
       assert.equal(bulkhead.stats().active, 0, 'the slot is back')
       // The handler's late answer (after 300 ms) must not end the observation again.
