@@ -20,6 +20,7 @@
  *   gives the noise floor (its ratio should be 1).
  */
 import type { Saas } from '@tenantry/saas'
+import { performance } from 'node:perf_hooks'
 import { median } from '../harness/rounds.ts'
 import type { HttpTarget } from './setup.ts'
 
@@ -73,32 +74,37 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.round(q * (sorted.length - 1))] as number
 }
 
-/** `pairs` pairs of adjacent blocks, `variant` on in one of each pair (random order), off in the other. */
-async function pairedRatio(saas: Saas, target: HttpTarget, set: (on: boolean) => void, variant: boolean, pairs: number, minBlock: number, random: () => number): Promise<PairedRatio> {
+/** Measures one block of `size` (requests, or ms) with the variant set as asked: µs per request. */
+type Block = (size: number) => Promise<number>
+
+/**
+ * Pairs of adjacent blocks, `variant` on in one of each pair (random order),
+ * off in the other, until `more(pair)` says stop; each pair's blocks are as
+ * long as `size()` draws.
+ */
+async function pairedRatio(set: (on: boolean) => void, variant: boolean, block: Block, size: () => number, more: (pair: number) => boolean, random: () => number): Promise<PairedRatio & { readonly pairs: number }> {
   const ratios: number[] = []
   const added: number[] = []
   const off: number[] = []
   const on: number[] = []
-  let offset = 0
-  for (let pair = 0; pair < pairs; pair++) {
-    const requests = minBlock + Math.floor(random() * (minBlock + 1))
+  for (let pair = 0; more(pair); pair++) {
+    const length = size()
     const variantFirst = random() < 0.5
     let baseUs = 0
     let variantUs = 0
     for (const isVariant of variantFirst ? [true, false] : [false, true]) {
       set(isVariant ? variant : false)
-      const us = await block(saas, target, requests, offset)
+      const us = await block(length)
       if (isVariant) variantUs = us
       else baseUs = us
     }
-    offset += requests
     ratios.push(baseUs / variantUs)
     added.push(variantUs - baseUs)
     off.push(baseUs)
     on.push(variantUs)
   }
   set(false)
-  return { ratio: median(ratios), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75), offUs: median(off), onUs: median(on), addedUs: median(added) }
+  return { ratio: median(ratios), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75), offUs: median(off), onUs: median(on), addedUs: median(added), pairs: ratios.length }
 }
 
 /**
@@ -106,15 +112,79 @@ async function pairedRatio(saas: Saas, target: HttpTarget, set: (on: boolean) =>
  * (off / off) over as many pairs, after a warm-up of both.
  */
 export async function measureObserverCost(saas: Saas, target: HttpTarget, pairs: number, minBlock: number, seed = 14): Promise<ObserverCost> {
-  const observability = saas.observability
-  if (observability === undefined) throw new Error('the SaaS runs without observability')
-  const set = (on: boolean): void => observability.setEnabled(on)
+  const set = switchOf(saas)
+  let offset = 0
+  const requests: Block = async (n) => {
+    const us = await block(saas, target, n, offset)
+    offset += n
+    return us
+  }
   for (const on of [false, true, false, true]) {
     set(on)
-    await block(saas, target, minBlock, 0)
+    await requests(minBlock)
   }
   const random = seeded(seed)
-  const measured = await pairedRatio(saas, target, set, true, pairs, minBlock, random)
-  const control = await pairedRatio(saas, target, set, false, pairs, minBlock, random)
+  const size = (): number => minBlock + Math.floor(random() * (minBlock + 1))
+  const measured = await pairedRatio(set, true, requests, size, (pair) => pair < pairs, random)
+  const control = await pairedRatio(set, false, requests, size, (pair) => pair < pairs, random)
   return { ...measured, control, pairs, minBlock }
+}
+
+function switchOf(saas: Saas): (on: boolean) => void {
+  const observability = saas.observability
+  if (observability === undefined) throw new Error('the SaaS runs without observability')
+  return (on) => observability.setEnabled(on)
+}
+
+/** The watchers' cost over HTTP: see `measureObserverCostOverHttp`. */
+export interface HttpObserverCost extends PairedRatio {
+  readonly pairs: number
+  readonly seconds: number
+  readonly connections: number
+  /** Requests per second over the whole load (both halves). */
+  readonly rps: number
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The watchers' cost over HTTP, as a server sees it: one steady load on
+ * `target` (autocannon in a worker thread, `connections` keep-alive
+ * connections) for `seconds`, during which the watchers are switched on and
+ * off in pairs of adjacent blocks of 250 to 500 ms (random length and order).
+ * Each block is the server's main-thread busy time (event-loop utilization)
+ * per request it received; a block starts 20 ms after the switch, so the
+ * requests in flight at the switch finish first. The load never stops, so
+ * every block sees the same connections, the same PostgreSQL backends and the
+ * same neighbours: what differs between the halves of a pair is the watchers.
+ */
+export async function measureObserverCostOverHttp(saas: Saas, target: HttpTarget, drive: (seconds: number) => Promise<{ requests: number; seconds: number }>, seconds: number, connections: number, seed = 15): Promise<HttpObserverCost> {
+  const set = switchOf(saas)
+  let received = 0
+  const count = (): void => {
+    received++
+  }
+  const server = saas.app.server
+  server.on('request', count)
+  try {
+    const load = drive(seconds)
+    // Connections open and warm before the first block.
+    await sleep(Math.min(3000, seconds * 250))
+    const until = Date.now() + seconds * 1000 - Math.min(5000, seconds * 250) - 1000
+    const random = seeded(seed)
+    const busy: Block = async (ms) => {
+      await sleep(20)
+      const from = performance.eventLoopUtilization()
+      const before = received
+      await sleep(ms)
+      const used = performance.eventLoopUtilization(from)
+      return (used.active * 1000) / Math.max(1, received - before)
+    }
+    const measured = await pairedRatio(set, true, busy, () => 250 + Math.floor(random() * 251), () => Date.now() < until, random)
+    const result = await load
+    return { ...measured, seconds, connections, rps: result.requests / result.seconds }
+  } finally {
+    set(false)
+    server.off('request', count)
+  }
 }

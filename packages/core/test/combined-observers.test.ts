@@ -28,6 +28,7 @@ describe('combineObservers', () => {
     assert.equal(first.run, undefined, 'nothing wraps the handler: it runs directly')
     assert.equal(first.tenant, undefined)
     const handle = observeRequest(combined, request)
+    assert.equal(handle?.wrapsHandler, false, 'an adapter may call the handler chain directly')
     handle?.setTenant(acme)
     assert.equal(handle?.run(() => 42), 42)
     handle?.end(200)
@@ -107,6 +108,7 @@ describe('combineObservers', () => {
     }
     const combined = combineObservers(wrapping('a'), throwing, wrapping('b'), { start: () => { throw new Error('start bug') } })
     const handle = observeRequest(combined, request)
+    assert.equal(handle?.wrapsHandler, true, 'the adapter must run the handler chain through it')
     assert.equal(handle?.run(() => { order.push('handler'); return 'ok' }), 'ok')
     handle?.end(200)
     assert.deepEqual(order, ['a>', 'b>', 'handler', '<b', '<a', 'end:a', 'end:b'])

@@ -93,7 +93,7 @@ export function tenantryExpress(options: TenantryExpressOptions): RequestHandler
           if (res.destroyed || res.closed) pass.release()
           // Express calls the next layers synchronously from next(), so they run in this scope;
           // body-parser (raw-body) re-binds its callback to the scope it was called in.
-          if (observed === undefined) runWithTenant(pass.tenant, () => next())
+          if (observed === undefined || !observed.wrapsHandler) runWithTenant(pass.tenant, () => next())
           else runWithTenant(pass.tenant, () => observed.run(() => next()))
         },
         (error: unknown) => {

@@ -200,7 +200,7 @@ export const tenantryFastify: FastifyPluginAsync<TenantryFastifyOptions> = async
     const tenant = request.tenant
     if (tenant === undefined) return done()
     const observed = (request as ObservedFastifyRequest)[OBSERVED]
-    if (observed === undefined) runWithTenant(tenant, done)
+    if (observed === undefined || !observed.wrapsHandler) runWithTenant(tenant, done)
     else runWithTenant(tenant, () => observed.run(done))
   })
 }

@@ -114,7 +114,7 @@ export function tenantryHono(options: TenantryHonoOptions): MiddlewareHandler<Te
       if (outgoing.destroyed === true || outgoing.closed === true) pass.release()
     }
     try {
-      await runWithTenant(pass.tenant, () => (observed === undefined ? next() : observed.run(() => next())))
+      await runWithTenant(pass.tenant, () => (observed === undefined || !observed.wrapsHandler ? next() : observed.run(() => next())))
     } finally {
       if (!releaseOnClose) pass.release()
     }

@@ -199,11 +199,14 @@ for (const backend of testBackends()) {
         await data.withClient((c) => c.query('select 2'))
         // Fails in the database (not an integer): counted as an error.
         await assert.rejects(db.selectFrom('projects').selectAll().where('id', '=', 'not a number' as never).execute())
+        // Refused by the driver before it is sent (a hand-built statement, transaction control): an error too.
+        const handBuilt = { sql: 'commit', parameters: [], query: { kind: 'RawNode', sqlFragments: ['commit'], parameters: [] } }
+        await assert.rejects(db.executeQuery(handBuilt as never), (error: unknown) => isTenantryError(error))
       })
       const text = await metrics.text()
       assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${acme.id}",model="shared",outcome="ok"\\} 5`))
-      assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${acme.id}",model="shared",outcome="error"\\} 1`))
-      assert.match(text, new RegExp(`tenantry_query_duration_seconds_count\\{tenant="${acme.id}",model="shared"\\} 6`))
+      assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${acme.id}",model="shared",outcome="error"\\} 2`))
+      assert.match(text, new RegExp(`tenantry_query_duration_seconds_count\\{tenant="${acme.id}",model="shared"\\} 7`))
       // System-scope work is not a tenant's: not counted.
       const before = text
       await models.shared!.kysely().selectFrom('projects' as never).selectAll().execute().catch(() => undefined)

@@ -134,6 +134,19 @@ export class RequestHandle {
   }
 
   /**
+   * True when the observation runs the handler chain itself (a tracer that
+   * puts its span in context); false when `run(fn)` would only call `fn`, so
+   * an adapter can call the chain directly, with no closure for it.
+   *
+   * @example
+   * if (handle.wrapsHandler) runWithTenant(tenant, () => handle.run(next))
+   * else runWithTenant(tenant, next)
+   */
+  get wrapsHandler(): boolean {
+    return this.#observation.run !== undefined
+  }
+
+  /**
    * Runs the handler chain through the observation (in a span's context, say).
    * The chain runs exactly once, and its own result or error stands,
    * whatever the observer does: throws before or after calling it, swallows
@@ -205,8 +218,9 @@ function startSafely<I, O>(observer: { start(input: I): O | undefined }, input: 
   } catch {
     return undefined
   }
+  if (observation === undefined) return undefined
   // Only an object with an `end` is an observation (an async start, a promise, is skipped; its rejection caught).
-  if (typeof (observation as { end?: unknown } | undefined)?.end === 'function') return observation
+  if (typeof (observation as { end?: unknown } | null)?.end === 'function') return observation
   swallow(observation)
   return undefined
 }

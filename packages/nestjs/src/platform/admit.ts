@@ -49,7 +49,7 @@ export async function admitOnResponse(
   // 'close' fires after the response is sent and when the client aborts.
   response.once('close', pass.release)
   if (response.destroyed || response.closed) pass.release()
-  return { ...pass, run: observed === undefined ? runDirectly : (fn) => (observed as RequestHandle).run(fn) }
+  return { ...pass, run: observed === undefined || !observed.wrapsHandler ? runDirectly : (fn) => (observed as RequestHandle).run(fn) }
 }
 
 function runDirectly<R>(fn: () => R): R {

@@ -12,7 +12,7 @@ import type pg from 'pg'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
 import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
-import { observedQuery } from './query-observation.ts'
+import { endObservedQuery, observedQuery, startObservedQuery, type ObservedQuery } from './query-observation.ts'
 import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { queryConfigOf } from './query-config.ts'
 import { COMMIT_AND_RESET, endWithReset, SESSION_RESET_SQL, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
@@ -145,49 +145,58 @@ export class TenantConnection implements DatabaseConnection {
 
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const stats = this.#options.stats
-    if (stats?.observer === undefined) return this.#execute<R>(compiled)
-    return observedQuery(stats, currentScope(), () => this.#execute<R>(compiled))
+    // Observed from before the scope check, so a refused query is observed as failed.
+    return this.#execute<R>(compiled, stats?.observer === undefined ? undefined : startObservedQuery(stats, currentScope()))
   }
 
-  async #execute<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const scope = this.#scopeInForce()
-    this.#guard(compiled, scope)
-    // A tenant's SQL goes out with the extended protocol, which takes one statement:
-    // `commit; begin; …` in one string cannot end the scope's transaction and go on.
-    const extended = scope?.kind === 'tenant'
-    if (this.#inTransaction) {
-      if (this.#transactionEnded) throw transactionEndedError()
-      const mark = transactionMarkOf(this.client)
-      const result = await this.#single<R>(compiled, extended)
-      // SQL in the statement may have ended the transaction (a `commit` the check above
-      // could not see, `commit and chain` opening the next at once): the statements
-      // after it would run outside it, without the scope's settings.
-      if (transactionEndedSince(this.client, mark, compiled.sql, isRollbackToSavepoint)) {
-        this.#transactionEnded = true
-        throw transactionEndedError()
+  /** Runs the statement; `observed` (metrics, a span) ends here, in the same async function: no promise of its own. */
+  async #execute<R>(compiled: CompiledQuery, observed: ObservedQuery | undefined): Promise<QueryResult<R>> {
+    let failed = false
+    try {
+      const scope = this.#scopeInForce()
+      this.#guard(compiled, scope)
+      // A tenant's SQL goes out with the extended protocol, which takes one statement:
+      // `commit; begin; …` in one string cannot end the scope's transaction and go on.
+      const extended = scope?.kind === 'tenant'
+      if (this.#inTransaction) {
+        if (this.#transactionEnded) throw transactionEndedError()
+        const mark = transactionMarkOf(this.client)
+        const result = await this.#single<R>(compiled, extended)
+        // SQL in the statement may have ended the transaction (a `commit` the check above
+        // could not see, `commit and chain` opening the next at once): the statements
+        // after it would run outside it, without the scope's settings.
+        if (transactionEndedSince(this.client, mark, compiled.sql, isRollbackToSavepoint)) {
+          this.#transactionEnded = true
+          throw transactionEndedError()
+        }
+        return result
+      }
+      const settings = this.routed.binding.settingsFor(scope)
+      // SQL the plugin could not see into may leave session state: see #opaque.
+      // (A tenant's: in the system scope SQL may be several statements, which only the simple protocol takes;
+      // the owner's connections never serve a tenant, so its reset can wait for release.)
+      const result = this.touched && extended
+        ? await this.#opaque<R>(compiled, settings)
+        : settings.length === 0
+          ? await this.#single<R>(compiled, extended)
+          : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: statementVariant(settings) }]))
+      if (settings.length > 0) this.#count(0, 0, 1)
+      // SQL in the statement may have opened a transaction (a trusted `begin`) that would
+      // outlive the statement and its settings: undo it.
+      if (this.routed.transactionStatus() !== 'I' && this.routed.transactionStatus() !== undefined) {
+        this.touched = true
+        await runPipeline(this.client, [{ sql: 'rollback' }]).catch(() => {
+          this.discarded = true
+        })
+        throw new TenantryError('QUERY_REFUSED', 'SQL in this statement opened a transaction that would outlive it; it was rolled back. Use db.transaction() for transactions')
       }
       return result
+    } catch (error) {
+      failed = true
+      throw error
+    } finally {
+      if (observed !== undefined) endObservedQuery(observed, failed)
     }
-    const settings = this.routed.binding.settingsFor(scope)
-    // SQL the plugin could not see into may leave session state: see #opaque.
-    // (A tenant's: in the system scope SQL may be several statements, which only the simple protocol takes;
-    // the owner's connections never serve a tenant, so its reset can wait for release.)
-    const result = this.touched && extended
-      ? await this.#opaque<R>(compiled, settings)
-      : settings.length === 0
-        ? await this.#single<R>(compiled, extended)
-        : toQueryResult<R>(await this.#run([preamble(settings), { sql: compiled.sql, parameters: compiled.parameters, cache: true, variant: statementVariant(settings) }]))
-    if (settings.length > 0) this.#count(0, 0, 1)
-    // SQL in the statement may have opened a transaction (a trusted `begin`) that would
-    // outlive the statement and its settings: undo it.
-    if (this.routed.transactionStatus() !== 'I' && this.routed.transactionStatus() !== undefined) {
-      this.touched = true
-      await runPipeline(this.client, [{ sql: 'rollback' }]).catch(() => {
-        this.discarded = true
-      })
-      throw new TenantryError('QUERY_REFUSED', 'SQL in this statement opened a transaction that would outlive it; it was rolled back. Use db.transaction() for transactions')
-    }
-    return result
   }
 
   /**
