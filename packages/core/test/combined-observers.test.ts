@@ -115,6 +115,64 @@ describe('combineObservers', () => {
   })
 })
 
+describe('an observer that fails in its properties', () => {
+  /** Observations whose hooks are getters that throw, and a revoked Proxy. */
+  const throwingGetter = (key: 'run' | 'tenant' | 'end'): RequestObservation =>
+    Object.defineProperty({ end: () => undefined } as RequestObservation, key, {
+      get() {
+        throw new Error(`${key} getter bug`)
+      },
+    })
+  const revoked = (): RequestObservation => {
+    const { proxy, revoke } = Proxy.revocable({ end: () => undefined }, {})
+    revoke()
+    return proxy as RequestObservation
+  }
+
+  for (const [name, make] of [['run getter', () => throwingGetter('run')], ['tenant getter', () => throwingGetter('tenant')], ['end getter', () => throwingGetter('end')], ['revoked Proxy', revoked]] as const) {
+    it(`runs the request as unobserved by it: a ${name} that throws is contained, alone and combined`, () => {
+      const log: string[] = []
+      for (const observer of [{ start: make }, combineObservers({ start: make }, shared('metrics', log))]) {
+        const handle = observeRequest(observer, request)
+        // Each step an adapter takes: none throws, and the handler runs exactly once with its own result.
+        let calls = 0
+        handle?.setTenant(acme)
+        const wraps = handle?.wrapsHandler
+        assert.equal(typeof (wraps ?? false), 'boolean')
+        assert.equal(handle === undefined ? 'direct' : handle.run(() => (calls++, 'handled')), handle === undefined ? 'direct' : 'handled')
+        assert.equal(calls, handle === undefined ? 0 : 1)
+        handle?.end(200)
+      }
+      assert.deepEqual(log, ['metrics:200'], 'the other observer still saw the request')
+    })
+  }
+})
+
+describe('the outcome an observer is given', () => {
+  it('is frozen, so one observer cannot rewrite what the next counts; a setTenant after the end changes nothing', () => {
+    const globex = { ...acme, id: '0194b1c2-0000-7000-8000-000000000002', slug: 'globex' } as Tenant
+    const seen: string[] = []
+    const rewriting: RequestObserver = {
+      start: () => ({
+        end: (o) => {
+          ;(o as { tenant: Tenant }).tenant = globex
+          ;(o as { status: number }).status = 204
+        },
+      }),
+    }
+    const counting: RequestObserver = { start: () => ({ end: (o) => seen.push(`${o.tenant?.slug}:${o.status}:${o.limited}`) }) }
+    const handle = observeRequest(combineObservers(rewriting, counting), request)
+    handle?.setTenant(acme)
+    handle?.end(429)
+    handle?.setTenant(globex)
+    assert.deepEqual(seen, ['acme:429:true'])
+    assert.equal(handle?.tenant?.slug, 'acme')
+    assert.ok(Object.isFrozen(handle))
+    assert.deepEqual({ ...handle }, { method: 'GET', route: '/api/x', status: 429, tenant: acme, durationMs: handle?.durationMs, limited: true, rejected: false }, 'the outcome spreads as plain data')
+    assert.ok((handle?.durationMs ?? -1) >= 0)
+  })
+})
+
 describe('combineQueryObservers', () => {
   it('joins shared query observations once and ends each once per query; a throwing one is skipped', () => {
     const seen: string[] = []

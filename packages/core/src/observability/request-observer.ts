@@ -103,33 +103,58 @@ function endSafely<A>(observation: { end(outcome: A): void }, outcome: A): void 
 
 /** `observation.tenant(tenant)` when it has one; a throw or a rejected promise is ignored. */
 function tenantSafely(observation: RequestObservation, tenant: Tenant): void {
-  if (observation.tenant === undefined) return
   try {
-    swallow(observation.tenant(tenant))
+    // Read inside the try: a getter that throws is the observer's failure too.
+    if (observation.tenant !== undefined) swallow(observation.tenant(tenant))
   } catch {
     // As endSafely.
   }
 }
 
 /**
- * The handle an adapter holds for one observed request: it keeps the start
- * time and the tenant, and ends every observation exactly once.
+ * Whether `observation` has the optional hook `key` (`tenant`, `run`), read
+ * once where its failure is contained: a getter that throws counts as none.
  */
-export class RequestHandle {
-  readonly #request: ObservedRequest
+function hasHook(observation: RequestObservation, key: 'tenant' | 'run'): boolean {
+  try {
+    return observation[key] !== undefined
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The handle an adapter holds for one observed request: it keeps the start
+ * time and the tenant, ends every observation exactly once, and is itself the
+ * `RequestOutcome` the observers are given (read-only to them: nothing
+ * changes it after the end), so a request allocates one object here.
+ */
+export class RequestHandle implements RequestOutcome {
+  readonly method: string
+  readonly route: string
+  /** The status sent (0 until the end); 499 when the client went away first. */
+  readonly status: number = 0
+  readonly tenant: Tenant | undefined = undefined
+  readonly durationMs: number = 0
+  readonly limited: boolean = false
+  readonly rejected: boolean = false
   readonly #observation: RequestObservation
+  /** Whether the observation has a `run`, read once (see hasHook). */
+  readonly #wraps: boolean
   readonly #start = performance.now()
-  #tenant: Tenant | undefined
   #ended = false
 
   constructor(request: ObservedRequest, observation: RequestObservation) {
-    this.#request = request
+    this.method = request.method
+    this.route = request.route
     this.#observation = observation
+    this.#wraps = hasHook(observation, 'run')
   }
 
-  /** The tenant, once resolved. */
+  /** The tenant, once resolved (ignored after the end: an ended outcome does not change). */
   setTenant(tenant: Tenant): void {
-    this.#tenant = tenant
+    if (this.#ended) return
+    ;(this as Writable).tenant = tenant
     tenantSafely(this.#observation, tenant)
   }
 
@@ -143,7 +168,7 @@ export class RequestHandle {
    * else runWithTenant(tenant, next)
    */
   get wrapsHandler(): boolean {
-    return this.#observation.run !== undefined
+    return this.#wraps
   }
 
   /**
@@ -153,8 +178,8 @@ export class RequestHandle {
    * its error, returns something else, never calls it, or calls it twice.
    */
   run<R>(fn: () => R): R {
+    if (!this.#wraps) return fn()
     const observation = this.#observation
-    if (observation.run === undefined) return fn()
     let state: 'waiting' | 'returned' | 'threw' = 'waiting'
     let result: R | undefined
     let thrown: unknown
@@ -172,7 +197,7 @@ export class RequestHandle {
       }
     }
     try {
-      swallow(observation.run(once))
+      swallow(observation.run!(once))
     } catch {
       // The chain's own outcome stands: once() below gives it (or runs it, if the observer did not).
     }
@@ -183,18 +208,19 @@ export class RequestHandle {
   end(status: number): void {
     if (this.#ended) return
     this.#ended = true
-    const outcome: RequestOutcome = {
-      method: this.#request.method,
-      route: this.#request.route,
-      status,
-      tenant: this.#tenant,
-      durationMs: performance.now() - this.#start,
-      limited: status === 429,
-      rejected: status === 503,
-    }
-    endSafely(this.#observation, outcome)
+    const self = this as Writable
+    self.status = status
+    self.durationMs = performance.now() - this.#start
+    self.limited = status === 429
+    self.rejected = status === 503
+    // Frozen before any observer sees it: one cannot rewrite what the next one counts.
+    Object.freeze(this)
+    endSafely(this.#observation, this)
   }
 }
+
+/** The outcome's fields, as the handle itself sets them (once, at the end; the tenant before). */
+type Writable = { -readonly [K in keyof RequestOutcome]: RequestOutcome[K] }
 
 /**
  * Starts observing a request: undefined (and nothing allocated) without an
@@ -212,16 +238,16 @@ export function observeRequest(observer: RequestObserver | undefined, request: O
 
 /** `observer.start(input)`, or undefined when it throws: an observer's failure never fails what it watches. */
 function startSafely<I, O>(observer: { start(input: I): O | undefined }, input: I): O | undefined {
-  let observation: O | undefined
   try {
-    observation = observer.start(input)
+    const observation = observer.start(input)
+    if (observation === undefined) return undefined
+    // Only an object with an `end` is an observation (an async start, a promise, is skipped; its rejection caught).
+    // Read inside the try: a getter that throws, or a revoked Proxy, is skipped like a throwing start.
+    if (typeof (observation as { end?: unknown } | null)?.end === 'function') return observation
+    swallow(observation)
   } catch {
-    return undefined
+    // The observer's failure is its own: what it watches goes on unobserved.
   }
-  if (observation === undefined) return undefined
-  // Only an object with an `end` is an observation (an async start, a promise, is skipped; its rejection caught).
-  if (typeof (observation as { end?: unknown } | null)?.end === 'function') return observation
-  swallow(observation)
   return undefined
 }
 
@@ -317,10 +343,10 @@ class CombinedObservation implements RequestObservation {
 
   constructor(started: readonly RequestObservation[]) {
     this.#started = started
-    if (started.some((o) => o.tenant !== undefined)) this.tenant = (tenant) => {
+    if (started.some((o) => hasHook(o, 'tenant'))) this.tenant = (tenant) => {
       for (const o of this.#started) tenantSafely(o, tenant)
     }
-    if (started.some((o) => o.run !== undefined)) this.run = (fn) => this.#run(fn)
+    if (started.some((o) => hasHook(o, 'run'))) this.run = (fn) => this.#run(fn)
   }
 
   #run<R>(fn: () => R): R {
@@ -329,7 +355,7 @@ class CombinedObservation implements RequestObservation {
     const started = this.#started
     for (let i = started.length - 1; i >= 0; i--) {
       const o = started[i]!
-      if (o.run === undefined) continue
+      if (!hasHook(o, 'run')) continue
       const inner = next
       next = () => o.run!(inner)
     }

@@ -1,38 +1,35 @@
 /**
  * The queries of a TenantData, as its query observer sees them (metrics,
  * traces): one helper every path calls (the Kysely driver, the scoped pool and
- * its clients, `withClient`).
+ * its clients, `withClient`). An observation is its observation object and a
+ * start time, kept as the caller's locals: nothing is allocated for it until
+ * the query ends (the outcome the observers are given).
  */
-import { endQueryObservation, startQueryObservation, type QueryObservation, type Scope, type ScopedTenant } from '@tenantry/core'
+import { endQueryObservation, startQueryObservation, type QueryObservation, type Scope, type TenantScope } from '@tenantry/core'
 import type { DriverStats } from './tenant-driver.ts'
-
-/** A query being observed: started just before it is sent, ended once when it is answered. */
-export interface ObservedQuery {
-  readonly observation: QueryObservation
-  readonly tenant: ScopedTenant
-  readonly started: number
-}
 
 /**
  * Starts observing a query: undefined (nothing allocated) without a query
  * observer, outside a tenant scope, or when the observer skips it or throws
- * (the query then runs unobserved). End it with `endObservedQuery`.
+ * (the query then runs unobserved). Read the clock after it (the observer's
+ * own work is not the query's time) and end it with `endObservedQuery`.
  *
  * @example
- * const observed = startObservedQuery(stats, currentScope())
+ * const observation = startObservedQuery(stats, scope)
+ * const started = observation === undefined ? 0 : performance.now()
  * let failed = false
- * try { return await send() } catch (error) { failed = true; throw error } finally { if (observed) endObservedQuery(observed, failed) }
+ * try { return await send() } catch (error) { failed = true; throw error } finally { if (observation) endObservedQuery(observation, scope as TenantScope, started, failed) }
  */
-export function startObservedQuery(stats: DriverStats | undefined, scope: Scope | undefined): ObservedQuery | undefined {
+export function startObservedQuery(stats: DriverStats | undefined, scope: Scope | undefined): QueryObservation | undefined {
   const observer = stats?.observer
   if (observer === undefined || scope?.kind !== 'tenant') return undefined
-  const observation = startQueryObservation(observer, scope.tenant)
-  return observation === undefined ? undefined : { observation, tenant: scope.tenant, started: performance.now() }
+  return startQueryObservation(observer, scope.tenant)
 }
 
-/** Ends a query's observation with its duration; an observer that throws is ignored. */
-export function endObservedQuery(observed: ObservedQuery, failed: boolean): void {
-  endQueryObservation(observed.observation, { tenant: observed.tenant, durationMs: performance.now() - observed.started, failed })
+/** Ends a query's observation with its duration since `started` (`performance.now()`); an observer that throws is ignored. */
+export function endObservedQuery(observation: QueryObservation, scope: TenantScope, started: number, failed: boolean): void {
+  // Frozen: one observer cannot rewrite what the next one counts (the tenant, say).
+  endQueryObservation(observation, Object.freeze({ tenant: scope.tenant, durationMs: performance.now() - started, failed }))
 }
 
 /**
@@ -44,8 +41,9 @@ export function endObservedQuery(observed: ObservedQuery, failed: boolean): void
  * const result = stats?.observer === undefined ? await run() : await observedQuery(stats, scope, run)
  */
 export async function observedQuery<T>(stats: DriverStats, scope: Scope | undefined, run: () => Promise<T>): Promise<T> {
-  const observed = startObservedQuery(stats, scope)
-  if (observed === undefined) return run()
+  const observation = startObservedQuery(stats, scope)
+  if (observation === undefined) return run()
+  const started = performance.now()
   let failed = false
   try {
     return await run()
@@ -53,6 +51,6 @@ export async function observedQuery<T>(stats: DriverStats, scope: Scope | undefi
     failed = true
     throw error
   } finally {
-    endObservedQuery(observed, failed)
+    endObservedQuery(observation, scope as TenantScope, started, failed)
   }
 }

@@ -1,4 +1,4 @@
-import { TenantryError, currentScope, queryScope, type QueryObserver, type Scope } from '@tenantry/core'
+import { TenantryError, currentScope, queryScope, type QueryObservation, type QueryObserver, type Scope, type TenantScope } from '@tenantry/core'
 import { compiledStampOf, tenantStampOf } from '@tenantry/kysely'
 import {
   type CompiledQuery,
@@ -12,7 +12,7 @@ import type pg from 'pg'
 import type { ConnectionRoute, RoutedConnection } from './route.ts'
 import { INVALID_SCOPE_SQLSTATE } from '../walls/guard-sql.ts'
 import { databaseError } from './database-errors.ts'
-import { endObservedQuery, observedQuery, startObservedQuery, type ObservedQuery } from './query-observation.ts'
+import { endObservedQuery, observedQuery, startObservedQuery } from './query-observation.ts'
 import { forgetPreparedStatements, transactionEndedSince, transactionMarkOf } from './held-client.ts'
 import { queryConfigOf } from './query-config.ts'
 import { COMMIT_AND_RESET, endWithReset, SESSION_RESET_SQL, SESSION_RESET_STATEMENTS, TRAILING_RESET } from './session-reset.ts'
@@ -107,7 +107,11 @@ export class TenantConnection implements DatabaseConnection {
 
   /** The scope in force, which must be the one this connection was checked out for. */
   #scopeInForce(): Scope | undefined {
-    const scope = currentScope()
+    return this.#checked(currentScope())
+  }
+
+  /** `scope`, which must be the one this connection was checked out for. */
+  #checked(scope: Scope | undefined): Scope | undefined {
     if (scopeKeyOf(scope) !== this.scopeKey) throw scopeMismatch(this.#scope, scope)
     return scope
   }
@@ -144,16 +148,22 @@ export class TenantConnection implements DatabaseConnection {
   }
 
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const stats = this.#options.stats
+    // Read once, before any observer runs: the scope checked below and the one observed are the same.
+    const scope = currentScope()
     // Observed from before the scope check, so a refused query is observed as failed.
-    return this.#execute<R>(compiled, stats?.observer === undefined ? undefined : startObservedQuery(stats, currentScope()))
+    const observation = startObservedQuery(this.#options.stats, scope)
+    return this.#execute<R>(compiled, scope, observation, observation === undefined ? 0 : performance.now())
   }
 
-  /** Runs the statement; `observed` (metrics, a span) ends here, in the same async function: no promise of its own. */
-  async #execute<R>(compiled: CompiledQuery, observed: ObservedQuery | undefined): Promise<QueryResult<R>> {
+  /**
+   * Runs the statement in `scope` (the one in force when it was asked for);
+   * `observation` (metrics, a span), started at `started`, ends here, in the
+   * same async function: no promise, closure or object of its own.
+   */
+  async #execute<R>(compiled: CompiledQuery, inForce: Scope | undefined, observation: QueryObservation | undefined, started: number): Promise<QueryResult<R>> {
     let failed = false
     try {
-      const scope = this.#scopeInForce()
+      const scope = this.#checked(inForce)
       this.#guard(compiled, scope)
       // A tenant's SQL goes out with the extended protocol, which takes one statement:
       // `commit; begin; …` in one string cannot end the scope's transaction and go on.
@@ -195,7 +205,8 @@ export class TenantConnection implements DatabaseConnection {
       failed = true
       throw error
     } finally {
-      if (observed !== undefined) endObservedQuery(observed, failed)
+      // Only a tenant scope's query has an observation.
+      if (observation !== undefined) endObservedQuery(observation, inForce as TenantScope, started, failed)
     }
   }
 
