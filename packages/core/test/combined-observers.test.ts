@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { combineObservers, combineQueryObservers, observeRequest, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
+import { combineObservers, combineQueryObservers, observeRequest, type RequestHandle, type RequestOutcome, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
 
 const acme = { id: '0194b1c2-0000-7000-8000-000000000001', slug: 'acme', status: 'active', isolation: 'shared' } as unknown as Tenant
 const request = { method: 'GET', route: '/api/x' }
@@ -170,6 +170,29 @@ describe('the outcome an observer is given', () => {
     assert.ok(Object.isFrozen(handle))
     assert.deepEqual({ ...handle }, { method: 'GET', route: '/api/x', status: 429, tenant: acme, durationMs: handle?.durationMs, limited: true, rejected: false }, 'the outcome spreads as plain data')
     assert.ok((handle?.durationMs ?? -1) >= 0)
+  })
+
+  it('runs nothing in the request\'s context again when an observer that kept it calls run after the end', () => {
+    const calls: string[] = []
+    let kept: RequestOutcome | undefined
+    const wrapping: RequestObserver = {
+      start: () => ({
+        run: (fn) => {
+          calls.push('run')
+          return fn()
+        },
+        end: (o) => {
+          kept = o
+        },
+      }),
+    }
+    const handle = observeRequest(wrapping, request)
+    assert.equal(handle?.run(() => 1), 1)
+    handle?.end(200)
+    assert.deepEqual(calls, ['run'])
+    // The outcome is the handle: its run, called later (from another request, say), only calls fn.
+    assert.equal((kept as RequestHandle).run(() => 2), 2)
+    assert.deepEqual(calls, ['run'], "the observer's run hook is not called again after the end")
   })
 })
 

@@ -8,6 +8,8 @@ import {
   TenantResolution,
   apiKeyAuthenticator,
   applyTenantChange,
+  currentTenant,
+  runWithTenant,
   TenantryError,
   customDomainResolver,
   headerResolver,
@@ -153,6 +155,21 @@ describe('CachedTenantDirectory', () => {
     assert.equal((await cached.getById(acme.id))?.slug, 'acme')
     assert.equal(directory.calls, 1)
     assert.deepEqual({ ...cached.stats(), size: undefined }, { hits: 2, negativeHits: 0, misses: 1, loads: 1, size: undefined })
+  })
+
+  it('hands out a deep-frozen copy: code holding it cannot change it for the next request, and a scope takes it as it is', async () => {
+    const { directory, acme, globex } = setup()
+    const cached = new CachedTenantDirectory(directory)
+    const first = await cached.getBySlug('acme')
+    assert.ok(first !== undefined && Object.isFrozen(first) && Object.isFrozen(first.placement) && Object.isFrozen(first.settings))
+    // A handler or an observer rewriting it (strict mode: a TypeError) changes nothing for the next lookup.
+    assert.throws(() => ((first as { id: string }).id = globex.id), TypeError)
+    assert.throws(() => (first.createdAt as Date).setFullYear(2000), TypeError)
+    const next = await cached.getBySlug('acme')
+    assert.equal(next?.id, acme.id)
+    assert.equal(next, first, 'served from memory')
+    // The scope holds this very object: no second copy per request.
+    assert.equal(await runWithTenant(next!, async () => currentTenant()), next)
   })
 
   it('remembers "not found" until the negative TTL passes', async () => {

@@ -138,7 +138,8 @@ export class RequestHandle implements RequestOutcome {
   readonly durationMs: number = 0
   readonly limited: boolean = false
   readonly rejected: boolean = false
-  readonly #observation: RequestObservation
+  /** The observation until the end; then a shared one, so a held outcome keeps nothing of it (a span, its context). */
+  #observation: RequestObservation
   /** Whether the observation has a `run`, read once (see hasHook). */
   readonly #wraps: boolean
   readonly #start = performance.now()
@@ -178,7 +179,8 @@ export class RequestHandle implements RequestOutcome {
    * its error, returns something else, never calls it, or calls it twice.
    */
   run<R>(fn: () => R): R {
-    if (!this.#wraps) return fn()
+    // After the end (an observer holding the outcome, say) nothing runs in the request's context again.
+    if (!this.#wraps || this.#ended) return fn()
     const observation = this.#observation
     let state: 'waiting' | 'returned' | 'threw' = 'waiting'
     let result: R | undefined
@@ -213,11 +215,17 @@ export class RequestHandle implements RequestOutcome {
     self.durationMs = performance.now() - this.#start
     self.limited = status === 429
     self.rejected = status === 503
-    // Frozen before any observer sees it: one cannot rewrite what the next one counts.
+    const observation = this.#observation
+    this.#observation = ENDED
+    // Frozen before any observer sees it: one cannot rewrite what the next one counts (its tenant is the
+    // directory's deep-frozen copy, see CachedTenantDirectory).
     Object.freeze(this)
-    endSafely(this.#observation, this)
+    endSafely(observation, this)
   }
 }
+
+/** What an ended handle holds instead of its observation. */
+const ENDED: RequestObservation = Object.freeze({ end: () => undefined })
 
 /** The outcome's fields, as the handle itself sets them (once, at the end; the tenant before). */
 type Writable = { -readonly [K in keyof RequestOutcome]: RequestOutcome[K] }

@@ -1,4 +1,5 @@
 /** An in-process LRU in front of the tenant directory: every request resolves a tenant, few change. */
+import { frozenTenant } from '../context/tenant-context.ts'
 import type { Tenant } from '../tenant/model.ts'
 import { positiveInteger } from './cache-options.ts'
 import type { TenantDirectory } from './directory.ts'
@@ -11,6 +12,15 @@ export interface CachedTenantDirectoryOptions {
   readonly negativeTtlMs?: number
   /** Most entries kept (each identifier is one entry); default 10 000. */
   readonly max?: number
+}
+
+/**
+ * What the cache keeps and hands out: the tenant's deep-frozen scope copy, so
+ * no code holding it (a handler, an observer) can change it for the next
+ * request, and `runWithTenant` takes it as it is.
+ */
+function frozen<T extends Tenant>(tenant: T | undefined): T | undefined {
+  return tenant === undefined ? undefined : frozenTenant(tenant)
 }
 
 /** Counters since construction (or the last `resetStats`). */
@@ -27,6 +37,9 @@ export type TenantCacheStats = LookupCacheStats
  * was in flight when the invalidation came is answered but not stored, so it
  * cannot put the old state back. For several instances, wire invalidation through
  * `redisTenantInvalidation` from `@tenantry/redis`.
+ *
+ * The tenants it hands out are deep-frozen copies (the ones a tenant scope
+ * holds): code that holds one cannot change it for the next request.
  *
  * @example
  * const directory = new CachedTenantDirectory(catalog, { ttlMs: 30_000 })
@@ -50,17 +63,17 @@ export class CachedTenantDirectory<T extends Tenant = Tenant> implements TenantD
 
   /** The tenant with this slug, from memory when cached (a cached "none" included). */
   getBySlug(slug: string): Promise<T | undefined> {
-    return this.#cache.get(`slug:${slug}`, () => this.#source.getBySlug(slug))
+    return this.#cache.get(`slug:${slug}`, () => this.#source.getBySlug(slug).then(frozen))
   }
 
   /** The tenant with this id, from memory when cached. */
   getById(id: string): Promise<T | undefined> {
-    return this.#cache.get(`id:${id}`, () => this.#source.getById(id))
+    return this.#cache.get(`id:${id}`, () => this.#source.getById(id).then(frozen))
   }
 
   /** The tenant owning this custom domain, from memory when cached. */
   getByDomain(domain: string): Promise<T | undefined> {
-    return this.#cache.get(`domain:${domain}`, () => this.#source.getByDomain(domain))
+    return this.#cache.get(`domain:${domain}`, () => this.#source.getByDomain(domain).then(frozen))
   }
 
   /** Forgets everything cached for this tenant (every slug, id and domain entry naming it). */
