@@ -163,11 +163,11 @@ export const benchmark: Benchmark = {
     const cost = await measureResolveCost(bench.saas, targets, quick ? 5_000 : 50_000)
     sdk.use(false)
     // PostgreSQL's rounds are noisier in process (the client's socket work): more pairs there.
-    const pairs = quick ? 4 : context.backend.name === 'postgres' ? 150 : 80
+    const pairs = quick ? 4 : context.backend.name === 'postgres' ? 300 : 80
     const observerCost = await measureObserverCost(bench.saas, targets.find((t) => t.name === 'shared') as HttpTarget, pairs, quick ? 50 : 100)
     log(`watchers in process: ${observerCost.offUs.toFixed(0)} µs CPU/request off, ${observerCost.onUs.toFixed(0)} on (+${observerCost.addedUs.toFixed(1)}), ratio ${observerCost.ratio.toFixed(3)} [${observerCost.q1.toFixed(3)}-${observerCost.q3.toFixed(3)}]; control ${observerCost.control.ratio.toFixed(3)}`)
     const sharedTarget = targets.find((t) => t.name === 'shared') as HttpTarget
-    const httpSeconds = quick ? 8 : context.backend.name === 'postgres' ? 120 : 60
+    const httpSeconds = quick ? 8 : context.backend.name === 'postgres' ? 240 : 60
     const httpObserverCost = await measureObserverCostOverHttp(bench.saas, sharedTarget, (seconds) => driveHttp(job(sharedTarget, seconds), 'watchers over HTTP'), httpSeconds, connections)
     log(`watchers over HTTP: ${httpObserverCost.offUs.toFixed(0)} µs main-thread busy/request off, ${httpObserverCost.onUs.toFixed(0)} on, ratio ${httpObserverCost.ratio.toFixed(3)} [${httpObserverCost.q1.toFixed(3)}-${httpObserverCost.q3.toFixed(3)}] over ${httpObserverCost.pairs} pairs at ${httpObserverCost.rps.toFixed(0)} req/s`)
     log(`cached resolve ${cost.resolveUs.toFixed(2)} µs; with the API-key check ${cost.resolveAndKeyUs.toFixed(2)} µs`)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { AsyncResource } from 'node:async_hooks'
 import { randomUUID } from 'node:crypto'
+import { types } from 'node:util'
 import { EventEmitter, once } from 'node:events'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -300,6 +301,110 @@ describe("the scope's tenant is a deep-frozen private copy", () => {
     // The same object twice is no cycle.
     const twice: CatalogTenant = { ...catalogTenant('acme'), settings: { a: shared, b: shared } }
     assert.equal(runWithTenant(twice, () => scoped().settings.b.seats), 5)
+  })
+
+  it('keeps its dates fixed even against Date.prototype setters called on them, and they are still real dates', () => {
+    const a = catalogTenant('acme')
+    const copy = runWithTenant(a, () => currentTenant()) as unknown as CatalogTenant
+    const date = copy.createdAt
+    const at = Date.UTC(2024, 0, 2, 3, 4, 5)
+    // A real Date's time lives in a slot that Object.freeze cannot reach: Date.prototype's setter still
+    // writes it, but no method of the date reads it, and entering a scope again puts it back.
+    Date.prototype.setTime.call(date, 0)
+    assert.equal(date.getTime(), at)
+    assert.equal(date.toISOString(), '2024-01-02T03:04:05.000Z')
+    assert.equal(+date, at)
+    assert.equal(JSON.stringify({ date }), '{"date":"2024-01-02T03:04:05.000Z"}')
+    assert.equal(runWithTenant(copy, () => Date.prototype.getTime.call(scoped().createdAt)), at, 'the slot is put back on entry')
+    assert.equal(new Date(date).getTime(), at)
+    assert.equal(structuredClone(date).getTime(), at)
+    // Still a real Date for whatever checks: pg, util.types, the builtin tag; every reader works.
+    assert.ok(date instanceof Date && types.isDate(date))
+    assert.equal(Object.prototype.toString.call(date), '[object Date]')
+    assert.equal(date.valueOf(), at)
+    assert.equal(date.getUTCFullYear(), 2024)
+    assert.equal(String(date), new Date(at).toString())
+    assert.equal(`${date}`, new Date(at).toString())
+    assert.equal(date + '', new Date(at).toString())
+    assert.ok(date < new Date(at + 1) && date > new Date(at - 1))
+    assert.throws(() => date.setTime(0), TypeError)
+    // Its methods refuse another object, and its class cannot make a date from anything but a number.
+    assert.throws(() => date.getTime.call(new Date(0)), TypeError)
+    const FrozenDateClass = (date as Date).constructor as new (time: unknown) => Date
+    assert.throws(() => new FrozenDateClass({ valueOf: () => 0 }), TypeError)
+    assert.ok(Object.isFrozen(FrozenDateClass) && Object.isFrozen(FrozenDateClass.prototype))
+    // Entered again (a frozen date as input), it keeps its time.
+    assert.equal(runWithTenant({ ...a, createdAt: date } as CatalogTenant, () => scoped().createdAt.getTime()), at)
+  })
+
+  it('keeps nothing of a shared global slot: marking an object as checked through globalThis does not skip the copy', () => {
+    const slots = [Symbol.for('tenantry.context.frozen-tenants'), Symbol.for('tenantry.context.last-frozen-copy')]
+    const global = globalThis as unknown as Record<symbol, unknown>
+    const forged = { id: 'not-a-uuid', slug: 'acme', status: 'bogus', placement: { schema: 't_acme' } } as unknown as ScopedTenant
+    const everything = { has: () => true, get: () => forged, add: () => undefined, set: () => undefined }
+    try {
+      global[slots[0]!] = everything
+      global[slots[1]!] = everything
+      assert.throws(() => runWithTenant(forged, () => undefined), expectCode('VALIDATION_FAILED'))
+      const valid = catalogTenant('acme')
+      const copy = runWithTenant(valid, () => currentTenant())
+      assert.notEqual(copy, valid)
+      assert.ok(Object.isFrozen(copy))
+    } finally {
+      for (const slot of slots) delete global[slot]
+    }
+  })
+
+  it('refuses what it cannot copy safely (an unreadable value, nesting too deep, a sparse array) with VALIDATION_FAILED naming the path', () => {
+    const { proxy, revoke } = Proxy.revocable({}, {})
+    revoke()
+    let deep: Record<string, unknown> = {}
+    const root = deep
+    for (let i = 0; i < 100; i++) deep = (deep.next = {}) as Record<string, unknown>
+    const holes: unknown[] = ['a']
+    holes[2] = 'c'
+    const huge: unknown[] = []
+    huge.length = 2 ** 32 - 1
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ settings: { gone: proxy } }, 'tenant.settings.gone', /could not be read/],
+      [{ settings: { get boom() { throw new Error('no') } } }, 'tenant.settings.boom', /could not be read \(no\)/],
+      [{ settings: root }, 'tenant.settings.next', /nested more than 64 levels deep/],
+      [{ domains: holes }, 'tenant.domains[1]', /empty slot of a sparse array/],
+      [{ domains: huge }, 'tenant.domains[0]', /empty slot of a sparse array/],
+    ]
+    for (const [extra, path, message] of cases) {
+      assert.throws(
+        () => runWithTenant({ ...catalogTenant('acme'), ...extra } as ScopedTenant, () => undefined),
+        (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && e.message.includes(path) && message.test(e.message),
+        path,
+      )
+    }
+    // A tenant that is itself unreadable is refused the same way.
+    assert.throws(() => runWithTenant(proxy as ScopedTenant, () => undefined), expectCode('VALIDATION_FAILED'))
+  })
+
+  it('copies a part met twice once, however often it is shared (no blow-up), and compares it once', () => {
+    // 40 levels, each holding the level below twice: 2^40 paths, 41 objects.
+    let node: unknown[] = ['leaf']
+    for (let i = 0; i < 40; i++) node = [node, node]
+    const a = { ...catalogTenant('acme'), settings: { tree: node } }
+    const copy = runWithTenant(a, () => currentTenant()) as unknown as { settings: { tree: unknown[] } }
+    assert.equal(copy.settings.tree[0], copy.settings.tree[1], 'shared in the copy as in the original')
+    assert.ok(Object.isFrozen(copy.settings.tree[0]))
+    assert.equal(runWithTenant(a, () => currentTenant()), copy, 'compared, not copied again')
+  })
+
+  it('takes a tenant frozen by another loaded copy of core (a bundled adapter), its dates included', async () => {
+    const second = (await import(`../src/context/tenant-context.ts?copy=${randomUUID()}`)) as typeof import('../src/context/tenant-context.ts')
+    const a = catalogTenant('acme')
+    const theirs = second.runWithTenant(a, () => second.currentTenant()) as unknown as CatalogTenant
+    // Both copies share one store: the other copy's scope is seen here.
+    assert.equal(second.runWithTenant(a, () => currentTenant().id), a.id)
+    const ours = runWithTenant(theirs, () => currentTenant()) as unknown as CatalogTenant
+    assert.notEqual(ours, theirs, 'copied once here: this copy of core trusts only its own copies')
+    assert.equal(ours.createdAt.getTime(), a.createdAt.getTime())
+    assert.throws(() => ours.createdAt.setTime(0), TypeError)
+    assert.equal(runWithTenant(theirs, () => currentTenant()), ours, 'and compared, not copied, after that')
   })
 })
 

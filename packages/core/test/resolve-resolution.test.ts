@@ -172,6 +172,23 @@ describe('CachedTenantDirectory', () => {
     assert.equal(await runWithTenant(next!, async () => currentTenant()), next)
   })
 
+  it('refuses a tenant from its source that it cannot freeze as INTERNAL naming the directory, not as the request\'s bad input', async () => {
+    const { directory } = setup()
+    directory.set('acme', { settings: { limits: new Map([['rpm', 10]]) } as unknown as Tenant['settings'] })
+    directory.set('globex', { id: 'not-a-uuid' })
+    const cached = new CachedTenantDirectory(directory)
+    for (const [slug, path] of [['acme', 'tenant.settings.limits'], ['globex', 'tenant.id']] as const) {
+      await assert.rejects(cached.getBySlug(slug), (e: unknown) => {
+        assert.ok(isTenantryError(e) && e.code === 'INTERNAL', `${slug}: ${String(e)}`)
+        assert.match(e.message, /^CachedTenantDirectory: the tenant directory returned /)
+        assert.equal((e.details as { path: string }[] | undefined)?.[0]?.path, path)
+        return true
+      })
+    }
+    // runWithTenant given the same object is still the caller's bad input.
+    assert.throws(() => runWithTenant(directory.tenants[0]!, () => undefined), (e: unknown) => isTenantryError(e) && e.code === 'VALIDATION_FAILED' && /^runWithTenant got a tenant it cannot freeze: tenant\.settings\.limits/.test(e.message))
+  })
+
   it('remembers "not found" until the negative TTL passes', async () => {
     const { directory } = setup()
     const cached = new CachedTenantDirectory(directory, { negativeTtlMs: 30 })

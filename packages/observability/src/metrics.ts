@@ -60,7 +60,6 @@ const OTHER = TenantLabels.OTHER
 /** The tenant label of a request whose tenant was not resolved. */
 const NONE = 'none'
 /** Requests and queries recorded before they are counted in one pass (at most this many, or at a scrape). */
-const BATCH = 256
 const LIMITED = 1
 const REJECTED = 2
 
@@ -175,14 +174,6 @@ export class TenantMetrics {
   /** Stateless (the driver times the query): one observation serves every query, nothing allocated. */
   readonly #queryObservation: QueryObservation = { end: (outcome) => this.query(outcome) }
   readonly #queryObserver: QueryObserver = { start: () => this.#queryObservation }
-  /**
-   * Requests and queries recorded, not yet counted: the outcome objects
-   * themselves (one array slot per request on the request path, no map, no
-   * histogram), counted in one pass when BATCH are held or before anything
-   * reads the metrics.
-   */
-  readonly #heldRequests: RequestOutcome[] = []
-  readonly #heldQueries: QueryCount[] = []
 
   constructor(options: TenantMetricsOptions = {}) {
     const issues: ValidationIssue[] = []
@@ -242,20 +233,18 @@ export class TenantMetrics {
   }
 
   /**
-   * Counts one finished tenant request (what the observer calls). The
-   * outcome is kept as it is and counted with others in one pass, after at
-   * most 255 more or at the next read (`text()`, a scrape of the registry):
-   * do not change it afterwards.
+   * Counts one finished tenant request (what the observer calls), at once:
+   * nothing of the outcome is kept, and its tenant is ranked for a label as
+   * of now.
    *
    * @example
    * metrics.request({ method: 'GET', route: '/api/projects', status: 200, tenant, durationMs: 3.2, limited: false, rejected: false })
    */
   request(outcome: RequestOutcome): void {
-    // Checked here, where the caller learns of it: counted later, a bad outcome would fail another caller's scrape.
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.route !== 'string' || typeof outcome.method !== 'string') {
       throw validationError([{ path: 'outcome', message: 'must be a RequestOutcome { method, route, status, tenant?, durationMs, limited, rejected }' }])
     }
-    if (this.#heldRequests.push(outcome) >= BATCH) this.#count()
+    this.#countRequest(outcome.tenant, outcome.route, outcome.method, outcome.status, outcome.durationMs, (outcome.limited ? LIMITED : 0) | (outcome.rejected ? REJECTED : 0), performance.now())
   }
 
   #countRequest(tenant: TenantFields | undefined, routeName: string, method: string, status: number, durationMs: number, flags: number, at: number): void {
@@ -279,8 +268,8 @@ export class TenantMetrics {
   }
 
   /**
-   * Counts one query run in a tenant scope (what `queryObserver()` calls);
-   * kept and counted in a batch, as `request()`.
+   * Counts one query run in a tenant scope (what `queryObserver()` calls),
+   * at once, as `request()`.
    *
    * @example
    * metrics.query({ tenant, model: 'shared', durationMs: 0.8, failed: false })
@@ -289,7 +278,7 @@ export class TenantMetrics {
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.tenant?.id !== 'string') {
       throw validationError([{ path: 'outcome', message: 'must be { tenant: { id, slug, isolation? }, model?, durationMs, failed }' }])
     }
-    if (this.#heldQueries.push(outcome) >= BATCH) this.#count()
+    this.#countQuery(outcome.tenant, outcome.model ?? outcome.tenant.isolation ?? 'shared', outcome.durationMs, outcome.failed, performance.now())
   }
 
   #countQuery(tenant: TenantFields, name: string, durationMs: number, failed: boolean, at: number): void {
@@ -299,19 +288,6 @@ export class TenantMetrics {
     if (failed) model.error++
     else model.ok++
     this.#observe(model.duration, durationMs / 1000)
-  }
-
-  /** Counts the requests and queries held; their tenants ranked as of now. */
-  #count(): void {
-    const requests = this.#heldRequests
-    const queries = this.#heldQueries
-    if (requests.length === 0 && queries.length === 0) return
-    const at = performance.now()
-    // Taken out first: an onEvict or a throw below cannot count an event twice.
-    const heldRequests = requests.splice(0, requests.length)
-    const heldQueries = queries.splice(0, queries.length)
-    for (const r of heldRequests) this.#countRequest(r.tenant, r.route, r.method, r.status, r.durationMs, (r.limited ? LIMITED : 0) | (r.rejected ? REJECTED : 0), at)
-    for (const q of heldQueries) this.#countQuery(q.tenant, q.model ?? q.tenant.isolation ?? 'shared', q.durationMs, q.failed, at)
   }
 
   /**
@@ -333,8 +309,6 @@ export class TenantMetrics {
    * metrics.job({ tenant, queue: 'reports', outcome: 'completed', durationMs: 41 })
    */
   job(outcome: JobOutcome): void {
-    // Jobs are few: counted at once, after what was held before them.
-    this.#count()
     const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant, performance.now())
     const queue = this.#queue(outcome.queue)
     let counts = series.jobs.get(queue)
@@ -377,7 +351,6 @@ export class TenantMetrics {
 
   /** The tenants that have a label of their own now. */
   labelledTenants(): string[] {
-    this.#count()
     return this.#labels.labeled()
   }
 
@@ -419,11 +392,7 @@ export class TenantMetrics {
 
   /** The per-tenant metrics, read from the series at each scrape. */
   #collected(prefix: string): CollectedMetric[] {
-    // Every read counts what is held first: a scrape sees every request and query before it.
-    const all = (): IterableIterator<LabelSeries> => {
-      this.#count()
-      return this.#series.values()
-    }
+    const all = (): IterableIterator<LabelSeries> => this.#series.values()
     const histogram = (name: string, values: MetricValue[], labels: Record<string, string>, buckets: Buckets): void => {
       let cumulative = 0
       for (let i = 0; i < this.#bounds.length; i++) {

@@ -13,31 +13,84 @@ const STORE_KEY = Symbol.for('tenantry.context.store')
 const globalSlot = globalThis as unknown as Record<symbol, AsyncLocalStorage<Scope> | undefined>
 const storage: AsyncLocalStorage<Scope> = (globalSlot[STORE_KEY] ??= new AsyncLocalStorage<Scope>())
 
-// The deep-frozen tenants this process made, shared like the store: a copy made by
-// one loaded copy of core is reused by another instead of being copied again.
-const COPIES_KEY = Symbol.for('tenantry.context.frozen-tenants')
-const copySlot = globalThis as unknown as Record<symbol, WeakSet<object> | undefined>
-const frozenTenants: WeakSet<object> = (copySlot[COPIES_KEY] ??= new WeakSet<object>())
-// The last copy made of each caller's tenant object: a resolution cache hands the
-// same object to every request of a tenant, and comparing is cheaper than copying.
-const LAST_COPY_KEY = Symbol.for('tenantry.context.last-frozen-copy')
-const lastCopySlot = globalThis as unknown as Record<symbol, WeakMap<object, ScopedTenant> | undefined>
-const lastCopies: WeakMap<object, ScopedTenant> = (lastCopySlot[LAST_COPY_KEY] ??= new WeakMap<object, ScopedTenant>())
+// The deep-frozen tenants this copy of core made (each with the dates in it), and
+// the last copy made of each caller's tenant object (a resolution cache hands the
+// same object to every request of a tenant, and comparing is cheaper than copying).
+// Module-private, unlike the store: whatever could reach a shared one could mark
+// its own object as checked. A tenant frozen by another loaded copy of core is
+// copied here once, then compared.
+const frozenTenants = new WeakMap<object, readonly Date[]>()
+const lastCopies = new WeakMap<object, ScopedTenant>()
+const NO_DATES: readonly Date[] = Object.freeze([])
+
+// Taken when the module loads: what a date of the scope calls cannot be swapped later.
+const NativeDate = Date
+const nativeGetTime = Date.prototype.getTime
+const nativeSetTime = Date.prototype.setTime
+const apply = Reflect.apply
+
+/** The time a FrozenDate of this copy of core was made with; undefined for anything else. */
+let frozenTimeOf: (value: object) => number | undefined
 
 /**
- * A Date whose setters throw. A Date's time lives in an internal slot that
- * Object.freeze cannot reach, so the scope's dates are copies of this class.
+ * A date of a tenant scope: a real Date (pg, `util.types.isDate` and
+ * `structuredClone` see one) whose setters throw, and whose every method reads
+ * the time it was made with, kept in a private field. A Date's own time lives
+ * in an internal slot that `Object.freeze` cannot reach and
+ * `Date.prototype.setTime.call(d, 0)` still changes: no method of the date
+ * sees that change, and entering a scope with its tenant again undoes it.
  */
-class FrozenDate extends Date {}
-for (const name of Object.getOwnPropertyNames(Date.prototype)) {
-  if (!name.startsWith('set')) continue
-  Object.defineProperty(FrozenDate.prototype, name, {
-    value: function refuseDateChange(): never {
-      throw new TypeError(`Cannot call ${name}() on a date of the tenant scope: the scope's tenant is frozen`)
-    },
-  })
+class FrozenDate extends NativeDate {
+  readonly #time: number
+
+  constructor(time: number) {
+    if (typeof time !== 'number') throw new TypeError('A date of the tenant scope is made from a time in milliseconds')
+    super(time)
+    // As the Date keeps it (whole milliseconds; NaN out of range).
+    this.#time = apply(nativeGetTime, this, []) as number
+  }
+
+  static {
+    frozenTimeOf = (value) => (#time in value ? (value as FrozenDate).#time : undefined)
+  }
+}
+const datePrototype = Date.prototype as unknown as Record<PropertyKey, unknown>
+for (const key of Reflect.ownKeys(Date.prototype)) {
+  const method = datePrototype[key]
+  if (key === 'constructor' || typeof method !== 'function') continue
+  const name = String(key)
+  const value = name.startsWith('set')
+    ? function refuseDateChange(): never {
+        throw new TypeError(`Cannot call ${name}() on a date of the tenant scope: the scope's tenant is frozen`)
+      }
+    : function readFrozenDate(this: unknown, ...args: unknown[]): unknown {
+        return apply(method as (...a: unknown[]) => unknown, new NativeDate(frozenDateTime(this)), args)
+      }
+  Object.defineProperty(FrozenDate.prototype, key, { value })
 }
 Object.freeze(FrozenDate.prototype)
+Object.freeze(FrozenDate)
+
+function frozenDateTime(value: unknown): number {
+  const time = typeof value === 'object' && value !== null ? frozenTimeOf(value) : undefined
+  if (time === undefined) throw new TypeError('this is not a date of a tenant scope')
+  return time
+}
+
+/** Puts back the time of a copy's dates whose slot was changed through Date.prototype's setters. */
+function restoreDates(dates: readonly Date[]): void {
+  for (const date of dates) {
+    const time = frozenTimeOf(date) as number
+    if (!Object.is(apply(nativeGetTime, date, []), time)) apply(nativeSetTime, date, [time])
+  }
+}
+
+/** The time of a date (a FrozenDate of this copy of core: the one it was made with); undefined for anything else. */
+function dateTime(value: object): number | undefined {
+  const frozen = frozenTimeOf(value)
+  if (frozen !== undefined) return frozen
+  return types.isDate(value) ? (apply(nativeGetTime, value, []) as number) : undefined
+}
 
 /** Thrown inside the copy and given its path on the way out. */
 class UnsafeTenantValue extends Error {
@@ -54,29 +107,54 @@ function pathText(path: readonly (string | number)[]): string {
 
 function kindOf(value: object): string {
   const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name
-  return typeof name === 'string' && name.length > 0 ? `a ${name}` : 'an object with a custom prototype'
+  return typeof name === 'string' && name.length > 0 && name !== 'Object' ? `a ${name}` : 'an object with a custom prototype'
+}
+
+/** Deeper than this, a tenant is refused (not copied until the stack runs out). */
+const MAX_DEPTH = 64
+
+/** What went wrong reading a value, as an UnsafeTenantValue (a revoked Proxy's TypeError, a getter's throw). */
+function unsafe(error: unknown): UnsafeTenantValue {
+  if (error instanceof UnsafeTenantValue) return error
+  return new UnsafeTenantValue(`could not be read (${error instanceof Error ? error.message : String(error)})`)
 }
 
 /**
  * A deep-frozen copy of plain data: plain objects and arrays are copied and frozen,
  * dates become FrozenDates, primitives are kept. Anything else (a function, a
- * Map, a class instance, a cycle) could still be changed through, so it is refused.
+ * Map, a class instance, a cycle, an array with holes, nesting deeper than
+ * MAX_DEPTH) could still be changed through or cannot be copied safely, so it is
+ * refused.
  */
-function frozenCopy(value: unknown, ancestors: object[]): unknown {
+function frozenCopy(value: unknown, walk: CopyWalk): unknown {
   if (typeof value === 'function') throw new UnsafeTenantValue('is a function')
   if (typeof value !== 'object' || value === null) return value
-  if (types.isDate(value)) return Object.freeze(new FrozenDate(Date.prototype.getTime.call(value)))
+  // An object met twice (not a cycle) is copied once: shared parts cost no more than their size.
+  if (walk.copies.has(value)) return walk.copies.get(value)
+  const time = dateTime(value)
+  if (time !== undefined) {
+    const date = Object.freeze(new FrozenDate(time))
+    walk.copies.set(value, date)
+    walk.dates.push(date)
+    return date
+  }
+  const ancestors = walk.ancestors
   if (ancestors.includes(value)) throw new UnsafeTenantValue('refers back to an object that contains it (a cycle)')
+  if (ancestors.length >= MAX_DEPTH) throw new UnsafeTenantValue(`is nested more than ${MAX_DEPTH} levels deep`)
   let copy: unknown[] | Record<string, unknown>
   ancestors.push(value)
   if (Array.isArray(value)) {
-    const list: unknown[] = new Array(value.length)
-    for (let i = 0; i < value.length; i++) {
+    const list: unknown[] = []
+    const length = value.length
+    for (let i = 0; i < length; i++) {
       try {
-        list[i] = frozenCopy(value[i], ancestors)
+        // A hole would read as undefined; a huge sparse array would be filled slot by slot.
+        if (!(i in value)) throw new UnsafeTenantValue('is an empty slot of a sparse array')
+        list.push(frozenCopy(value[i], walk))
       } catch (error) {
-        if (error instanceof UnsafeTenantValue) error.path.unshift(i)
-        throw error
+        const failure = unsafe(error)
+        failure.path.unshift(i)
+        throw failure
       }
     }
     copy = list
@@ -87,10 +165,11 @@ function frozenCopy(value: unknown, ancestors: object[]): unknown {
     for (const key of Object.keys(value)) {
       let item: unknown
       try {
-        item = frozenCopy((value as Record<string, unknown>)[key], ancestors)
+        item = frozenCopy((value as Record<string, unknown>)[key], walk)
       } catch (error) {
-        if (error instanceof UnsafeTenantValue) error.path.unshift(key)
-        throw error
+        const failure = unsafe(error)
+        failure.path.unshift(key)
+        throw failure
       }
       // Assigning "__proto__" (a key JSON.parse may produce) would set the prototype.
       if (key === '__proto__') Object.defineProperty(record, key, { value: item, enumerable: true, writable: true, configurable: true })
@@ -99,21 +178,35 @@ function frozenCopy(value: unknown, ancestors: object[]): unknown {
     copy = record
   }
   ancestors.pop()
-  return Object.freeze(copy)
+  Object.freeze(copy)
+  walk.copies.set(value, copy)
+  return copy
+}
+
+/** One copy's state: the objects above the current one, what each object met became, and the dates made. */
+interface CopyWalk {
+  readonly ancestors: object[]
+  readonly copies: Map<object, unknown>
+  readonly dates: Date[]
 }
 
 /**
  * True when `copy` is what `frozenCopy(value)` would make now: the same plain data,
- * read once. The copy has no cycle, so the walk ends even if `value` gained one.
+ * read once. The walk follows the copy (no cycle, each shared part compared once),
+ * so it ends even if `value` gained a cycle or an array claims a huge length.
  */
-function holdsSameData(value: unknown, copy: unknown): boolean {
+function holdsSameData(value: unknown, copy: unknown, compared: Map<object, unknown>): boolean {
   if (typeof value !== 'object' || value === null) return typeof value !== 'function' && Object.is(value, copy)
   if (typeof copy !== 'object' || copy === null) return false
-  // Any copied date is frozen (by this copy of core or another), so any Date will do.
-  if (types.isDate(value)) return copy instanceof Date && Object.is(Date.prototype.getTime.call(value), copy.getTime())
+  if (compared.get(value) === copy) return true
+  compared.set(value, copy)
+  const time = dateTime(value)
+  if (time !== undefined) return Object.is(time, frozenTimeOf(copy))
   if (Array.isArray(value)) {
-    if (!Array.isArray(copy) || value.length !== copy.length) return false
-    for (let i = 0; i < value.length; i++) if (!holdsSameData(value[i], copy[i])) return false
+    if (!Array.isArray(copy)) return false
+    const length = copy.length
+    if (value.length !== length) return false
+    for (let i = 0; i < length; i++) if (!(i in value) || !holdsSameData(value[i], copy[i], compared)) return false
     return true
   }
   const proto: unknown = Object.getPrototypeOf(value)
@@ -121,36 +214,67 @@ function holdsSameData(value: unknown, copy: unknown): boolean {
   const keys = Object.keys(value)
   if (keys.length !== Object.keys(copy).length) return false
   for (const key of keys) {
-    if (!Object.hasOwn(copy, key) || !holdsSameData((value as Record<string, unknown>)[key], (copy as Record<string, unknown>)[key])) return false
+    if (!Object.hasOwn(copy, key) || !holdsSameData((value as Record<string, unknown>)[key], (copy as Record<string, unknown>)[key], compared)) return false
   }
   return true
 }
+
+/** holdsSameData, false when reading `value` throws (the copy below then says why). */
+function sameDataSafely(value: unknown, copy: unknown): boolean {
+  try {
+    return holdsSameData(value, copy, new Map())
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Who handed over a tenant that cannot be used: the caller of `runWithTenant`
+ * (bad input, VALIDATION_FAILED) or a tenant directory (a deployment error:
+ * INTERNAL, so a request's response says nothing of it and the log says
+ * which directory to mend).
+ */
+type TenantSource = { readonly caller: 'runWithTenant' } | { readonly directory: string }
+
+function unusableTenant(source: TenantSource, problem: string, details: { path: string; message: string }[]): TenantryError {
+  if ('caller' in source) return new TenantryError('VALIDATION_FAILED', `runWithTenant got ${problem}`, { details })
+  return new TenantryError('INTERNAL', `${source.directory}: the tenant directory returned ${problem}; a directory must return plain data (objects, arrays, dates, primitives) with a UUID id, a slug and a known status`, { details })
+}
+
+const RUN_WITH_TENANT: TenantSource = { caller: 'runWithTenant' }
 
 /**
  * The scope's private, deep-frozen copy of `tenant`, validated. A scope's tenant
  * entered again is used as is; the same caller object entered again reuses its
  * last copy while it still holds the same data (it may have changed in between).
  */
-function scopeTenant(tenant: ScopedTenant): ScopedTenant {
+function scopeTenant(tenant: ScopedTenant, source: TenantSource): ScopedTenant {
   if (typeof tenant !== 'object' || tenant === null) {
-    throw new TenantryError('VALIDATION_FAILED', 'runWithTenant needs a tenant object { id, slug, status }')
+    throw unusableTenant(source, 'no tenant object: it needs { id, slug, status }', [{ path: 'tenant', message: 'must be an object { id, slug, status }' }])
   }
-  if (frozenTenants.has(tenant)) return tenant
+  const dates = frozenTenants.get(tenant)
+  if (dates !== undefined) {
+    restoreDates(dates)
+    return tenant
+  }
   const last = lastCopies.get(tenant)
-  if (last !== undefined && holdsSameData(tenant, last)) return last
+  if (last !== undefined && sameDataSafely(tenant, last)) {
+    restoreDates(frozenTenants.get(last)!)
+    return last
+  }
   let copy: ScopedTenant
+  const walk: CopyWalk = { ancestors: [], copies: new Map(), dates: [] }
   try {
-    copy = frozenCopy(tenant, []) as ScopedTenant
+    copy = frozenCopy(tenant, walk) as ScopedTenant
   } catch (error) {
-    if (!(error instanceof UnsafeTenantValue)) throw error
-    const path = pathText(error.path)
-    throw new TenantryError('VALIDATION_FAILED', `runWithTenant got a tenant it cannot freeze: ${path} ${error.message}`, {
-      details: [{ path, message: error.message }],
-    })
+    const failure = unsafe(error)
+    const path = pathText(failure.path)
+    throw unusableTenant(source, `a tenant it cannot freeze: ${path} ${failure.message}`, [{ path, message: failure.message }])
   }
   // Checked on the copy, not the original: a getter could answer differently twice.
-  assertTenantShape(copy)
-  frozenTenants.add(copy)
+  const problems = tenantShapeProblems(copy)
+  if (problems.length > 0) throw unusableTenant(source, `an invalid tenant: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems)
+  frozenTenants.set(copy, walk.dates.length === 0 ? NO_DATES : walk.dates)
   lastCopies.set(tenant, copy)
   return copy
 }
@@ -159,13 +283,15 @@ function scopeTenant(tenant: ScopedTenant): ScopedTenant {
  * The deep-frozen copy of `tenant` a scope holds (the one `runWithTenant`
  * reuses), for a cache to hand out: no code holding it (a handler, an
  * observer) can change what the next request of that tenant sees, and
- * entering it is the fast path. Internal to `@tenantry/core`.
+ * entering it is the fast path. A tenant that is not plain data, or lacks a
+ * UUID id, a slug or a known status, is INTERNAL naming `directory` (a
+ * deployment error, not the request's). Internal to `@tenantry/core`.
  *
  * @example
- * const cached = frozenTenant(await catalog.getBySlug('acme'))
+ * const cached = frozenTenant(await catalog.getBySlug('acme'), 'CachedTenantDirectory')
  */
-export function frozenTenant<T extends ScopedTenant>(tenant: T): T {
-  return scopeTenant(tenant) as T
+export function frozenTenant<T extends ScopedTenant>(tenant: T, directory: string): T {
+  return scopeTenant(tenant, { directory }) as T
 }
 
 export interface RunWithTenantOptions {
@@ -181,14 +307,12 @@ export interface RunAsSystemOptions {
   readonly actor?: string
 }
 
-function assertTenantShape(tenant: ScopedTenant): void {
+function tenantShapeProblems(tenant: ScopedTenant): { path: string; message: string }[] {
   const problems: { path: string; message: string }[] = []
   if (!isUuid(tenant.id)) problems.push({ path: 'tenant.id', message: 'must be a UUID' })
   if (typeof tenant.slug !== 'string' || tenant.slug.length === 0) problems.push({ path: 'tenant.slug', message: 'must be a non-empty string' })
   if (!tenantStatuses.includes(tenant.status)) problems.push({ path: 'tenant.status', message: `must be one of ${tenantStatuses.join(', ')}` })
-  if (problems.length) {
-    throw new TenantryError('VALIDATION_FAILED', `runWithTenant got an invalid tenant: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { details: problems })
-  }
+  return problems
 }
 
 /**
@@ -217,7 +341,7 @@ function assertTenantShape(tenant: ScopedTenant): void {
  * })
  */
 export function runWithTenant<T>(tenant: ScopedTenant, fn: () => T, options: RunWithTenantOptions = {}): T {
-  const scoped = scopeTenant(tenant)
+  const scoped = scopeTenant(tenant, RUN_WITH_TENANT)
   const current = storage.getStore()
   if (current?.kind === 'tenant' && current.tenant.id !== scoped.id && options.switch !== true) {
     throw new TenantryError(

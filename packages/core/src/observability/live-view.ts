@@ -65,7 +65,6 @@ const BINS = 40
 const FIRST_BOUND_MS = 0.25
 const FLEET = '*'
 /** Requests recorded before they are counted in one pass (at most this many, or at a read). */
-const BATCH = 256
 const LIMITED = 1
 const REJECTED = 2
 
@@ -133,9 +132,8 @@ function percentile(histogram: Uint32Array, total: number, q: number): number {
  * each 4 counters and a 40-bin latency histogram: about 1.9 KB with the
  * defaults), at most `maxTenants` tenants, the least recently seen dropped
  * first; and the same for the whole fleet. Recording is O(1) with no
- * allocation: a request is written to a few array slots and counted with the
- * others in one pass, when 256 are held or before any read; reading merges a
- * tenant's buckets.
+ * allocation for a tenant already seen: a request is written to a few array
+ * slots at once, and nothing of it is kept; reading merges a tenant's buckets.
  *
  * @example
  * const live = new LiveView()
@@ -151,10 +149,6 @@ export class LiveView {
   readonly #now: () => number
   readonly #tenants = new Map<string, Window>()
   readonly #fleet: Window
-  /** Requests recorded, not yet counted: the tenant, the request as given, and when. */
-  readonly #heldTenants: string[] = []
-  readonly #heldRequests: LiveRequest[] = []
-  readonly #times = new Float64Array(BATCH)
 
   constructor(options: LiveViewOptions = {}) {
     const { windowMs = 300_000, bucketMs = 30_000, maxTenants = 10_000, now = Date.now } = options
@@ -176,40 +170,21 @@ export class LiveView {
 
   /** Tenants with a window now. */
   get size(): number {
-    this.#count()
     return this.#tenants.size
   }
 
   /**
-   * Counts one finished request of `tenantId` (and of the fleet). The request
-   * is kept as it is and counted with others in one pass, after at most 255
-   * more or at the next read: do not change it afterwards.
+   * Counts one finished request of `tenantId` (and of the fleet), at once:
+   * nothing of the request is kept.
    */
   record(tenantId: string, request: LiveRequest): void {
-    // Checked here, where the caller learns of it: counted later, a bad request would fail another caller's read.
     if (typeof tenantId !== 'string' || typeof request !== 'object' || request === null) {
       throw validationError([{ path: typeof tenantId !== 'string' ? 'tenantId' : 'request', message: typeof tenantId !== 'string' ? 'must be the tenant\'s id (a string)' : 'must be { durationMs, status, limited?, rejected? }' }])
     }
     // The time first: a clock that throws leaves nothing half recorded.
     const at = this.#now()
-    const held = this.#heldTenants.push(tenantId) - 1
-    this.#heldRequests.push(request)
-    this.#times[held] = at
-    if (held + 1 >= BATCH) this.#count()
-  }
-
-  /** Counts the requests held, in the order they came. */
-  #count(): void {
-    const held = this.#heldTenants.length
-    if (held === 0) return
-    // Taken out first: a throw below cannot count a request twice.
-    const tenants = this.#heldTenants.splice(0, held)
-    const requests = this.#heldRequests.splice(0, held)
-    for (let i = 0; i < held; i++) {
-      const request = requests[i]!
-      const flags = (request.limited === true ? LIMITED : 0) | (request.rejected === true ? REJECTED : 0)
-      this.#countOne(tenants[i]!, this.#times[i]!, request.status, flags, binOf(request.durationMs))
-    }
+    const flags = (request.limited === true ? LIMITED : 0) | (request.rejected === true ? REJECTED : 0)
+    this.#countOne(tenantId, at, request.status, flags, binOf(request.durationMs))
   }
 
   #countOne(tenantId: string, at: number, status: number, flags: number, bin: number): void {
@@ -234,20 +209,17 @@ export class LiveView {
 
   /** The tenant's figures over the window; undefined for a tenant with none. */
   summary(tenantId: string): LiveSummary | undefined {
-    this.#count()
     const window = this.#tenants.get(tenantId)
     return window === undefined ? undefined : this.#summaryOf(tenantId, window)
   }
 
   /** The fleet's figures over the window (`tenantId: '*'`). */
   fleet(): LiveSummary {
-    this.#count()
     return this.#summaryOf(FLEET, this.#fleet)
   }
 
   /** The tenant's buckets, oldest first, every bucket of the window (empty ones as zeros). */
   series(tenantId: string): LivePoint[] {
-    this.#count()
     const window = tenantId === FLEET ? this.#fleet : this.#tenants.get(tenantId)
     const current = Math.floor(this.#now() / this.#bucketMs)
     const points: LivePoint[] = []
@@ -273,7 +245,6 @@ export class LiveView {
 
   /** The `limit` tenants with the most of `by` over the window, largest first (tenants with no requests in it left out). */
   top(by: LiveOrder, limit = 10): LiveSummary[] {
-    this.#count()
     const all: LiveSummary[] = []
     for (const [tenantId, window] of this.#tenants) {
       const summary = this.#summaryOf(tenantId, window)

@@ -126,8 +126,8 @@ function hasHook(observation: RequestObservation, key: 'tenant' | 'run'): boolea
 /**
  * The handle an adapter holds for one observed request: it keeps the start
  * time and the tenant, ends every observation exactly once, and is itself the
- * `RequestOutcome` the observers are given (read-only to them: nothing
- * changes it after the end), so a request allocates one object here.
+ * `RequestOutcome` the observers are given (frozen at the end, before they
+ * see it), so a request allocates one object here.
  */
 export class RequestHandle implements RequestOutcome {
   readonly method: string
@@ -217,8 +217,8 @@ export class RequestHandle implements RequestOutcome {
     self.rejected = status === 503
     const observation = this.#observation
     this.#observation = ENDED
-    // Frozen before any observer sees it: one cannot rewrite what the next one counts (its tenant is the
-    // directory's deep-frozen copy, see CachedTenantDirectory).
+    // Frozen before any observer sees it: one cannot rewrite what the next one counts, nor, alone, give
+    // the handle a `run` of its own for the adapter to call (its tenant is the directory's deep-frozen copy).
     Object.freeze(this)
     endSafely(observation, this)
   }
@@ -346,6 +346,8 @@ function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } 
  */
 class CombinedObservation implements RequestObservation {
   readonly #started: readonly RequestObservation[]
+  /** The observations that run the handler (a tracer without an SDK does not), innermost first; read once. */
+  readonly #wrapping: readonly RequestObservation[]
   readonly tenant?: (tenant: Tenant) => void
   readonly run?: <R>(fn: () => R) => R
 
@@ -354,16 +356,14 @@ class CombinedObservation implements RequestObservation {
     if (started.some((o) => hasHook(o, 'tenant'))) this.tenant = (tenant) => {
       for (const o of this.#started) tenantSafely(o, tenant)
     }
-    if (started.some((o) => hasHook(o, 'run'))) this.run = (fn) => this.#run(fn)
+    this.#wrapping = started.filter((o) => hasHook(o, 'run')).reverse()
+    if (this.#wrapping.length > 0) this.run = (fn) => this.#run(fn)
   }
 
   #run<R>(fn: () => R): R {
-    // Only the observers that run the handler wrap it (a tracer without an SDK does not); the first one outermost.
+    // The first observer's context outermost: built from the innermost out.
     let next = fn
-    const started = this.#started
-    for (let i = started.length - 1; i >= 0; i--) {
-      const o = started[i]!
-      if (!hasHook(o, 'run')) continue
+    for (const o of this.#wrapping) {
       const inner = next
       next = () => o.run!(inner)
     }
@@ -371,6 +371,7 @@ class CombinedObservation implements RequestObservation {
   }
 
   end(outcome: RequestOutcome): void {
+    // A RequestHandle is frozen before its observation ends.
     for (const o of this.#started) endSafely(o, outcome)
   }
 }
@@ -430,6 +431,8 @@ export interface QueryObserver {
 
 /**
  * One query observer made of several; an observer that throws is skipped.
+ * When two or more observe a query, the outcome is frozen before the first
+ * sees it (so one cannot rewrite what the next counts).
  *
  * @example
  * const queryObserver = combineQueryObservers(metrics.queryObserver(), tracing.queryObserver())
@@ -447,6 +450,9 @@ class CombinedQueryObservation implements QueryObservation {
   }
 
   end(outcome: QueryOutcome): void {
+    // Frozen for several observers: one cannot rewrite what the next one counts (a lone one gets the
+    // driver's fresh object, which nothing reads after it).
+    Object.freeze(outcome)
     for (const o of this.#started) endSafely(o, outcome)
   }
 }

@@ -20,7 +20,7 @@ export interface CachedTenantDirectoryOptions {
  * request, and `runWithTenant` takes it as it is.
  */
 function frozen<T extends Tenant>(tenant: T | undefined): T | undefined {
-  return tenant === undefined ? undefined : frozenTenant(tenant)
+  return tenant === undefined ? undefined : frozenTenant(tenant, 'CachedTenantDirectory')
 }
 
 /** Counters since construction (or the last `resetStats`). */

@@ -28,8 +28,9 @@ export function startObservedQuery(stats: DriverStats | undefined, scope: Scope 
 
 /** Ends a query's observation with its duration since `started` (`performance.now()`); an observer that throws is ignored. */
 export function endObservedQuery(observation: QueryObservation, scope: TenantScope, started: number, failed: boolean): void {
-  // Frozen: one observer cannot rewrite what the next one counts (the tenant, say).
-  endQueryObservation(observation, Object.freeze({ tenant: scope.tenant, durationMs: performance.now() - started, failed }))
+  // A fresh object for each query: several observers get it frozen (combineQueryObservers), so one
+  // cannot rewrite what the next one counts; one observer alone may do what it likes with it.
+  endQueryObservation(observation, { tenant: scope.tenant, durationMs: performance.now() - started, failed })
 }
 
 /**
