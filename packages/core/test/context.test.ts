@@ -328,11 +328,26 @@ describe("the scope's tenant is a deep-frozen private copy", () => {
     assert.equal(date + '', new Date(at).toString())
     assert.ok(date < new Date(at + 1) && date > new Date(at - 1))
     assert.throws(() => date.setTime(0), TypeError)
-    // Its methods refuse another object, and its class cannot make a date from anything but a number.
+    // Its methods refuse another object; its prototype is frozen.
     assert.throws(() => date.getTime.call(new Date(0)), TypeError)
-    const FrozenDateClass = (date as Date).constructor as new (time: unknown) => Date
-    assert.throws(() => new FrozenDateClass({ valueOf: () => 0 }), TypeError)
-    assert.ok(Object.isFrozen(FrozenDateClass) && Object.isFrozen(FrozenDateClass.prototype))
+    assert.ok(Object.isFrozen(Object.getPrototypeOf(date)))
+    // Cloned through its constructor (date-fns, lodash), it gives a plain Date to change.
+    assert.equal(date.constructor, Date)
+    const clone = new (date.constructor as DateConstructor)(+date)
+    clone.setUTCDate(clone.getUTCDate() + 30)
+    assert.equal(clone.toISOString(), '2024-02-01T03:04:05.000Z')
+    assert.equal(date.getTime(), at)
+    // Swapping Date.prototype's readers (toISOString, valueOf, toString) changes none of its own.
+    const { toISOString, valueOf } = Date.prototype
+    try {
+      Date.prototype.toISOString = () => '1999-09-09T00:00:00.000Z'
+      Date.prototype.valueOf = () => 0
+      assert.equal(JSON.stringify({ date }), '{"date":"2024-01-02T03:04:05.000Z"}')
+      assert.equal(+date, at)
+    } finally {
+      Date.prototype.toISOString = toISOString
+      Date.prototype.valueOf = valueOf
+    }
     // Entered again (a frozen date as input), it keeps its time.
     assert.equal(runWithTenant({ ...a, createdAt: date } as CatalogTenant, () => scoped().createdAt.getTime()), at)
   })
@@ -383,6 +398,38 @@ describe("the scope's tenant is a deep-frozen private copy", () => {
     assert.throws(() => runWithTenant(proxy as ScopedTenant, () => undefined), expectCode('VALIDATION_FAILED'))
   })
 
+  it('refuses a tenant nested past 64 levels through a part it met before, and a Proxy array claiming a huge length', () => {
+    // Blocks of 40 levels, the innermost object of each holding the block before: 80 levels through a shared part.
+    const block = (inner: unknown): Record<string, unknown> => {
+      const top: Record<string, unknown> = {}
+      let node = top
+      for (let i = 0; i < 39; i++) node = (node.next = {}) as Record<string, unknown>
+      node.inner = inner
+      return top
+    }
+    const first = block('leaf')
+    const nested = { ...catalogTenant('acme'), settings: { a: first, b: block(first) } }
+    assert.throws(() => runWithTenant(nested, () => undefined), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /nested more than 64 levels deep/.test(e.message))
+    const endless = new Proxy([], { get: (target, key) => (key === 'length' ? 2 ** 32 - 1 : key in target ? Reflect.get(target, key) : 'x'), has: () => true })
+    assert.throws(() => runWithTenant({ ...catalogTenant('acme'), domains: endless } as ScopedTenant, () => undefined), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /more than 100000 values/.test(e.message))
+  })
+
+  it('compares a changed caller object with its copy in linear time', () => {
+    // Two equal nodes per level, each holding both of the level below (40 levels, 80 nodes, 2^40 paths) ...
+    let f: unknown[] = ['leaf']
+    let g: unknown[] = ['leaf']
+    for (let i = 0; i < 40; i++) [f, g] = [[f, g], [f, g]]
+    const a = { ...catalogTenant('acme'), settings: { tree: f as unknown } }
+    const copy = runWithTenant(a, () => currentTenant())
+    // ... then one node per level, holding the one below twice: the same data, a different sharing.
+    let v: unknown[] = ['leaf']
+    for (let i = 0; i < 40; i++) v = [v, v]
+    a.settings.tree = v
+    const again = runWithTenant(a, () => currentTenant()) as unknown as { settings: { tree: unknown[] } }
+    assert.notEqual(again, copy, 'copied again (the caller changed its object), not compared path by path')
+    assert.equal(again.settings.tree[0], again.settings.tree[1])
+  })
+
   it('copies a part met twice once, however often it is shared (no blow-up), and compares it once', () => {
     // 40 levels, each holding the level below twice: 2^40 paths, 41 objects.
     let node: unknown[] = ['leaf']
@@ -404,6 +451,9 @@ describe("the scope's tenant is a deep-frozen private copy", () => {
     assert.notEqual(ours, theirs, 'copied once here: this copy of core trusts only its own copies')
     assert.equal(ours.createdAt.getTime(), a.createdAt.getTime())
     assert.throws(() => ours.createdAt.setTime(0), TypeError)
+    // The other copy's date with its slot changed: this copy reads the time the other made it with.
+    Date.prototype.setTime.call(theirs.updatedAt, 0)
+    assert.equal(runWithTenant({ ...theirs }, () => scoped().updatedAt.getTime()), a.updatedAt.getTime())
     assert.equal(runWithTenant(theirs, () => currentTenant()), ours, 'and compared, not copied, after that')
   })
 })

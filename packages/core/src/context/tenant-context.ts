@@ -27,6 +27,8 @@ const NO_DATES: readonly Date[] = Object.freeze([])
 const NativeDate = Date
 const nativeGetTime = Date.prototype.getTime
 const nativeSetTime = Date.prototype.setTime
+const nativeToISOString = Date.prototype.toISOString
+const nativeToString = Date.prototype.toString
 const apply = Reflect.apply
 
 /** The time a FrozenDate of this copy of core was made with; undefined for anything else. */
@@ -38,7 +40,10 @@ let frozenTimeOf: (value: object) => number | undefined
  * the time it was made with, kept in a private field. A Date's own time lives
  * in an internal slot that `Object.freeze` cannot reach and
  * `Date.prototype.setTime.call(d, 0)` still changes: no method of the date
- * sees that change, and entering a scope with its tenant again undoes it.
+ * sees that change, and entering a scope with its tenant again undoes it
+ * (what reads the slot itself, `new Date(d)` or `structuredClone`, sees it
+ * until then). Its `constructor` is `Date`, so a library that clones a date
+ * through it (date-fns, lodash) gets a plain, changeable Date.
  */
 class FrozenDate extends NativeDate {
   readonly #time: number
@@ -57,7 +62,7 @@ class FrozenDate extends NativeDate {
 const datePrototype = Date.prototype as unknown as Record<PropertyKey, unknown>
 for (const key of Reflect.ownKeys(Date.prototype)) {
   const method = datePrototype[key]
-  if (key === 'constructor' || typeof method !== 'function') continue
+  if (key === 'constructor' || key === 'toJSON' || key === Symbol.toPrimitive || typeof method !== 'function') continue
   const name = String(key)
   const value = name.startsWith('set')
     ? function refuseDateChange(): never {
@@ -68,6 +73,21 @@ for (const key of Reflect.ownKeys(Date.prototype)) {
       }
   Object.defineProperty(FrozenDate.prototype, key, { value })
 }
+// The two readers whose native versions look other methods up on Date.prototype (which code may swap).
+Object.defineProperty(FrozenDate.prototype, 'toJSON', {
+  value: function frozenDateToJSON(this: unknown): string | null {
+    const time = frozenDateTime(this)
+    return Number.isFinite(time) ? (apply(nativeToISOString, new NativeDate(time), []) as string) : null
+  },
+})
+Object.defineProperty(FrozenDate.prototype, Symbol.toPrimitive, {
+  value: function frozenDatePrimitive(this: unknown, hint: unknown): string | number {
+    if (hint !== 'string' && hint !== 'number' && hint !== 'default') throw new TypeError('Invalid hint')
+    const time = frozenDateTime(this)
+    return hint === 'number' ? time : (apply(nativeToString, new NativeDate(time), []) as string)
+  },
+})
+Object.defineProperty(FrozenDate.prototype, 'constructor', { value: Date })
 Object.freeze(FrozenDate.prototype)
 Object.freeze(FrozenDate)
 
@@ -85,11 +105,21 @@ function restoreDates(dates: readonly Date[]): void {
   }
 }
 
-/** The time of a date (a FrozenDate of this copy of core: the one it was made with); undefined for anything else. */
+/**
+ * The time of a date; undefined for anything else. A FrozenDate of this copy
+ * of core: the time it was made with. A plain Date: its slot. Any other Date
+ * (a subclass; a FrozenDate of another loaded copy of core, whose slot may
+ * have been changed while its methods read the time it was made with): its
+ * own `getTime()`, which must give a number.
+ */
 function dateTime(value: object): number | undefined {
   const frozen = frozenTimeOf(value)
   if (frozen !== undefined) return frozen
-  return types.isDate(value) ? (apply(nativeGetTime, value, []) as number) : undefined
+  if (!types.isDate(value)) return undefined
+  if (Object.getPrototypeOf(value) === Date.prototype) return apply(nativeGetTime, value, []) as number
+  const time: unknown = (value as Date).getTime()
+  if (typeof time !== 'number') throw new UnsafeTenantValue('is a Date whose getTime() does not give a number')
+  return time
 }
 
 /** Thrown inside the copy and given its path on the way out. */
@@ -112,6 +142,8 @@ function kindOf(value: object): string {
 
 /** Deeper than this, a tenant is refused (not copied until the stack runs out). */
 const MAX_DEPTH = 64
+/** More values than this in one tenant (objects, array items, dates, primitives), and it is refused. */
+const MAX_VALUES = 100_000
 
 /** What went wrong reading a value, as an UnsafeTenantValue (a revoked Proxy's TypeError, a getter's throw). */
 function unsafe(error: unknown): UnsafeTenantValue {
@@ -127,18 +159,25 @@ function unsafe(error: unknown): UnsafeTenantValue {
  * refused.
  */
 function frozenCopy(value: unknown, walk: CopyWalk): unknown {
+  if (++walk.values > MAX_VALUES) throw new UnsafeTenantValue(`makes the tenant hold more than ${MAX_VALUES} values`)
   if (typeof value === 'function') throw new UnsafeTenantValue('is a function')
   if (typeof value !== 'object' || value === null) return value
-  // An object met twice (not a cycle) is copied once: shared parts cost no more than their size.
-  if (walk.copies.has(value)) return walk.copies.get(value)
+  const ancestors = walk.ancestors
+  // An object met twice (not a cycle) is copied once: shared parts cost no more than their size,
+  // and count at their full height wherever they are met again.
+  const height = walk.heights.get(value)
+  if (height !== undefined) {
+    if (ancestors.length + height > MAX_DEPTH) throw new UnsafeTenantValue(`is nested more than ${MAX_DEPTH} levels deep`)
+    return walk.copies.get(value)
+  }
   const time = dateTime(value)
   if (time !== undefined) {
     const date = Object.freeze(new FrozenDate(time))
     walk.copies.set(value, date)
+    walk.heights.set(value, 0)
     walk.dates.push(date)
     return date
   }
-  const ancestors = walk.ancestors
   if (ancestors.includes(value)) throw new UnsafeTenantValue('refers back to an object that contains it (a cycle)')
   if (ancestors.length >= MAX_DEPTH) throw new UnsafeTenantValue(`is nested more than ${MAX_DEPTH} levels deep`)
   let copy: unknown[] | Record<string, unknown>
@@ -180,14 +219,30 @@ function frozenCopy(value: unknown, walk: CopyWalk): unknown {
   ancestors.pop()
   Object.freeze(copy)
   walk.copies.set(value, copy)
+  walk.heights.set(value, heightOf(copy, walk))
   return copy
+}
+
+/** How many levels of objects `copy` holds (1 with none below it), from its parts' heights. */
+function heightOf(copy: unknown[] | Record<string, unknown>, walk: CopyWalk): number {
+  let below = 0
+  for (const item of Array.isArray(copy) ? copy : Object.values(copy)) {
+    if (typeof item === 'object' && item !== null) below = Math.max(below, walk.copyHeights.get(item) ?? 0)
+  }
+  walk.copyHeights.set(copy, below + 1)
+  return below + 1
 }
 
 /** One copy's state: the objects above the current one, what each object met became, and the dates made. */
 interface CopyWalk {
   readonly ancestors: object[]
   readonly copies: Map<object, unknown>
+  /** The height of each object copied (by the original), and of each copy. */
+  readonly heights: Map<object, number>
+  readonly copyHeights: Map<object, number>
   readonly dates: Date[]
+  /** Values met so far. */
+  values: number
 }
 
 /**
@@ -198,7 +253,9 @@ interface CopyWalk {
 function holdsSameData(value: unknown, copy: unknown, compared: Map<object, unknown>): boolean {
   if (typeof value !== 'object' || value === null) return typeof value !== 'function' && Object.is(value, copy)
   if (typeof copy !== 'object' || copy === null) return false
-  if (compared.get(value) === copy) return true
+  // One copy per original, as frozenCopy makes: met again, it must be the same copy (each pair compared once).
+  const seen = compared.get(value)
+  if (seen !== undefined) return seen === copy
   compared.set(value, copy)
   const time = dateTime(value)
   if (time !== undefined) return Object.is(time, frozenTimeOf(copy))
@@ -263,7 +320,7 @@ function scopeTenant(tenant: ScopedTenant, source: TenantSource): ScopedTenant {
     return last
   }
   let copy: ScopedTenant
-  const walk: CopyWalk = { ancestors: [], copies: new Map(), dates: [] }
+  const walk: CopyWalk = { ancestors: [], copies: new Map(), heights: new Map(), copyHeights: new Map(), dates: [], values: 0 }
   try {
     copy = frozenCopy(tenant, walk) as ScopedTenant
   } catch (error) {
