@@ -78,4 +78,20 @@ describe('tenant input', () => {
     assert.throws(() => parseTenantPatch({ slug: 'x' }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
     assert.throws(() => parseTenantPatch({ settings: [] }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
   })
+  it('refuses settings nested past 32 levels (a tenant scope could never hold them) and takes 32', () => {
+    const nested = (levels: number): Record<string, unknown> => {
+      const top: Record<string, unknown> = {}
+      let node = top
+      for (let i = 1; i < levels; i++) node = (node.a = {}) as Record<string, unknown>
+      return top
+    }
+    assert.deepEqual(parseTenantPatch({ settings: nested(32) }).settings, nested(32))
+    for (const settings of [nested(33), nested(70)]) {
+      assert.throws(() => parseTenantPatch({ settings }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /nested at most 32 levels deep/.test(e.message))
+      assert.throws(() => parseNewTenant({ slug: 'acme', name: 'Acme', settings }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+    }
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    assert.throws(() => parseTenantPatch({ settings: cyclic }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+  })
 })

@@ -267,7 +267,7 @@ function holdsSameData(value: unknown, copy: unknown, compared: Map<object, unkn
     return true
   }
   const proto: unknown = Object.getPrototypeOf(value)
-  if ((proto !== Object.prototype && proto !== null) || Array.isArray(copy) || copy instanceof Date) return false
+  if ((proto !== Object.prototype && proto !== null) || Array.isArray(copy) || frozenTimeOf(copy) !== undefined) return false
   const keys = Object.keys(value)
   if (keys.length !== Object.keys(copy).length) return false
   for (const key of keys) {

@@ -36,12 +36,24 @@ function checkName(value: unknown, issues: ValidationIssue[]): void {
   else if (value.length > 200) issues.push({ path: 'name', message: 'must be at most 200 characters' })
 }
 
+/** Settings nested deeper than this are refused (a tenant scope refuses a tenant nested past 64 levels). */
+const MAX_SETTINGS_DEPTH = 32
+
+/** True when `value` holds objects or arrays more than MAX_SETTINGS_DEPTH levels deep (a cycle included). */
+function nestedTooDeep(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (depth > MAX_SETTINGS_DEPTH) return true
+  for (const item of Array.isArray(value) ? value : Object.values(value)) if (nestedTooDeep(item, depth + 1)) return true
+  return false
+}
+
 function checkOptional(input: Record<string, unknown>, issues: ValidationIssue[]): void {
   if (input.plan !== undefined && (typeof input.plan !== 'string' || !PLAN.test(input.plan))) {
     issues.push({ path: 'plan', message: 'must be 1-32 lowercase letters, digits, "-" or "_"' })
   }
   if (input.settings !== undefined) {
     if (!isPlainObject(input.settings)) issues.push({ path: 'settings', message: 'must be a JSON object' })
+    else if (nestedTooDeep(input.settings, 1)) issues.push({ path: 'settings', message: `must be nested at most ${MAX_SETTINGS_DEPTH} levels deep` })
     else if (JSON.stringify(input.settings).length > 64 * 1024) issues.push({ path: 'settings', message: 'must be at most 64 KiB of JSON' })
   }
 }
