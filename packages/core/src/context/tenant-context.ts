@@ -165,16 +165,15 @@ function frozenCopy(value: unknown, walk: CopyWalk): unknown {
   const ancestors = walk.ancestors
   // An object met twice (not a cycle) is copied once: shared parts cost no more than their size,
   // and count at their full height wherever they are met again.
-  const height = walk.heights.get(value)
-  if (height !== undefined) {
-    if (ancestors.length + height > MAX_DEPTH) throw new UnsafeTenantValue(`is nested more than ${MAX_DEPTH} levels deep`)
-    return walk.copies.get(value)
+  if (walk.copies.has(value)) {
+    const copied = walk.copies.get(value) as object
+    if (ancestors.length + (walk.heights.get(copied) ?? 0) > MAX_DEPTH) throw new UnsafeTenantValue(`is nested more than ${MAX_DEPTH} levels deep`)
+    return copied
   }
   const time = dateTime(value)
   if (time !== undefined) {
     const date = Object.freeze(new FrozenDate(time))
     walk.copies.set(value, date)
-    walk.heights.set(value, 0)
     walk.dates.push(date)
     return date
   }
@@ -219,17 +218,16 @@ function frozenCopy(value: unknown, walk: CopyWalk): unknown {
   ancestors.pop()
   Object.freeze(copy)
   walk.copies.set(value, copy)
-  walk.heights.set(value, heightOf(copy, walk))
+  walk.heights.set(copy, heightOf(copy, walk))
   return copy
 }
 
-/** How many levels of objects `copy` holds (1 with none below it), from its parts' heights. */
+/** How many levels of objects `copy` holds (1 with none below it; a date counts 0), from its parts' heights. */
 function heightOf(copy: unknown[] | Record<string, unknown>, walk: CopyWalk): number {
   let below = 0
   for (const item of Array.isArray(copy) ? copy : Object.values(copy)) {
-    if (typeof item === 'object' && item !== null) below = Math.max(below, walk.copyHeights.get(item) ?? 0)
+    if (typeof item === 'object' && item !== null) below = Math.max(below, walk.heights.get(item) ?? 0)
   }
-  walk.copyHeights.set(copy, below + 1)
   return below + 1
 }
 
@@ -237,9 +235,8 @@ function heightOf(copy: unknown[] | Record<string, unknown>, walk: CopyWalk): nu
 interface CopyWalk {
   readonly ancestors: object[]
   readonly copies: Map<object, unknown>
-  /** The height of each object copied (by the original), and of each copy. */
+  /** The height of each copy made (dates have none: 0). */
   readonly heights: Map<object, number>
-  readonly copyHeights: Map<object, number>
   readonly dates: Date[]
   /** Values met so far. */
   values: number
@@ -320,7 +317,7 @@ function scopeTenant(tenant: ScopedTenant, source: TenantSource): ScopedTenant {
     return last
   }
   let copy: ScopedTenant
-  const walk: CopyWalk = { ancestors: [], copies: new Map(), heights: new Map(), copyHeights: new Map(), dates: [], values: 0 }
+  const walk: CopyWalk = { ancestors: [], copies: new Map(), heights: new Map(), dates: [], values: 0 }
   try {
     copy = frozenCopy(tenant, walk) as ScopedTenant
   } catch (error) {
