@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { combineObservers, combineQueryObservers, observeRequest, type RequestHandle, type RequestOutcome, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
+import { RequestHandle, combineObservers, combineQueryObservers, observeRequest, type RequestOutcome, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
 
 const acme = { id: '0194b1c2-0000-7000-8000-000000000001', slug: 'acme', status: 'active', isolation: 'shared' } as unknown as Tenant
 const request = { method: 'GET', route: '/api/x' }
@@ -149,27 +149,46 @@ describe('an observer that fails in its properties', () => {
 })
 
 describe('the outcome an observer is given', () => {
-  it('is frozen, so one observer cannot rewrite what the next counts; a setTenant after the end changes nothing', () => {
+  it('is each observer\'s own copy (plain data, never the handle), so one observer cannot rewrite what the next counts; a setTenant after the end changes nothing', () => {
     const globex = { ...acme, id: '0194b1c2-0000-7000-8000-000000000002', slug: 'globex' } as Tenant
     const seen: string[] = []
+    const given: RequestOutcome[] = []
     const rewriting: RequestObserver = {
       start: () => ({
         end: (o) => {
+          given.push(o)
           ;(o as { tenant: Tenant }).tenant = globex
           ;(o as { status: number }).status = 204
+          ;(o as unknown as { run: () => string }).run = () => 'hijacked'
         },
       }),
     }
-    const counting: RequestObserver = { start: () => ({ end: (o) => seen.push(`${o.tenant?.slug}:${o.status}:${o.limited}`) }) }
-    const handle = observeRequest(combineObservers(rewriting, counting), request)
-    handle?.setTenant(acme)
-    handle?.end(429)
-    handle?.setTenant(globex)
-    assert.deepEqual(seen, ['acme:429:true'])
-    assert.equal(handle?.tenant?.slug, 'acme')
-    assert.ok(Object.isFrozen(handle))
-    assert.deepEqual({ ...handle }, { method: 'GET', route: '/api/x', status: 429, tenant: acme, durationMs: handle?.durationMs, limited: true, rejected: false }, 'the outcome spreads as plain data')
-    assert.ok((handle?.durationMs ?? -1) >= 0)
+    const counting: RequestObserver = { start: () => ({ end: (o) => (given.push(o), seen.push(`${o.tenant?.slug}:${o.status}:${o.limited}`)) }) }
+    for (const observers of [[rewriting, counting], [counting, rewriting], [rewriting, counting, rewriting, counting]]) {
+      seen.length = 0
+      given.length = 0
+      const handle = observeRequest(combineObservers(...observers), request)
+      handle?.setTenant(acme)
+      handle?.end(429)
+      handle?.setTenant(globex)
+      assert.deepEqual(seen, observers.filter((o) => o === counting).map(() => 'acme:429:true'), 'what one observer did to its outcome, no other saw')
+      assert.equal(new Set(given).size, given.length, 'each observer its own object')
+      assert.ok(given.every((o) => o !== (handle as unknown)), 'never the handle')
+      assert.equal(handle?.tenant?.slug, 'acme')
+      assert.equal(handle?.status, 429)
+      assert.equal(handle?.run(() => 'chain'), 'chain', "the handle's own run: nothing an observer set")
+      const counted = given[observers.indexOf(counting)]
+      assert.deepEqual(counted, { method: 'GET', route: '/api/x', status: 429, tenant: acme, durationMs: handle?.durationMs, limited: true, rejected: false }, 'the outcome is plain data')
+      assert.equal(Object.getPrototypeOf(counted), Object.prototype)
+      assert.ok((handle?.durationMs ?? -1) >= 0)
+    }
+    // A lone observer gets a copy too (the handle never leaves the adapter).
+    const lone: RequestOutcome[] = []
+    const handle = observeRequest({ start: () => ({ end: (o) => lone.push(o) }) }, request)
+    handle?.end(200)
+    assert.equal(lone.length, 1)
+    assert.notEqual(lone[0], handle as unknown)
+    assert.equal(lone[0]?.status, 200)
   })
 
   it('runs nothing in the request\'s context again when an observer that kept it calls run after the end', () => {
@@ -190,9 +209,40 @@ describe('the outcome an observer is given', () => {
     assert.equal(handle?.run(() => 1), 1)
     handle?.end(200)
     assert.deepEqual(calls, ['run'])
-    // The outcome is the handle: its run, called later (from another request, say), only calls fn.
-    assert.equal((kept as RequestHandle).run(() => 2), 2)
+    // The observer kept a copy, not the handle: it has no run to call.
+    assert.equal((kept as Partial<RequestHandle> | undefined)?.run, undefined)
+    // The handle's run after the end (the adapter's, from a late hook say) only calls fn.
+    assert.equal(handle?.run(() => 2), 2)
     assert.deepEqual(calls, ['run'], "the observer's run hook is not called again after the end")
+  })
+
+  it('is a copy even for an observer that borrows the combined observation\'s prototype, or when RequestHandle\'s instanceof is patched: the handle never leaves', () => {
+    const probe = combineObservers({ start: () => ({ end: () => undefined }) }, { start: () => ({ end: () => undefined }) }).start(request)
+    assert.ok(probe !== undefined)
+    let got: unknown
+    const borrowing: RequestObserver = { start: () => Object.setPrototypeOf({ end: (o: unknown) => (got = o) }, Object.getPrototypeOf(probe)) as RequestObservation }
+    const handle = observeRequest(borrowing, request)
+    handle?.end(499)
+    assert.ok(got !== undefined && got !== (handle as unknown), 'a borrowed prototype is not the brand')
+    assert.equal((got as RequestOutcome).status, 499)
+    Object.defineProperty(RequestHandle, Symbol.hasInstance, { value: () => false, configurable: true })
+    try {
+      const given: unknown[] = []
+      const both = observeRequest(combineObservers({ start: () => ({ end: (o) => given.push(o) }) }, { start: () => ({ end: (o) => given.push(o) }) }), request)
+      both?.end(200)
+      assert.equal(given.length, 2)
+      assert.ok(given.every((o) => o !== (both as unknown)), 'no observer got the handle')
+    } finally {
+      delete (RequestHandle as unknown as Record<symbol, unknown>)[Symbol.hasInstance]
+    }
+    // An outcome a caller builds itself, with a getter: read once (a snapshot), and each observer gets its own copy of it.
+    let reads = 0
+    const built = { method: 'GET', route: '/x', get status() { return ++reads }, tenant: acme, durationMs: 1, limited: false, rejected: false } as RequestOutcome
+    const statuses: number[] = []
+    const joined = combineObservers({ start: () => ({ end: (o) => statuses.push(o.status) }) }, { start: () => ({ end: (o) => { statuses.push(o.status); assert.notEqual(o, built) } }) }).start(request)
+    joined?.end(built)
+    assert.deepEqual(statuses, [1, 1])
+    assert.equal(reads, 1)
   })
 })
 
@@ -210,6 +260,19 @@ describe('combineQueryObservers', () => {
     assert.deepEqual(seen, ['count:1', 'timer', 'count:2', 'timer'])
     const onlyShared = combineQueryObservers({ start: () => counting }, { start: () => undefined })
     assert.equal(onlyShared.start(tenant), counting, 'one observation started: given as it is')
+  })
+
+  it('gives each of several observers its own copy of a query outcome, never the driver\'s object: a rewrite by one is not seen by the next', () => {
+    const tenant = { id: acme.id, slug: 'acme', status: 'active', isolation: 'shared' } as ScopedTenant
+    const other = { ...tenant, id: '0194b1c2-0000-7000-8000-000000000002', slug: 'globex' } as ScopedTenant
+    const given: { tenant: ScopedTenant; failed: boolean }[] = []
+    const rewriting = { end: (o: { tenant: ScopedTenant; failed: boolean }) => { given.push(o); o.tenant = other; o.failed = true } }
+    const counting = { end: (o: { tenant: ScopedTenant; failed: boolean }) => given.push({ ...o }) }
+    const combined = combineQueryObservers({ start: () => rewriting }, { start: () => counting }, { start: () => rewriting })
+    const driverObject = { tenant, durationMs: 1, failed: false }
+    combined.start(tenant)?.end(driverObject)
+    assert.deepEqual(given.map((o) => `${o.tenant.slug}:${o.failed}`), ['globex:true', 'acme:false', 'globex:true'])
+    assert.deepEqual(driverObject, { tenant, durationMs: 1, failed: false }, "the driver's object is no observer's")
   })
 })
 

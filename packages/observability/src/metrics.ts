@@ -5,6 +5,7 @@
  * series removed; so the series count stays bounded whatever the number of
  * tenants.
  */
+import { performance } from 'node:perf_hooks'
 import {
   TenantLabels, TenantryError, validationError,
   type JobObserver, type JobOutcome, type QueryObservation, type QueryObserver, type RequestObservation, type RequestObserver, type RequestOutcome, type Tenant, type ValidationIssue,

@@ -22,6 +22,13 @@ export interface TenantTracingOptions {
 
 type TenantFields = Pick<Tenant, 'id' | 'slug'> & { readonly isolation?: string }
 
+/**
+ * Where the OpenTelemetry API (major version 1, every copy of it loaded) keeps
+ * its registrations: `trace` is set by `trace.setGlobalTracerProvider` (an SDK's
+ * `register()`) and removed by `trace.disable()`.
+ */
+const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1')
+
 function setTenant(span: Span, tenant: TenantFields): void {
   span.setAttribute(TENANT_ATTRIBUTES.id, tenant.id)
   span.setAttribute(TENANT_ATTRIBUTES.slug, tenant.slug)
@@ -47,6 +54,11 @@ export class TenantTracing {
   /** The SDK provider (or the API's no-op one) `enabled` last looked at, and what it found. */
   #delegate: unknown
   #delegateEnabled = false
+  /** The OpenTelemetry API's global registration when `enabled` last asked the API, and its answer. */
+  #seen = false
+  #enabled = false
+  #api: unknown
+  #registered: unknown
   readonly #observer: RequestObserver
   readonly #queryObserver: QueryObserver = {
     start: (tenant) => {
@@ -74,9 +86,30 @@ export class TenantTracing {
 
   /**
    * True when an SDK is registered (spans would be recorded). Checked on each
-   * request, so an SDK registered after start is picked up.
+   * request and query, so an SDK registered (or removed) after start is picked
+   * up at once; the API itself is asked only when its global registration
+   * changed since the last check (a provider set on the registered proxy by
+   * hand, `setDelegate`, bypassing `trace.setGlobalTracerProvider`, is not
+   * seen until then).
    */
   get enabled(): boolean {
+    // Asked on every request and query: while the global registration is the one last looked at (the
+    // same API object, the same registered provider), the answer stands, and none of the API's code runs.
+    const api = (globalThis as { [OTEL_GLOBAL]?: { trace?: unknown } })[OTEL_GLOBAL]
+    const registered = api?.trace
+    if (this.#seen && api === this.#api && registered === this.#registered) return this.#enabled
+    const enabled = this.#ask()
+    // "No SDK" is kept only while nothing is registered: a provider registered but not recording yet (its
+    // delegate set a moment later, in the same call) is asked again next time.
+    this.#seen = enabled || registered === undefined
+    this.#enabled = enabled
+    this.#api = api
+    this.#registered = registered
+    return enabled
+  }
+
+  /** Whether the global provider records: the API asked. */
+  #ask(): boolean {
     const provider = trace.getTracerProvider() as { getDelegate?: () => unknown; getDelegateTracer?: (name: string, version?: string) => Tracer | undefined }
     // The API's proxy provider has no delegate until an SDK registers one.
     if (typeof provider.getDelegateTracer !== 'function') return true

@@ -213,14 +213,14 @@ for (const backend of testBackends()) {
       assert.equal((await metrics.text()).match(/tenantry_queries_total\{[^}]*\} (\d+)/g)?.join(), before.match(/tenantry_queries_total\{[^}]*\} (\d+)/g)?.join())
     })
 
-    it('keeps a query\'s answer, error and scope when an observer throws, gives each observer the same frozen outcome, and tells observers the tenant, duration and outcome only (no SQL, no values)', async () => {
+    it('keeps a query\'s answer, error and scope when an observer throws, gives each observer its own copy of the outcome, and tells observers the tenant, duration and outcome only (no SQL, no values)', async () => {
       const seen: QueryOutcome[] = []
       let starts = 0
       const observed = new TenantData({ shared: models.shared! }, {
         queryObserver: combineQueryObservers(
           { start: () => { starts++; throw new Error('observer bug in start') } },
           { start: () => ({ end() { throw new Error('observer bug in end') } }) },
-          // One observer rewriting the outcome before the next reads it: refused (it is frozen).
+          // One observer rewriting the outcome before the next reads it: its own copy, which the next never sees.
           { start: () => ({ end(outcome) { (outcome as { tenant: unknown }).tenant = { id: 'someone else', slug: 'x' } } }) },
           { start: () => ({ end: (outcome) => seen.push(outcome) }) },
         ),
@@ -241,8 +241,7 @@ for (const backend of testBackends()) {
       assert.equal(seen.length, 4)
       for (const outcome of seen) {
         assert.deepEqual(Object.keys(outcome).sort(), ['durationMs', 'failed', 'tenant'])
-        assert.equal(outcome.tenant.id, acme.id)
-        assert.ok(Object.isFrozen(outcome))
+        assert.equal(outcome.tenant.id, acme.id, 'the rewrite of the observer before it is not seen')
         assert.ok(outcome.durationMs >= 0)
       }
       assert.deepEqual(seen.map((o) => o.failed), [false, false, false, true])

@@ -118,6 +118,23 @@ describe('TenantTracing', () => {
       assert.equal(early.observer().start({ method: 'GET', route: '/x' }), undefined)
       trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))
       assert.equal(early.enabled, true, 'registered again')
+      // Asked again and again with nothing changed: the same answer (the API is asked only on a change).
+      for (let i = 0; i < 3; i++) assert.equal(early.enabled, true)
+      // Another copy of the API registering its own provider in the shared global slot is seen at once.
+      const slot = (globalThis as unknown as Record<symbol, { trace?: unknown }>)[Symbol.for('opentelemetry.js.api.1')]
+      assert.ok(slot !== undefined)
+      const ours = slot.trace
+      const noRecording = { getTracer: () => trace.getTracer('x'), getDelegate: () => ({}), getDelegateTracer: () => undefined }
+      slot.trace = noRecording
+      assert.equal(early.enabled, false, "another copy's provider that records nothing")
+      assert.equal(early.observer().start({ method: 'GET', route: '/x' }), undefined)
+      slot.trace = ours
+      assert.equal(early.enabled, true, 'ours again')
+      // Taken out of the slot by hand: the API falls back to its own proxy (which still has the SDK); the same answer as a fresh check.
+      delete slot.trace
+      assert.equal(early.enabled, new TenantTracing({ name: 'early' }).enabled)
+      slot.trace = ours
+      assert.equal(early.enabled, true)
     })
   })
 })

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { silentLogger, type FairShareLogger } from './logger.ts'
 
 export interface StoreGuardOptions {

@@ -5,6 +5,7 @@
  * before the handler runs. Queue integrations (BullMQ, pg-boss) wrap their
  * queue's add and their worker's processor around these two halves.
  */
+import { performance } from 'node:perf_hooks'
 import { TenantryError } from '../errors/index.ts'
 import { callSafely } from '../observability/request-observer.ts'
 import { currentScope, leaveScope, runAsSystem, runWithTenant } from '../context/tenant-context.ts'

@@ -5,6 +5,7 @@
  * the handler chain through it (a tracer puts its span in context there) and
  * ends it once, when the response is finished or the client went away.
  */
+import { performance } from 'node:perf_hooks'
 import type { ScopedTenant } from '../context/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 
@@ -101,6 +102,44 @@ function endSafely<A>(observation: { end(outcome: A): void }, outcome: A): void 
   }
 }
 
+/**
+ * The outcome one observer is given: a copy of its own, plain data, so nothing
+ * one observer does to it reaches another observer or the adapter's handle.
+ * (A copy, not a frozen object: freezing is a call into the engine's runtime
+ * on every request, a copy a few field stores.) Copied from a `RequestHandle`
+ * or from a snapshot (both hold every field as their own data), so nothing on a
+ * prototype runs while copying. Read inside the caller's try.
+ */
+function copyOutcome(outcome: RequestOutcome): RequestOutcome {
+  return {
+    method: outcome.method,
+    route: outcome.route,
+    status: outcome.status,
+    tenant: outcome.tenant,
+    durationMs: outcome.durationMs,
+    limited: outcome.limited,
+    rejected: outcome.rejected,
+  }
+}
+
+/** `observation.end(copy of outcome)`; a throw (copying included) or a rejected promise is ignored. */
+function endWithCopy(observation: RequestObservation, outcome: RequestOutcome): void {
+  try {
+    swallow(observation.end(copyOutcome(outcome)))
+  } catch {
+    // As endSafely.
+  }
+}
+
+/** The same for a query's outcome (`outcome`: a snapshot, see CombinedQueryObservation.end). */
+function endQueryWithCopy(observation: QueryObservation, outcome: QueryOutcome): void {
+  try {
+    swallow(observation.end({ tenant: outcome.tenant, durationMs: outcome.durationMs, failed: outcome.failed }))
+  } catch {
+    // As endSafely.
+  }
+}
+
 /** `observation.tenant(tenant)` when it has one; a throw or a rejected promise is ignored. */
 function tenantSafely(observation: RequestObservation, tenant: Tenant): void {
   try {
@@ -123,11 +162,15 @@ function hasHook(observation: RequestObservation, key: 'tenant' | 'run'): boolea
   }
 }
 
+/** True for a RequestHandle of this module (a private-field brand: no prototype or Symbol.hasInstance can fake it). */
+let isRequestHandle: (value: unknown) => boolean = () => false
+
 /**
  * The handle an adapter holds for one observed request: it keeps the start
- * time and the tenant, ends every observation exactly once, and is itself the
- * `RequestOutcome` the observers are given (frozen at the end, before they
- * see it), so a request allocates one object here.
+ * time and the tenant and ends every observation exactly once. At the end it
+ * holds the request's `RequestOutcome`; each observer is given a copy of its
+ * own (plain data), never the handle, so no observer can change what another
+ * one counts or reach the adapter's handle.
  */
 export class RequestHandle implements RequestOutcome {
   readonly method: string
@@ -144,6 +187,10 @@ export class RequestHandle implements RequestOutcome {
   readonly #wraps: boolean
   readonly #start = performance.now()
   #ended = false
+
+  static {
+    isRequestHandle = (value) => typeof value === 'object' && value !== null && #start in value
+  }
 
   constructor(request: ObservedRequest, observation: RequestObservation) {
     this.method = request.method
@@ -217,10 +264,11 @@ export class RequestHandle implements RequestOutcome {
     self.rejected = status === 503
     const observation = this.#observation
     this.#observation = ENDED
-    // Frozen before any observer sees it: one cannot rewrite what the next one counts, nor, alone, give
-    // the handle a `run` of its own for the adapter to call (its tenant is the directory's deep-frozen copy).
-    Object.freeze(this)
-    endSafely(observation, this)
+    // Observers get copies, never the handle: one cannot rewrite what the next one counts, nor give the
+    // handle a `run` of its own for the adapter to call (the tenant in a copy is the directory's deep-frozen one).
+    // Brand checks, not instanceof: a prototype can be borrowed, a private field cannot.
+    if (isCombinedObservation(observation)) observation.end(this)
+    else endWithCopy(observation, this)
   }
 }
 
@@ -339,6 +387,9 @@ function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } 
   }
 }
 
+/** True for a CombinedObservation of this module (a private-field brand, as isRequestHandle). */
+let isCombinedObservation: (value: unknown) => value is CombinedObservation = (_value): _value is CombinedObservation => false
+
 /**
  * The observations of one request by several observers. Holds nothing of the
  * request (so one can serve many); it has `tenant` and `run` only when one of
@@ -346,6 +397,10 @@ function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } 
  */
 class CombinedObservation implements RequestObservation {
   readonly #started: readonly RequestObservation[]
+
+  static {
+    isCombinedObservation = (value) => typeof value === 'object' && value !== null && #started in value
+  }
   /** The observations that run the handler (a tracer without an SDK does not), innermost first; read once. */
   readonly #wrapping: readonly RequestObservation[]
   readonly tenant?: (tenant: Tenant) => void
@@ -370,9 +425,22 @@ class CombinedObservation implements RequestObservation {
     return next()
   }
 
+  /**
+   * Each observer gets a copy of its own, never `outcome` itself, so one
+   * cannot rewrite what the next counts nor reach the handle. A handle is
+   * copied from directly (its fields are its own data); any other outcome is
+   * read once into a snapshot first (its getters run once, before any observer).
+   */
   end(outcome: RequestOutcome): void {
-    // A RequestHandle is frozen before its observation ends.
-    for (const o of this.#started) endSafely(o, outcome)
+    let source = outcome
+    if (!isRequestHandle(outcome)) {
+      try {
+        source = copyOutcome(outcome)
+      } catch {
+        return
+      }
+    }
+    for (const o of this.#started) endWithCopy(o, source)
   }
 }
 
@@ -431,8 +499,8 @@ export interface QueryObserver {
 
 /**
  * One query observer made of several; an observer that throws is skipped.
- * When two or more observe a query, the outcome is frozen before the first
- * sees it (so one cannot rewrite what the next counts).
+ * When two or more observe a query, each gets a copy of the outcome of its
+ * own (so one cannot rewrite what the next counts).
  *
  * @example
  * const queryObserver = combineQueryObservers(metrics.queryObserver(), tracing.queryObserver())
@@ -450,9 +518,15 @@ class CombinedQueryObservation implements QueryObservation {
   }
 
   end(outcome: QueryOutcome): void {
-    // Frozen for several observers: one cannot rewrite what the next one counts (a lone one gets the
-    // driver's fresh object, which nothing reads after it).
-    Object.freeze(outcome)
-    for (const o of this.#started) endSafely(o, outcome)
+    // A copy for each observer, from a snapshot read once before any of them runs: one cannot rewrite what
+    // the next one counts, and nothing it installs (a getter on a prototype) runs on what the next one gets.
+    // (A lone observer gets the driver's fresh object, which nothing reads after it.)
+    let snapshot: QueryOutcome
+    try {
+      snapshot = { tenant: outcome.tenant, durationMs: outcome.durationMs, failed: outcome.failed }
+    } catch {
+      return
+    }
+    for (const o of this.#started) endQueryWithCopy(o, snapshot)
   }
 }

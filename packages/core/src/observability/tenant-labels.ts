@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { validationError, type ValidationIssue } from '../errors/index.ts'
 
 export interface TenantLabelsOptions {

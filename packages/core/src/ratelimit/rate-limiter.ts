@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { prepareRefusal, TenantryError, validationError, type PreparedRefusal, type ValidationIssue } from '../errors/index.ts'
 import { answeredBy } from '../errors/refusal.ts'
 import { silentLogger, type FairShareLogger } from '../fair-share/logger.ts'

@@ -5,6 +5,7 @@
  * start time, kept as the caller's locals: nothing is allocated for it until
  * the query ends (the outcome the observers are given).
  */
+import { performance } from 'node:perf_hooks'
 import { endQueryObservation, startQueryObservation, type QueryObservation, type Scope, type TenantScope } from '@tenantry/core'
 import type { DriverStats } from './tenant-driver.ts'
 
@@ -28,7 +29,7 @@ export function startObservedQuery(stats: DriverStats | undefined, scope: Scope 
 
 /** Ends a query's observation with its duration since `started` (`performance.now()`); an observer that throws is ignored. */
 export function endObservedQuery(observation: QueryObservation, scope: TenantScope, started: number, failed: boolean): void {
-  // A fresh object for each query: several observers get it frozen (combineQueryObservers), so one
+  // A fresh object for each query: several observers get copies of it (combineQueryObservers), so one
   // cannot rewrite what the next one counts; one observer alone may do what it likes with it.
   endQueryObservation(observation, { tenant: scope.tenant, durationMs: performance.now() - started, failed })
 }

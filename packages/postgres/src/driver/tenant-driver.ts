@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { TenantryError, currentScope, queryScope, type QueryObservation, type QueryObserver, type Scope, type TenantScope } from '@tenantry/core'
 import { compiledStampOf, tenantStampOf } from '@tenantry/kysely'
 import {

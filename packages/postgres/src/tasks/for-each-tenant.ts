@@ -5,6 +5,7 @@
  * and a summary of which tenants succeeded. The same run shape as the fleet
  * migrator (its `runPool`), over the catalog's pages.
  */
+import { performance } from 'node:perf_hooks'
 import { TenantryError, callSafely, isTenantryError, runWithTenant, type TenantStatus } from '@tenantry/core'
 import { runPool } from '../migrations/run-pool.ts'
 import type { TenantListQuery, TenantPage } from '../catalog/tenants.ts'
