@@ -235,6 +235,32 @@ describe('the outcome an observer is given', () => {
     } finally {
       delete (RequestHandle as unknown as Record<symbol, unknown>)[Symbol.hasInstance]
     }
+    // A real combined observation whose end an observer replaced (on the instance, or on the prototype): the
+    // handle ends its observers through the combined observation's own loop, never through that end.
+    const noop = { start: () => ({ end: () => undefined }) }
+    let replacedGot: unknown
+    const replacing: RequestObserver = {
+      start: (r) => {
+        const c = combineObservers(noop, noop).start(r) as RequestObservation
+        // Defined, not assigned (an assignment throws: the prototype's end is frozen).
+        Object.defineProperty(c, 'end', {
+          value: (o: unknown) => {
+            replacedGot = o
+            throw new Error('boom')
+          },
+        })
+        return c
+      },
+    }
+    const replaced = observeRequest(replacing, request)
+    assert.doesNotThrow(() => replaced?.end(499))
+    assert.equal(replacedGot, undefined, 'the replaced end was not called with the handle')
+    assert.throws(() => {
+      ;(Object.getPrototypeOf(probe) as { end: unknown }).end = () => undefined
+    }, TypeError, "the combined observation's methods are frozen")
+    assert.throws(() => {
+      ;(RequestHandle.prototype as unknown as { run: unknown }).run = () => 'hijacked'
+    }, TypeError, "the handle's methods are frozen")
     // An outcome a caller builds itself, with a getter: read once (a snapshot), and each observer gets its own copy of it.
     let reads = 0
     const built = { method: 'GET', route: '/x', get status() { return ++reads }, tenant: acme, durationMs: 1, limited: false, rejected: false } as RequestOutcome

@@ -98,6 +98,8 @@ export class TenantTracing {
     const api = (globalThis as { [OTEL_GLOBAL]?: { trace?: unknown } })[OTEL_GLOBAL]
     const registered = api?.trace
     if (this.#seen && api === this.#api && registered === this.#registered) return this.#enabled
+    // Another registration: the tracer taken from the last one (an SDK's own, once one is registered) goes.
+    if (api !== this.#api || registered !== this.#registered) this.#tracer = undefined
     const enabled = this.#ask()
     // "No SDK" is kept only while nothing is registered: a provider registered but not recording yet (its
     // delegate set a moment later, in the same call) is asked again next time.
@@ -121,8 +123,9 @@ export class TenantTracing {
     return this.#delegateEnabled
   }
 
-  /** The tracer (the global provider's). */
+  /** The tracer (the global provider's: taken again when another SDK was registered since). */
   tracer(): Tracer {
+    void this.enabled
     return (this.#tracer ??= trace.getTracer(this.#name, this.#version))
   }
 

@@ -136,5 +136,20 @@ describe('TenantTracing', () => {
       slot.trace = ours
       assert.equal(early.enabled, true)
     })
+
+    it('records into the SDK registered now, not the one its tracer first came from (disable, then another SDK)', () => {
+      register()
+      const tracing = new TenantTracing({ name: 'swap' })
+      const first = new InMemorySpanExporter()
+      const second = new InMemorySpanExporter()
+      trace.disable()
+      trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(first)] }))
+      tracing.observer().start({ method: 'GET', route: '/a' })?.end({ method: 'GET', route: '/a', status: 200, tenant: undefined, durationMs: 1, limited: false, rejected: false })
+      trace.disable()
+      trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(second)] }))
+      tracing.observer().start({ method: 'GET', route: '/b' })?.end({ method: 'GET', route: '/b', status: 200, tenant: undefined, durationMs: 1, limited: false, rejected: false })
+      assert.deepEqual(first.getFinishedSpans().map((s) => s.name), ['GET /a'])
+      assert.deepEqual(second.getFinishedSpans().map((s) => s.name), ['GET /b'], 'the second SDK records the second request')
+    })
   })
 })

@@ -190,6 +190,8 @@ export class RequestHandle implements RequestOutcome {
 
   static {
     isRequestHandle = (value) => typeof value === 'object' && value !== null && #start in value
+    // The adapter calls `run`, `wrapsHandler` and `end`: nobody patches them for every request.
+    Object.freeze(this.prototype)
   }
 
   constructor(request: ObservedRequest, observation: RequestObservation) {
@@ -266,8 +268,9 @@ export class RequestHandle implements RequestOutcome {
     this.#observation = ENDED
     // Observers get copies, never the handle: one cannot rewrite what the next one counts, nor give the
     // handle a `run` of its own for the adapter to call (the tenant in a copy is the directory's deep-frozen one).
-    // Brand checks, not instanceof: a prototype can be borrowed, a private field cannot.
-    if (isCombinedObservation(observation)) observation.end(this)
+    // A brand check, not instanceof (a prototype can be borrowed, a private field cannot), and the combined
+    // observation's own loop called directly, not its `end` looked up (which a caller could have replaced).
+    if (isCombinedObservation(observation)) endCombined(observation, this)
     else endWithCopy(observation, this)
   }
 }
@@ -389,6 +392,8 @@ function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } 
 
 /** True for a CombinedObservation of this module (a private-field brand, as isRequestHandle). */
 let isCombinedObservation: (value: unknown) => value is CombinedObservation = (_value): _value is CombinedObservation => false
+/** Ends every observation of a combined one with a copy of the handle's outcome each (its `#started`, not its `end`). */
+let endCombined: (combined: CombinedObservation, handle: RequestHandle) => void = () => undefined
 
 /**
  * The observations of one request by several observers. Holds nothing of the
@@ -400,6 +405,11 @@ class CombinedObservation implements RequestObservation {
 
   static {
     isCombinedObservation = (value) => typeof value === 'object' && value !== null && #started in value
+    endCombined = (combined, handle) => {
+      for (const o of combined.#started) endWithCopy(o, handle)
+    }
+    // Its methods stay its own: no caller patches what every combined observation does.
+    Object.freeze(this.prototype)
   }
   /** The observations that run the handler (a tracer without an SDK does not), innermost first; read once. */
   readonly #wrapping: readonly RequestObservation[]
