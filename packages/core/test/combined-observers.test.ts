@@ -272,6 +272,30 @@ describe('the outcome an observer is given', () => {
   })
 })
 
+describe('the request an observer is shown', () => {
+  it('is each observer\'s own copy: a rewrite changes neither the next observer, nor the outcome, nor the adapter\'s request (admission keeps its route)', () => {
+    const shown: string[] = []
+    const rewriting: RequestObserver = {
+      start: (r) => {
+        ;(r as { route: string }).route = '/cheap'
+        ;(r as { method: string }).method = 'HEAD'
+        return { end: () => undefined }
+      },
+    }
+    const watching: RequestObserver = { start: (r) => (shown.push(`${r.method} ${r.route}`), { end: (o) => shown.push(`end ${o.method} ${o.route}`) }) }
+    for (const observer of [combineObservers(rewriting, watching), rewriting]) {
+      shown.length = 0
+      const adapters = { method: 'GET', route: '/api/x' }
+      const handle = observeRequest(observer, adapters)
+      handle?.end(200)
+      assert.deepEqual(adapters, { method: 'GET', route: '/api/x' }, "the adapter's own request is never an observer's")
+      assert.equal(handle?.route, '/api/x')
+      assert.equal(handle?.method, 'GET')
+      if (observer !== rewriting) assert.deepEqual(shown, ['GET /api/x', 'end GET /api/x'])
+    }
+  })
+})
+
 describe('combineQueryObservers', () => {
   it('joins shared query observations once and ends each once per query; a throwing one is skipped', () => {
     const seen: string[] = []

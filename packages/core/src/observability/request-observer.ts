@@ -291,8 +291,12 @@ type Writable = { -readonly [K in keyof RequestOutcome]: RequestOutcome[K] }
  */
 export function observeRequest(observer: RequestObserver | undefined, request: ObservedRequest): RequestHandle | undefined {
   if (observer === undefined) return undefined
-  const observation = startSafely(observer, request)
-  return observation === undefined ? undefined : new RequestHandle(request, observation)
+  // Read once, before any observer runs: the observers get a copy (the adapter keeps its own request for
+  // admission), and the handle is made from what was read, whatever an observer does to its copy.
+  const method = request.method
+  const route = request.route
+  const observation = startSafely(observer, { method, route })
+  return observation === undefined ? undefined : new RequestHandle({ method, route }, observation)
 }
 
 /** `observer.start(input)`, or undefined when it throws: an observer's failure never fails what it watches. */
@@ -341,7 +345,12 @@ export function endQueryObservation(observation: QueryObservation, outcome: Quer
  * const observer = combineObservers(metrics.observer(), tracing.observer(), liveViewObserver(live))
  */
 export function combineObservers(...observers: readonly (RequestObserver | undefined)[]): RequestObserver {
-  return combined(observers, (started) => new CombinedObservation(started))
+  return combined(observers, (started) => new CombinedObservation(started), copyRequest)
+}
+
+/** Each observer's own copy of the request it is shown: one cannot change what the next one sees. */
+function copyRequest(request: ObservedRequest): ObservedRequest {
+  return { method: request.method, route: request.route }
 }
 
 /**
@@ -351,7 +360,7 @@ export function combineObservers(...observers: readonly (RequestObserver | undef
  * joined observation every time: it is kept and given again, so a request
  * allocates nothing here.
  */
-function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } | undefined)[], join: (started: readonly O[]) => O): { start(input: I): O | undefined } {
+function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } | undefined)[], join: (started: readonly O[]) => O, copy?: (input: I) => I): { start(input: I): O | undefined } {
   const present = observers.filter((o): o is { start(input: I): O | undefined } => o !== undefined)
   if (present.length === 1) return present[0]!
   let last: O[] | undefined
@@ -365,7 +374,7 @@ function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } 
       let same = previous !== undefined
       let n = 0
       for (const observer of present) {
-        const observation = startSafely(observer, input)
+        const observation = startSafely(observer, copy === undefined ? input : copy(input))
         if (observation === undefined) continue
         if (same && previous![n] === observation) {
           n++
