@@ -162,9 +162,6 @@ function hasHook(observation: RequestObservation, key: 'tenant' | 'run'): boolea
   }
 }
 
-/** True for a RequestHandle of this module (a private-field brand: no prototype or Symbol.hasInstance can fake it). */
-let isRequestHandle: (value: unknown) => boolean = () => false
-
 /**
  * The handle an adapter holds for one observed request: it keeps the start
  * time and the tenant and ends every observation exactly once. At the end it
@@ -189,7 +186,6 @@ export class RequestHandle implements RequestOutcome {
   #ended = false
 
   static {
-    isRequestHandle = (value) => typeof value === 'object' && value !== null && #start in value
     // The adapter calls `run`, `wrapsHandler` and `end`: nobody patches them for every request.
     Object.freeze(this.prototype)
   }
@@ -399,7 +395,7 @@ function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } 
   }
 }
 
-/** True for a CombinedObservation of this module (a private-field brand, as isRequestHandle). */
+/** True for a CombinedObservation of this module (a private-field brand: no prototype or Symbol.hasInstance can fake it). */
 let isCombinedObservation: (value: unknown) => value is CombinedObservation = (_value): _value is CombinedObservation => false
 /** Ends every observation of a combined one with a copy of the handle's outcome each (its `#started`, not its `end`). */
 let endCombined: (combined: CombinedObservation, handle: RequestHandle) => void = () => undefined
@@ -446,20 +442,18 @@ class CombinedObservation implements RequestObservation {
 
   /**
    * Each observer gets a copy of its own, never `outcome` itself, so one
-   * cannot rewrite what the next counts nor reach the handle. A handle is
-   * copied from directly (its fields are its own data); any other outcome is
-   * read once into a snapshot first (its getters run once, before any observer).
+   * cannot rewrite what the next counts. The outcome is read once into a
+   * snapshot first (its getters run once, before any observer). (A handle
+   * ends its combined observation through `endCombined`, not here.)
    */
   end(outcome: RequestOutcome): void {
-    let source = outcome
-    if (!isRequestHandle(outcome)) {
-      try {
-        source = copyOutcome(outcome)
-      } catch {
-        return
-      }
+    let snapshot: RequestOutcome
+    try {
+      snapshot = copyOutcome(outcome)
+    } catch {
+      return
     }
-    for (const o of this.#started) endWithCopy(o, source)
+    for (const o of this.#started) endWithCopy(o, snapshot)
   }
 }
 
