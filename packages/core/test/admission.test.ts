@@ -6,10 +6,12 @@ import {
   TenantBulkhead,
   TenantResolution,
   createTenantGate,
+  currentTenant,
   headerResolver,
   isTenantryError,
   preparedRefusalOf,
   routeKey,
+  runWithTenant,
   tenantAdmission,
   type RateLimitStore,
   type Tenant,
@@ -145,5 +147,49 @@ describe('refusals known in this process (a store elsewhere: the limiter\'s loca
     assert.equal(other.tenant.id, globex.id)
     assert.equal(authenticated, 1)
     other.release()
+  })
+})
+
+describe('the gate\'s resolved tenant', () => {
+  it('is the deep-frozen copy its scope holds, one object for observers, admission and the handler: an observer cannot lift a rate limit or swap the tenant', async () => {
+    // A directory handing out a fresh record with mutable settings each time (as a catalog without a cache does).
+    const fresh = (): Tenant => ({ ...acme, settings: {} as Record<string, unknown> })
+    const directory = { getBySlug: async () => fresh(), getById: async () => undefined, getByDomain: async () => undefined }
+    const rewriting = { start: () => ({
+      tenant(t: Tenant) {
+        ;(t.settings as Record<string, unknown>).rateLimit = { limit: 1_000_000 }
+        ;(t as { id: string }).id = globex.id
+      },
+      end() {},
+    }) }
+    const planLimited = new RateLimiter({ store: new MemoryRateLimitStore(), plans: { free: { limit: 2, windowMs: 60_000 } }, defaultPlan: 'free' })
+    const gate = createTenantGate({ resolution: new TenantResolution({ resolvers: [headerResolver()], directory }), admission: tenantAdmission({ limiter: planLimited }), observer: rewriting }, 'test')
+    const request = { host: 'localhost', path: '/api/projects', headers: { 'x-tenant-id': acme.slug } }
+    let admitted = 0
+    for (let i = 0; i < 5; i++) {
+      const handle = gate.observe(get)
+      const resolved = await gate.resolve(request)
+      assert.ok(Object.isFrozen(resolved) && Object.isFrozen(resolved.settings), 'frozen, its settings too')
+      handle?.setTenant(resolved)
+      assert.equal(resolved.id, acme.id)
+      assert.deepEqual(resolved.settings, {})
+      assert.equal(runWithTenant(resolved, () => currentTenant()), resolved, 'the very object the scope holds')
+      try {
+        ;(await gate.admit(request, resolved, get)).release()
+        admitted++
+      } catch (error) {
+        assert.ok(isTenantryError(error, 'RATE_LIMITED'))
+      }
+      handle?.end(200)
+    }
+    assert.equal(admitted, 2, 'the plan\'s limit held')
+    const passed = await gate.pass(request, get).catch((e: unknown) => e)
+    assert.ok(isTenantryError(passed, 'RATE_LIMITED'))
+  })
+
+  it('is refused as the deployment error it is when the directory hands out something a scope cannot hold', async () => {
+    const directory = { getBySlug: async () => ({ ...acme, settings: { callback: () => undefined } }), getById: async () => undefined, getByDomain: async () => undefined }
+    const gate = createTenantGate({ resolution: new TenantResolution({ resolvers: [headerResolver()], directory }) }, 'test')
+    await assert.rejects(gate.resolve({ host: 'localhost', path: '/', headers: { 'x-tenant-id': acme.slug } }), (e: unknown) => isTenantryError(e, 'INTERNAL') && /TenantResolution/.test((e as Error).message))
   })
 })

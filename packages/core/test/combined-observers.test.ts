@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { RequestHandle, combineObservers, combineQueryObservers, observeRequest, type RequestOutcome, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
+import { RequestHandle, TenantryError, callSafely, combineObservers, combineQueryObservers, observeRequest, steadyObserver, type RequestOutcome, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
 
 const acme = { id: '0194b1c2-0000-7000-8000-000000000001', slug: 'acme', status: 'active', isolation: 'shared' } as unknown as Tenant
 const request = { method: 'GET', route: '/api/x' }
@@ -326,3 +326,128 @@ describe('combineQueryObservers', () => {
   })
 })
 
+
+describe('steadyObserver', () => {
+  it('ends once per request inside a combined observer, in the observers\' order, with its own copy; it cannot be changed', () => {
+    const log: string[] = []
+    let starts = 0
+    const counting = steadyObserver<RequestObservation>({ end: (o) => { log.push(`steady:${o.method} ${o.route} ${o.status}`); (o as { status: number }).status = 0 } })
+    const original = counting.start
+    const perRequest: RequestObserver = { start: (r) => (starts++, { tenant: (t) => log.push(`tenant:${t.slug}`), end: (o) => log.push(`per:${o.route} ${o.status}`) }) }
+    const wrapping: RequestObserver = { start: () => ({ run: (fn) => (log.push('run'), fn()), end: (o) => log.push(`wrap:${o.status}`) }) }
+    const combined = combineObservers(wrapping, counting, perRequest)
+    for (const status of [200, 404]) {
+      const handle = observeRequest(combined, request)
+      handle?.setTenant(acme)
+      assert.equal(handle?.run(() => 7), 7)
+      handle?.end(status)
+    }
+    assert.equal(starts, 2, 'the other observer is started per request')
+    assert.deepEqual(log, [
+      'tenant:acme', 'run', 'wrap:200', 'steady:GET /api/x 200', 'per:/api/x 200',
+      'tenant:acme', 'run', 'wrap:404', 'steady:GET /api/x 404', 'per:/api/x 404',
+    ], 'each ends once per request, in order; its rewrite of its copy is not what the next one sees')
+    assert.ok(Object.isFrozen(counting), 'its start cannot be swapped for one that would be skipped anyway')
+    assert.throws(() => { (counting as { start: unknown }).start = () => undefined })
+    assert.equal(counting.start, original)
+  })
+
+  it('alone, or with observers that start nothing, gives the same observation each time: nothing allocated per request', () => {
+    const observation: RequestObservation = { end: () => undefined }
+    const alone = steadyObserver(observation)
+    assert.equal(alone.start(request), observation)
+    const combined = combineObservers(steadyObserver(observation), { start: () => undefined }, steadyObserver<RequestObservation>({ end: () => undefined }))
+    const first = combined.start(request)
+    assert.ok(first !== undefined)
+    assert.equal(combined.start(request), first, 'the joined observation is given again')
+    const lone = combineObservers(steadyObserver(observation), { start: () => undefined })
+    assert.equal(lone.start(request), observation, 'one observation started: given as it is')
+  })
+
+  it('serves query observers too, each query ended once with a copy of its own', () => {
+    const tenant = { id: acme.id, slug: 'acme', status: 'active', isolation: 'shared' } as ScopedTenant
+    const seen: string[] = []
+    const combined = combineQueryObservers(
+      steadyObserver({ end: (o: { durationMs: number; failed: boolean }) => { seen.push(`count:${o.durationMs}`); o.failed = true } }),
+      { start: () => ({ end: (o) => seen.push(`timer:${o.failed}`) }) },
+    )
+    combined.start(tenant)?.end({ tenant, durationMs: 3, failed: false })
+    assert.deepEqual(seen, ['count:3', 'timer:false'])
+  })
+
+  it('refuses what is not an observation, with a typed error', () => {
+    for (const bad of [{}, { end: 1 }, null, undefined]) {
+      assert.throws(() => steadyObserver(bad as unknown as RequestObservation), (error: unknown) => error instanceof TenantryError && error.code === 'VALIDATION_FAILED' && /end\(outcome\)/.test(error.message))
+    }
+  })
+})
+
+describe('a combined observer\'s run hooks', () => {
+  /** A tracer-like observer: logs its run, and what the chain it wraps gave it. */
+  const tracer = (name: string, log: string[]): RequestObserver => ({
+    start: () => ({
+      run: (fn) => {
+        log.push(`${name}.run`)
+        try {
+          const result = fn()
+          log.push(`${name} got ${String(result)}`)
+          return result
+        } catch (error) {
+          log.push(`${name} caught ${(error as Error).message}`)
+          throw error
+        }
+      },
+      end: () => undefined,
+    }),
+  })
+  const wrapper = (run: (fn: () => unknown) => unknown): RequestObserver => ({ start: () => ({ run: run as RequestObservation['run'], end: () => undefined }) })
+
+  function go(...observers: RequestObserver[]): { log: string[]; calls: number; result: unknown } {
+    const log: string[] = []
+    let calls = 0
+    const all = observers.map((o) => (o === TRACER ? tracer('B', log) : o === OUTER ? tracer('A', log) : o))
+    const handle = observeRequest(combineObservers(...all), request)
+    const result = handle?.run(() => {
+      calls++
+      log.push('handler')
+      return 'real'
+    })
+    return { log, calls, result }
+  }
+  const TRACER: RequestObserver = { start: () => undefined }
+  const OUTER: RequestObserver = { start: () => undefined }
+
+  it('run the next observer\'s run once when one calls its chain twice, and still when one never calls it', () => {
+    const twice = go(wrapper((fn) => (fn(), fn())), TRACER)
+    assert.deepEqual(twice.log, ['B.run', 'handler', 'B got real'], 'the next hook ran once: one span, not two')
+    assert.equal(twice.calls, 1)
+    const skipping = go(wrapper(() => 'nope'), TRACER)
+    assert.deepEqual(skipping.log, ['B.run', 'handler', 'B got real'], 'the next hook is not skipped')
+    assert.equal(skipping.result, 'real')
+  })
+
+  it('give an outer observer the chain\'s own result or error, never what an inner observer made up', () => {
+    const lying = go(OUTER, wrapper((fn) => { fn(); throw new Error('from the observer') }))
+    assert.deepEqual(lying.log, ['A.run', 'handler', 'A got real'])
+    assert.equal(lying.result, 'real')
+    const forging = go(OUTER, wrapper((fn) => (fn(), 'forged')))
+    assert.deepEqual(forging.log, ['A.run', 'handler', 'A got real'])
+    assert.equal(forging.result, 'real')
+    const failing = observeRequest(combineObservers(tracer('A', []), wrapper((fn) => { try { fn() } catch { return 'swallowed' } })), request)
+    assert.throws(() => failing?.run(() => { throw new Error('handler failed') }), /handler failed/, 'the handler\'s error stands')
+  })
+})
+
+describe('callSafely', () => {
+  it('keeps every failure of a hook to itself: a throw, a rejection, a then getter that throws, a revoked Proxy', async () => {
+    assert.equal(callSafely(() => 5), 5)
+    assert.equal(callSafely(() => { throw new Error('bug') }), undefined)
+    assert.equal(callSafely(() => Promise.reject(new Error('async bug'))), undefined)
+    const thenGetter = Object.defineProperty({}, 'then', { get() { throw new Error('then getter') } })
+    assert.equal(callSafely(() => thenGetter), undefined)
+    const { proxy, revoke } = Proxy.revocable({}, {})
+    revoke()
+    assert.equal(callSafely(() => proxy), undefined)
+    await new Promise((resolve) => setImmediate(resolve))
+  })
+})

@@ -94,4 +94,40 @@ describe('tenant input', () => {
     cyclic.self = cyclic
     assert.throws(() => parseTenantPatch({ settings: cyclic }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
   })
+
+  it('checks the settings as they will be stored (serialised once): a toJSON or a getter cannot pass a shallow tree and store a deep one', () => {
+    const nested = (levels: number): Record<string, unknown> => {
+      const top: Record<string, unknown> = {}
+      let node = top
+      for (let i = 1; i < levels; i++) node = (node.a = {}) as Record<string, unknown>
+      return top
+    }
+    const deep = /nested at most 32 levels deep/
+    assert.throws(() => parseNewTenant({ slug: 'acme', name: 'Acme', settings: { theme: { toJSON: () => nested(100) } } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && deep.test(e.message))
+    let reads = 0
+    const shifty = { get theme() { return ++reads === 1 ? { shallow: true } : nested(100) } }
+    assert.deepEqual(parseTenantPatch({ settings: shifty }).settings, { theme: { shallow: true } }, 'the one answer read is what is checked and stored')
+    assert.equal(reads, 1)
+    // What is returned is the tree that was checked: plain data, read once, not the caller's object.
+    let slugReads = 0
+    const input = { get slug() { return ++slugReads === 1 ? 'acme' : 'NOT A SLUG' }, name: 'Acme', settings: { theme: { toJSON: () => 'dark' }, when: new Date(0) } }
+    const parsed = parseNewTenant(input)
+    assert.deepEqual(parsed, { slug: 'acme', name: 'Acme', settings: { theme: 'dark', when: '1970-01-01T00:00:00.000Z' } })
+    assert.equal(parsed.slug, 'acme', 'each field is read once: a getter cannot answer the catalog something else')
+    const patch = { settings: { a: 1 } }
+    assert.notEqual(parseTenantPatch(patch).settings, patch.settings)
+    assert.deepEqual(parseTenantPatch({}), {})
+    assert.throws(() => parseTenantPatch({ settings: { n: 1n } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /must be JSON data/.test(e.message))
+    assert.throws(() => parseTenantPatch({ settings: { toJSON: () => [1] } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /JSON object/.test(e.message))
+  })
+
+  it('refuses huge sparse arrays and deeply shared settings at once, by their size, before walking them', () => {
+    let level: unknown = 1
+    for (let i = 0; i < 30; i++) level = [level, level]
+    for (const settings of [{ list: new Array(2 ** 28) }, { list: new Array(2 ** 32 - 1) }, { shared: level }]) {
+      const started = performance.now()
+      assert.throws(() => parseTenantPatch({ settings }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+      assert.ok(performance.now() - started < 5_000, 'refused without walking every slot')
+    }
+  })
 })

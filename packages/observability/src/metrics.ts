@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import {
-  TenantLabels, TenantryError, validationError,
+  TenantLabels, TenantryError, steadyObserver, validationError,
   type JobObserver, type JobOutcome, type QueryObservation, type QueryObserver, type RequestObservation, type RequestObserver, type RequestOutcome, type Tenant, type ValidationIssue,
 } from '@tenantry/core'
 import { Counter, Gauge, Registry } from 'prom-client'
@@ -173,8 +173,7 @@ export class TenantMetrics {
   readonly #maxRoutes: number
   readonly #observer: RequestObserver
   /** Stateless (the driver times the query): one observation serves every query, nothing allocated. */
-  readonly #queryObservation: QueryObservation = { end: (outcome) => this.query(outcome) }
-  readonly #queryObserver: QueryObserver = { start: () => this.#queryObservation }
+  readonly #queryObserver: QueryObserver = steadyObserver<QueryObservation>({ end: (outcome) => this.query(outcome) })
 
   constructor(options: TenantMetricsOptions = {}) {
     const issues: ValidationIssue[] = []
@@ -196,8 +195,8 @@ export class TenantMetrics {
     this.#migrations = new Counter({ name: `${prefix}migration_runs_total`, help: 'Fleet migration runs, by outcome', labelNames: ['status'], registers })
     this.#routers.push(...(options.poolRouters ?? []))
     this.#poolMetrics(prefix, registers)
-    const observation: RequestObservation = { end: (outcome) => this.request(outcome) }
-    this.#observer = { start: () => observation }
+    // Stateless as well: one observation serves every request (combineObservers never starts it per request).
+    this.#observer = steadyObserver<RequestObservation>({ end: (outcome) => this.request(outcome) })
   }
 
   /** The content type of `text()` (the Prometheus text format). */

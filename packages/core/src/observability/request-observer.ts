@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { ScopedTenant } from '../context/index.ts'
+import { validationError } from '../errors/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 
 /** A tenant request as an observer first sees it. */
@@ -67,17 +68,15 @@ export interface RequestObserver {
  * callSafely(() => observation.end(outcome))
  */
 export function callSafely<R>(hook: () => R): R | undefined {
-  let result: R
   try {
-    result = hook()
-  } catch {
-    return undefined
-  }
-  if (isThenable(result)) {
+    const result = hook()
+    // Inside the try: a `then` getter that throws, or a revoked Proxy, is the hook's failure too.
+    if (!isThenable(result)) return result
     swallow(result)
-    return undefined
+  } catch {
+    // The hook's failure is its own.
   }
-  return result
+  return undefined
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -226,29 +225,7 @@ export class RequestHandle implements RequestOutcome {
   run<R>(fn: () => R): R {
     // After the end (an observer holding the outcome, say) nothing runs in the request's context again.
     if (!this.#wraps || this.#ended) return fn()
-    const observation = this.#observation
-    let state: 'waiting' | 'returned' | 'threw' = 'waiting'
-    let result: R | undefined
-    let thrown: unknown
-    const once = (): R => {
-      if (state === 'returned') return result as R
-      if (state === 'threw') throw thrown
-      try {
-        result = fn()
-        state = 'returned'
-        return result
-      } catch (error) {
-        state = 'threw'
-        thrown = error
-        throw error
-      }
-    }
-    try {
-      swallow(observation.run!(once))
-    } catch {
-      // The chain's own outcome stands: once() below gives it (or runs it, if the observer did not).
-    }
-    return once()
+    return runThrough(this.#observation, fn)
   }
 
   /** Ends the observation with the status sent (499: the client went away); later calls do nothing. */
@@ -269,6 +246,38 @@ export class RequestHandle implements RequestOutcome {
     if (isCombinedObservation(observation)) endCombined(observation, this)
     else endWithCopy(observation, this)
   }
+}
+
+/**
+ * `observation.run(fn)`, guarded: `fn` runs exactly once and its own result
+ * or error stands, whatever the observation does (throws before or after
+ * calling it, swallows its error, returns something else, never calls it, or
+ * calls it twice). Used for the handle's observation and for each level of a
+ * combined one, so no observer's `run` can run, skip or lie to the next.
+ */
+function runThrough<R>(observation: RequestObservation, fn: () => R): R {
+  let state: 'waiting' | 'returned' | 'threw' = 'waiting'
+  let result: R | undefined
+  let thrown: unknown
+  const once = (): R => {
+    if (state === 'returned') return result as R
+    if (state === 'threw') throw thrown
+    try {
+      result = fn()
+      state = 'returned'
+      return result
+    } catch (error) {
+      state = 'threw'
+      thrown = error
+      throw error
+    }
+  }
+  try {
+    swallow(observation.run!(once))
+  } catch {
+    // The chain's own outcome stands: once() below gives it (or runs it, if the observer did not).
+  }
+  return once()
 }
 
 /** What an ended handle holds instead of its observation. */
@@ -350,15 +359,46 @@ function copyRequest(request: ObservedRequest): ObservedRequest {
 }
 
 /**
+ * The observations of observers made by `steadyObserver`, by observer: each
+ * gives every request (or query) the same observation, so a combined
+ * observer uses it without calling their `start` (or copying the request for
+ * them) each time.
+ */
+const steadyObservations = new WeakMap<object, object>()
+
+/**
+ * An observer that gives every request (or query) the same observation: for
+ * counters that keep nothing per request (metrics, the live view).
+ * `combineObservers` and `combineQueryObservers` take its observation once,
+ * when they are made, and never call its `start` per request, so it costs
+ * them nothing until the end; on its own it is `{ start: () => observation }`.
+ *
+ * @example
+ * const counting = steadyObserver<RequestObservation>({ end: (o) => count(o.tenant?.id, o.status) })
+ * const observer = combineObservers(counting, tracing.observer())
+ */
+export function steadyObserver<O extends object>(observation: O): { start(input?: unknown): O } {
+  if (typeof (observation as { end?: unknown } | null)?.end !== 'function') {
+    throw validationError([{ path: 'observation', message: 'must be an observation: an object with an end(outcome) function' }])
+  }
+  const observer = Object.freeze({ start: (_input?: unknown): O => observation })
+  steadyObservations.set(observer, observation)
+  return observer
+}
+
+/**
  * One observer over several: each started in turn (skipping those that skip
- * or throw), `join` making one observation of two or more. Observers that
- * hand out one shared observation (metrics, the live view) make the same
- * joined observation every time: it is kept and given again, so a request
- * allocates nothing here.
+ * or throw), `join` making one observation of two or more. Steady observers
+ * (`steadyObserver`) are not started: their observation is taken once, here.
+ * When a request starts the same observations as the last one (steady
+ * observers, and observers that hand out a shared observation), the same
+ * joined observation is given again, so a request allocates nothing here.
  */
 function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } | undefined)[], join: (started: readonly O[]) => O, copy?: (input: I) => I): { start(input: I): O | undefined } {
   const present = observers.filter((o): o is { start(input: I): O | undefined } => o !== undefined)
   if (present.length === 1) return present[0]!
+  // Each observer's steady observation (taken once, now), or undefined: one that is started per request.
+  const steady = present.map((o) => steadyObservations.get(o) as O | undefined)
   let last: O[] | undefined
   let joined: O | undefined
   return {
@@ -369,8 +409,8 @@ function combined<I, O>(observers: readonly ({ start(input: I): O | undefined } 
       let started: O[] | undefined
       let same = previous !== undefined
       let n = 0
-      for (const observer of present) {
-        const observation = startSafely(observer, copy === undefined ? input : copy(input))
+      for (let i = 0; i < present.length; i++) {
+        const observation = steady[i] ?? startSafely(present[i]!, copy === undefined ? input : copy(input))
         if (observation === undefined) continue
         if (same && previous![n] === observation) {
           n++
@@ -431,11 +471,12 @@ class CombinedObservation implements RequestObservation {
   }
 
   #run<R>(fn: () => R): R {
-    // The first observer's context outermost: built from the innermost out.
+    // The first observer's context outermost: built from the innermost out. Each level is guarded, so one
+    // observer's `run` cannot run the next one's twice, skip it, or hand it anything but the chain's own outcome.
     let next = fn
     for (const o of this.#wrapping) {
       const inner = next
-      next = () => o.run!(inner)
+      next = () => runThrough(o, inner)
     }
     return next()
   }
@@ -466,14 +507,13 @@ class CombinedObservation implements RequestObservation {
  * await app.register(tenantryFastify, { resolution, observer: liveViewObserver(live) })
  */
 export function liveViewObserver(live: { record(tenantId: string, request: { durationMs: number; status: number; limited?: boolean; rejected?: boolean }): void }): RequestObserver {
-  const observation: RequestObservation = {
+  // Stateless: one observation serves every request.
+  return steadyObserver<RequestObservation>({
     end(outcome) {
       if (outcome.tenant === undefined) return
       live.record(outcome.tenant.id, outcome)
     },
-  }
-  // Stateless: one observation serves every request.
-  return { start: () => observation }
+  })
 }
 
 /** How a query ended, as the driver tells each observation (one object shared by all). */

@@ -4,6 +4,7 @@
  * refused -> authenticate -> admit, and how an error becomes a response.
  */
 import type { AdmissionTicket, TenantAdmission } from '../admission/index.ts'
+import { frozenTenant } from '../context/tenant-context.ts'
 import { TenantryError, type PreparedRefusal } from '../errors/index.ts'
 import { observeRequest, type ObservedRequest, type RequestHandle, type RequestObserver } from '../observability/request-observer.ts'
 import type { Tenant } from '../tenant/model.ts'
@@ -63,7 +64,11 @@ export interface TenantGate<T extends Tenant = Tenant> {
    * The same as `resolve`, `refusal` (thrown as its error) and `admit` in turn.
    */
   pass(request: TenantRequest, route: GateRoute & { readonly signal?: AbortSignal }): Promise<TenantPass<T>>
-  /** Step 1 of `pass`: the request's tenant; throws the resolution's TenantryError. */
+  /**
+   * Step 1 of `pass`: the request's tenant, as the deep-frozen copy its scope
+   * will hold (shared by observers, admission and the handler; none can change
+   * it); throws the resolution's TenantryError.
+   */
   resolve(request: TenantRequest): Promise<T>
   /**
    * Step 2, synchronous, no I/O: the refusal admission already holds for this
@@ -122,16 +127,24 @@ export function createTenantGate<T extends Tenant>(options: TenantHttpOptions<T>
       return prefixes.some((prefix) => path === prefix || (path.startsWith(prefix) && (path[prefix.length] === '/' || path[prefix.length] === '?')))
     },
     async pass(request, route) {
-      const tenant = await resolution.resolve(request)
+      const tenant = await resolve(request)
       const refused = refusalOf(tenant, route)
       if (refused !== undefined) throw refused.error()
       return admit(request, tenant, route)
     },
-    resolve(request) {
-      return resolution.resolve(request)
-    },
+    resolve,
     refusal: refusalOf,
     admit,
+  }
+
+  /**
+   * The request's tenant as its scope will hold it: the deep-frozen copy
+   * `runWithTenant` enters (a cached directory's tenant already is one), so the
+   * observers, admission, authentication and the handler share one object
+   * none of them can change for the others, whatever the directory hands out.
+   */
+  async function resolve(request: TenantRequest): Promise<T> {
+    return frozenTenant(await resolution.resolve(request), 'TenantResolution')
   }
 
   function refusalOf(tenant: T, route: GateRoute): PreparedRefusal | undefined {
