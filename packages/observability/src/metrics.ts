@@ -248,7 +248,9 @@ export class TenantMetrics {
   }
 
   #countRequest(tenant: TenantFields | undefined, routeName: string, method: string, status: number, durationMs: number, flags: number, at: number): void {
-    const series = tenant === undefined ? this.#none() : this.#seriesOf(tenant, at)
+    // A 401 (its caller not authenticated: anyone can send one naming any tenant) is counted under the label
+    // the tenant has, and does not move the ranking: unauthenticated traffic cannot take labels from real tenants.
+    const series = tenant === undefined ? this.#none() : status === 401 ? this.#labelledSeries(tenant) : this.#seriesOf(tenant, at)
     // Keyed by the label's route (at most maxRoutes, then `other`): raw paths never grow the map.
     // A request with no tenant (unknown host, probes) never takes one of the maxRoutes labels: its raw path is not a route.
     const route = tenant === undefined ? OTHER : this.#route(routeName)
@@ -356,7 +358,16 @@ export class TenantMetrics {
 
   /** The series of a tenant's label (its own, or `other`), made on first use. */
   #seriesOf(tenant: TenantFields, at: number): LabelSeries {
-    const label = this.#labels.label(tenant.id, 1, at)
+    return this.#seriesUnder(this.#labels.label(tenant.id, 1, at), tenant)
+  }
+
+  /** The tenant's series under the label it has now, ranking nothing (see `TenantLabels.peek`). */
+  #labelledSeries(tenant: TenantFields): LabelSeries {
+    return this.#seriesUnder(this.#labels.peek(tenant.id), tenant)
+  }
+
+  /** The series of `label` (the tenant's id, or `other`), made on first use. */
+  #seriesUnder(label: string, tenant: TenantFields): LabelSeries {
     let series = this.#series.get(label)
     if (series === undefined) {
       const own = label !== OTHER

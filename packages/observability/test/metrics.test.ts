@@ -101,6 +101,25 @@ describe('TenantMetrics', () => {
     assert.doesNotMatch(text, new RegExp(`tenant="${a.id}"`), "a's series are gone")
   })
 
+  it('does not let unauthenticated requests (401) move the ranking: they count under the label a tenant has, or other', async () => {
+    const metrics = new TenantMetrics({ topTenants: 2, halfLifeMs: 1 })
+    const [a, b, c] = [tenant(1), tenant(2), tenant(3)]
+    metrics.request(request(a))
+    metrics.request(request(a, 401))
+    // A flood of 401s naming other tenants: anyone can send them.
+    for (let i = 0; i < 2_000; i++) metrics.request(request(i % 2 === 0 ? b : c, 401))
+    assert.deepEqual(metrics.labelledTenants(), [a.id], 'only the authenticated tenant took a label')
+    const text = await metrics.text()
+    assert.doesNotMatch(text, new RegExp(`tenant="(${b.id}|${c.id})"`))
+    const requests = seriesOf(text, 'tenantry_http_requests_total').series
+    const count = (label: string, cls: string): number => Number(requests.find((line) => line.includes(`tenant="${label}"`) && line.includes(`status_class="${cls}"`))?.split(' ').pop() ?? 0)
+    assert.equal(count(a.id, '4xx'), 1, "a's own 401 under its label")
+    assert.equal(count('other', '4xx'), 2_000, 'the flood under other, every request counted')
+    // Authenticated traffic still ranks: b takes the second label.
+    metrics.request(request(b))
+    assert.deepEqual(new Set(metrics.labelledTenants()), new Set([a.id, b.id]))
+  })
+
   it('counts limits, rejections, requests with no tenant, bounds the route label, and checks its options', async () => {
     const metrics = new TenantMetrics({ maxRoutes: 2 })
     const t = tenant(7)

@@ -124,6 +124,18 @@ export class TenantLabels {
     return TenantLabels.OTHER
   }
 
+  /**
+   * The label the tenant's metrics carry now (its id, or `'other'`), counting
+   * nothing: for traffic that must not move the ranking (a request refused
+   * before its caller was authenticated, which anyone can send).
+   *
+   * @example
+   * const label = labels.peek(tenant.id)
+   */
+  peek(tenantId: string): string {
+    return this.#labeled.has(tenantId) ? tenantId : TenantLabels.OTHER
+  }
+
   /** What one unit of traffic weighs now: 2^((now − landmark) / halfLife), worked out once per time step. */
   #unit(at: number): number {
     const step = Math.floor(((at - this.#landmark) * STEPS_PER_HALF_LIFE) / this.#halfLifeMs)
