@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { RequestHandle, TenantryError, callSafely, combineObservers, combineQueryObservers, observeRequest, steadyObserver, type RequestOutcome, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
+import { RequestHandle, TenantryError, callSafely, combineObservers, currentScope, currentTenant, runWithTenant, combineQueryObservers, observeRequest, steadyObserver, type RequestOutcome, type RequestObservation, type RequestObserver, type ScopedTenant, type Tenant } from '@tenantry/core'
 
 const acme = { id: '0194b1c2-0000-7000-8000-000000000001', slug: 'acme', status: 'active', isolation: 'shared' } as unknown as Tenant
 const request = { method: 'GET', route: '/api/x' }
@@ -375,7 +375,10 @@ describe('steadyObserver', () => {
     assert.deepEqual(seen, ['count:3', 'timer:false'])
   })
 
-  it('refuses what is not an observation, with a typed error', () => {
+  it('refuses what is not an observation, or one with a tenant or run hook (it serves concurrent requests at once), with a typed error', () => {
+    for (const bad of [{ end: () => undefined, tenant: () => undefined }, { end: () => undefined, run: (fn: () => unknown) => fn() }]) {
+      assert.throws(() => steadyObserver(bad as RequestObservation), (error: unknown) => error instanceof TenantryError && error.code === 'VALIDATION_FAILED' && /only an end\(outcome\) hook/.test(error.message))
+    }
     for (const bad of [{}, { end: 1 }, null, undefined]) {
       assert.throws(() => steadyObserver(bad as unknown as RequestObservation), (error: unknown) => error instanceof TenantryError && error.code === 'VALIDATION_FAILED' && /end\(outcome\)/.test(error.message))
     }
@@ -435,6 +438,26 @@ describe('a combined observer\'s run hooks', () => {
     assert.equal(forging.result, 'real')
     const failing = observeRequest(combineObservers(tracer('A', []), wrapper((fn) => { try { fn() } catch { return 'swallowed' } })), request)
     assert.throws(() => failing?.run(() => { throw new Error('handler failed') }), /handler failed/, 'the handler\'s error stands')
+  })
+})
+
+describe('the tenant scope a handler runs in', () => {
+  it('is the one it was handed in, whatever scope an observer\'s run enters around it', () => {
+    const acme = { id: '11111111-1111-4111-8111-111111111111', slug: 'acme', status: 'active' } as ScopedTenant
+    const globex = { id: '22222222-2222-4222-8222-222222222222', slug: 'globex', status: 'active' } as ScopedTenant
+    const seen: string[] = []
+    const switching: RequestObserver = { start: () => ({ run: (fn) => runWithTenant(globex, fn, { switch: true }), end: () => undefined }) }
+    const watching: RequestObserver = { start: () => ({ run: (fn) => (seen.push(`observer:${currentTenant().slug}`), fn()), end: () => undefined }) }
+    for (const observer of [combineObservers(switching, watching), switching]) {
+      seen.length = 0
+      const handle = observeRequest(observer, request)
+      runWithTenant(acme, () => handle?.run(() => seen.push(`handler:${currentTenant().slug}`)))
+      assert.deepEqual(seen, observer === switching ? ['handler:acme'] : ['observer:acme', 'handler:acme'])
+    }
+    // Outside any scope, the chain stays outside any scope.
+    const handle = observeRequest(switching, request)
+    handle?.run(() => seen.push(`outside:${currentScope()?.kind ?? 'none'}`))
+    assert.equal(seen.at(-1), 'outside:none')
   })
 })
 

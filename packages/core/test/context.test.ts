@@ -396,6 +396,13 @@ describe("the scope's tenant is a deep-frozen private copy", () => {
     }
     // A tenant that is itself unreadable is refused the same way.
     assert.throws(() => runWithTenant(proxy as ScopedTenant, () => undefined), expectCode('VALIDATION_FAILED'))
+    // And one whose getter throws something that cannot even be described (its toString throws, or a revoked Proxy).
+    const revoked = Proxy.revocable({}, {})
+    revoked.revoke()
+    for (const thrown of [{ toString: () => { throw revoked.proxy } }, revoked.proxy]) {
+      const odd = Object.defineProperty({ ...catalogTenant('acme') }, 'plan', { enumerable: true, get: () => { throw thrown } })
+      assert.throws(() => runWithTenant(odd, () => undefined), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /tenant\.plan could not be read/.test(e.message))
+    }
   })
 
   it('refuses a tenant nested past 64 levels through a part it met before, and a Proxy array claiming a huge length', () => {

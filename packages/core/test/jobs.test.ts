@@ -23,6 +23,25 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
     assert.deepEqual(outcome, { ran: true, result: { data: { reportId: 7 }, seen: acme.id, context: 'acme' }, tenant: outcome.ran ? outcome.tenant : undefined })
   })
 
+  it('gives the handler and the observer the scope\'s frozen copy of the tenant, never the source\'s object', async () => {
+    const dir = jobTenants()
+    const acme = dir.add('acme')
+    const ended: JobOutcome[] = []
+    const jobs = new JobTenancy({ tenants: dir.source, observer: { end: (o) => ended.push(o) } })
+    const stored = JSON.parse(JSON.stringify(runWithTenant(acme, () => jobs.envelope({}))))
+    const outcome = await jobs.run(stored, async (_data, context) => {
+      assert.equal(context.tenant, currentTenant(), 'one object: the scope\'s')
+      assert.ok(Object.isFrozen(context.tenant))
+      assert.throws(() => { (context.tenant as { id: string }).id = '22222222-2222-4222-8222-222222222222' }, TypeError)
+      return 'done'
+    })
+    assert.equal(outcome.ran, true)
+    assert.equal(ended[0]?.tenant?.id, acme.id)
+    const source = await dir.source.getById(acme.id)
+    assert.equal(source?.id, acme.id, "the source's object is unchanged")
+    assert.ok(outcome.ran && outcome.tenant !== source, 'the copy, not the source\'s object')
+  })
+
   it('refuses to enqueue with no tenant in scope, and in a system scope, with TENANT_CONTEXT_MISSING', async () => {
     const jobs = new JobTenancy({ tenants: jobTenants().source })
     assert.throws(() => jobs.envelope({ a: 1 }), expectCode('TENANT_CONTEXT_MISSING'))

@@ -121,13 +121,59 @@ describe('tenant input', () => {
     assert.throws(() => parseTenantPatch({ settings: { toJSON: () => [1] } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /JSON object/.test(e.message))
   })
 
+  it('refuses what PostgreSQL could not store or later code could misread, and every unreadable input, as VALIDATION_FAILED', () => {
+    const invalid = (pattern: RegExp) => (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && pattern.test(e.message)
+    // NUL and lone surrogates: jsonb and text refuse them (or store them changed).
+    for (const text of ['a\u0000b', 'x\uD800', '\uDC00y']) {
+      assert.throws(() => parseTenantPatch({ settings: { note: text } }), invalid(/NUL character or half of a surrogate pair/))
+      assert.throws(() => parseTenantPatch({ settings: { [text]: 1 } }), invalid(/NUL character/))
+      assert.throws(() => parseTenantPatch({ name: `Acme ${text}` }), invalid(/NUL character/))
+    }
+    assert.deepEqual(parseTenantPatch({ name: 'Acme 😀', settings: { emoji: '😀' } }), { name: 'Acme 😀', settings: { emoji: '😀' } }, 'a whole surrogate pair is fine')
+    // Keys that reach a prototype when merged later.
+    const keys = JSON.parse('{"__proto__": {"isAdmin": true}, "nested": {"constructor": 1}}') as Record<string, unknown>
+    assert.throws(() => parseTenantPatch({ settings: keys }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && (e.details as { path: string }[]).map((d) => d.path).join() === 'settings.__proto__,settings.nested.constructor')
+    // Unreadable input: a revoked Proxy, a throwing getter or trap.
+    const revoked = (): object => {
+      const r = Proxy.revocable({}, {})
+      r.revoke()
+      return r.proxy
+    }
+    for (const input of [revoked(), { get name() { throw new Error('getter') } }, new Proxy({}, { ownKeys: () => { throw new Error('trap') } })]) {
+      assert.throws(() => parseTenantPatch(input), invalid(/fields can be read|must be an object/))
+    }
+    assert.throws(() => parseTenantPatch({ settings: revoked() }), invalid(/settings/))
+    assert.throws(() => parseNewTenant({ slug: 'acme', name: 'Acme', domains: revoked() }), invalid(/domains/))
+    // The domain count read once, the list copied by index: an iterator or a Proxy cannot add more.
+    const sneaky = ['a.example.com']
+    ;(sneaky as unknown as { [Symbol.iterator]: unknown })[Symbol.iterator] = function* () { for (let i = 0; i < 5000; i++) yield `d${i}.example.com` }
+    assert.deepEqual(parseNewTenant({ slug: 'acme', name: 'Acme', domains: sneaky }).domains, ['a.example.com'])
+    let lengthReads = 0
+    const growing = new Proxy(['a.example.com'], { get: (t, k) => (k === 'length' ? (++lengthReads === 1 ? 1 : 1000) : Reflect.get(t, k)) })
+    assert.deepEqual(parseNewTenant({ slug: 'acme', name: 'Acme', domains: growing }).domains, ['a.example.com'])
+    assert.throws(() => parseNewTenant({ slug: 'acme', name: 'Acme', domains: Array.from({ length: 21 }, (_, i) => `d${i}.example.com`) }), invalid(/at most 20/))
+  })
+
   it('refuses huge sparse arrays and deeply shared settings at once, by their size, before walking them', () => {
     let level: unknown = 1
     for (let i = 0; i < 30; i++) level = [level, level]
-    for (const settings of [{ list: new Array(2 ** 28) }, { list: new Array(2 ** 32 - 1) }, { shared: level }]) {
+    // One long string or key referred to many times: cheap to build, a huge text to serialise.
+    const long = 'x'.repeat(1 << 20)
+    const keyed = { [long]: 1 }
+    for (const settings of [{ list: new Array(2 ** 28) }, { list: new Array(2 ** 32 - 1) }, { shared: level }, { many: new Array(600).fill(long) }, { many: new Array(600).fill(keyed) }]) {
       const started = performance.now()
       assert.throws(() => parseTenantPatch({ settings }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
-      assert.ok(performance.now() - started < 5_000, 'refused without walking every slot')
+      assert.ok(performance.now() - started < 5_000, 'refused without walking every slot or building the whole text')
     }
+    // Stopped as soon as the count is over: values read one by one (getters) are not all read.
+    const readsOf = (length: number, value: () => unknown): number => {
+      let reads = 0
+      const list: unknown[] = []
+      for (let i = 0; i < length; i++) Object.defineProperty(list, i, { enumerable: true, get: () => (reads++, value()) })
+      assert.throws(() => parseTenantPatch({ settings: { list } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /64 KiB/.test(e.message))
+      return reads
+    }
+    assert.ok(readsOf(100_000, () => 0) <= 32_770, 'stopped at the values a 64 KiB text can hold')
+    assert.equal(readsOf(600, () => long), 1, 'stopped at the first string past 64 KiB')
   })
 })

@@ -147,8 +147,15 @@ const MAX_VALUES = 100_000
 
 /** What went wrong reading a value, as an UnsafeTenantValue (a revoked Proxy's TypeError, a getter's throw). */
 function unsafe(error: unknown): UnsafeTenantValue {
-  if (error instanceof UnsafeTenantValue) return error
-  return new UnsafeTenantValue(`could not be read (${error instanceof Error ? error.message : String(error)})`)
+  let reason = 'it threw'
+  try {
+    if (error instanceof UnsafeTenantValue) return error
+    // What was thrown is the tenant's own code: describing it may throw too (a revoked Proxy, a toString that throws).
+    reason = error instanceof Error ? String(error.message) : String(error)
+  } catch {
+    // The plain description stands.
+  }
+  return new UnsafeTenantValue(`could not be read (${reason})`)
 }
 
 /**
@@ -453,6 +460,15 @@ export async function runAsSystem<T>(reason: string, fn: () => T | Promise<T>, o
  */
 export function leaveScope<T>(fn: () => T): T {
   return storage.exit(fn)
+}
+
+/**
+ * Runs `fn` in `scope` as it was taken from `currentScope()` (outside any
+ * scope when undefined): for code that must run a callback in the scope it
+ * was handed, whatever scope the code in between entered. Internal to core.
+ */
+export function runInScope<T>(scope: Scope | undefined, fn: () => T): T {
+  return scope === undefined ? storage.exit(fn) : storage.run(scope, fn)
 }
 
 /** The scope in force (tenant or system), or undefined outside any scope. */

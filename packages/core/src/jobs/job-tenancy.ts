@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks'
 import { TenantryError } from '../errors/index.ts'
 import { callSafely } from '../observability/request-observer.ts'
-import { currentScope, leaveScope, runAsSystem, runWithTenant } from '../context/tenant-context.ts'
+import { currentScope, frozenTenant, leaveScope, runAsSystem, runWithTenant } from '../context/tenant-context.ts'
 import type { ScopedTenant } from '../context/scope.ts'
 import { isUuid } from '../tenant/identifiers.ts'
 import type { Tenant } from '../tenant/model.ts'
@@ -247,10 +247,12 @@ export class JobTenancy {
       return { ran: true, result, tenant: undefined }
     }
     const found = await leaveScope(() => this.#tenants.getById(record.tenantId))
-    if (found === undefined || found.id !== record.tenantId || found.status === 'deleted') {
+    // The scope's deep-frozen copy, before anything reads it: the checks, the handler's context, the observer and
+    // the scope see one object that none of them can change (nor change the source's object through).
+    const tenant: ScopedTenant | undefined = found === undefined ? undefined : frozenTenant(found, 'JobTenancy tenants')
+    if (tenant === undefined || tenant.id !== record.tenantId || tenant.status === 'deleted') {
       return { ran: false, disposition: 'drop', error: new TenantryError('TENANT_NOT_FOUND', `The job's tenant "${record.slug}" (${record.tenantId}) no longer exists; the job is dropped`), tenant: undefined }
     }
-    const tenant: ScopedTenant = found
     if (tenant.status !== 'active') {
       const disposition: JobDisposition = tenant.status === 'offboarding' ? 'drop' : 'park'
       const what = disposition === 'park' ? 'parked until it is active again' : 'dropped'

@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { ScopedTenant } from '../context/index.ts'
+import { currentScope, runInScope } from '../context/tenant-context.ts'
 import { validationError } from '../errors/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 
@@ -249,21 +250,24 @@ export class RequestHandle implements RequestOutcome {
 }
 
 /**
- * `observation.run(fn)`, guarded: `fn` runs exactly once and its own result
- * or error stands, whatever the observation does (throws before or after
- * calling it, swallows its error, returns something else, never calls it, or
- * calls it twice). Used for the handle's observation and for each level of a
+ * `observation.run(fn)`, guarded: `fn` runs exactly once, in the tenant scope
+ * it was handed in, and its own result or error stands, whatever the
+ * observation does (throws before or after calling it, swallows its error,
+ * returns something else, never calls it, calls it twice, or calls it inside
+ * another tenant's scope). Used for the handle's observation and for each level of a
  * combined one, so no observer's `run` can run, skip or lie to the next.
  */
 function runThrough<R>(observation: RequestObservation, fn: () => R): R {
   let state: 'waiting' | 'returned' | 'threw' = 'waiting'
   let result: R | undefined
   let thrown: unknown
+  // The tenant scope the chain was handed in: the chain runs in it, whatever scope the observer entered around it.
+  const scope = currentScope()
   const once = (): R => {
     if (state === 'returned') return result as R
     if (state === 'threw') throw thrown
     try {
-      result = fn()
+      result = currentScope() === scope ? fn() : runInScope(scope, fn)
       state = 'returned'
       return result
     } catch (error) {
@@ -380,6 +384,11 @@ const steadyObservations = new WeakMap<object, object>()
 export function steadyObserver<O extends object>(observation: O): { start(input?: unknown): O } {
   if (typeof (observation as { end?: unknown } | null)?.end !== 'function') {
     throw validationError([{ path: 'observation', message: 'must be an observation: an object with an end(outcome) function' }])
+  }
+  // One observation serves every request at once: a `tenant` or `run` hook would mix up concurrent requests.
+  const hooks = observation as { tenant?: unknown; run?: unknown }
+  if (hooks.tenant !== undefined || hooks.run !== undefined) {
+    throw validationError([{ path: 'observation', message: 'must have only an end(outcome) hook: one observation serves every request, so a tenant or run hook would mix requests up (return a new observation from start instead)' }])
   }
   const observer = Object.freeze({ start: (_input?: unknown): O => observation })
   steadyObservations.set(observer, observation)

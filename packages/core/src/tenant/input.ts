@@ -1,6 +1,7 @@
-import { validationError, type ValidationIssue } from '../errors/index.ts'
+import { TenantryError, validationError, type ValidationIssue } from '../errors/index.ts'
 import { slugProblem } from './identifiers.ts'
 import { isolationModels, type IsolationModelName } from './model.ts'
+import { forbiddenKeys } from './plain-data.ts'
 
 /** What a caller may give to create a tenant. */
 export interface NewTenantInput {
@@ -31,9 +32,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype
 }
 
+/** A NUL, or half of a surrogate pair: text PostgreSQL cannot store (`text`, `jsonb`) or would store changed. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 function checkName(value: unknown, issues: ValidationIssue[]): void {
   if (typeof value !== 'string' || value.trim().length === 0) issues.push({ path: 'name', message: 'must be a non-empty string' })
   else if (value.length > 200) issues.push({ path: 'name', message: 'must be at most 200 characters' })
+  else if (UNSTORABLE.test(value)) issues.push({ path: 'name', message: 'must not hold a NUL character or half of a surrogate pair' })
 }
 
 /** Settings nested deeper than this are refused (a tenant scope refuses a tenant nested past 64 levels). */
@@ -51,40 +56,55 @@ function nestedTooDeep(value: unknown, depth: number): boolean {
 const MAX_SETTINGS_JSON = 64 * 1024
 /** More values than this take more than MAX_SETTINGS_JSON characters (each at least one, and a comma). */
 const MAX_SETTINGS_VALUES = MAX_SETTINGS_JSON / 2 + 1
-/** Thrown by the serialiser's counter (a marker, caught where it is thrown). */
+/** Thrown by the serialiser's counters (markers, caught where they are thrown). */
 const TOO_LARGE = Symbol('settings too large')
+const UNSTORABLE_TEXT = Symbol('settings text PostgreSQL cannot store')
 
 /**
  * Settings as they will be stored: serialised once (a `toJSON` or a getter
- * runs once), at most 64 KiB, then read back, and that tree checked for depth
- * and returned, so what was checked is exactly what the catalog stores (the
- * caller's object is not read again). The size is checked first: the depth
- * walk only ever sees a small tree (no sparse array, no shared part).
+ * runs once), at most 64 KiB, then read back, and that tree checked (depth,
+ * keys) and returned, so what was checked is exactly what the catalog stores
+ * (the caller's object is not read again). The size is counted while
+ * serialising, in values and in characters of strings and keys, so a huge
+ * sparse array or a part shared a million times over stops at once, not after
+ * building a gigabyte string; the depth walk only ever sees a small tree.
  */
-function storedSettings(value: unknown): { readonly settings: Record<string, unknown> } | { readonly issue: string } {
-  if (!isPlainObject(value)) return { issue: 'must be a JSON object' }
+function storedSettings(value: unknown): { readonly settings: Record<string, unknown> } | { readonly issues: ValidationIssue[] } {
+  const problem = (message: string): { issues: ValidationIssue[] } => ({ issues: [{ path: 'settings', message }] })
   let text: string | undefined
   let values = 0
+  let chars = 0
   try {
-    // Counted as serialised: past MAX_SETTINGS_VALUES the JSON is over 64 KiB, so a huge sparse array or a
-    // part shared a billion times over stops here, not after building a gigabyte string.
-    text = JSON.stringify(value, (_key, item: unknown) => {
+    if (!isPlainObject(value)) return problem('must be a JSON object')
+    text = JSON.stringify(value, function count(this: unknown, key: string, item: unknown) {
       if (++values > MAX_SETTINGS_VALUES) throw TOO_LARGE
+      if (!Array.isArray(this)) {
+        chars += key.length + 3
+        if (UNSTORABLE.test(key)) throw UNSTORABLE_TEXT
+      }
+      if (typeof item === 'string') {
+        chars += item.length + 2
+        if (UNSTORABLE.test(item)) throw UNSTORABLE_TEXT
+      }
+      if (chars > MAX_SETTINGS_JSON) throw TOO_LARGE
       return item
     })
   } catch (error) {
-    if (error === TOO_LARGE) return { issue: 'must be at most 64 KiB of JSON' }
-    return { issue: 'must be JSON data (no cycle, BigInt or property that cannot be read)' }
+    if (error === TOO_LARGE) return problem('must be at most 64 KiB of JSON')
+    if (error === UNSTORABLE_TEXT) return problem('must not hold a NUL character or half of a surrogate pair (in a string or a key)')
+    return problem('must be JSON data (no cycle, BigInt or property that cannot be read)')
   }
-  if (typeof text !== 'string') return { issue: 'must be a JSON object' }
-  if (text.length > MAX_SETTINGS_JSON) return { issue: 'must be at most 64 KiB of JSON' }
+  if (typeof text !== 'string') return problem('must be a JSON object')
+  if (text.length > MAX_SETTINGS_JSON) return problem('must be at most 64 KiB of JSON')
   const parsed: unknown = JSON.parse(text)
-  if (!isPlainObject(parsed)) return { issue: 'must be a JSON object' }
-  if (nestedTooDeep(parsed, 1)) return { issue: `must be nested at most ${MAX_SETTINGS_DEPTH} levels deep` }
+  if (!isPlainObject(parsed)) return problem('must be a JSON object')
+  if (nestedTooDeep(parsed, 1)) return problem(`must be nested at most ${MAX_SETTINGS_DEPTH} levels deep`)
+  // `__proto__`, `constructor`, `prototype`: plain data here, but code that merges settings later may not see them so.
+  const keys = forbiddenKeys(parsed, 'settings')
+  if (keys.length > 0) return { issues: keys }
   return { settings: parsed }
 }
 
-/** Checks plan and settings; returns the settings to store (see storedSettings), when given and valid. */
 /** `plan` (when given) checked. */
 function checkPlan(plan: unknown, issues: ValidationIssue[]): void {
   if (plan !== undefined && (typeof plan !== 'string' || !PLAN.test(plan))) {
@@ -92,13 +112,41 @@ function checkPlan(plan: unknown, issues: ValidationIssue[]): void {
   }
 }
 
-/** The settings to store (see storedSettings): undefined when not given, or when invalid (the issue added). */
+/** The settings to store (see storedSettings): undefined when not given, or when invalid (the issues added). */
 function checkSettings(value: unknown, issues: ValidationIssue[]): Record<string, unknown> | undefined {
   if (value === undefined) return undefined
   const stored = storedSettings(value)
   if ('settings' in stored) return stored.settings
-  issues.push({ path: 'settings', message: stored.issue })
+  issues.push(...stored.issues)
   return undefined
+}
+
+/** At most this many custom domains at creation. */
+const MAX_DOMAINS = 20
+
+/** The domains (when given) copied once, by index, their count read once; undefined when not given or invalid (the issues added). */
+function checkDomains(list: unknown, issues: ValidationIssue[]): unknown[] | undefined {
+  if (list === undefined) return undefined
+  const refuse = (): undefined => {
+    issues.push({ path: 'domains', message: `must be an array of at most ${MAX_DOMAINS} domain names` })
+    return undefined
+  }
+  const domains: unknown[] = []
+  try {
+    if (!Array.isArray(list)) return refuse()
+    const length: unknown = list.length
+    if (typeof length !== 'number' || !(length <= MAX_DOMAINS)) return refuse()
+    for (let i = 0; i < length; i++) domains.push(list[i])
+  } catch {
+    return refuse()
+  }
+  let valid = true
+  domains.forEach((d, i) => {
+    if (isDomainName(d)) return
+    valid = false
+    issues.push({ path: `domains.${i}`, message: 'must be a lowercase domain name such as app.example.com' })
+  })
+  return valid ? domains : undefined
 }
 
 /** The fields given (undefined ones left out), as one new object. */
@@ -108,8 +156,22 @@ function given<T>(fields: Record<string, unknown>): T {
   return out as T
 }
 
-function rejectUnknown(input: Record<string, unknown>, known: readonly string[], issues: ValidationIssue[]): void {
-  for (const key of Object.keys(input)) if (!known.includes(key)) issues.push({ path: key, message: 'is not a known field' })
+/**
+ * The known fields of `input`, each read once into a new object; VALIDATION_FAILED
+ * when it is not a plain object, or cannot be read (a revoked Proxy, a getter
+ * that throws), and an issue for each unknown field.
+ */
+function readFields(input: unknown, known: readonly string[], issues: ValidationIssue[]): Record<string, unknown> {
+  try {
+    if (!isPlainObject(input)) throw validationError([{ path: '', message: 'must be an object' }])
+    for (const key of Object.keys(input)) if (!known.includes(key)) issues.push({ path: key, message: 'is not a known field' })
+    const fields: Record<string, unknown> = {}
+    for (const key of known) fields[key] = input[key]
+    return fields
+  } catch (error) {
+    if (error instanceof TenantryError) throw error
+    throw validationError([{ path: '', message: 'must be an object whose fields can be read (a field threw when read)' }])
+  }
 }
 
 /**
@@ -122,29 +184,17 @@ function rejectUnknown(input: Record<string, unknown>, known: readonly string[],
  * const input = parseNewTenant({ slug: 'acme', name: 'Acme', settings: { theme: 'dark' } })
  */
 export function parseNewTenant(input: unknown): NewTenantInput {
-  if (!isPlainObject(input)) throw validationError([{ path: '', message: 'must be an object' }])
   const issues: ValidationIssue[] = []
-  rejectUnknown(input, ['slug', 'name', 'plan', 'isolation', 'settings', 'domains'], issues)
-  const { slug, name, plan, isolation } = input
+  const { slug, name, plan, isolation, settings: givenSettings, domains: givenDomains } = readFields(input, ['slug', 'name', 'plan', 'isolation', 'settings', 'domains'], issues)
   const slugIssue = slugProblem(slug)
   if (slugIssue) issues.push({ path: 'slug', message: slugIssue })
   checkName(name, issues)
   checkPlan(plan, issues)
-  const settings = checkSettings(input.settings, issues)
+  const settings = checkSettings(givenSettings, issues)
   if (isolation !== undefined && !isolationModels.includes(isolation as IsolationModelName)) {
     issues.push({ path: 'isolation', message: `must be one of ${isolationModels.join(', ')}` })
   }
-  const list = input.domains
-  let domains: unknown[] | undefined
-  if (list !== undefined) {
-    if (!Array.isArray(list) || list.length > 20) issues.push({ path: 'domains', message: 'must be an array of at most 20 domain names' })
-    else {
-      domains = Array.from(list as unknown[])
-      domains.forEach((d, i) => {
-        if (!isDomainName(d)) issues.push({ path: `domains.${i}`, message: 'must be a lowercase domain name such as app.example.com' })
-      })
-    }
-  }
+  const domains = checkDomains(givenDomains, issues)
   if (issues.length) throw validationError(issues)
   return given<NewTenantInput>({ slug, name, plan, isolation, settings, domains })
 }
@@ -157,13 +207,11 @@ export function parseNewTenant(input: unknown): NewTenantInput {
  * const patch = parseTenantPatch({ plan: 'pro' })
  */
 export function parseTenantPatch(input: unknown): TenantPatchInput {
-  if (!isPlainObject(input)) throw validationError([{ path: '', message: 'must be an object' }])
   const issues: ValidationIssue[] = []
-  rejectUnknown(input, ['name', 'plan', 'settings'], issues)
-  const { name, plan } = input
+  const { name, plan, settings: givenSettings } = readFields(input, ['name', 'plan', 'settings'], issues)
   if (name !== undefined) checkName(name, issues)
   checkPlan(plan, issues)
-  const settings = checkSettings(input.settings, issues)
+  const settings = checkSettings(givenSettings, issues)
   if (issues.length) throw validationError(issues)
   return given<TenantPatchInput>({ name, plan, settings })
 }

@@ -50,6 +50,13 @@ export function translateWriteError(error: unknown, claimed: { slug?: string } =
   if (fields.code === '23503') {
     return new TenantryError('TENANT_NOT_FOUND', 'The tenant was deleted while this change was being written', { cause: error })
   }
+  // Text PostgreSQL cannot store (a NUL, bad Unicode) that got past the input checks: the caller's input, not a fault here.
+  if (fields.code === '22P05' || fields.code === '22021' || fields.code === '22P02') {
+    return new TenantryError('VALIDATION_FAILED', 'PostgreSQL cannot store this text (a NUL character or invalid Unicode in a name or in the settings); remove it and try again', {
+      details: [{ path: '', message: 'holds text PostgreSQL cannot store' }],
+      cause: error,
+    })
+  }
   return error
 }
 

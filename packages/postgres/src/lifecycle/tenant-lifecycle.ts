@@ -1,4 +1,4 @@
-import { TenantryError, isUuid, type IsolationModelName, type NewTenantInput, type PlanRegistry, type TenantPatchInput } from '@tenantry/core'
+import { TenantryError, isUuid, parseNewTenant, parseTenantPatch, type IsolationModelName, type NewTenantInput, type PlanRegistry, type TenantPatchInput } from '@tenantry/core'
 import type { ApiKeyInfo, TenantRecord } from '../catalog/rows.ts'
 import type { CreatedApiKey } from '../catalog/api-keys.ts'
 import type { Attribution } from '../catalog/arguments.ts'
@@ -81,12 +81,14 @@ export class TenantLifecycle {
    * @example
    * const initech = await lifecycle.create({ slug: 'initech', name: 'Initech', isolation: 'database' }, { server: 'eu-1' })
    */
-  async create(input: NewTenantInput, options: CreateOptions = {}): Promise<TenantRecord> {
-    this.#plans?.assertValid({ plan: input?.plan ?? this.#plans.defaultPlan, settings: input?.settings })
-    const isolation = input?.isolation ?? this.defaultIsolation
+  async create(given: NewTenantInput, options: CreateOptions = {}): Promise<TenantRecord> {
+    // Parsed first (each field read once, the settings as they will be stored): the plans check what the catalog stores.
+    const input = parseNewTenant(given)
+    this.#plans?.assertValid({ plan: input.plan ?? this.#plans.defaultPlan, settings: input.settings })
+    const isolation = input.isolation ?? this.defaultIsolation
     // Refuse a model this process cannot provision before the catalog holds anything.
-    const model = this.#data.modelOf({ id: '00000000-0000-4000-8000-000000000000', slug: input?.slug ?? '', status: 'active', isolation })
-    const withPlan = { ...input, isolation, ...(this.#plans !== undefined && input?.plan === undefined ? { plan: this.#plans.defaultPlan } : {}) }
+    const model = this.#data.modelOf({ id: '00000000-0000-4000-8000-000000000000', slug: input.slug, status: 'active', isolation })
+    const withPlan = { ...input, isolation, ...(this.#plans !== undefined && input.plan === undefined ? { plan: this.#plans.defaultPlan } : {}) }
     const attribution = attributionOf(options)
     const created = await this.catalog.create(withPlan, { ...attribution, activate: false })
     let placed: TenantRecord | undefined
@@ -124,9 +126,11 @@ export class TenantLifecycle {
   }
 
   /** Changes name, plan or settings; the plan and settings are checked against the plans first. */
-  async update(ref: string, patch: TenantPatchInput, options: Attribution = {}): Promise<TenantRecord> {
+  async update(ref: string, given: TenantPatchInput, options: Attribution = {}): Promise<TenantRecord> {
+    // Parsed first, as create: the plans check what the catalog stores.
+    const patch = parseTenantPatch(given)
     const tenant = await this.get(ref)
-    this.#plans?.assertValid({ plan: patch?.plan, settings: patch?.settings }, tenant.plan)
+    this.#plans?.assertValid({ plan: patch.plan, settings: patch.settings }, tenant.plan)
     return this.catalog.update(tenant.id, patch, attributionOf(options))
   }
 
