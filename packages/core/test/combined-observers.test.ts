@@ -353,15 +353,38 @@ describe('steadyObserver', () => {
   })
 
   it('alone, or with observers that start nothing, gives the same observation each time: nothing allocated per request', () => {
-    const observation: RequestObservation = { end: () => undefined }
+    const ended: number[] = []
+    const observation: RequestObservation = { end: (o) => ended.push(o.status) }
     const alone = steadyObserver(observation)
-    assert.equal(alone.start(request), observation)
+    const given = alone.start(request)
+    assert.equal(alone.start(request), given, 'the same each time')
+    assert.ok(Object.isFrozen(given), 'a frozen wrapper of the caller\'s observation')
+    given.end({ ...request, status: 204, tenant: undefined, durationMs: 1, limited: false, rejected: false })
+    assert.deepEqual(ended, [204])
     const combined = combineObservers(steadyObserver(observation), { start: () => undefined }, steadyObserver<RequestObservation>({ end: () => undefined }))
     const first = combined.start(request)
     assert.ok(first !== undefined)
     assert.equal(combined.start(request), first, 'the joined observation is given again')
-    const lone = combineObservers(steadyObserver(observation), { start: () => undefined })
-    assert.equal(lone.start(request), observation, 'one observation started: given as it is')
+    const lone = steadyObserver(observation)
+    const loneCombined = combineObservers(lone, { start: () => undefined })
+    assert.equal(loneCombined.start(request), lone.start(request), 'one observation started: given as it is')
+  })
+
+  it('never sees a hook its observation grows after it was made (a getter that answers later)', () => {
+    let grown = false
+    const log: string[] = []
+    const sly = { end: () => log.push('end'), get tenant() { return grown ? () => log.push('tenant') : undefined }, get run() { return grown ? (fn: () => unknown) => (log.push('run'), fn()) : undefined } }
+    const observer = steadyObserver(sly as RequestObservation)
+    grown = true
+    for (const o of [observer, combineObservers(observer, { start: () => ({ end: () => undefined }) })]) {
+      log.length = 0
+      const handle = observeRequest(o, request)
+      assert.equal(handle?.wrapsHandler, false)
+      handle?.setTenant(acme)
+      handle?.run(() => undefined)
+      handle?.end(200)
+      assert.deepEqual(log, ['end'])
+    }
   })
 
   it('serves query observers too, each query ended once with a copy of its own', () => {
@@ -442,7 +465,7 @@ describe('a combined observer\'s run hooks', () => {
 })
 
 describe('the tenant scope a handler runs in', () => {
-  it('is the one it was handed in, whatever scope an observer\'s run enters around it', () => {
+  it('is the one it was handed in, whatever scope an observer\'s run enters around it', async () => {
     const acme = { id: '11111111-1111-4111-8111-111111111111', slug: 'acme', status: 'active' } as ScopedTenant
     const globex = { id: '22222222-2222-4222-8222-222222222222', slug: 'globex', status: 'active' } as ScopedTenant
     const seen: string[] = []
@@ -454,6 +477,15 @@ describe('the tenant scope a handler runs in', () => {
       runWithTenant(acme, () => handle?.run(() => seen.push(`handler:${currentTenant().slug}`)))
       assert.deepEqual(seen, observer === switching ? ['handler:acme'] : ['observer:acme', 'handler:acme'])
     }
+    // A lazy thenable the chain returns (a Prisma or Drizzle query) is started in that scope, not by the observer later.
+    const ranFor: string[] = []
+    const lazy = { then: (resolve: (v: string) => void) => resolve((ranFor.push(currentTenant().slug), 'rows')) }
+    const later: RequestObserver = { start: () => ({ run: (fn) => { const r = fn() as unknown; runWithTenant(globex, () => void (r as PromiseLike<unknown>).then(() => undefined), { switch: true }); return r as never }, end: () => undefined }) }
+    const lazyHandle = observeRequest(later, request)
+    const answer = runWithTenant(acme, () => lazyHandle?.run(() => lazy))
+    assert.ok(answer instanceof Promise, 'started: the adapter gets a Promise of it')
+    assert.equal(await answer, 'rows')
+    assert.deepEqual(ranFor, ['acme'], 'run once, for acme')
     // Outside any scope, the chain stays outside any scope.
     const handle = observeRequest(switching, request)
     handle?.run(() => seen.push(`outside:${currentScope()?.kind ?? 'none'}`))

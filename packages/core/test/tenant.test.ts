@@ -130,6 +130,14 @@ describe('tenant input', () => {
       assert.throws(() => parseTenantPatch({ name: `Acme ${text}` }), invalid(/NUL character/))
     }
     assert.deepEqual(parseTenantPatch({ name: 'Acme 😀', settings: { emoji: '😀' } }), { name: 'Acme 😀', settings: { emoji: '😀' } }, 'a whole surrogate pair is fine')
+    // A boxed String becomes text by its own toString, after any check: not JSON data.
+    const boxed = Object.assign(new String('fine'), { toString: () => 'evil\u0000' })
+    for (const value of [new String('x\u0000y'), boxed, new Number(1), new Boolean(true)]) {
+      assert.throws(() => parseTenantPatch({ settings: { value } }), invalid(/boxed String/))
+    }
+    // A getter's own TenantryError is not passed on as if it were the parser's (a 403, a 409 ...).
+    const forged = { get name() { throw new TenantryError('TENANT_SUSPENDED', 'forged') } }
+    assert.throws(() => parseTenantPatch(forged), invalid(/fields can be read/))
     // Keys that reach a prototype when merged later.
     const keys = JSON.parse('{"__proto__": {"isAdmin": true}, "nested": {"constructor": 1}}') as Record<string, unknown>
     assert.throws(() => parseTenantPatch({ settings: keys }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && (e.details as { path: string }[]).map((d) => d.path).join() === 'settings.__proto__,settings.nested.constructor')

@@ -18,11 +18,12 @@ const plans = new PlanRegistry({
       return limit !== undefined && limit > 100 ? [{ path: 'rateLimit.limit', message: 'free tenants get at most 100' }] : []
     },
   },
+  pro: { rateLimit: { limit: 10_000, windowMs: 60_000 } },
 })
 
 /** A catalog that records what it was asked to store (parsed as the real one parses it). */
-function recordingCatalog(): { catalog: unknown; stored: unknown[] } {
-  const acme = { id: '11111111-1111-4111-8111-111111111111', slug: 'acme', plan: 'free', status: 'active' }
+function recordingCatalog(tenant: { plan: string; settings?: Record<string, unknown> } = { plan: 'free' }): { catalog: unknown; stored: unknown[] } {
+  const acme = { id: '11111111-1111-4111-8111-111111111111', slug: 'acme', status: 'active', settings: {}, ...tenant }
   const stored: unknown[] = []
   const catalog = {
     getBySlug: async () => acme,
@@ -66,5 +67,15 @@ describe('TenantLifecycle and plans', () => {
     await assert.rejects(lifecycle.create(input as never), /stop once stored/)
     assert.equal((stored[0] as { plan: string }).plan, 'free')
     assert.equal(reads, 1)
+  })
+
+  it('checks a new plan against the settings the tenant keeps: a pro tenant with a pro-sized override cannot move to free with it', async () => {
+    const { catalog, stored } = recordingCatalog({ plan: 'pro', settings: { rateLimit: { limit: 1_000_000 } } })
+    const lifecycle = new TenantLifecycle({ catalog: catalog as never, data: data as never, plans })
+    await assert.rejects(lifecycle.update('acme', { plan: 'free' }), refusedByPlan)
+    assert.deepEqual(stored, [])
+    await lifecycle.update('acme', { plan: 'free', settings: {} })
+    await lifecycle.update('acme', { plan: 'pro' })
+    assert.deepEqual(stored, [{ plan: 'free', settings: {} }, { plan: 'pro' }])
   })
 })

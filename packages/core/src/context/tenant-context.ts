@@ -418,8 +418,9 @@ export function runWithTenant<T>(tenant: ScopedTenant, fn: () => T, options: Run
  * run when awaited) started here, inside the scope: awaited by the caller it
  * would run in the caller's context, outside the scope. A native Promise (the
  * work already runs in the scope) and any other value are returned as they are.
+ * Internal to core.
  */
-function startedInScope<T>(result: T): T {
+export function startedInScope<T>(result: T): T {
   if (result instanceof Promise || typeof result !== 'object' || result === null) return result
   if (typeof (result as { then?: unknown }).then !== 'function') return result
   return Promise.resolve(result) as T

@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { ScopedTenant } from '../context/index.ts'
-import { currentScope, runInScope } from '../context/tenant-context.ts'
+import { currentScope, runInScope, startedInScope } from '../context/tenant-context.ts'
 import { validationError } from '../errors/index.ts'
 import type { Tenant } from '../tenant/model.ts'
 
@@ -267,7 +267,8 @@ function runThrough<R>(observation: RequestObservation, fn: () => R): R {
     if (state === 'returned') return result as R
     if (state === 'threw') throw thrown
     try {
-      result = currentScope() === scope ? fn() : runInScope(scope, fn)
+      // A lazy thenable (a Prisma or Drizzle query) is started here, in that scope: not by the observer, elsewhere.
+      result = currentScope() === scope ? startedInScope(fn()) : runInScope(scope, () => startedInScope(fn()))
       state = 'returned'
       return result
     } catch (error) {
@@ -390,8 +391,10 @@ export function steadyObserver<O extends object>(observation: O): { start(input?
   if (hooks.tenant !== undefined || hooks.run !== undefined) {
     throw validationError([{ path: 'observation', message: 'must have only an end(outcome) hook: one observation serves every request, so a tenant or run hook would mix requests up (return a new observation from start instead)' }])
   }
-  const observer = Object.freeze({ start: (_input?: unknown): O => observation })
-  steadyObservations.set(observer, observation)
+  // Handed out as a frozen wrapper with only `end`: hooks the caller's object grows later (a getter) are never seen.
+  const own = Object.freeze({ end: (outcome: unknown) => (observation as unknown as { end(o: unknown): void }).end(outcome) }) as unknown as O
+  const observer = Object.freeze({ start: (_input?: unknown): O => own })
+  steadyObservations.set(observer, own)
   return observer
 }
 

@@ -1,4 +1,5 @@
-import { TenantryError, validationError, type ValidationIssue } from '../errors/index.ts'
+import { types } from 'node:util'
+import { validationError, type ValidationIssue } from '../errors/index.ts'
 import { slugProblem } from './identifiers.ts'
 import { isolationModels, type IsolationModelName } from './model.ts'
 import { forbiddenKeys } from './plain-data.ts'
@@ -35,9 +36,23 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /** A NUL, or half of a surrogate pair: text PostgreSQL cannot store (`text`, `jsonb`) or would store changed. */
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
+/**
+ * True when PostgreSQL can store `text` as it is (in a `text` or `jsonb`
+ * column): no NUL character, and no half of a surrogate pair (which would be
+ * refused, or stored as U+FFFD). Check a string's length first: this reads all of it.
+ *
+ * @example
+ * if (!isStorableText(reason)) throw validationError([{ path: 'reason', message: 'must not hold a NUL character' }])
+ */
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text)
+}
+
 function checkName(value: unknown, issues: ValidationIssue[]): void {
-  if (typeof value !== 'string' || value.trim().length === 0) issues.push({ path: 'name', message: 'must be a non-empty string' })
+  // The length first: nothing below reads more than 200 characters.
+  if (typeof value !== 'string' || value.length === 0) issues.push({ path: 'name', message: 'must be a non-empty string' })
   else if (value.length > 200) issues.push({ path: 'name', message: 'must be at most 200 characters' })
+  else if (value.trim().length === 0) issues.push({ path: 'name', message: 'must be a non-empty string' })
   else if (UNSTORABLE.test(value)) issues.push({ path: 'name', message: 'must not hold a NUL character or half of a surrogate pair' })
 }
 
@@ -59,6 +74,7 @@ const MAX_SETTINGS_VALUES = MAX_SETTINGS_JSON / 2 + 1
 /** Thrown by the serialiser's counters (markers, caught where they are thrown). */
 const TOO_LARGE = Symbol('settings too large')
 const UNSTORABLE_TEXT = Symbol('settings text PostgreSQL cannot store')
+const NOT_JSON = Symbol('settings value that is not JSON data')
 
 /**
  * Settings as they will be stored: serialised once (a `toJSON` or a getter
@@ -78,20 +94,20 @@ function storedSettings(value: unknown): { readonly settings: Record<string, unk
     if (!isPlainObject(value)) return problem('must be a JSON object')
     text = JSON.stringify(value, function count(this: unknown, key: string, item: unknown) {
       if (++values > MAX_SETTINGS_VALUES) throw TOO_LARGE
-      if (!Array.isArray(this)) {
-        chars += key.length + 3
-        if (UNSTORABLE.test(key)) throw UNSTORABLE_TEXT
-      }
-      if (typeof item === 'string') {
-        chars += item.length + 2
-        if (UNSTORABLE.test(item)) throw UNSTORABLE_TEXT
-      }
+      // A boxed String (or Number, Boolean) is turned into text after this, by its own toString: not JSON data.
+      if (typeof item === 'object' && item !== null && types.isBoxedPrimitive(item)) throw NOT_JSON
+      // Each size counted before its text is read (a huge string is refused without a scan).
+      const own = !Array.isArray(this)
+      if (own) chars += key.length + 3
+      if (typeof item === 'string') chars += item.length + 2
       if (chars > MAX_SETTINGS_JSON) throw TOO_LARGE
+      if ((own && UNSTORABLE.test(key)) || (typeof item === 'string' && UNSTORABLE.test(item))) throw UNSTORABLE_TEXT
       return item
     })
   } catch (error) {
     if (error === TOO_LARGE) return problem('must be at most 64 KiB of JSON')
     if (error === UNSTORABLE_TEXT) return problem('must not hold a NUL character or half of a surrogate pair (in a string or a key)')
+    if (error === NOT_JSON) return problem('must be JSON data (a boxed String, Number or Boolean is not: use the value itself)')
     return problem('must be JSON data (no cycle, BigInt or property that cannot be read)')
   }
   if (typeof text !== 'string') return problem('must be a JSON object')
@@ -162,14 +178,17 @@ function given<T>(fields: Record<string, unknown>): T {
  * that throws), and an issue for each unknown field.
  */
 function readFields(input: unknown, known: readonly string[], issues: ValidationIssue[]): Record<string, unknown> {
+  const notObject = validationError([{ path: '', message: 'must be an object' }])
   try {
-    if (!isPlainObject(input)) throw validationError([{ path: '', message: 'must be an object' }])
+    if (!isPlainObject(input)) throw notObject
     for (const key of Object.keys(input)) if (!known.includes(key)) issues.push({ path: key, message: 'is not a known field' })
     const fields: Record<string, unknown> = {}
     for (const key of known) fields[key] = input[key]
     return fields
   } catch (error) {
-    if (error instanceof TenantryError) throw error
+    // Only this function's own refusal passes as it is: anything a getter threw (a TenantryError of its own
+    // making, a 403 or a 409, say) is the input's failure to be read.
+    if (error === notObject) throw error
     throw validationError([{ path: '', message: 'must be an object whose fields can be read (a field threw when read)' }])
   }
 }

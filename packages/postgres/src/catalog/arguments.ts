@@ -5,6 +5,7 @@
 import {
   TenantryError,
   isDomainName,
+  isStorableText,
   isolationModels,
   tenantStatuses,
   validationError,
@@ -52,9 +53,10 @@ export function assertStatus(value: unknown, path = 'status'): asserts value is 
 /** An optional free-text field: absent, or a non-empty string of at most `max` characters. */
 export function optionalText(value: unknown, path: string, max: number): string | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'string' || value.trim().length === 0 || value.length > max) {
+  if (typeof value !== 'string' || value.length > max || value.trim().length === 0) {
     fail(path, `must be a non-empty string of at most ${max} characters`, value)
   }
+  if (!isStorableText(value)) fail(path, 'must not hold a NUL character or half of a surrogate pair', value)
   return value
 }
 

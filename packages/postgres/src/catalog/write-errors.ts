@@ -11,6 +11,7 @@ interface PgErrorFields {
   readonly code?: unknown
   readonly constraint?: unknown
   readonly detail?: unknown
+  readonly message?: unknown
 }
 
 function pgFields(error: unknown): PgErrorFields | undefined {
@@ -51,8 +52,9 @@ export function translateWriteError(error: unknown, claimed: { slug?: string } =
     return new TenantryError('TENANT_NOT_FOUND', 'The tenant was deleted while this change was being written', { cause: error })
   }
   // Text PostgreSQL cannot store (a NUL, bad Unicode) that got past the input checks: the caller's input, not a fault here.
-  if (fields.code === '22P05' || fields.code === '22021' || fields.code === '22P02') {
-    return new TenantryError('VALIDATION_FAILED', 'PostgreSQL cannot store this text (a NUL character or invalid Unicode in a name or in the settings); remove it and try again', {
+  // (22P02 is invalid input of any type, a bad cast or a drifted schema too: only jsonb's Unicode refusals are input.)
+  if (fields.code === '22P05' || fields.code === '22021' || (fields.code === '22P02' && /unicode|json/i.test(String(fields.message ?? '')))) {
+    return new TenantryError('VALIDATION_FAILED', 'PostgreSQL cannot store this text (a NUL character or invalid Unicode in the input); remove it and try again', {
       details: [{ path: '', message: 'holds text PostgreSQL cannot store' }],
       cause: error,
     })

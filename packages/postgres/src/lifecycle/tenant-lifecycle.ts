@@ -130,7 +130,9 @@ export class TenantLifecycle {
     // Parsed first, as create: the plans check what the catalog stores.
     const patch = parseTenantPatch(given)
     const tenant = await this.get(ref)
-    this.#plans?.assertValid({ plan: patch.plan, settings: patch.settings }, tenant.plan)
+    // A new plan is checked against the settings the tenant will have under it: the patch's, or those it keeps.
+    const settings = patch.settings ?? (patch.plan !== undefined && patch.plan !== tenant.plan ? tenant.settings : undefined)
+    this.#plans?.assertValid({ plan: patch.plan, settings }, tenant.plan)
     return this.catalog.update(tenant.id, patch, attributionOf(options))
   }
 
