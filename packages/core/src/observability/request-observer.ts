@@ -376,18 +376,25 @@ const steadyObservations = new WeakMap<object, object>()
  * counters that keep nothing per request (metrics, the live view).
  * `combineObservers` and `combineQueryObservers` take its observation once,
  * when they are made, and never call its `start` per request, so it costs
- * them nothing until the end; on its own it is `{ start: () => observation }`.
+ * them nothing until the end. What it hands out is a frozen wrapper that
+ * calls the observation's `end` (so nothing the object grows later is seen).
  *
  * @example
  * const counting = steadyObserver<RequestObservation>({ end: (o) => count(o.tenant?.id, o.status) })
  * const observer = combineObservers(counting, tracing.observer())
  */
 export function steadyObserver<O extends object>(observation: O): { start(input?: unknown): O } {
-  if (typeof (observation as { end?: unknown } | null)?.end !== 'function') {
+  let hooks: { end?: unknown; tenant?: unknown; run?: unknown }
+  try {
+    const given = observation as { end?: unknown; tenant?: unknown; run?: unknown } | null
+    hooks = { end: given?.end, tenant: given?.tenant, run: given?.run }
+  } catch {
+    hooks = {}
+  }
+  if (typeof hooks.end !== 'function') {
     throw validationError([{ path: 'observation', message: 'must be an observation: an object with an end(outcome) function' }])
   }
   // One observation serves every request at once: a `tenant` or `run` hook would mix up concurrent requests.
-  const hooks = observation as { tenant?: unknown; run?: unknown }
   if (hooks.tenant !== undefined || hooks.run !== undefined) {
     throw validationError([{ path: 'observation', message: 'must have only an end(outcome) hook: one observation serves every request, so a tenant or run hook would mix requests up (return a new observation from start instead)' }])
   }
