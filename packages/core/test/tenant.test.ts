@@ -14,6 +14,14 @@ import {
   TenantryError,
 } from '@tenantry/core'
 
+/** Settings `levels` objects deep ({ a: { a: … } }). */
+function nested(levels: number): Record<string, unknown> {
+  const top: Record<string, unknown> = {}
+  let node = top
+  for (let i = 1; i < levels; i++) node = (node.a = {}) as Record<string, unknown>
+  return top
+}
+
 describe('slugs', () => {
   it('accepts lowercase letters, digits and inner hyphens up to 63 characters', () => {
     for (const ok of ['a', 'acme', 'acme-2', '9lives', 'a'.repeat(63)]) assert.equal(slugProblem(ok), undefined, ok)
@@ -79,12 +87,6 @@ describe('tenant input', () => {
     assert.throws(() => parseTenantPatch({ settings: [] }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
   })
   it('refuses settings nested past 32 levels (a tenant scope could never hold them) and takes 32', () => {
-    const nested = (levels: number): Record<string, unknown> => {
-      const top: Record<string, unknown> = {}
-      let node = top
-      for (let i = 1; i < levels; i++) node = (node.a = {}) as Record<string, unknown>
-      return top
-    }
     assert.deepEqual(parseTenantPatch({ settings: nested(32) }).settings, nested(32))
     for (const settings of [nested(33), nested(70)]) {
       assert.throws(() => parseTenantPatch({ settings }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /nested at most 32 levels deep/.test(e.message))
@@ -96,12 +98,6 @@ describe('tenant input', () => {
   })
 
   it('checks the settings as they will be stored (serialised once): a toJSON or a getter cannot pass a shallow tree and store a deep one', () => {
-    const nested = (levels: number): Record<string, unknown> => {
-      const top: Record<string, unknown> = {}
-      let node = top
-      for (let i = 1; i < levels; i++) node = (node.a = {}) as Record<string, unknown>
-      return top
-    }
     const deep = /nested at most 32 levels deep/
     assert.throws(() => parseNewTenant({ slug: 'acme', name: 'Acme', settings: { theme: { toJSON: () => nested(100) } } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && deep.test(e.message))
     let reads = 0
