@@ -177,6 +177,18 @@ for (const backend of testBackends()) {
       assert.equal(({} as Record<string, unknown>).admin, undefined)
     })
 
+    it('refuses a body built to amplify its refusal (a huge key over thousands of forbidden keys) with a small answer, before any guard', async () => {
+      // The parser runs on every JSON body, an unauthenticated one to /healthz included.
+      const body = `{"${'k'.repeat(100_000)}":[${Array(5000).fill('{"prototype":0}').join(',')}]}`
+      const r = await s.saas.app.inject({ method: 'POST', url: '/healthz', headers: { host: 'localhost', 'content-type': 'application/json' }, payload: body })
+      assert.equal(r.statusCode, 400)
+      const answer = r.json() as { error: { code: string; message: string; details: unknown[] } }
+      assert.equal(answer.error.code, 'VALIDATION_FAILED')
+      assert.equal(answer.error.details.length, 50)
+      // Before: 5,000 issues whose paths each copied the 100,000-character key (16 s, 2 GB to build the message).
+      assert.ok(r.body.length < 40_000, `answer of ${r.body.length} characters`)
+    })
+
     it('lists a tenant\'s API keys without secrets, and revokes one: 401 at once, 404 for another tenant\'s or an unknown id', async () => {
       const made = await s.admin('/tenants/initech/api-keys', { method: 'POST', body: { name: 'to revoke' } })
       const key = made.body.key as string

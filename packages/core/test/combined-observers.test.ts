@@ -486,6 +486,15 @@ describe('the tenant scope a handler runs in', () => {
     assert.ok(answer instanceof Promise, 'started: the adapter gets a Promise of it')
     assert.equal(await answer, 'rows')
     assert.deepEqual(ranFor, ['acme'], 'run once, for acme')
+    // One whose every then runs it again (as Drizzle's query builder): started once, by the handle, though the observer returns it.
+    ranFor.length = 0
+    const rerun = Object.assign(() => undefined, { then: (resolve: (v: string) => void) => resolve((ranFor.push(currentTenant().slug), 'rows')) })
+    const passing: RequestObserver = { start: () => ({ run: (fn) => fn(), end: () => undefined }) }
+    const rerunAnswer = runWithTenant(acme, () => observeRequest(passing, request)?.run(() => rerun))
+    assert.ok(rerunAnswer instanceof Promise)
+    assert.equal(await rerunAnswer, 'rows')
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(ranFor, ['acme'], 'run once')
     // Outside any scope, the chain stays outside any scope.
     const handle = observeRequest(switching, request)
     handle?.run(() => seen.push(`outside:${currentScope()?.kind ?? 'none'}`))

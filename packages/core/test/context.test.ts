@@ -98,9 +98,32 @@ describe('tenant context', () => {
     const lazyKind = { then: (resolve: (kind: string | undefined) => void) => resolve(currentScope()?.kind) } as unknown as Promise<string | undefined>
     assert.equal(await runAsSystem('lazy thenable test', () => lazyKind), 'system')
     assert.equal(runs, 1)
-    // Anything else is returned as it is.
+    // A lazy Promise subclass (it runs when then is first called) and a function with a then are started here too.
+    class LazyPromise<T> extends Promise<T> {
+      static override get [Symbol.species]() {
+        return Promise
+      }
+      readonly #run: () => T
+      #started: Promise<T> | undefined
+      constructor(run: () => T) {
+        super((resolve) => resolve(undefined as T))
+        this.#run = run
+      }
+      override then<A = T, B = never>(ok?: ((value: T) => A | PromiseLike<A>) | null, bad?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+        this.#started ??= new Promise<T>((resolve) => resolve(this.#run()))
+        return this.#started.then(ok, bad)
+      }
+    }
+    const subclass = runWithTenant(acme, () => new LazyPromise(() => tryCurrentTenant()?.slug))
+    const callable = runWithTenant(acme, () => Object.assign(() => undefined, { then: (resolve: (slug: string | undefined) => void) => resolve(tryCurrentTenant()?.slug) }))
+    assert.deepEqual(await Promise.all([subclass, callable]), ['acme', 'acme'])
+    // Anything else is returned as it is, a native Promise and a plain function included.
     const value = { plain: true }
     assert.equal(runWithTenant(acme, () => value), value)
+    const native = Promise.resolve(1)
+    assert.equal(runWithTenant(acme, () => native), native)
+    const fn = (): number => 1
+    assert.equal(runWithTenant(acme, () => fn), fn)
   })
 
   it('refuses to enter another tenant inside a tenant scope unless switch is asked for', () => {
@@ -501,8 +524,14 @@ describe('system scope', () => {
     }
   })
 
-  it('requires a reason', async () => {
-    await assert.rejects(runAsSystem('  ', () => 1), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED'))
+  it('requires a reason, and checks it and the actor as the audit log takes them: at most 1,000 and 200 characters, no NUL, no half surrogate pair', async () => {
+    let ran = 0
+    const work = (): number => ++ran
+    for (const [reason, actor] of [['  ', undefined], ['a\u0000b', undefined], ['bulk import \uD800', undefined], ['x'.repeat(1001), undefined], ['ok', 'job\uDC00'], ['ok', 'x'.repeat(201)], ['ok', '']] as const) {
+      await assert.rejects(runAsSystem(reason, work, actor === undefined ? {} : { actor }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /audit log/.test((e as Error).message), JSON.stringify([reason.slice(0, 20), actor?.slice(0, 20)]))
+    }
+    assert.equal(ran, 0, 'refused before the work ran')
+    assert.equal(await runAsSystem('x'.repeat(1000), work, { actor: 'ops:😀'.padEnd(200, '.') }), 1)
   })
 
   it('lets tenant work be entered from a system scope', async () => {

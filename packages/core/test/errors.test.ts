@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import { errorCatalogue, httpErrorResponse, httpStatusOf, isTenantryError, prepareRefusal, preparedRefusalOf, TenantryError, validationError, type ErrorEntry } from '@tenantry/core'
+import { errorCatalogue, forbiddenKeys, httpErrorResponse, httpStatusOf, isTenantryError, prepareRefusal, preparedRefusalOf, TenantryError, validationError, type ErrorEntry } from '@tenantry/core'
 
 const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8')
 const documented = new Map<string, [number, string, string]>()
@@ -52,6 +52,31 @@ describe('error catalogue', () => {
     const error = validationError([{ path: 'name', message: 'must be a string' }])
     assert.equal(error.status, 400)
     assert.deepEqual(error.toJSON().error.details, [{ path: 'name', message: 'must be a string' }])
+  })
+
+  it('keeps a validation error small whatever the input: 50 issues in details, 10 in the message, paths cut at 200 characters, messages at 500', () => {
+    const issues = Array.from({ length: 5000 }, (_, i) => ({ path: `body.${'k'.repeat(100_000)}[${i}]`, message: 'x'.repeat(1000) }))
+    const error = validationError(issues)
+    const details = error.details as { path: string; message: string }[]
+    assert.equal(details.length, 50)
+    for (const issue of details) {
+      assert.ok(issue.path.length <= 200 && issue.path.endsWith('…'), issue.path.slice(-10))
+      assert.ok(issue.message.length <= 500 && issue.message.endsWith('…'))
+    }
+    assert.match(error.message, /; and 4990 more$/)
+    assert.ok(error.message.length < 8000, String(error.message.length))
+    // A cut never leaves half a surrogate pair.
+    const emoji = validationError([{ path: `${'a'.repeat(198)}😀😀`, message: 'm' }])
+    assert.equal((emoji.details as { path: string }[])[0]!.path, `${'a'.repeat(198)}…`)
+  })
+
+  it('forbiddenKeys stops at 50 issues and cuts long keys in its paths (a body built to amplify the refusal stays cheap)', () => {
+    const body = JSON.parse(`{"${'k'.repeat(100_000)}":[${Array(5000).fill('{"prototype":0}').join(',')}]}`)
+    const issues = forbiddenKeys(body, 'body')
+    assert.equal(issues.length, 50)
+    assert.equal(issues[0]!.path, `body.${'k'.repeat(64)}…[0].prototype`)
+    assert.deepEqual(forbiddenKeys({ a: [{ b: { __proto__: null, constructor: 1 } }], ok: { prototype: 2 } }, 'body').map((i) => i.path), ['body.a[0].b.constructor', 'body.ok.prototype'])
+    assert.deepEqual(forbiddenKeys({ a: [1, { b: 'x' }] }, 'body'), [])
   })
 })
 

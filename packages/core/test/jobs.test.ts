@@ -54,6 +54,8 @@ describe('JobTenancy: the tenant recorded at enqueue, re-entered in the worker',
     const jobs = new JobTenancy({ tenants: dir.source })
     assert.throws(() => runWithTenant(acme, () => jobs.systemEnvelope('roll-up', {})), expectCode('TENANT_MISMATCH'))
     assert.throws(() => jobs.systemEnvelope('  ', {}), expectCode('VALIDATION_FAILED'))
+    // The reason is written to the audit log when the job runs: checked as runAsSystem checks it.
+    for (const reason of ['nightly \uD800', 'a\u0000b', 'x'.repeat(1001)]) assert.throws(() => jobs.systemEnvelope(reason, {}), expectCode('VALIDATION_FAILED'))
     const stored = jobs.systemEnvelope('nightly roll-up', { day: 1 })
     const reasons: string[] = []
     const stop = onSystemScope((event) => {

@@ -174,7 +174,7 @@ describe('tenant input', () => {
       let reads = 0
       const list: unknown[] = []
       for (let i = 0; i < length; i++) Object.defineProperty(list, i, { enumerable: true, get: () => (reads++, value()) })
-      assert.throws(() => parseTenantPatch({ settings: { list } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /64 KiB/.test(e.message))
+      assert.throws(() => parseTenantPatch({ settings: { list } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /65,536 characters/.test(e.message))
       return reads
     }
     assert.ok(readsOf(100_000, () => 0) <= 32_770, 'stopped at the values a 64 KiB text can hold')

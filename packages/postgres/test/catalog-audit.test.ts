@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type pg from 'pg'
-import { onSystemScope, runAsSystem, runWithTenant } from '@tenantry/core'
+import { TenantryError, onSystemScope, runAsSystem, runWithTenant } from '@tenantry/core'
 import { TenantCatalog } from '../src/catalog/index.ts'
 import { expectCode, slugFor, testBackends, type TestDatabase } from '@tenantry/test-kit'
 
@@ -118,6 +118,18 @@ for (const backend of testBackends()) {
       await assert.rejects(catalog.audit({ action: 'Tenant Created' }), expectCode('VALIDATION_FAILED', /action/))
       await assert.rejects(catalog.audit({ action: 'x.y', tenantId: 'acme' }), expectCode('VALIDATION_FAILED', /tenantId/))
       await assert.rejects(catalog.audit({ action: 'x.y', details: { big: 'x'.repeat(70_000) } }), expectCode('VALIDATION_FAILED', /details/))
+      // jsonb cannot store a NUL or half a surrogate pair, in a value or a key: refused before the write, not a 500 from the server.
+      for (const details of [{ note: 'a\u0000b' }, { note: ['x', 'lone \uD800'] }, { ['k\uDC00']: 1 }]) {
+        await assert.rejects(catalog.audit({ action: 'x.y', details }), expectCode('VALIDATION_FAILED', /details must not hold a NUL/))
+      }
+      assert.deepEqual((await catalog.audit({ action: 'x.y', details: { note: 'pair 😀 ok' } })).details, { note: 'pair 😀 ok' })
+      // An option whose getter throws an error of its own making (a 409, say) is the options' failure to be read, and each is read once.
+      const forged = Object.defineProperty({ action: 'x.y' }, 'reason', { enumerable: true, get: () => { throw new TenantryError('CONFLICT', 'made up') } })
+      await assert.rejects(catalog.audit(forged as never), expectCode('VALIDATION_FAILED', /can be read/))
+      let reads = 0
+      const once = Object.defineProperty({ action: 'x.y' }, 'reason', { enumerable: true, get: () => (++reads === 1 ? 'first' : 'x\u0000') })
+      assert.equal((await catalog.audit(once as never)).reason, 'first')
+      assert.equal(reads, 1)
       await assert.rejects(catalog.audit({ action: 'x.y', when: 'now' } as never), expectCode('VALIDATION_FAILED', /when/))
       await assert.rejects(catalog.listAudit({ limit: 5000 }), expectCode('VALIDATION_FAILED', /limit/))
     })

@@ -145,6 +145,12 @@ for (const backend of testBackends()) {
       it('rejects bad create options with VALIDATION_FAILED', async () => {
         await assert.rejects(catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { activate: 'yes' } as never), expectCode('VALIDATION_FAILED', /activate/))
         await assert.rejects(catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { placement: { rack: 'a' } } as never), expectCode('VALIDATION_FAILED', /placement/))
+        // PostgreSQL cuts an identifier to 63 bytes (two long names could meet in one schema), and cannot store half a surrogate pair.
+        for (const schema of ['é'.repeat(32), 't_\uD800', 't\u0000x', '']) {
+          await assert.rejects(catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { placement: { schema } }), expectCode('VALIDATION_FAILED', /placement\.schema/), JSON.stringify(schema))
+        }
+        const fits = slugFor('opt')
+        assert.equal((await catalog.create({ slug: fits, name: 'Opt' }, { placement: { schema: `t_${'é'.repeat(30)}` } })).placement?.schema, `t_${'é'.repeat(30)}`)
       })
 
       it('rejects a taken slug with CONFLICT and leaves the first tenant untouched', async () => {

@@ -78,4 +78,16 @@ describe('TenantLifecycle and plans', () => {
     await lifecycle.update('acme', { plan: 'pro' })
     assert.deepEqual(stored, [{ plan: 'free', settings: {} }, { plan: 'pro' }])
   })
+
+  it('refuses settings for a tenant on a plan the deployment does not define (a retired one): they cannot be checked, so they are not let through', async () => {
+    const { catalog, stored } = recordingCatalog({ plan: 'starter' })
+    const lifecycle = new TenantLifecycle({ catalog: catalog as never, data: data as never, plans })
+    await assert.rejects(lifecycle.update('acme', { settings: { rateLimit: { limit: 1_000_000 } } }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /"starter", which this deployment does not define \(free, pro\)/.test((e as Error).message))
+    assert.deepEqual(stored, [])
+    // A change that leaves the settings alone goes on; settings go with a plan that checks them.
+    await lifecycle.update('acme', { name: 'Acme' })
+    await assert.rejects(lifecycle.update('acme', { plan: 'free', settings: { rateLimit: { limit: 1_000_000 } } }), refusedByPlan)
+    await lifecycle.update('acme', { plan: 'free', settings: { rateLimit: { limit: 50 } } })
+    assert.deepEqual(stored, [{ name: 'Acme' }, { plan: 'free', settings: { rateLimit: { limit: 50 } } }])
+  })
 })

@@ -113,7 +113,7 @@ export const newTenantInput = z
 
 const settings = z
   .record(z.unknown(), { invalid_type_error: 'must be a JSON object' })
-  .refine((s) => JSON.stringify(s).length <= 64 * 1024, 'must be at most 64 KiB of JSON')
+  .refine((s) => JSON.stringify(s).length <= 64 * 1024, 'must be at most 65,536 characters of JSON')
 
 /** PATCH /admin/api/tenants/:slug. */
 export const tenantPatchInput = z.object({ name: tenantName.optional(), plan: plan.optional(), settings: settings.optional() }).strict()

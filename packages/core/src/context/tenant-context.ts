@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { types } from 'node:util'
 import { TenantryError } from '../errors/index.ts'
 import { isUuid } from '../tenant/identifiers.ts'
+import { auditTextProblem } from '../tenant/input.ts'
 import { assertServing } from '../tenant/lifecycle.ts'
 import { tenantStatuses } from '../tenant/model.ts'
 import { recordSystemScope } from './audit.ts'
@@ -416,15 +417,22 @@ export function runWithTenant<T>(tenant: ScopedTenant, fn: () => T, options: Run
 /**
  * A lazy thenable `fn` returned (a Prisma query, a Drizzle query builder: they
  * run when awaited) started here, inside the scope: awaited by the caller it
- * would run in the caller's context, outside the scope. A native Promise (the
+ * would run in the caller's context, outside the scope. That includes a
+ * subclass of Promise and a function with a `then`. A native Promise (the
  * work already runs in the scope) and any other value are returned as they are.
  * Internal to core.
  */
 export function startedInScope<T>(result: T): T {
-  if (result instanceof Promise || typeof result !== 'object' || result === null) return result
+  if (result === null || (typeof result !== 'object' && typeof result !== 'function')) return result
+  // A native Promise already runs; a subclass of it (a lazy promise) or a callable thenable may not yet.
+  if (result instanceof Promise && result.constructor === Promise) return result
   if (typeof (result as { then?: unknown }).then !== 'function') return result
   return Promise.resolve(result) as T
 }
+
+/** The longest reason and actor the audit log takes (as the catalog's own options). */
+export const MAX_REASON = 1000
+export const MAX_ACTOR = 200
 
 /**
  * Runs `fn` in an explicit, audited system scope for cross-tenant work. Every
@@ -436,9 +444,17 @@ export function startedInScope<T>(result: T): T {
  * const counts = await runAsSystem('nightly usage report', () => report(db))
  */
 export async function runAsSystem<T>(reason: string, fn: () => T | Promise<T>, options: RunAsSystemOptions = {}): Promise<T> {
-  if (typeof reason !== 'string' || reason.trim().length === 0) {
-    throw new TenantryError('VALIDATION_FAILED', 'runAsSystem needs a non-empty reason; it is written to the audit log', {
-      details: [{ path: 'reason', message: 'must be a non-empty string' }],
+  // Both go to the audit log as they are: checked as the catalog checks an actor and a reason it is given.
+  const reasonProblem = auditTextProblem(reason, MAX_REASON)
+  if (reasonProblem !== undefined) {
+    throw new TenantryError('VALIDATION_FAILED', `runAsSystem needs a reason, which is written to the audit log: it ${reasonProblem}`, {
+      details: [{ path: 'reason', message: reasonProblem }],
+    })
+  }
+  const actorProblem = options.actor === undefined ? undefined : auditTextProblem(options.actor, MAX_ACTOR)
+  if (actorProblem !== undefined) {
+    throw new TenantryError('VALIDATION_FAILED', `runAsSystem's options.actor is written to the audit log: it ${actorProblem}`, {
+      details: [{ path: 'options.actor', message: actorProblem }],
     })
   }
   const outer = storage.getStore()

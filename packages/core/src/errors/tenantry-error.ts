@@ -58,8 +58,35 @@ export function isTenantryError(value: unknown, code?: TenantryErrorCode): value
   return value instanceof TenantryError && (code === undefined || value.code === code)
 }
 
-/** A VALIDATION_FAILED error listing every issue found. */
+/** Issues a VALIDATION_FAILED error keeps (in `details`), and the ones its message names. */
+export const MAX_ISSUES = 50
+const ISSUES_IN_MESSAGE = 10
+/** Characters of one issue's path, and of its message, kept; the rest is cut, marked with "…". */
+const MAX_PATH = 200
+const MAX_MESSAGE = 500
+
+/** `text` cut to `max` characters ("…" at the cut), whole surrogate pairs only. */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text
+  let end = max - 1
+  // Never half a surrogate pair: the message stays storable and printable.
+  const last = text.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end--
+  return `${text.slice(0, end)}…`
+}
+
+/**
+ * A VALIDATION_FAILED error listing the issues found: at most 50 in
+ * `details` and 10 in the message (then how many more), each path cut to
+ * 200 characters and each message to 500. So an input built to fail in many places, or
+ * with huge keys, cannot make an error (or its response) huge.
+ *
+ * @example
+ * throw validationError([{ path: 'body.name', message: 'must be a non-empty string' }])
+ */
 export function validationError(issues: readonly ValidationIssue[]): TenantryError {
-  const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ')
-  return new TenantryError('VALIDATION_FAILED', `Invalid input: ${summary}`, { details: issues })
+  const kept = issues.slice(0, MAX_ISSUES).map((i) => ({ path: clip(String(i.path), MAX_PATH), message: clip(String(i.message), MAX_MESSAGE) }))
+  let summary = kept.slice(0, ISSUES_IN_MESSAGE).map((i) => `${i.path}: ${i.message}`).join('; ')
+  if (issues.length > ISSUES_IN_MESSAGE) summary += `; and ${issues.length - ISSUES_IN_MESSAGE} more`
+  return new TenantryError('VALIDATION_FAILED', `Invalid input: ${summary}`, { details: kept })
 }

@@ -8,7 +8,8 @@
 import { performance } from 'node:perf_hooks'
 import { TenantryError } from '../errors/index.ts'
 import { callSafely } from '../observability/request-observer.ts'
-import { currentScope, frozenTenant, leaveScope, runAsSystem, runWithTenant } from '../context/tenant-context.ts'
+import { MAX_REASON, currentScope, frozenTenant, leaveScope, runAsSystem, runWithTenant } from '../context/tenant-context.ts'
+import { auditTextProblem } from '../tenant/input.ts'
 import type { ScopedTenant } from '../context/scope.ts'
 import { isUuid } from '../tenant/identifiers.ts'
 import type { Tenant } from '../tenant/model.ts'
@@ -185,7 +186,8 @@ export class JobTenancy {
    * await queue.add('nightly-usage', jobs.systemEnvelope('nightly usage roll-up', { day: '2026-12-05' }))
    */
   systemEnvelope<T>(reason: string, data: T): JobEnvelope<T> {
-    if (typeof reason !== 'string' || reason.trim().length === 0) throw invalid('A system job needs a non-empty reason (it is written to the audit log when it runs)', 'reason')
+    const problem = auditTextProblem(reason, MAX_REASON)
+    if (problem !== undefined) throw invalid(`A system job needs a reason (it is written to the audit log when it runs): it ${problem}`, 'reason')
     const scope = currentScope()
     if (scope?.kind === 'tenant') {
       throw new TenantryError('TENANT_MISMATCH', `Tenant "${scope.tenant.slug}" cannot enqueue a system job ("${reason}"); enqueue it outside any tenant scope or in runAsSystem()`)

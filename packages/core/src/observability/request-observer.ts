@@ -278,7 +278,9 @@ function runThrough<R>(observation: RequestObservation, fn: () => R): R {
     }
   }
   try {
-    swallow(observation.run!(once))
+    const returned = observation.run!(once)
+    // The chain's own result is not the observer's to settle: a lazy one would be started a second time.
+    if ((state as string) !== 'returned' || returned !== result) swallow(returned)
   } catch {
     // The chain's own outcome stands: once() below gives it (or runs it, if the observer did not).
   }

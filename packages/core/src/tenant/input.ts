@@ -48,6 +48,22 @@ export function isStorableText(text: string): boolean {
   return !UNSTORABLE.test(text)
 }
 
+/**
+ * What is wrong with a short text written to the audit log (a reason, an
+ * actor), or undefined when it is fine: a non-blank string of at most `max`
+ * characters that PostgreSQL can store as it is (`isStorableText`). The
+ * length is checked before the text is read.
+ *
+ * @example
+ * const problem = auditTextProblem(options.reason, 1000)
+ * if (problem) throw validationError([{ path: 'reason', message: problem }])
+ */
+export function auditTextProblem(value: unknown, max: number): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || value.trim().length === 0) return `must be a non-empty string of at most ${max} characters`
+  if (!isStorableText(value)) return 'must not hold a NUL character or half of a surrogate pair'
+  return undefined
+}
+
 function checkName(value: unknown, issues: ValidationIssue[]): void {
   // The length first: nothing below reads more than 200 characters.
   if (typeof value !== 'string' || value.length === 0) issues.push({ path: 'name', message: 'must be a non-empty string' })
@@ -78,7 +94,7 @@ const NOT_JSON = Symbol('settings value that is not JSON data')
 
 /**
  * Settings as they will be stored: serialised once (a `toJSON` or a getter
- * runs once), at most 64 KiB, then read back, and that tree checked (depth,
+ * runs once), at most 65,536 characters, then read back, and that tree checked (depth,
  * keys) and returned, so what was checked is exactly what the catalog stores
  * (the caller's object is not read again). The size is counted while
  * serialising, in values and in characters of strings and keys, so a huge
@@ -105,13 +121,13 @@ function storedSettings(value: unknown): { readonly settings: Record<string, unk
       return item
     })
   } catch (error) {
-    if (error === TOO_LARGE) return problem('must be at most 64 KiB of JSON')
+    if (error === TOO_LARGE) return problem('must be at most 65,536 characters of JSON')
     if (error === UNSTORABLE_TEXT) return problem('must not hold a NUL character or half of a surrogate pair (in a string or a key)')
     if (error === NOT_JSON) return problem('must be JSON data (a boxed String, Number or Boolean is not: use the value itself)')
     return problem('must be JSON data (no cycle, BigInt or property that cannot be read)')
   }
   if (typeof text !== 'string') return problem('must be a JSON object')
-  if (text.length > MAX_SETTINGS_JSON) return problem('must be at most 64 KiB of JSON')
+  if (text.length > MAX_SETTINGS_JSON) return problem('must be at most 65,536 characters of JSON')
   const parsed: unknown = JSON.parse(text)
   if (!isPlainObject(parsed)) return problem('must be a JSON object')
   if (nestedTooDeep(parsed, 1)) return problem(`must be nested at most ${MAX_SETTINGS_DEPTH} levels deep`)

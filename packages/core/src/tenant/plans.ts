@@ -86,7 +86,9 @@ export class PlanRegistry {
 
   /**
    * The problems of a plan and settings a tenant would get (`plan` defaults to
-   * the tenant's current one, `current`): an unknown plan; settings that are not
+   * the tenant's current one, `current`): an unknown plan (settings for a
+   * tenant whose current plan is not defined included: give a plan with
+   * them); settings that are not
    * a plain JSON object (a `__proto__`, `constructor` or `prototype` key
    * anywhere in it included); a malformed `rateLimit` or `bulkhead` override;
    * and what the plan's own `settings` check says.
@@ -103,6 +105,11 @@ export class PlanRegistry {
       issues.push({ path: 'plan', message: `must be one of the plans this deployment defines: ${this.names.join(', ')}` })
     }
     if (input.settings === undefined) return issues
+    // Settings under a plan this deployment does not define (a retired one) cannot be checked: refused, not let through.
+    if (input.plan === undefined && plan === undefined) {
+      issues.push({ path: 'plan', message: `is "${typeof planName === 'string' ? planName.slice(0, 32) : String(planName)}", which this deployment does not define (${this.names.join(', ')}): give one of those plans in the same change, so the settings can be checked against it` })
+      return issues
+    }
     if (!isPlainData(input.settings, 'settings', issues)) return issues
     const settings = input.settings as Record<string, unknown>
     checkOverride(settings.rateLimit, 'settings.rateLimit', ['limit', 'windowMs'], issues)

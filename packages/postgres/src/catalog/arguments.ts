@@ -5,6 +5,7 @@
 import {
   TenantryError,
   isDomainName,
+  auditTextProblem,
   isStorableText,
   isolationModels,
   tenantStatuses,
@@ -27,15 +28,27 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype
 }
 
-/** Options objects are optional, but when given must be objects with known keys. */
+/**
+ * Options objects are optional, but when given must be objects with known
+ * keys. Returns a copy of the known options, each read once: a getter cannot
+ * answer one thing to a check and another to the write, and what one throws
+ * (an error of its own making, a 403 say) is VALIDATION_FAILED.
+ */
 export function assertOptions(value: unknown, path: string, known: readonly string[]): Record<string, unknown> {
   if (value === undefined) return {}
   if (!isPlainObject(value)) fail(path, 'must be an object', value)
-  const unknown = Object.keys(value).filter((key) => !known.includes(key))
+  let unknown: string[]
+  const copy: Record<string, unknown> = {}
+  try {
+    unknown = Object.keys(value).filter((key) => !known.includes(key))
+    for (const key of known) if (Object.hasOwn(value, key)) copy[key] = value[key]
+  } catch {
+    throw validationError([{ path, message: 'must be an object whose options can be read (one threw when read)' }])
+  }
   if (unknown.length) {
     throw validationError(unknown.map((key) => ({ path: `${path}.${key}`, message: `is not a known option (known: ${known.join(', ')})` })))
   }
-  return value
+  return copy
 }
 
 /** Throws unless `value` is a lowercase DNS name with at least two labels. */
@@ -53,11 +66,9 @@ export function assertStatus(value: unknown, path = 'status'): asserts value is 
 /** An optional free-text field: absent, or a non-empty string of at most `max` characters. */
 export function optionalText(value: unknown, path: string, max: number): string | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'string' || value.length > max || value.trim().length === 0) {
-    fail(path, `must be a non-empty string of at most ${max} characters`, value)
-  }
-  if (!isStorableText(value)) fail(path, 'must not hold a NUL character or half of a surrogate pair', value)
-  return value
+  const problem = auditTextProblem(value, max)
+  if (problem !== undefined) fail(path, problem, value)
+  return value as string
 }
 
 /** An optional whole number in [min, max]; `fallback` when absent. */
@@ -69,13 +80,20 @@ export function optionalInteger(value: unknown, path: string, min: number, max: 
   return value
 }
 
-const PLACEMENT_NAME = /^[^\u0000]{1,63}$/
+/**
+ * A schema or database name PostgreSQL keeps as it is: 1-63 bytes (it cuts a
+ * longer identifier to 63 bytes, so two names alike in their first 63 bytes
+ * would name the same schema) and storable text.
+ */
+function isPlacementName(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 63 && Buffer.byteLength(value, 'utf8') <= 63 && isStorableText(value)
+}
 const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/
 
 /**
  * A placement: `{ server?, schema?, database? }`. Schema and database names may
- * be any 1-63 characters (they are always quoted as identifiers); a server is
- * the name of a configured server.
+ * be any 1-63 bytes of storable text (they are always quoted as identifiers);
+ * a server is the name of a configured server.
  */
 export function parsePlacement(value: unknown, path = 'placement'): TenantPlacement {
   if (!isPlainObject(value)) fail(path, 'must be an object such as { schema: "tenant_acme" }', value)
@@ -84,7 +102,7 @@ export function parsePlacement(value: unknown, path = 'placement'): TenantPlacem
     if (key === 'server') {
       if (typeof field !== 'string' || !SERVER_NAME.test(field)) issues.push({ path: `${path}.server`, message: 'must be a configured server name (letters, digits, "_", ".", "-")' })
     } else if (key === 'schema' || key === 'database') {
-      if (typeof field !== 'string' || !PLACEMENT_NAME.test(field)) issues.push({ path: `${path}.${key}`, message: 'must be a name of 1-63 characters' })
+      if (!isPlacementName(field)) issues.push({ path: `${path}.${key}`, message: 'must be a name of 1-63 bytes in UTF-8 (PostgreSQL cuts a longer identifier, so two long names could meet), with no NUL character or half of a surrogate pair' })
     } else {
       issues.push({ path: `${path}.${key}`, message: 'is not a placement field (server, schema, database)' })
     }
@@ -119,14 +137,26 @@ export function parseAttribution(options: Record<string, unknown>, path = 'optio
   return { ...(actor === undefined ? {} : { actor }), ...(reason === undefined ? {} : { reason }) }
 }
 
-/** Checks that an audit `details` value is JSON of a sensible size. */
+/** Characters of an audit entry's `details` as JSON. */
+const MAX_AUDIT_DETAILS = 64 * 1024
+
+/** Checks that an audit `details` value is JSON of a sensible size, that jsonb can store. */
 export function assertAuditDetails(value: unknown, path = 'details'): void {
   if (value === undefined) return
   let json: string | undefined
+  let unstorable = false
+  let seen = 0
   try {
-    json = JSON.stringify(value)
+    // Each key and string checked as it is written (jsonb refuses a NUL and half a surrogate pair),
+    // while what was seen is within the size limit: past it the size refuses the details anyway.
+    json = JSON.stringify(value, function (key: string, item: unknown) {
+      seen += key.length + (typeof item === 'string' ? item.length : 0)
+      if (!unstorable && seen <= MAX_AUDIT_DETAILS && ((key !== '' && !isStorableText(key)) || (typeof item === 'string' && !isStorableText(item)))) unstorable = true
+      return item
+    })
   } catch {
     json = undefined
   }
-  if (json === undefined || json.length > 64 * 1024) fail(path, 'must be JSON-serialisable and at most 64 KiB', value)
+  if (json === undefined || json.length > MAX_AUDIT_DETAILS) fail(path, 'must be JSON-serialisable and at most 65,536 characters of JSON', value)
+  if (unstorable) fail(path, 'must not hold a NUL character or half of a surrogate pair (in a string or a key)', value)
 }

@@ -34,7 +34,7 @@ export interface AuditEntry {
   readonly actor?: string
   readonly tenantId?: string
   readonly reason?: string
-  /** Any JSON (at most 64 KiB). Never put secrets here. */
+  /** Any JSON (at most 65,536 characters of it). Never put secrets here. */
   readonly details?: unknown
 }
 
