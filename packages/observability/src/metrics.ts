@@ -60,9 +60,31 @@ const DEFAULT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const OTHER = TenantLabels.OTHER
 /** The tenant label of a request whose tenant was not resolved. */
 const NONE = 'none'
-/** Requests and queries recorded before they are counted in one pass (at most this many, or at a scrape). */
+/** A request's flags: refused by the rate limiter (429), by the bulkhead (503). */
 const LIMITED = 1
 const REJECTED = 2
+
+/**
+ * When traffic came, for the tenant ranking: a monotonic clock in ms read at
+ * most every 100 ms, by one timer that does not keep the process alive. The
+ * ranking weighs traffic in steps of a 1,024th of its half-life (600 ms by
+ * default), so it needs no finer time, and a request or a query then costs no
+ * clock read of its own.
+ */
+const RANKING_TICK_MS = 100
+let rankingNow = performance.now()
+let rankingClock: ReturnType<typeof setInterval> | undefined
+
+function rankingTime(): number {
+  if (rankingClock === undefined) {
+    rankingClock = setInterval(() => {
+      rankingNow = performance.now()
+    }, RANKING_TICK_MS)
+    rankingClock.unref()
+    rankingNow = performance.now()
+  }
+  return rankingNow
+}
 
 /** A latency histogram of one series: counts per bucket (the last is +Inf), sum and count. */
 interface Buckets {
@@ -244,7 +266,7 @@ export class TenantMetrics {
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.route !== 'string' || typeof outcome.method !== 'string') {
       throw validationError([{ path: 'outcome', message: 'must be a RequestOutcome { method, route, status, tenant?, durationMs, limited, rejected }' }])
     }
-    this.#countRequest(outcome.tenant, outcome.route, outcome.method, outcome.status, outcome.durationMs, (outcome.limited ? LIMITED : 0) | (outcome.rejected ? REJECTED : 0), performance.now())
+    this.#countRequest(outcome.tenant, outcome.route, outcome.method, outcome.status, outcome.durationMs, (outcome.limited ? LIMITED : 0) | (outcome.rejected ? REJECTED : 0), rankingTime())
   }
 
   #countRequest(tenant: TenantFields | undefined, routeName: string, method: string, status: number, durationMs: number, flags: number, at: number): void {
@@ -280,7 +302,7 @@ export class TenantMetrics {
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.tenant?.id !== 'string') {
       throw validationError([{ path: 'outcome', message: 'must be { tenant: { id, slug, isolation? }, model?, durationMs, failed }' }])
     }
-    this.#countQuery(outcome.tenant, outcome.model ?? outcome.tenant.isolation ?? 'shared', outcome.durationMs, outcome.failed, performance.now())
+    this.#countQuery(outcome.tenant, outcome.model ?? outcome.tenant.isolation ?? 'shared', outcome.durationMs, outcome.failed, rankingTime())
   }
 
   #countQuery(tenant: TenantFields, name: string, durationMs: number, failed: boolean, at: number): void {
@@ -311,7 +333,7 @@ export class TenantMetrics {
    * metrics.job({ tenant, queue: 'reports', outcome: 'completed', durationMs: 41 })
    */
   job(outcome: JobOutcome): void {
-    const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant, performance.now())
+    const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant, rankingTime())
     const queue = this.#queue(outcome.queue)
     let counts = series.jobs.get(queue)
     if (counts === undefined) series.jobs.set(queue, (counts = { completed: 0, failed: 0, parked: 0, dropped: 0, duration: this.#buckets() }))

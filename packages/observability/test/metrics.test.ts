@@ -101,6 +101,18 @@ describe('TenantMetrics', () => {
     assert.doesNotMatch(text, new RegExp(`tenant="${a.id}"`), "a's series are gone")
   })
 
+  it('ranks by recent traffic: a tenant busy long ago (a few half-lives) loses its label to one busy now', async () => {
+    const metrics = new TenantMetrics({ topTenants: 1, halfLifeMs: 20 })
+    const [a, b] = [tenant(1), tenant(2)]
+    for (let i = 0; i < 1000; i++) metrics.request(request(a))
+    for (let i = 0; i < 10; i++) metrics.request(request(b))
+    assert.deepEqual(metrics.labelledTenants(), [a.id], '10 requests now do not outweigh 1,000 now')
+    // The ranking's clock moves every 100 ms: 300 ms is 15 half-lives, so a's 1,000 weigh less than b's next 10.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    for (let i = 0; i < 10; i++) metrics.request(request(b))
+    assert.deepEqual(metrics.labelledTenants(), [b.id])
+  })
+
   it('does not let unauthenticated requests (401) move the ranking: they count under the label a tenant has, or other', async () => {
     const metrics = new TenantMetrics({ topTenants: 2, halfLifeMs: 1 })
     const [a, b, c] = [tenant(1), tenant(2), tenant(3)]
