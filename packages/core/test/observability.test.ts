@@ -74,6 +74,17 @@ describe('LiveView', () => {
     assert.equal(live.summary('a')?.requests, 999, 'refused input lost nothing else')
   })
 
+  it('reads a request when it is recorded: changing the request object afterwards changes nothing counted', () => {
+    const c = clock()
+    const live = new LiveView({ now: c.now })
+    const request = { durationMs: 1, status: 200, limited: false, rejected: false }
+    live.record('a', request)
+    Object.assign(request, { durationMs: 9_000, status: 503, limited: true, rejected: true })
+    const summary = live.summary('a')
+    assert.deepEqual([summary?.requests, summary?.errors, summary?.limitHits, summary?.rejections], [1, 0, 0, 0])
+    assert.ok((summary?.p99Ms ?? Number.NaN) < 2, String(summary?.p99Ms))
+  })
+
   it('lets buckets age out of the window, and shows every bucket of it oldest first', () => {
     const c = clock(1_800_000_000_000 - (1_800_000_000_000 % 30_000))
     const live = new LiveView({ now: c.now, windowMs: 60_000, bucketMs: 30_000 })

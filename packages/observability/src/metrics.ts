@@ -60,9 +60,42 @@ const DEFAULT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const OTHER = TenantLabels.OTHER
 /** The tenant label of a request whose tenant was not resolved. */
 const NONE = 'none'
-/** A request's flags: refused by the rate limiter (429), by the bulkhead (503). */
+/** A request's flags: refused by the rate limiter (429), by the bulkhead (503); a query's: it failed. */
 const LIMITED = 1
 const REJECTED = 2
+const FAILED = 4
+/** Requests and queries held before they are counted in one pass (or at a read, or a job's count). */
+const HELD = 256
+const REQUEST = 0
+const QUERY = 1
+
+/**
+ * Requests and queries read but not counted yet, in the order they came: in
+ * columns of text and numbers (nothing of an outcome object is kept), so
+ * holding one allocates nothing.
+ */
+interface Held {
+  size: number
+  readonly kind: Uint8Array
+  readonly tenant: (string | undefined)[]
+  readonly slug: (string | undefined)[]
+  readonly isolation: (string | undefined)[]
+  /** A request's route, a query's model. */
+  readonly name: (string | undefined)[]
+  readonly method: (string | undefined)[]
+  readonly status: Float64Array
+  readonly durationMs: Float64Array
+  readonly flags: Uint8Array
+  readonly at: Float64Array
+}
+
+function held(): Held {
+  const strings = (): (string | undefined)[] => new Array<string | undefined>(HELD).fill(undefined)
+  return {
+    size: 0, kind: new Uint8Array(HELD), tenant: strings(), slug: strings(), isolation: strings(), name: strings(), method: strings(),
+    status: new Float64Array(HELD), durationMs: new Float64Array(HELD), flags: new Uint8Array(HELD), at: new Float64Array(HELD),
+  }
+}
 
 /**
  * When traffic came, for the tenant ranking: a monotonic clock in ms read at
@@ -193,6 +226,7 @@ export class TenantMetrics {
   readonly #jobObserver: JobObserver = { end: (outcome) => this.job(outcome) }
   readonly #routers: { stats(): PoolRouterStatsLike }[] = []
   readonly #maxRoutes: number
+  readonly #held = held()
   readonly #observer: RequestObserver
   /** Stateless (the driver times the query): one observation serves every query, nothing allocated. */
   readonly #queryObserver: QueryObserver = steadyObserver<QueryObservation>({ end: (outcome) => this.query(outcome) })
@@ -255,9 +289,13 @@ export class TenantMetrics {
   }
 
   /**
-   * Counts one finished tenant request (what the observer calls), at once:
-   * nothing of the outcome is kept, and its tenant is ranked for a label as
-   * of now.
+   * Counts one finished tenant request (what the observer calls). What is
+   * counted is read from the outcome now (its tenant's id, slug and
+   * isolation, route, method, status, duration and flags: text and numbers,
+   * nothing of the objects), held, and counted with up to 255 others in one
+   * pass, in the order they came, before any read (`text()`, a scrape of the
+   * registry, `labelledTenants()`) or a job's count. Its tenant is ranked as of
+   * when it came.
    *
    * @example
    * metrics.request({ method: 'GET', route: '/api/projects', status: 200, tenant, durationMs: 3.2, limited: false, rejected: false })
@@ -266,16 +304,29 @@ export class TenantMetrics {
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.route !== 'string' || typeof outcome.method !== 'string') {
       throw validationError([{ path: 'outcome', message: 'must be a RequestOutcome { method, route, status, tenant?, durationMs, limited, rejected }' }])
     }
-    this.#countRequest(outcome.tenant, outcome.route, outcome.method, outcome.status, outcome.durationMs, (outcome.limited ? LIMITED : 0) | (outcome.rejected ? REJECTED : 0), rankingTime())
+    const tenant = outcome.tenant
+    const held = this.#held
+    const i = held.size
+    held.kind[i] = REQUEST
+    held.tenant[i] = tenant === undefined ? undefined : tenant.id
+    held.slug[i] = tenant === undefined ? undefined : tenant.slug
+    held.isolation[i] = tenant === undefined ? undefined : (tenant as TenantFields).isolation
+    held.name[i] = outcome.route
+    held.method[i] = outcome.method
+    held.status[i] = outcome.status
+    held.durationMs[i] = outcome.durationMs
+    held.flags[i] = (outcome.limited ? LIMITED : 0) | (outcome.rejected ? REJECTED : 0)
+    held.at[i] = rankingTime()
+    if ((held.size = i + 1) === HELD) this.#count()
   }
 
-  #countRequest(tenant: TenantFields | undefined, routeName: string, method: string, status: number, durationMs: number, flags: number, at: number): void {
+  #countRequest(tenantId: string | undefined, slug: string | undefined, isolation: string | undefined, routeName: string, method: string, status: number, durationMs: number, flags: number, at: number): void {
     // A 401 (its caller not authenticated: anyone can send one naming any tenant) is counted under the label
     // the tenant has, and does not move the ranking: unauthenticated traffic cannot take labels from real tenants.
-    const series = tenant === undefined ? this.#none() : status === 401 ? this.#labelledSeries(tenant) : this.#seriesOf(tenant, at)
+    const series = tenantId === undefined ? this.#none() : this.#seriesUnder(status === 401 ? this.#labels.peek(tenantId) : this.#labels.label(tenantId, 1, at), slug, isolation)
     // Keyed by the label's route (at most maxRoutes, then `other`): raw paths never grow the map.
     // A request with no tenant (unknown host, probes) never takes one of the maxRoutes labels: its raw path is not a route.
-    const route = tenant === undefined ? OTHER : this.#route(routeName)
+    const route = tenantId === undefined ? OTHER : this.#route(routeName)
     let byMethod = series.requests.get(route)
     if (byMethod === undefined) series.requests.set(route, (byMethod = new Map()))
     let byStatus = byMethod.get(method)
@@ -292,8 +343,8 @@ export class TenantMetrics {
   }
 
   /**
-   * Counts one query run in a tenant scope (what `queryObserver()` calls),
-   * at once, as `request()`.
+   * Counts one query run in a tenant scope (what `queryObserver()` calls):
+   * read now, held and counted in a batch, as `request()`.
    *
    * @example
    * metrics.query({ tenant, model: 'shared', durationMs: 0.8, failed: false })
@@ -302,16 +353,51 @@ export class TenantMetrics {
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.tenant?.id !== 'string') {
       throw validationError([{ path: 'outcome', message: 'must be { tenant: { id, slug, isolation? }, model?, durationMs, failed }' }])
     }
-    this.#countQuery(outcome.tenant, outcome.model ?? outcome.tenant.isolation ?? 'shared', outcome.durationMs, outcome.failed, rankingTime())
+    const tenant = outcome.tenant
+    const held = this.#held
+    const i = held.size
+    held.kind[i] = QUERY
+    held.tenant[i] = tenant.id
+    held.slug[i] = tenant.slug
+    const isolation = tenant.isolation
+    held.isolation[i] = isolation
+    held.name[i] = outcome.model ?? isolation ?? 'shared'
+    held.durationMs[i] = outcome.durationMs
+    held.flags[i] = outcome.failed ? FAILED : 0
+    held.at[i] = rankingTime()
+    if ((held.size = i + 1) === HELD) this.#count()
   }
 
-  #countQuery(tenant: TenantFields, name: string, durationMs: number, failed: boolean, at: number): void {
-    const series = this.#seriesOf(tenant, at)
+  #countQuery(tenantId: string, slug: string | undefined, isolation: string | undefined, name: string, durationMs: number, failed: boolean, at: number): void {
+    const series = this.#seriesUnder(this.#labels.label(tenantId, 1, at), slug, isolation)
     let model = series.models.get(name)
     if (model === undefined) series.models.set(name, (model = { ok: 0, error: 0, duration: this.#buckets() }))
     if (failed) model.error++
     else model.ok++
     this.#observe(model.duration, durationMs / 1000)
+  }
+
+  /**
+   * Counts what is held, in the order it came: in one pass, with the maps,
+   * the ranking and the histograms warm, rather than a few cold lookups on
+   * every request and query.
+   */
+  #count(): void {
+    const held = this.#held
+    const n = held.size
+    if (n === 0) return
+    // Emptied first: an onEvict or a throw below cannot count an event twice.
+    held.size = 0
+    for (let i = 0; i < n; i++) {
+      const tenantId = held.tenant[i]
+      if (held.kind[i] === REQUEST) {
+        this.#countRequest(tenantId, held.slug[i], held.isolation[i], held.name[i] as string, held.method[i] as string, held.status[i] as number, held.durationMs[i] as number, held.flags[i] as number, held.at[i] as number)
+      } else {
+        this.#countQuery(tenantId as string, held.slug[i], held.isolation[i], held.name[i] as string, held.durationMs[i] as number, ((held.flags[i] as number) & FAILED) !== 0, held.at[i] as number)
+      }
+      // Nothing held keeps a string alive once counted.
+      held.tenant[i] = held.slug[i] = held.isolation[i] = held.name[i] = held.method[i] = undefined
+    }
   }
 
   /**
@@ -333,7 +419,10 @@ export class TenantMetrics {
    * metrics.job({ tenant, queue: 'reports', outcome: 'completed', durationMs: 41 })
    */
   job(outcome: JobOutcome): void {
-    const series = outcome.tenant === undefined ? this.#none() : this.#seriesOf(outcome.tenant, rankingTime())
+    // Jobs are few: counted at once, after the requests and queries held before them.
+    this.#count()
+    const tenant = outcome.tenant
+    const series = tenant === undefined ? this.#none() : this.#seriesUnder(this.#labels.label(tenant.id, 1, rankingTime()), tenant.slug, (tenant as TenantFields).isolation)
     const queue = this.#queue(outcome.queue)
     let counts = series.jobs.get(queue)
     if (counts === undefined) series.jobs.set(queue, (counts = { completed: 0, failed: 0, parked: 0, dropped: 0, duration: this.#buckets() }))
@@ -375,25 +464,16 @@ export class TenantMetrics {
 
   /** The tenants that have a label of their own now. */
   labelledTenants(): string[] {
+    this.#count()
     return this.#labels.labeled()
   }
 
-  /** The series of a tenant's label (its own, or `other`), made on first use. */
-  #seriesOf(tenant: TenantFields, at: number): LabelSeries {
-    return this.#seriesUnder(this.#labels.label(tenant.id, 1, at), tenant)
-  }
-
-  /** The tenant's series under the label it has now, ranking nothing (see `TenantLabels.peek`). */
-  #labelledSeries(tenant: TenantFields): LabelSeries {
-    return this.#seriesUnder(this.#labels.peek(tenant.id), tenant)
-  }
-
-  /** The series of `label` (the tenant's id, or `other`), made on first use. */
-  #seriesUnder(label: string, tenant: TenantFields): LabelSeries {
+  /** The series of `label` (the tenant's id, or `other`), made on first use with the tenant's slug and isolation. */
+  #seriesUnder(label: string, slug: string | undefined, isolation: string | undefined): LabelSeries {
     let series = this.#series.get(label)
     if (series === undefined) {
       const own = label !== OTHER
-      series = this.#newSeries(label, own ? tenant.slug : undefined, own ? tenant.isolation ?? 'unknown' : undefined)
+      series = this.#newSeries(label, own ? slug : undefined, own ? isolation ?? 'unknown' : undefined)
       this.#series.set(label, series)
     }
     return series
@@ -425,7 +505,11 @@ export class TenantMetrics {
 
   /** The per-tenant metrics, read from the series at each scrape. */
   #collected(prefix: string): CollectedMetric[] {
-    const all = (): IterableIterator<LabelSeries> => this.#series.values()
+    // Every read counts what is held first: a scrape sees every request and query before it.
+    const all = (): IterableIterator<LabelSeries> => {
+      this.#count()
+      return this.#series.values()
+    }
     const histogram = (name: string, values: MetricValue[], labels: Record<string, string>, buckets: Buckets): void => {
       let cumulative = 0
       for (let i = 0; i < this.#bounds.length; i++) {

@@ -88,6 +88,25 @@ describe('TenantMetrics', () => {
     assert.match(await metrics.text(), new RegExp(`tenantry_http_request_duration_seconds_count\\{tenant="${a.id}"\\} 1002`))
   })
 
+  it('reads an outcome when it is counted: changing it, or its tenant, afterwards changes nothing counted', async () => {
+    const metrics = new TenantMetrics({ topTenants: 5 })
+    const t = { ...tenant(1) }
+    const outcome = { ...request(t), tenant: t }
+    metrics.request(outcome)
+    const query = { tenant: t, model: 'shared', durationMs: 1, failed: false }
+    metrics.query(query)
+    Object.assign(outcome, { route: '/changed', status: 500, durationMs: 9_000, limited: true })
+    Object.assign(query, { model: 'database', failed: true })
+    Object.assign(t, { id: tenant(2).id, slug: 'changed' })
+    const text = await metrics.text()
+    const id = tenant(1).id
+    assert.match(text, new RegExp(`tenantry_http_requests_total\\{tenant="${id}",method="GET",route="/api/projects",status_class="2xx"\\} 1`))
+    assert.match(text, new RegExp(`tenantry_queries_total\\{tenant="${id}",model="shared",outcome="ok"\\} 1`))
+    assert.match(text, new RegExp(`tenantry_tenant_info\\{tenant="${id}",slug="t1",isolation="shared"\\} 1`))
+    assert.doesNotMatch(text, /changed|5xx|tenantry_rate_limited_total\{|model="database"|outcome="error"/)
+    assert.doesNotMatch(text, new RegExp(tenant(2).id))
+  })
+
   it('removes the series of a tenant that loses its label', async () => {
     const metrics = new TenantMetrics({ topTenants: 1, halfLifeMs: 1 })
     const [a, b] = [tenant(1), tenant(2)]

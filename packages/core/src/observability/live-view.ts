@@ -64,9 +64,10 @@ const BINS = 40
 /** Bin i holds latencies up to FIRST_BOUND_MS × √2^i; the last bin everything above. */
 const FIRST_BOUND_MS = 0.25
 const FLEET = '*'
-/** Requests recorded before they are counted in one pass (at most this many, or at a read). */
 const LIMITED = 1
 const REJECTED = 2
+/** Requests held before they are counted in one pass (or at a read). */
+const HELD = 256
 
 /** A tenant's window: a ring of buckets, each counters and a latency histogram. */
 class Window {
@@ -132,8 +133,9 @@ function percentile(histogram: Uint32Array, total: number, q: number): number {
  * each 4 counters and a 40-bin latency histogram: about 1.9 KB with the
  * defaults), at most `maxTenants` tenants, the least recently seen dropped
  * first; and the same for the whole fleet. Recording is O(1) with no
- * allocation for a tenant already seen: a request is written to a few array
- * slots at once, and nothing of it is kept; reading merges a tenant's buckets.
+ * allocation: a request is read into a few array slots (nothing of its object
+ * is kept) and counted with others in one pass, when 256 are held or before
+ * any read; reading merges a tenant's buckets.
  *
  * @example
  * const live = new LiveView()
@@ -149,6 +151,13 @@ export class LiveView {
   readonly #now: () => number
   readonly #tenants = new Map<string, Window>()
   readonly #fleet: Window
+  /** Requests read but not counted yet, in the order they came: the tenant, when, the status, flags and bin. */
+  #held = 0
+  readonly #heldTenants = new Array<string | undefined>(HELD).fill(undefined)
+  readonly #heldAt = new Float64Array(HELD)
+  readonly #heldStatus = new Float64Array(HELD)
+  readonly #heldFlags = new Uint8Array(HELD)
+  readonly #heldBins = new Uint8Array(HELD)
 
   constructor(options: LiveViewOptions = {}) {
     const { windowMs = 300_000, bucketMs = 30_000, maxTenants = 10_000, now = Date.now } = options
@@ -170,12 +179,15 @@ export class LiveView {
 
   /** Tenants with a window now. */
   get size(): number {
+    this.#count()
     return this.#tenants.size
   }
 
   /**
-   * Counts one finished request of `tenantId` (and of the fleet), at once:
-   * nothing of the request is kept.
+   * Counts one finished request of `tenantId` (and of the fleet). What is
+   * counted is read now (the time, the status, the flags and the latency's
+   * bin: nothing of the request object is kept), held, and counted with up to
+   * 255 others in one pass, in the order they came, before any read.
    */
   record(tenantId: string, request: LiveRequest): void {
     if (typeof tenantId !== 'string' || typeof request !== 'object' || request === null) {
@@ -183,8 +195,25 @@ export class LiveView {
     }
     // The time first: a clock that throws leaves nothing half recorded.
     const at = this.#now()
-    const flags = (request.limited === true ? LIMITED : 0) | (request.rejected === true ? REJECTED : 0)
-    this.#countOne(tenantId, at, request.status, flags, binOf(request.durationMs))
+    const i = this.#held
+    this.#heldTenants[i] = tenantId
+    this.#heldAt[i] = at
+    this.#heldStatus[i] = request.status
+    this.#heldFlags[i] = (request.limited === true ? LIMITED : 0) | (request.rejected === true ? REJECTED : 0)
+    this.#heldBins[i] = binOf(request.durationMs)
+    if ((this.#held = i + 1) === HELD) this.#count()
+  }
+
+  /** Counts the requests held, in the order they came, in one pass (the windows warm). */
+  #count(): void {
+    const n = this.#held
+    if (n === 0) return
+    // Emptied first: a throw below cannot count a request twice.
+    this.#held = 0
+    for (let i = 0; i < n; i++) {
+      this.#countOne(this.#heldTenants[i] as string, this.#heldAt[i] as number, this.#heldStatus[i] as number, this.#heldFlags[i] as number, this.#heldBins[i] as number)
+      this.#heldTenants[i] = undefined
+    }
   }
 
   #countOne(tenantId: string, at: number, status: number, flags: number, bin: number): void {
@@ -209,17 +238,20 @@ export class LiveView {
 
   /** The tenant's figures over the window; undefined for a tenant with none. */
   summary(tenantId: string): LiveSummary | undefined {
+    this.#count()
     const window = this.#tenants.get(tenantId)
     return window === undefined ? undefined : this.#summaryOf(tenantId, window)
   }
 
   /** The fleet's figures over the window (`tenantId: '*'`). */
   fleet(): LiveSummary {
+    this.#count()
     return this.#summaryOf(FLEET, this.#fleet)
   }
 
   /** The tenant's buckets, oldest first, every bucket of the window (empty ones as zeros). */
   series(tenantId: string): LivePoint[] {
+    this.#count()
     const window = tenantId === FLEET ? this.#fleet : this.#tenants.get(tenantId)
     const current = Math.floor(this.#now() / this.#bucketMs)
     const points: LivePoint[] = []
@@ -245,6 +277,7 @@ export class LiveView {
 
   /** The `limit` tenants with the most of `by` over the window, largest first (tenants with no requests in it left out). */
   top(by: LiveOrder, limit = 10): LiveSummary[] {
+    this.#count()
     const all: LiveSummary[] = []
     for (const [tenantId, window] of this.#tenants) {
       const summary = this.#summaryOf(tenantId, window)
