@@ -117,6 +117,10 @@ describe('tenant context', () => {
     const subclass = runWithTenant(acme, () => new LazyPromise(() => tryCurrentTenant()?.slug))
     const callable = runWithTenant(acme, () => Object.assign(() => undefined, { then: (resolve: (slug: string | undefined) => void) => resolve(tryCurrentTenant()?.slug) }))
     assert.deepEqual(await Promise.all([subclass, callable]), ['acme', 'acme'])
+    // Nor can a thenable pass for a native Promise: made from Promise.prototype, or a Proxy claiming its prototype.
+    const forged = Object.assign(Object.create(Promise.prototype) as object, { then: (resolve: (slug: string | undefined) => void) => resolve(tryCurrentTenant()?.slug) })
+    const proxied = new Proxy({ then: (resolve: (slug: string | undefined) => void) => resolve(tryCurrentTenant()?.slug) }, { getPrototypeOf: () => Promise.prototype })
+    assert.deepEqual(await Promise.all([runWithTenant(acme, () => forged), runWithTenant(acme, () => proxied)]), ['acme', 'acme'])
     // Anything else is returned as it is, a native Promise and a plain function included.
     const value = { plain: true }
     assert.equal(runWithTenant(acme, () => value), value)

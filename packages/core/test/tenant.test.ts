@@ -8,6 +8,7 @@ import {
   isTenantryError,
   isUuid,
   parseNewTenant,
+  PlanRegistry,
   parseTenantPatch,
   slugProblem,
   tenantStatuses,
@@ -179,5 +180,22 @@ describe('tenant input', () => {
     }
     assert.ok(readsOf(100_000, () => 0) <= 32_770, 'stopped at the values a 64 KiB text can hold')
     assert.equal(readsOf(600, () => long), 1, 'stopped at the first string past 64 KiB')
+  })
+})
+
+describe('PlanRegistry errors', () => {
+  it('keeps its validation error small whatever the settings: thousands of unknown override keys, or one huge key', () => {
+    const plans = new PlanRegistry({ free: { rateLimit: { limit: 100, windowMs: 60_000 } } })
+    const many = Object.fromEntries(Array.from({ length: 6000 }, (_, i) => [`k${i}`, 1]))
+    const huge = { [`${'k'.repeat(60_000)}`]: 1 }
+    for (const rateLimit of [many, huge]) {
+      assert.throws(() => plans.assertValid({ plan: 'free', settings: { rateLimit } }), (e: unknown) => {
+        assert.ok(isTenantryError(e, 'VALIDATION_FAILED'))
+        const details = e.details as { path: string }[]
+        assert.ok(details.length <= 50 && details.every((d) => d.path.length <= 200), String(details.length))
+        assert.ok(e.message.length < 8000 && e.message.startsWith('Invalid plan or settings: '), String(e.message.length))
+        return true
+      })
+    }
   })
 })

@@ -304,26 +304,37 @@ export class TenantMetrics {
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.route !== 'string' || typeof outcome.method !== 'string') {
       throw validationError([{ path: 'outcome', message: 'must be a RequestOutcome { method, route, status, tenant?, durationMs, limited, rejected }' }])
     }
+    // Every field read before a slot is taken: a getter that counts or reads the metrics itself cannot
+    // land in the middle of this request's slot.
     const tenant = outcome.tenant
+    const tenantId = tenant === undefined ? undefined : tenant.id
+    const slug = tenant === undefined ? undefined : tenant.slug
+    const isolation = tenant === undefined ? undefined : (tenant as TenantFields).isolation
+    const route = outcome.route
+    const method = outcome.method
+    const status = outcome.status
+    const durationMs = outcome.durationMs
+    const flags = (outcome.limited ? LIMITED : 0) | (outcome.rejected ? REJECTED : 0)
     const held = this.#held
     const i = held.size
     held.kind[i] = REQUEST
-    held.tenant[i] = tenant === undefined ? undefined : tenant.id
-    held.slug[i] = tenant === undefined ? undefined : tenant.slug
-    held.isolation[i] = tenant === undefined ? undefined : (tenant as TenantFields).isolation
-    held.name[i] = outcome.route
-    held.method[i] = outcome.method
-    held.status[i] = outcome.status
-    held.durationMs[i] = outcome.durationMs
-    held.flags[i] = (outcome.limited ? LIMITED : 0) | (outcome.rejected ? REJECTED : 0)
+    held.tenant[i] = tenantId
+    held.slug[i] = slug
+    held.isolation[i] = isolation
+    held.name[i] = route
+    held.method[i] = method
+    held.status[i] = status
+    held.durationMs[i] = durationMs
+    held.flags[i] = flags
     held.at[i] = rankingTime()
     if ((held.size = i + 1) === HELD) this.#count()
   }
 
   #countRequest(tenantId: string | undefined, slug: string | undefined, isolation: string | undefined, routeName: string, method: string, status: number, durationMs: number, flags: number, at: number): void {
-    // A 401 (its caller not authenticated: anyone can send one naming any tenant) is counted under the label
-    // the tenant has, and does not move the ranking: unauthenticated traffic cannot take labels from real tenants.
-    const series = tenantId === undefined ? this.#none() : this.#seriesUnder(status === 401 ? this.#labels.peek(tenantId) : this.#labels.label(tenantId, 1, at), slug, isolation)
+    // A refusal at the door (401: no caller; 403: another tenant's key or token, a suspended tenant; 429: over the
+    // limit, refused before the caller is checked) is counted under the label the tenant has, and does not move
+    // the ranking: such requests cost their sender nothing, and cannot take labels from tenants served for real.
+    const series = tenantId === undefined ? this.#none() : this.#seriesUnder(status === 401 || status === 403 || status === 429 ? this.#labels.peek(tenantId) : this.#labels.label(tenantId, 1, at), slug, isolation)
     // Keyed by the label's route (at most maxRoutes, then `other`): raw paths never grow the map.
     // A request with no tenant (unknown host, probes) never takes one of the maxRoutes labels: its raw path is not a route.
     const route = tenantId === undefined ? OTHER : this.#route(routeName)
@@ -353,17 +364,23 @@ export class TenantMetrics {
     if (typeof outcome !== 'object' || outcome === null || typeof outcome.tenant?.id !== 'string') {
       throw validationError([{ path: 'outcome', message: 'must be { tenant: { id, slug, isolation? }, model?, durationMs, failed }' }])
     }
+    // Read before a slot is taken, as request().
     const tenant = outcome.tenant
+    const tenantId = tenant.id
+    const slug = tenant.slug
+    const isolation = tenant.isolation
+    const model = outcome.model ?? isolation ?? 'shared'
+    const durationMs = outcome.durationMs
+    const flags = outcome.failed ? FAILED : 0
     const held = this.#held
     const i = held.size
     held.kind[i] = QUERY
-    held.tenant[i] = tenant.id
-    held.slug[i] = tenant.slug
-    const isolation = tenant.isolation
+    held.tenant[i] = tenantId
+    held.slug[i] = slug
     held.isolation[i] = isolation
-    held.name[i] = outcome.model ?? isolation ?? 'shared'
-    held.durationMs[i] = outcome.durationMs
-    held.flags[i] = outcome.failed ? FAILED : 0
+    held.name[i] = model
+    held.durationMs[i] = durationMs
+    held.flags[i] = flags
     held.at[i] = rankingTime()
     if ((held.size = i + 1) === HELD) this.#count()
   }

@@ -107,6 +107,26 @@ describe('TenantMetrics', () => {
     assert.doesNotMatch(text, new RegExp(tenant(2).id))
   })
 
+  it('does not let refusals at the door (403 another tenant\'s key, 429) move the ranking either', () => {
+    const metrics = new TenantMetrics({ topTenants: 1 })
+    const [a, b] = [tenant(1), tenant(2)]
+    for (let i = 0; i < 10; i++) metrics.request(request(a))
+    for (let i = 0; i < 1000; i++) metrics.request(request(b, i % 2 === 0 ? 403 : 429))
+    assert.deepEqual(metrics.labelledTenants(), [a.id])
+  })
+
+  it('counts an outcome whose getter counts another one inside it: each whole, in its own slot', async () => {
+    const metrics = new TenantMetrics({ topTenants: 5 })
+    const [a, b] = [tenant(1), tenant(2)]
+    const outer = { ...request(a, 201, '/outer') }
+    Object.defineProperty(outer, 'durationMs', { enumerable: true, get: () => (metrics.request(request(b, 200, '/inner')), 3) })
+    metrics.request(outer)
+    const lines = seriesOf(await metrics.text(), 'tenantry_http_requests_total').series
+    assert.ok(lines.some((l) => l.includes(`tenant="${a.id}"`) && l.includes('route="/outer"') && l.includes('2xx') && l.endsWith(' 1')), lines.join('\n'))
+    assert.ok(lines.some((l) => l.includes(`tenant="${b.id}"`) && l.includes('route="/inner"') && l.endsWith(' 1')), lines.join('\n'))
+    assert.equal(lines.length, 2, lines.join('\n'))
+  })
+
   it('removes the series of a tenant that loses its label', async () => {
     const metrics = new TenantMetrics({ topTenants: 1, halfLifeMs: 1 })
     const [a, b] = [tenant(1), tenant(2)]
@@ -154,10 +174,11 @@ describe('TenantMetrics', () => {
   it('counts limits, rejections, requests with no tenant, bounds the route label, and checks its options', async () => {
     const metrics = new TenantMetrics({ maxRoutes: 2 })
     const t = tenant(7)
+    // Served first, so the tenant has a label its refusals are counted under (a 429 alone does not rank it).
+    metrics.request(request(t, 200, '/a'))
     metrics.request(request(t, 429))
     metrics.request(request(t, 503))
     metrics.request(request(undefined, 404, '/x'))
-    metrics.request(request(t, 200, '/a'))
     metrics.request(request(t, 200, '/b'))
     const text = await metrics.text()
     assert.match(text, new RegExp(`tenantry_rate_limited_total\\{tenant="${t.id}"\\} 1`))

@@ -123,6 +123,13 @@ for (const backend of testBackends()) {
         await assert.rejects(catalog.audit({ action: 'x.y', details }), expectCode('VALIDATION_FAILED', /details must not hold a NUL/))
       }
       assert.deepEqual((await catalog.audit({ action: 'x.y', details: { note: 'pair 😀 ok' } })).details, { note: 'pair 😀 ok' })
+      // Many array items before the bad string (indexes are not text of the JSON) do not hide it.
+      await assert.rejects(catalog.audit({ action: 'x.y', details: [...Array<number>(20_000).fill(0), 'a\u0000b'] }), expectCode('VALIDATION_FAILED', /details must not hold a NUL/))
+      // A getter below the top is read once: what is stored is what was checked.
+      let noteReads = 0
+      const nested = { inner: Object.defineProperty({}, 'note', { enumerable: true, get: () => (++noteReads === 1 ? 'checked' : 'x\u0000') }) }
+      assert.deepEqual((await catalog.audit({ action: 'x.y', details: nested })).details, { inner: { note: 'checked' } })
+      assert.equal(noteReads, 1)
       // An option whose getter throws an error of its own making (a 409, say) is the options' failure to be read, and each is read once.
       const forged = Object.defineProperty({ action: 'x.y' }, 'reason', { enumerable: true, get: () => { throw new TenantryError('CONFLICT', 'made up') } })
       await assert.rejects(catalog.audit(forged as never), expectCode('VALIDATION_FAILED', /can be read/))

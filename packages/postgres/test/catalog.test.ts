@@ -151,6 +151,13 @@ for (const backend of testBackends()) {
         }
         const fits = slugFor('opt')
         assert.equal((await catalog.create({ slug: fits, name: 'Opt' }, { placement: { schema: `t_${'é'.repeat(30)}` } })).placement?.schema, `t_${'é'.repeat(30)}`)
+        // What is stored is what was checked: a getter read once, a hidden toJSON not asked.
+        let reads = 0
+        const changing = Object.defineProperty({}, 'schema', { enumerable: true, get: () => (++reads === 1 ? 't_checked' : `t_${'x'.repeat(80)}`) })
+        assert.equal((await catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { placement: changing })).placement?.schema, 't_checked')
+        assert.equal(reads, 1)
+        const hidden = Object.defineProperty({ schema: 't_shown' }, 'toJSON', { value: () => ({ schema: 't_hidden', server: '../x' }) })
+        assert.deepEqual((await catalog.create({ slug: slugFor('opt'), name: 'Opt' }, { placement: hidden })).placement, { schema: 't_shown' })
       })
 
       it('rejects a taken slug with CONFLICT and leaves the first tenant untouched', async () => {

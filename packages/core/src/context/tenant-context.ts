@@ -418,14 +418,16 @@ export function runWithTenant<T>(tenant: ScopedTenant, fn: () => T, options: Run
  * A lazy thenable `fn` returned (a Prisma query, a Drizzle query builder: they
  * run when awaited) started here, inside the scope: awaited by the caller it
  * would run in the caller's context, outside the scope. That includes a
- * subclass of Promise and a function with a `then`. A native Promise (the
- * work already runs in the scope) and any other value are returned as they are.
+ * subclass of Promise and a function with a `then` (a subclass comes back as
+ * a plain Promise of its result). A native Promise (the work already runs in
+ * the scope) and any other value are returned as they are.
  * Internal to core.
  */
 export function startedInScope<T>(result: T): T {
   if (result === null || (typeof result !== 'object' && typeof result !== 'function')) return result
-  // A native Promise already runs; a subclass of it (a lazy promise) or a callable thenable may not yet.
-  if (result instanceof Promise && result.constructor === Promise) return result
+  // A native Promise already runs (checked by its internal slot and prototype, which neither a Proxy nor an object
+  // made from Promise.prototype can fake); a subclass of it (a lazy promise), or a callable thenable, may not yet.
+  if (types.isPromise(result) && Object.getPrototypeOf(result) === Promise.prototype && !Object.hasOwn(result, 'then')) return result
   if (typeof (result as { then?: unknown }).then !== 'function') return result
   return Promise.resolve(result) as T
 }

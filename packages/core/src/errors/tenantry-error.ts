@@ -79,14 +79,15 @@ function clip(text: string, max: number): string {
  * A VALIDATION_FAILED error listing the issues found: at most 50 in
  * `details` and 10 in the message (then how many more), each path cut to
  * 200 characters and each message to 500. So an input built to fail in many places, or
- * with huge keys, cannot make an error (or its response) huge.
+ * with huge keys, cannot make an error (or its response) huge. `title` starts
+ * the message (default "Invalid input").
  *
  * @example
  * throw validationError([{ path: 'body.name', message: 'must be a non-empty string' }])
  */
-export function validationError(issues: readonly ValidationIssue[]): TenantryError {
+export function validationError(issues: readonly ValidationIssue[], title = 'Invalid input'): TenantryError {
   const kept = issues.slice(0, MAX_ISSUES).map((i) => ({ path: clip(String(i.path), MAX_PATH), message: clip(String(i.message), MAX_MESSAGE) }))
   let summary = kept.slice(0, ISSUES_IN_MESSAGE).map((i) => `${i.path}: ${i.message}`).join('; ')
   if (issues.length > ISSUES_IN_MESSAGE) summary += `; and ${issues.length - ISSUES_IN_MESSAGE} more`
-  return new TenantryError('VALIDATION_FAILED', `Invalid input: ${summary}`, { details: kept })
+  return new TenantryError('VALIDATION_FAILED', `${title}: ${summary}`, { details: kept })
 }

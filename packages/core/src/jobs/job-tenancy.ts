@@ -316,8 +316,10 @@ function readRecord(stored: unknown): JobScopeRecord {
     return { v: 1, scope: 'tenant', tenantId: r.tenantId, slug: typeof r.slug === 'string' ? r.slug : r.tenantId }
   }
   if (r.scope === 'system') {
-    if (typeof r.reason !== 'string' || r.reason.trim().length === 0) throw invalid('The system job record has no reason', 'job.data.tenantry.reason')
-    return { v: 1, scope: 'system', reason: r.reason }
+    // Checked as systemEnvelope and runAsSystem check it (a record from before, or written by hand): refused here, the job dropped, not retried.
+    const problem = auditTextProblem(r.reason, MAX_REASON)
+    if (problem !== undefined) throw invalid(`The system job record's reason ${problem}`, 'job.data.tenantry.reason')
+    return { v: 1, scope: 'system', reason: r.reason as string }
   }
   throw invalid(`Unknown job scope ${JSON.stringify(r.scope)}`, 'job.data.tenantry.scope')
 }

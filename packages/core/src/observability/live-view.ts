@@ -195,12 +195,16 @@ export class LiveView {
     }
     // The time first: a clock that throws leaves nothing half recorded.
     const at = this.#now()
+    // Every field read before a slot is taken: a getter that records or reads itself cannot land in the middle of it.
+    const status = request.status
+    const flags = (request.limited === true ? LIMITED : 0) | (request.rejected === true ? REJECTED : 0)
+    const bin = binOf(request.durationMs)
     const i = this.#held
     this.#heldTenants[i] = tenantId
     this.#heldAt[i] = at
-    this.#heldStatus[i] = request.status
-    this.#heldFlags[i] = (request.limited === true ? LIMITED : 0) | (request.rejected === true ? REJECTED : 0)
-    this.#heldBins[i] = binOf(request.durationMs)
+    this.#heldStatus[i] = status
+    this.#heldFlags[i] = flags
+    this.#heldBins[i] = bin
     if ((this.#held = i + 1) === HELD) this.#count()
   }
 

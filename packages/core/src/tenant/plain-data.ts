@@ -9,7 +9,7 @@ const forbiddenKeyMessage = (key: string): string => `"${key}" is not allowed as
 const KEY_IN_PATH = 64
 
 /** A path step for `key`: `.key`, cut when the key is long (a path names where, it need not copy the input). */
-const step = (key: string): string => `.${key.length > KEY_IN_PATH ? `${key.slice(0, KEY_IN_PATH)}…` : key}`
+export const pathStep = (key: string): string => `.${key.length > KEY_IN_PATH ? `${key.slice(0, KEY_IN_PATH)}…` : key}`
 
 /**
  * The `__proto__`, `constructor` and `prototype` keys anywhere in a parsed
@@ -43,7 +43,7 @@ export function forbiddenKeys(value: unknown, path: string): ValidationIssue[] {
         issues.push({ path: `${path}${steps.join('')}.${key}`, message: forbiddenKeyMessage(key) })
         continue
       }
-      steps.push(step(key))
+      steps.push(pathStep(key))
       visit((node as Record<string, unknown>)[key], depth + 1)
       steps.pop()
     }
@@ -75,9 +75,9 @@ export function isPlainData(value: unknown, path: string, issues: ValidationIssu
     let ok = true
     for (const key of Object.keys(value)) {
       if (FORBIDDEN_KEYS.has(key)) {
-        issues.push({ path: `${path}${step(key)}`, message: forbiddenKeyMessage(key) })
+        issues.push({ path: `${path}${pathStep(key)}`, message: forbiddenKeyMessage(key) })
         ok = false
-      } else if (!isPlainData((value as Record<string, unknown>)[key], `${path}${step(key)}`, issues, depth + 1)) ok = false
+      } else if (!isPlainData((value as Record<string, unknown>)[key], `${path}${pathStep(key)}`, issues, depth + 1)) ok = false
     }
     return ok
   }

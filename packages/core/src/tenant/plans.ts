@@ -1,7 +1,8 @@
-import { TenantryError, validationError, type ValidationIssue } from '../errors/index.ts'
+import { validationError, type ValidationIssue } from '../errors/index.ts'
 import { checkPositiveInteger, checkNonNegativeInteger } from '../fair-share/tenant.ts'
 import type { RateLimitPlan } from '../ratelimit/policy.ts'
-import { isPlainData } from './plain-data.ts'
+import { MAX_ISSUES } from '../errors/tenantry-error.ts'
+import { isPlainData, pathStep } from './plain-data.ts'
 
 /** What a plan gives its tenants. */
 export interface PlanDefinition {
@@ -124,7 +125,8 @@ export class PlanRegistry {
   assertValid(input: { readonly plan?: unknown; readonly settings?: unknown }, current?: string): void {
     const issues = this.check(input, current)
     if (issues.length > 0) {
-      throw new TenantryError('VALIDATION_FAILED', `Invalid plan or settings: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { details: issues })
+      // Bounded as every validation error is: at most 50 issues, paths and messages cut.
+      throw validationError(issues, 'Invalid plan or settings')
     }
   }
 }
@@ -136,7 +138,9 @@ function checkOverride(value: unknown, path: string, keys: readonly string[], is
     return
   }
   for (const [key, v] of Object.entries(value)) {
-    if (!keys.includes(key)) issues.push({ path: `${path}.${key}`, message: `is not one of ${keys.join(', ')}` })
+    // Enough said past MAX_ISSUES: an override of thousands of unknown keys is refused without listing them all.
+    if (issues.length >= MAX_ISSUES) return
+    if (!keys.includes(key)) issues.push({ path: `${path}${pathStep(key)}`, message: `is not one of ${keys.join(', ')}` })
     else if (key === 'maxQueue') checkNonNegativeInteger(v, `${path}.${key}`, issues)
     else checkPositiveInteger(v, `${path}.${key}`, issues)
   }

@@ -98,7 +98,18 @@ const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/
 export function parsePlacement(value: unknown, path = 'placement'): TenantPlacement {
   if (!isPlainObject(value)) fail(path, 'must be an object such as { schema: "tenant_acme" }', value)
   const issues: ValidationIssue[] = []
-  for (const [key, field] of Object.entries(value)) {
+  // Each field read once (Object.entries), and only what was read is kept.
+  const checked: ['server' | 'schema' | 'database', string][] = []
+  let entries: [string, unknown][]
+  try {
+    entries = Object.entries(value)
+  } catch {
+    throw validationError([{ path, message: 'must be an object whose fields can be read (one threw when read)' }])
+  }
+  for (const [key, field] of entries) {
+    if (key === 'server' || key === 'schema' || key === 'database') {
+      if (typeof field === 'string') checked.push([key, field])
+    }
     if (key === 'server') {
       if (typeof field !== 'string' || !SERVER_NAME.test(field)) issues.push({ path: `${path}.server`, message: 'must be a configured server name (letters, digits, "_", ".", "-")' })
     } else if (key === 'schema' || key === 'database') {
@@ -108,7 +119,10 @@ export function parsePlacement(value: unknown, path = 'placement'): TenantPlacem
     }
   }
   if (issues.length) throw validationError(issues)
-  return value as TenantPlacement
+  // A new object of the values checked: a getter or a toJSON cannot answer the check one thing and the write another.
+  const placement: { server?: string; schema?: string; database?: string } = {}
+  for (const [key, field] of checked) placement[key] = field
+  return placement as TenantPlacement
 }
 
 /** Throws unless `value` is one of the isolation models. */
@@ -140,23 +154,37 @@ export function parseAttribution(options: Record<string, unknown>, path = 'optio
 /** Characters of an audit entry's `details` as JSON. */
 const MAX_AUDIT_DETAILS = 64 * 1024
 
-/** Checks that an audit `details` value is JSON of a sensible size, that jsonb can store. */
-export function assertAuditDetails(value: unknown, path = 'details'): void {
-  if (value === undefined) return
+/**
+ * An audit `details` value as it will be stored: serialised once (a getter or
+ * `toJSON` runs once), at most 65,536 characters of JSON, read back, and that
+ * tree checked for text jsonb cannot store (a NUL, half a surrogate pair, in a
+ * string or a key). The tree is returned: what is written is exactly what was
+ * checked.
+ */
+export function parseAuditDetails(value: unknown, path = 'details'): unknown {
+  if (value === undefined) return undefined
   let json: string | undefined
-  let unstorable = false
-  let seen = 0
   try {
-    // Each key and string checked as it is written (jsonb refuses a NUL and half a surrogate pair),
-    // while what was seen is within the size limit: past it the size refuses the details anyway.
-    json = JSON.stringify(value, function (key: string, item: unknown) {
-      seen += key.length + (typeof item === 'string' ? item.length : 0)
-      if (!unstorable && seen <= MAX_AUDIT_DETAILS && ((key !== '' && !isStorableText(key)) || (typeof item === 'string' && !isStorableText(item)))) unstorable = true
-      return item
-    })
+    json = JSON.stringify(value)
   } catch {
     json = undefined
   }
   if (json === undefined || json.length > MAX_AUDIT_DETAILS) fail(path, 'must be JSON-serialisable and at most 65,536 characters of JSON', value)
-  if (unstorable) fail(path, 'must not hold a NUL character or half of a surrogate pair (in a string or a key)', value)
+  const tree: unknown = JSON.parse(json)
+  // Walked with a stack of its own: 64 K of JSON can nest deeper than the call stack goes.
+  const pending: unknown[] = [tree]
+  while (pending.length > 0) {
+    const node = pending.pop()
+    if (typeof node === 'string') {
+      if (!isStorableText(node)) fail(path, 'must not hold a NUL character or half of a surrogate pair (in a string or a key)', value)
+    } else if (Array.isArray(node)) {
+      pending.push(...node)
+    } else if (typeof node === 'object' && node !== null) {
+      for (const [key, item] of Object.entries(node)) {
+        if (!isStorableText(key)) fail(path, 'must not hold a NUL character or half of a surrogate pair (in a string or a key)', value)
+        pending.push(item)
+      }
+    }
+  }
+  return tree
 }
