@@ -315,13 +315,18 @@ export class TenantMetrics {
     const status = outcome.status
     const durationMs = outcome.durationMs
     const flags = (outcome.limited ? LIMITED : 0) | (outcome.rejected ? REJECTED : 0)
+    this.#hold(REQUEST, tenantId, slug, isolation, route, method, status, durationMs, flags)
+  }
+
+  /** Holds one request or query, already read (no user code runs here), in the next slot; counts at HELD. */
+  #hold(kind: number, tenantId: string | undefined, slug: string | undefined, isolation: string | undefined, name: string, method: string | undefined, status: number, durationMs: number, flags: number): void {
     const held = this.#held
     const i = held.size
-    held.kind[i] = REQUEST
+    held.kind[i] = kind
     held.tenant[i] = tenantId
     held.slug[i] = slug
     held.isolation[i] = isolation
-    held.name[i] = route
+    held.name[i] = name
     held.method[i] = method
     held.status[i] = status
     held.durationMs[i] = durationMs
@@ -372,17 +377,7 @@ export class TenantMetrics {
     const model = outcome.model ?? isolation ?? 'shared'
     const durationMs = outcome.durationMs
     const flags = outcome.failed ? FAILED : 0
-    const held = this.#held
-    const i = held.size
-    held.kind[i] = QUERY
-    held.tenant[i] = tenantId
-    held.slug[i] = slug
-    held.isolation[i] = isolation
-    held.name[i] = model
-    held.durationMs[i] = durationMs
-    held.flags[i] = flags
-    held.at[i] = rankingTime()
-    if ((held.size = i + 1) === HELD) this.#count()
+    this.#hold(QUERY, tenantId, slug, isolation, model, undefined, 0, durationMs, flags)
   }
 
   #countQuery(tenantId: string, slug: string | undefined, isolation: string | undefined, name: string, durationMs: number, failed: boolean, at: number): void {
