@@ -35,6 +35,13 @@ export interface PairedRatio {
   readonly onUs: number
   /** Median of (variant − baseline) CPU µs per request. */
   readonly addedUs: number
+  /**
+   * The baseline blocks' total / the variant blocks' total, each block's
+   * figure weighted by its length (in process: total CPU): unlike the
+   * median, it counts every block in full, so work that comes in bursts (a
+   * batch counted every 256 requests, a scavenge) weighs in as it falls.
+   */
+  readonly totalRatio: number
 }
 
 export interface ObserverCost extends PairedRatio {
@@ -87,6 +94,8 @@ async function pairedRatio(set: (on: boolean) => void, variant: boolean, block: 
   const added: number[] = []
   const off: number[] = []
   const on: number[] = []
+  let baseTotal = 0
+  let variantTotal = 0
   for (let pair = 0; more(pair); pair++) {
     const length = size()
     const variantFirst = random() < 0.5
@@ -98,13 +107,15 @@ async function pairedRatio(set: (on: boolean) => void, variant: boolean, block: 
       if (isVariant) variantUs = us
       else baseUs = us
     }
+    baseTotal += baseUs * length
+    variantTotal += variantUs * length
     ratios.push(baseUs / variantUs)
     added.push(variantUs - baseUs)
     off.push(baseUs)
     on.push(variantUs)
   }
   set(false)
-  return { ratio: median(ratios), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75), offUs: median(off), onUs: median(on), addedUs: median(added), pairs: ratios.length }
+  return { ratio: median(ratios), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75), offUs: median(off), onUs: median(on), addedUs: median(added), totalRatio: baseTotal / variantTotal, pairs: ratios.length }
 }
 
 /**
