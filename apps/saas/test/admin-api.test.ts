@@ -94,11 +94,15 @@ for (const backend of testBackends()) {
       assert.equal(taken.body.error.code, 'CONFLICT')
       const domain = await s.admin('/tenants', { method: 'POST', body: { slug: 'domain-thief', name: 'Thief', domains: ['new-shared.example.com'] } })
       assert.equal(codeOf(domain), 'CONFLICT')
+      const badNames = ['', 'x'.repeat(201), '🚀'.repeat(101), 'Half \uD83D a pair']
       for (const body of [
         { slug: 'admin', name: 'Reserved' },
         { slug: 'Bad_Slug', name: 'Bad' },
         { slug: 'ok-slug', name: '' },
         { slug: 'ok-slug', name: 'x'.repeat(201) },
+        // The catalog's rule, checked here: 101 emoji are 202 UTF-16 code units.
+        { slug: 'ok-slug', name: '🚀'.repeat(101) },
+        { slug: 'ok-slug', name: 'Half \uD83D a pair' },
         { slug: 'ok-slug', name: 'Ok', isolation: 'cluster' },
         { slug: 'ok-slug', name: 'Ok', plan: 'Not A Plan' },
         { slug: 'ok-slug', name: 'Ok', domains: ['Not A Domain'] },
@@ -110,8 +114,13 @@ for (const backend of testBackends()) {
         assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`)
         assert.equal(r.body.error.code, 'VALIDATION_FAILED')
         assert.ok(r.body.error.details.length > 0)
+        if ('name' in body && badNames.includes(body.name as string)) assert.ok(r.body.error.details.some((d: { path: string }) => d.path === 'body.name'), r.text)
       }
       assert.equal(codeOf(await s.admin('/tenants', { method: 'POST', body: '{"slug":' })), 'VALIDATION_FAILED')
+      // A list far over the limit is refused on its count alone: one issue, no element read.
+      const flood = await s.admin('/tenants', { method: 'POST', body: { slug: 'ok-slug', name: 'Ok', domains: Array.from({ length: 30_000 }, () => 'X') } })
+      assert.equal(codeOf(flood), 'VALIDATION_FAILED', flood.text)
+      assert.deepEqual(flood.body.error.details, [{ path: 'body.domains', message: 'must list at most 20 domains' }])
       assert.equal((await s.admin('/tenants')).body.items.length, count)
       assert.equal(codeOf(await s.admin('/tenants/ok-slug')), 'TENANT_NOT_FOUND')
     })
@@ -239,6 +248,13 @@ for (const backend of testBackends()) {
       assert.equal((await s.call('/api/me', { host: 'globex', key: r.body.key })).status, 200)
       assert.equal(codeOf(await s.call('/api/me', { host: 'acme', key: r.body.key })), 'TENANT_MISMATCH')
       assert.equal(codeOf(await s.admin('/tenants/globex/api-keys', { method: 'POST', body: { name: 'x', scope: 'all' } })), 'VALIDATION_FAILED')
+      // A key's name follows the catalog's rule (100 UTF-16 code units, storable), refused at the API's own door.
+      assert.equal((await s.admin('/tenants/globex/api-keys', { method: 'POST', body: { name: 'k'.repeat(100) } })).status, 201)
+      for (const name of ['k'.repeat(101), '🔑'.repeat(51), 'lone \uDC00 half']) {
+        const refused = await s.admin('/tenants/globex/api-keys', { method: 'POST', body: { name } })
+        assert.equal(codeOf(refused), 'VALIDATION_FAILED', refused.text)
+        assert.deepEqual(refused.body.error.details.map((d: { path: string }) => d.path), ['body.name'], refused.text)
+      }
     })
 
     it('suspends a tenant (403 TENANT_SUSPENDED for its traffic, others unaffected) and resumes it', async () => {

@@ -172,6 +172,8 @@ for (const backend of testBackends()) {
         ['a blank name', 'POST', '/api/projects', { name: '   ' }, 'body.name'],
         ['a name of 201 characters', 'POST', '/api/projects', { name: 'x'.repeat(201) }, 'body.name'],
         ['a NUL character', 'POST', '/api/projects', { name: 'a\u0000b' }, 'body.name'],
+        ['half of a surrogate pair in a name (stored, it would read back as U+FFFD)', 'POST', '/api/projects', { name: 'a\uD83Db' }, 'body.name'],
+        ['a lone low surrogate in a title', 'POST', `/api/projects/{p}/tasks`, { title: '\uDE80 done' }, 'body.title'],
         ['an unknown field', 'POST', '/api/projects', { name: 'ok', tenant_id: '00000000-0000-4000-8000-000000000000' }, 'body'],
         ['a __proto__ key', 'POST', '/api/projects', '{"name":"ok","__proto__":{"admin":true}}', 'body'],
         ['a title of 501 characters', 'POST', `/api/projects/{p}/tasks`, { title: 'y'.repeat(501) }, 'body.title'],

@@ -1,4 +1,4 @@
-import { isDomainName, isUuid, validationError, type ValidationIssue } from '@tenantry/core'
+import { isDomainName, isStorableText, isUuid, validationError, type ValidationIssue } from '@tenantry/core'
 import { z } from 'zod'
 import { decodeCursor, type Cursor } from '../data/cursor.ts'
 import { taskStatuses } from '../data/schema.ts'
@@ -33,16 +33,34 @@ function characters(value: string): number {
   return n
 }
 
+const UNSTORABLE = 'must not contain a NUL character or half of a surrogate pair'
+
 /**
- * A text field of `min`..`max` characters that is not blank and holds no NUL
- * (PostgreSQL text cannot store one: without this check it would be a 500).
+ * A text field of the SaaS's own data: 1..`max` characters (code points) that
+ * is not blank and that PostgreSQL stores as it is: no NUL (refused: without
+ * this check a 500) and no half of a surrogate pair (stored as U+FFFD: the
+ * text read back would not be the text written).
  */
 function text(max: number) {
   return z
     .string({ invalid_type_error: 'must be a string' })
     .refine((s) => s.trim().length > 0, 'must not be empty or blank')
     .refine((s) => characters(s) <= max, `must be at most ${max} characters`)
-    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
+    .refine(isStorableText, UNSTORABLE)
+}
+
+/**
+ * A text field the catalog stores (a tenant's name, an API key's name), with
+ * the catalog's own rule, so the catalog never refuses what passed here: at
+ * most `max` UTF-16 code units (JavaScript's `length`: an emoji counts twice),
+ * not blank, storable.
+ */
+function catalogText(max: number) {
+  return z
+    .string({ invalid_type_error: 'must be a string' })
+    .refine((s) => s.trim().length > 0, 'must not be empty or blank')
+    .refine((s) => s.length <= max, `must be at most ${max} characters (UTF-16 code units: an emoji counts twice)`)
+    .refine(isStorableText, UNSTORABLE)
 }
 
 const uuid = z.string().refine(isUuid, 'must be a UUID').transform((s) => s.toLowerCase())
@@ -90,7 +108,7 @@ export function parsePageQuery(query: unknown): { limit: number; cursor: Cursor 
 
 const PLAN = /^[a-z0-9][a-z0-9_-]{0,31}$/
 const plan = z.string({ invalid_type_error: 'must be a string' }).regex(PLAN, 'must be 1-32 lowercase letters, digits, "-" or "_"')
-const tenantName = text(200)
+const tenantName = catalogText(200)
 
 const domain = z.string({ invalid_type_error: 'must be a string' }).refine(isDomainName, 'must be a lowercase domain name such as app.example.com')
 
@@ -104,9 +122,11 @@ export const newTenantInput = z
     name: tenantName,
     plan: plan.optional(),
     isolation: z.enum(['shared', 'schema', 'database'], { errorMap: () => ({ message: 'must be one of shared, schema, database' }) }).optional(),
+    // The count first: a list of 50,000 is refused before any element is read.
     domains: z
-      .array(domain)
+      .array(z.unknown(), { invalid_type_error: 'must be an array of domain names' })
       .max(20, 'must list at most 20 domains')
+      .pipe(z.array(domain))
       .optional(),
   })
   .strict()
@@ -128,7 +148,7 @@ export const domainInput = z.object({ domain }).strict()
 export const domainParams = z.object({ slug: z.string().min(1).max(63), domain: z.string().min(1).max(253) }).strict()
 
 /** POST /admin/api/tenants/:slug/api-keys (the body may be absent). */
-export const apiKeyInput = z.object({ name: text(200).optional() }).strict()
+export const apiKeyInput = z.object({ name: catalogText(100).optional() }).strict()
 
 /** A body that must be absent or empty (`{}`): suspend, resume. */
 export const emptyInput = z.object({}).strict()
