@@ -193,11 +193,19 @@ export class TenantCatalog {
    * Changes name, plan or settings (checked with `parseTenantPatch`). `settings`
    * REPLACES the stored object whole; it is not merged. An empty patch changes nothing.
    *
+   * `check(current)`, when given, runs under the tenant's row lock with the
+   * tenant as stored at that moment, before the write: a throw (or a rejected
+   * promise) refuses the change and nothing is written. Concurrent updates of
+   * one tenant wait for each other there, so a rule that spans fields (the
+   * settings a plan allows) holds against what the other update wrote.
+   * `TenantLifecycle.update` checks the plans this way.
+   *
    * @example
    * await catalog.update(id, { plan: 'pro', settings: { seats: 25 } })
+   * await catalog.update(id, { settings: { seats: 40 } }, {}, (current) => plans.assertValid({ settings: { seats: 40 } }, current.plan))
    */
-  update(id: string, patch: unknown, options?: Attribution): Promise<TenantRecord> {
-    return this.#changed('tenant.updated', patchTenant(this.#pool, id, patch, options, this.#defaultActor))
+  update(id: string, patch: unknown, options?: Attribution, check?: (current: TenantRecord) => void | Promise<void>): Promise<TenantRecord> {
+    return this.#changed('tenant.updated', patchTenant(this.#pool, id, patch, options, this.#defaultActor, check))
   }
 
   /**

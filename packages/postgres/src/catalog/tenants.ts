@@ -160,10 +160,12 @@ export async function listTenants(pool: pg.Pool, input: unknown): Promise<Tenant
   }
 }
 
-export async function patchTenant(pool: pg.Pool, id: unknown, input: unknown, optionsInput: unknown, defaultActor: string | undefined): Promise<TenantRecord> {
+export async function patchTenant(pool: pg.Pool, id: unknown, input: unknown, optionsInput: unknown, defaultActor: string | undefined, check?: unknown): Promise<TenantRecord> {
   assertUuid(id, 'id')
   const patch = parseTenantPatch(input)
   const { actor, reason } = attribute(parseAttribution(assertOptions(optionsInput, 'options', ['actor', 'reason'])), defaultActor)
+  if (check !== undefined && typeof check !== 'function') throw validationError([{ path: 'check', message: 'must be a function (current: TenantRecord) => void' }])
+  const verify = check as ((current: TenantRecord) => unknown) | undefined
   const values: unknown[] = [id]
   const set: string[] = []
   if (patch.name !== undefined) set.push(`name = $${values.push(patch.name)}`)
@@ -173,6 +175,8 @@ export async function patchTenant(pool: pg.Pool, id: unknown, input: unknown, op
   if (set.length === 0) return requireLiveTenant(pool, id)
   return inTransaction(pool, async function patchInTransaction(client) {
     const { slug } = await lockLiveTenant(client, id, 'update')
+    // Under the row lock, with the tenant as stored now: no other change of it can land between the check and the write.
+    if (verify !== undefined) await verify(await requireLiveTenant(client, id))
     const updated = await updateTenant(client, set.join(', '), values)
     const details: Record<string, unknown> = { slug, fields: Object.keys(patch) }
     if (patch.name !== undefined) details.name = patch.name

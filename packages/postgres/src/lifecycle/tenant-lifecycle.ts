@@ -125,15 +125,26 @@ export class TenantLifecycle {
     return this.catalog.list(query)
   }
 
-  /** Changes name, plan or settings; the plan and settings are checked against the plans first. */
+  /**
+   * Changes name, plan or settings; the plan and settings are checked against
+   * the plans, once before anything is asked of the database and again under
+   * the tenant's row lock (`TenantCatalog.update`'s `check`), so two concurrent
+   * updates (one the plan, one the settings) cannot leave settings the new
+   * plan refuses: the later one is checked against what the first wrote.
+   */
   async update(ref: string, given: TenantPatchInput, options: Attribution = {}): Promise<TenantRecord> {
     // Parsed first, as create: the plans check what the catalog stores.
     const patch = parseTenantPatch(given)
+    const plans = this.#plans
     const tenant = await this.get(ref)
+    if (plans === undefined) return this.catalog.update(tenant.id, patch, attributionOf(options))
     // A new plan is checked against the settings the tenant will have under it: the patch's, or those it keeps.
-    const settings = patch.settings ?? (patch.plan !== undefined && patch.plan !== tenant.plan ? tenant.settings : undefined)
-    this.#plans?.assertValid({ plan: patch.plan, settings }, tenant.plan)
-    return this.catalog.update(tenant.id, patch, attributionOf(options))
+    const check = (current: TenantRecord): void => {
+      const settings = patch.settings ?? (patch.plan !== undefined && patch.plan !== current.plan ? current.settings : undefined)
+      plans.assertValid({ plan: patch.plan, settings }, current.plan)
+    }
+    check(tenant)
+    return this.catalog.update(tenant.id, patch, attributionOf(options), check)
   }
 
   /** Stops serving the tenant (TENANT_SUSPENDED) until `resume`. */
