@@ -36,12 +36,15 @@ export interface PairedRatio {
   /** Median of (variant − baseline) CPU µs per request. */
   readonly addedUs: number
   /**
-   * The baseline blocks' total / the variant blocks' total, each block's
-   * figure weighted by its length (in process: total CPU): unlike the
-   * median, it counts every block in full, so work that comes in bursts (a
-   * batch counted every 256 requests, a scavenge) weighs in as it falls.
+   * Mean µs per request over all the baseline blocks / over all the variant
+   * blocks (total time / total requests on each side): unlike the median, it
+   * counts every block in full, so work that comes in bursts (a batch counted
+   * every 256 requests, a scavenge) weighs in as it falls.
    */
   readonly totalRatio: number
+  /** Total µs / total requests of the baseline blocks and of the variant blocks. */
+  readonly offMeanUs: number
+  readonly onMeanUs: number
 }
 
 export interface ObserverCost extends PairedRatio {
@@ -55,7 +58,7 @@ export interface ObserverCost extends PairedRatio {
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** CPU µs per request over `requests` requests (the event loop turned after each). */
-async function block(saas: Saas, target: HttpTarget, requests: number, offset: number): Promise<number> {
+async function block(saas: Saas, target: HttpTarget, requests: number, offset: number): Promise<Measured> {
   const cpu = process.cpuUsage()
   for (let i = 0; i < requests; i++) {
     const path = target.paths[(offset + i) % target.paths.length] as string
@@ -64,7 +67,7 @@ async function block(saas: Saas, target: HttpTarget, requests: number, offset: n
     await turn()
   }
   const used = process.cpuUsage(cpu)
-  return (used.user + used.system) / requests
+  return { us: used.user + used.system, requests }
 }
 
 /** A seeded generator (the run's pair orders and block lengths can be replayed). */
@@ -81,8 +84,14 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.round(q * (sorted.length - 1))] as number
 }
 
-/** Measures one block of `size` (requests, or ms) with the variant set as asked: µs per request. */
-type Block = (size: number) => Promise<number>
+/** What one block took: µs (of CPU, or of main-thread busy time) over how many requests. */
+interface Measured {
+  readonly us: number
+  readonly requests: number
+}
+
+/** Measures one block of `size` (requests, or ms) with the variant set as asked. */
+type Block = (size: number) => Promise<Measured>
 
 /**
  * Pairs of adjacent blocks, `variant` on in one of each pair (random order),
@@ -94,8 +103,9 @@ async function pairedRatio(set: (on: boolean) => void, variant: boolean, block: 
   const added: number[] = []
   const off: number[] = []
   const on: number[] = []
-  let baseTotal = 0
-  let variantTotal = 0
+  // Totals on each side: µs and requests.
+  const base = { us: 0, requests: 0 }
+  const varied = { us: 0, requests: 0 }
   for (let pair = 0; more(pair); pair++) {
     const length = size()
     const variantFirst = random() < 0.5
@@ -103,19 +113,21 @@ async function pairedRatio(set: (on: boolean) => void, variant: boolean, block: 
     let variantUs = 0
     for (const isVariant of variantFirst ? [true, false] : [false, true]) {
       set(isVariant ? variant : false)
-      const us = await block(length)
+      const measured = await block(length)
+      const side = isVariant ? varied : base
+      side.us += measured.us
+      side.requests += measured.requests
+      const us = measured.us / Math.max(1, measured.requests)
       if (isVariant) variantUs = us
       else baseUs = us
     }
-    baseTotal += baseUs * length
-    variantTotal += variantUs * length
     ratios.push(baseUs / variantUs)
     added.push(variantUs - baseUs)
     off.push(baseUs)
     on.push(variantUs)
   }
   set(false)
-  return { ratio: median(ratios), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75), offUs: median(off), onUs: median(on), addedUs: median(added), totalRatio: baseTotal / variantTotal, pairs: ratios.length }
+  return { ratio: median(ratios), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75), offUs: median(off), onUs: median(on), addedUs: median(added), totalRatio: (base.us / base.requests) / (varied.us / varied.requests), offMeanUs: base.us / base.requests, onMeanUs: varied.us / varied.requests, pairs: ratios.length }
 }
 
 /**
@@ -126,9 +138,9 @@ export async function measureObserverCost(saas: Saas, target: HttpTarget, pairs:
   const set = switchOf(saas)
   let offset = 0
   const requests: Block = async (n) => {
-    const us = await block(saas, target, n, offset)
+    const measured = await block(saas, target, n, offset)
     offset += n
-    return us
+    return measured
   }
   for (const on of [false, true, false, true]) {
     set(on)
@@ -189,7 +201,7 @@ export async function measureObserverCostOverHttp(saas: Saas, target: HttpTarget
       const before = received
       await sleep(ms)
       const used = performance.eventLoopUtilization(from)
-      return (used.active * 1000) / Math.max(1, received - before)
+      return { us: used.active * 1000, requests: received - before }
     }
     const measured = await pairedRatio(set, true, busy, () => 250 + Math.floor(random() * 251), () => Date.now() < until, random)
     const result = await load

@@ -104,10 +104,11 @@ for (const backend of testBackends()) {
     })
 
     it('refuses a bad list query with VALIDATION_FAILED, naming the parameter', async () => {
-      for (const query of ['sort=password', 'limit=0', 'limit=5000', 'order=up', 'offset=-1', 'unknown=1']) {
+      for (const query of ['sort=password', 'limit=0', 'limit=5000', 'order=up', 'offset=-1', 'unknown=1', 'q=%00', 'q=a%00b&sort=rps']) {
         const r = await s.admin(`/tenants?${query}`)
-        assert.equal(r.status, 400, query)
+        assert.equal(r.status, 400, `${query}: ${r.text}`)
         assert.equal(codeOf(r), 'VALIDATION_FAILED', query)
+        if (query.startsWith('q=')) assert.deepEqual(r.body.error.details.map((d: { path: string }) => d.path), ['query.q'], r.text)
       }
     })
 

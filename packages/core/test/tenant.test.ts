@@ -180,6 +180,12 @@ describe('tenant input', () => {
     }
     assert.ok(readsOf(100_000, () => 0) <= 32_770, 'stopped at the values a 64 KiB text can hold')
     assert.equal(readsOf(600, () => long), 1, 'stopped at the first string past 64 KiB')
+    // The limit is exact: JSON of 65,536 characters is taken, of 65,537 refused (the count had the root's empty key as 3 more).
+    const atLimit = { k: 'v'.repeat(65_528) }
+    assert.equal(JSON.stringify(atLimit).length, 65_536)
+    assert.deepEqual(parseTenantPatch({ settings: atLimit }).settings, atLimit)
+    const overLimit = { k: 'v'.repeat(65_529) }
+    assert.throws(() => parseTenantPatch({ settings: overLimit }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /65,536 characters/.test(e.message))
   })
 })
 

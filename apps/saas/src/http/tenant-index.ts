@@ -6,7 +6,7 @@
  * memory (the live view holds at most its maxTenants), the rest follow from
  * the catalog by slug. No request reads every tenant.
  */
-import type { LiveSummary, LiveView } from '@tenantry/core'
+import { isStorableText, type LiveSummary, type LiveView } from '@tenantry/core'
 import { TenantSearch, type PostgresTarget, type TenantFilter, type TenantRecord } from '@tenantry/postgres'
 import { z } from 'zod'
 import { tenantView, type TenantView } from './admin-routes.ts'
@@ -30,7 +30,7 @@ const SORTS = ['slug', 'name', 'status', 'plan', 'isolation', 'placement', 'crea
  * const query = parseInput(tenantListQuery, request.query, 'query')
  */
 export const tenantListQuery = z.object({
-  q: z.string().max(100).optional(),
+  q: z.string().max(100).refine(isStorableText, 'must not hold a NUL character or half of a surrogate pair').optional(),
   status: z.enum(['provisioning', 'active', 'suspended', 'offboarding', 'deleted']).optional(),
   sort: z.enum(SORTS).default('slug'),
   order: z.enum(['asc', 'desc']).default('asc'),

@@ -5,7 +5,7 @@
  * order, which is what a job walking the fleet wants.)
  */
 import type pg from 'pg'
-import { TenantryError, assertUuid, type TenantStatus } from '@tenantry/core'
+import { TenantryError, assertUuid, isStorableText, type TenantStatus } from '@tenantry/core'
 import { assertOptions, assertStatus, optionalInteger } from './arguments.ts'
 import { tenantColumns, toTenantRecord, type TenantRecord, type TenantRow } from './rows.ts'
 
@@ -102,6 +102,8 @@ function whereOf(input: Record<string, unknown>, path: string, values: unknown[]
   }
   if (input.q !== undefined) {
     if (typeof input.q !== 'string' || input.q.length > 100) fail(`${path}.q`, 'must be a string of at most 100 characters')
+    // PostgreSQL cannot take a NUL in text (a 500 without this) nor half of a surrogate pair: no name holds one either.
+    if (!isStorableText(input.q)) fail(`${path}.q`, 'must not hold a NUL character or half of a surrogate pair')
     const needle = input.q.trim().toLowerCase()
     if (needle !== '') {
       // position(), not LIKE: a % or _ in the text is found as itself.
@@ -187,9 +189,10 @@ export class TenantSearch {
    */
   async matching(ids: readonly string[], filter: TenantFilter = {}): Promise<TenantKey[]> {
     const given = idList(ids, 'ids')
-    if (given.length === 0) return []
     const values: unknown[] = []
+    // The filter is checked even for no ids: a bad one is refused whatever the list.
     const where = whereOf(assertOptions(filter, 'filter', ['q', 'status']), 'filter', values)
+    if (given.length === 0) return []
     where.push(`t.id = any($${values.push(given)}::uuid[])`)
     const result = await this.#pool.query<TenantKey>(`select t.id, t.slug from tenantry.tenants t where ${where.join(' and ')}`, values)
     return result.rows.map((r) => ({ id: r.id, slug: r.slug }))
