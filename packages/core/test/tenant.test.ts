@@ -186,6 +186,8 @@ describe('tenant input', () => {
     assert.deepEqual(parseTenantPatch({ settings: atLimit }).settings, atLimit)
     const overLimit = { k: 'v'.repeat(65_529) }
     assert.throws(() => parseTenantPatch({ settings: overLimit }), (e: unknown) => isTenantryError(e, 'VALIDATION_FAILED') && /65,536 characters/.test(e.message))
+    // Keys JSON leaves out (undefined, a function) are not counted: what is stored is {"k":"v"}.
+    assert.deepEqual(parseTenantPatch({ settings: { ['x'.repeat(70_000)]: undefined, f: () => 1, k: 'v' } }).settings, { k: 'v' })
   })
 })
 

@@ -55,17 +55,30 @@ for (const backend of testBackends()) {
       assert.deepEqual(seen[0]?.settings, { seats: 1 }, 'the stored settings, before this write')
       assert.equal(seen[0]?.plan, 'pro')
       const audits = await auditCount(tenant.id)
+      // The lock is free again after every refusal below: a later update goes through (checked at the end).
       await assert.rejects(catalog.update(tenant.id, { name: 'Renamed' }, {}, () => {
         throw new Error('no')
       }), /no/)
-      await assert.rejects(catalog.update(tenant.id, { name: 'Renamed' }, {}, async () => {
-        throw new Error('not either')
-      }), /not either/)
+      // Synchronous only: it holds a connection and the row lock, so a check that would wait is refused, and nothing written.
+      let settled = false
+      await assert.rejects(catalog.update(tenant.id, { name: 'Renamed' }, {}, (async () => {
+        await Promise.resolve()
+        settled = true
+        throw new Error('a rejection nobody sees')
+      }) as never), expectCode('VALIDATION_FAILED', /must be synchronous/))
+      await assert.rejects(catalog.update(tenant.id, { name: 'Renamed' }, {}, (() => ({ then() {} })) as never), expectCode('VALIDATION_FAILED', /must be synchronous/))
+      assert.equal(settled, true)
+      // An empty patch writes nothing, but the check still has its say.
+      await assert.rejects(catalog.update(tenant.id, {}, {}, () => {
+        throw new Error('gate closed')
+      }), /gate closed/)
       const stored = await catalog.requireById(tenant.id)
       assert.equal(stored.name, 'Check')
       assert.deepEqual(stored.settings, { seats: 2 })
       assert.equal(await auditCount(tenant.id), audits, 'no audit entry for a refused change')
       await assert.rejects(catalog.update(tenant.id, { name: 'x' }, {}, 'yes' as never), expectCode('VALIDATION_FAILED', /check/))
+      // No refusal above kept the row lock or a connection.
+      assert.equal((await catalog.update(tenant.id, { name: 'After' }, {}, () => undefined)).name, 'After')
     })
 
     it('a settings change checked against a plan changed after it was read: refused, nothing written', async () => {

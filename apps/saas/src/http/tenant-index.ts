@@ -30,7 +30,11 @@ const SORTS = ['slug', 'name', 'status', 'plan', 'isolation', 'placement', 'crea
  * const query = parseInput(tenantListQuery, request.query, 'query')
  */
 export const tenantListQuery = z.object({
-  q: z.string().max(100).refine(isStorableText, 'must not hold a NUL character or half of a surrogate pair').optional(),
+  // One issue at most: the length first, then the text (PostgreSQL refuses a NUL: a 500 without this).
+  q: z.string().superRefine((q, context) => {
+    const problem = q.length > 100 ? 'must be at most 100 characters' : !isStorableText(q) ? 'must not hold a NUL character or half of a surrogate pair' : undefined
+    if (problem !== undefined) context.addIssue({ code: z.ZodIssueCode.custom, message: problem })
+  }).optional(),
   status: z.enum(['provisioning', 'active', 'suspended', 'offboarding', 'deleted']).optional(),
   sort: z.enum(SORTS).default('slug'),
   order: z.enum(['asc', 'desc']).default('asc'),

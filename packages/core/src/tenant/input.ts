@@ -113,8 +113,10 @@ function storedSettings(value: unknown): { readonly settings: Record<string, unk
       // A boxed String (or Number, Boolean) is turned into text after this, by its own toString: not JSON data.
       if (typeof item === 'object' && item !== null && types.isBoxedPrimitive(item)) throw NOT_JSON
       // Each size counted before its text is read (a huge string is refused without a scan).
-      // A key of an object (`"key":` and a comma); not an array's index, nor the root's empty key (the first call).
-      const own = values > 1 && !Array.isArray(this)
+      // A key of an object (`"key":` and a comma); not an array's index, nor the root's empty key (the first call),
+      // nor a key JSON leaves out (its value undefined, a function or a symbol).
+      const dropped = item === undefined || typeof item === 'function' || typeof item === 'symbol'
+      const own = values > 1 && !dropped && !Array.isArray(this)
       if (own) chars += key.length + 3
       if (typeof item === 'string') chars += item.length + 2
       if (chars > MAX_SETTINGS_JSON) throw TOO_LARGE

@@ -194,17 +194,20 @@ export class TenantCatalog {
    * REPLACES the stored object whole; it is not merged. An empty patch changes nothing.
    *
    * `check(current)`, when given, runs under the tenant's row lock with the
-   * tenant as stored at that moment, before the write: a throw (or a rejected
-   * promise) refuses the change and nothing is written. Concurrent updates of
-   * one tenant wait for each other there, so a rule that spans fields (the
+   * tenant as stored at that moment, before the write: a throw refuses the
+   * change and nothing is written (no audit entry). Concurrent updates of one
+   * tenant wait for each other there, so a rule that spans fields (the
    * settings a plan allows) holds against what the other update wrote.
-   * `TenantLifecycle.update` checks the plans this way.
+   * `TenantLifecycle.update` checks the plans this way. The check must be
+   * synchronous: it runs holding a connection and the row lock, so it may not
+   * wait for anything (one that returned a promise is refused with
+   * VALIDATION_FAILED). An empty patch writes nothing, but is still checked.
    *
    * @example
    * await catalog.update(id, { plan: 'pro', settings: { seats: 25 } })
    * await catalog.update(id, { settings: { seats: 40 } }, {}, (current) => plans.assertValid({ settings: { seats: 40 } }, current.plan))
    */
-  update(id: string, patch: unknown, options?: Attribution, check?: (current: TenantRecord) => void | Promise<void>): Promise<TenantRecord> {
+  update(id: string, patch: unknown, options?: Attribution, check?: (current: TenantRecord) => void): Promise<TenantRecord> {
     return this.#changed('tenant.updated', patchTenant(this.#pool, id, patch, options, this.#defaultActor, check))
   }
 

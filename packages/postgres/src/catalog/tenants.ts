@@ -165,18 +165,23 @@ export async function patchTenant(pool: pg.Pool, id: unknown, input: unknown, op
   const patch = parseTenantPatch(input)
   const { actor, reason } = attribute(parseAttribution(assertOptions(optionsInput, 'options', ['actor', 'reason'])), defaultActor)
   if (check !== undefined && typeof check !== 'function') throw validationError([{ path: 'check', message: 'must be a function (current: TenantRecord) => void' }])
-  const verify = check as ((current: TenantRecord) => unknown) | undefined
+  const verify = check === undefined ? undefined : synchronousCheck(check as (current: TenantRecord) => unknown)
   const values: unknown[] = [id]
   const set: string[] = []
   if (patch.name !== undefined) set.push(`name = $${values.push(patch.name)}`)
   if (patch.plan !== undefined) set.push(`plan = $${values.push(patch.plan)}`)
   // Settings are replaced whole, never merged: what the caller sends is what is stored.
   if (patch.settings !== undefined) set.push(`settings = $${values.push(JSON.stringify(patch.settings))}::jsonb`)
-  if (set.length === 0) return requireLiveTenant(pool, id)
+  if (set.length === 0) {
+    // Nothing to write, but the check still has its say (a caller may use it as a gate).
+    const current = await requireLiveTenant(pool, id)
+    verify?.(current)
+    return current
+  }
   return inTransaction(pool, async function patchInTransaction(client) {
     const { slug } = await lockLiveTenant(client, id, 'update')
     // Under the row lock, with the tenant as stored now: no other change of it can land between the check and the write.
-    if (verify !== undefined) await verify(await requireLiveTenant(client, id))
+    if (verify !== undefined) verify(await requireLiveTenant(client, id))
     const updated = await updateTenant(client, set.join(', '), values)
     const details: Record<string, unknown> = { slug, fields: Object.keys(patch) }
     if (patch.name !== undefined) details.name = patch.name
@@ -184,6 +189,23 @@ export async function patchTenant(pool: pg.Pool, id: unknown, input: unknown, op
     await writeAudit(client, { action: 'tenant.updated', tenantId: id, actor, reason, details })
     return updated
   })
+}
+
+/**
+ * `check`, made to run synchronously: it runs holding a connection and the
+ * tenant's row lock, so it may not wait for anything (a check that waited
+ * for the catalog's pool, or on the same tenant, would wait for ever). A
+ * check that returns a promise (or any thenable) is refused; its rejection,
+ * if any, is ignored.
+ */
+function synchronousCheck(check: (current: TenantRecord) => unknown): (current: TenantRecord) => void {
+  return (current) => {
+    const returned = check(current)
+    if (returned !== null && (typeof returned === 'object' || typeof returned === 'function') && typeof (returned as { then?: unknown }).then === 'function') {
+      Promise.resolve(returned).catch(() => undefined)
+      throw validationError([{ path: 'check', message: 'must be synchronous: it runs holding the tenant\'s row lock, so it may not wait (it returned a promise); nothing was written' }])
+    }
+  }
 }
 
 /**
