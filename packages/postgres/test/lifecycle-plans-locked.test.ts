@@ -24,10 +24,24 @@ const plans = new PlanRegistry({
 })
 
 const refusedByPlan = (e: unknown): boolean => isTenantryError(e, 'VALIDATION_FAILED') && /at most 5 seats/.test((e as Error).message)
-/** A member of the real catalog, methods bound to it (its private fields are not the proxy's). */
-function bound(target: TenantCatalog, key: string | symbol, receiver: unknown): unknown {
-  const value: unknown = Reflect.get(target, key, receiver)
-  return typeof value === 'function' ? value.bind(target) : value
+/**
+ * The catalog, with `between()` run before each `update` is passed on: another
+ * change landing between the caller's read of the tenant and its write.
+ */
+function interleaving(catalog: TenantCatalog, between: () => Promise<unknown>): TenantCatalog {
+  return new Proxy(catalog, {
+    get(target, key) {
+      if (key === 'update') {
+        return async (...args: Parameters<TenantCatalog['update']>) => {
+          await between()
+          return target.update(...args)
+        }
+      }
+      // Its methods bound to it: its private fields are not the proxy's.
+      const value: unknown = Reflect.get(target, key, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }
 
 const data = { models: [{ model: 'shared' }], modelOf: () => ({ provision: async () => ({}) }) }
@@ -84,16 +98,7 @@ for (const backend of testBackends()) {
     it('a settings change checked against a plan changed after it was read: refused, nothing written', async () => {
       const tenant = await catalog.create({ slug: slugFor('race-settings'), name: 'Race', plan: 'pro', settings: { seats: 1 } })
       // Another update lands between the lifecycle's read (pro) and its write: the tenant moves to free.
-      const interleaved = new Proxy(catalog, {
-        get(target, key, receiver) {
-          if (key !== 'update') return bound(target, key, receiver)
-          return async (...args: Parameters<TenantCatalog['update']>) => {
-            await target.update(tenant.id, { plan: 'free' })
-            return target.update(...args)
-          }
-        },
-      })
-      const lifecycle = new TenantLifecycle({ catalog: interleaved, data: data as never, plans })
+      const lifecycle = new TenantLifecycle({ catalog: interleaving(catalog, () => catalog.update(tenant.id, { plan: 'free' })), data: data as never, plans })
       await assert.rejects(lifecycle.update(tenant.slug, { settings: { seats: 50 } }), refusedByPlan)
       const stored = await catalog.requireById(tenant.id)
       assert.equal(stored.plan, 'free')
@@ -102,16 +107,7 @@ for (const backend of testBackends()) {
 
     it('a plan change checked against settings changed after they were read: refused, nothing written', async () => {
       const tenant = await catalog.create({ slug: slugFor('race-plan'), name: 'Race', plan: 'pro', settings: { seats: 1 } })
-      const interleaved = new Proxy(catalog, {
-        get(target, key, receiver) {
-          if (key !== 'update') return bound(target, key, receiver)
-          return async (...args: Parameters<TenantCatalog['update']>) => {
-            await target.update(tenant.id, { settings: { seats: 50 } })
-            return target.update(...args)
-          }
-        },
-      })
-      const lifecycle = new TenantLifecycle({ catalog: interleaved, data: data as never, plans })
+      const lifecycle = new TenantLifecycle({ catalog: interleaving(catalog, () => catalog.update(tenant.id, { settings: { seats: 50 } })), data: data as never, plans })
       await assert.rejects(lifecycle.update(tenant.slug, { plan: 'free' }), refusedByPlan)
       const stored = await catalog.requireById(tenant.id)
       assert.equal(stored.plan, 'pro')
