@@ -24,6 +24,7 @@ const plans = new PlanRegistry({
 })
 
 const refusedByPlan = (e: unknown): boolean => isTenantryError(e, 'VALIDATION_FAILED') && /at most 5 seats/.test((e as Error).message)
+
 /**
  * The catalog, with `between()` run before each `update` is passed on: another
  * change landing between the caller's read of the tenant and its write.
@@ -59,7 +60,7 @@ for (const backend of testBackends()) {
 
     const auditCount = async (tenantId: string): Promise<number> => (await catalog.listAudit({ tenantId, limit: 1000 })).length
 
-    it('update(id, patch, options, check): check sees the tenant as stored now; a throw or a rejection writes nothing, not even an audit entry', async () => {
+    it('update(id, patch, options, check): check sees the tenant as stored now; a throw writes nothing, not even an audit entry; a check that would wait is refused', async () => {
       const tenant = await catalog.create({ slug: slugFor('check'), name: 'Check', plan: 'pro', settings: { seats: 1 } })
       const seen: TenantRecord[] = []
       await catalog.update(tenant.id, { settings: { seats: 2 } }, {}, (current) => {
